@@ -1,0 +1,43 @@
+# evalsuite — the two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test venv lint typecheck unit benchmark clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: install into .venv and run the embedded smoke suite (tiny weights, CPU)
+demo: $(STAMP)
+	$(BIN)/evalsuite run
+
+## make test: lint, type-check and the test suite (what CI runs)
+test: $(STAMP)
+	$(BIN)/ruff check evalsuite tests benchmarks
+	$(BIN)/mypy evalsuite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check evalsuite tests benchmarks
+	$(BIN)/ruff format --check evalsuite tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy evalsuite
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+benchmark: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-only -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

@@ -1,0 +1,37 @@
+"""Per-image latency: end-to-end seconds of generating one image (from the row's timings)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..registry import METRICS
+from .base import Metric, MetricBatch, MetricResult
+
+
+@METRICS.register("latency")
+class LatencyMetric(Metric):
+    """End-to-end generation seconds per image (``latency_s`` of each row); aggregate = median.
+
+    The extra fields are the mean and p90. Lower is better.
+    """
+
+    name = "latency"
+    higher_is_better = False
+    unit = "s"
+    needs = frozenset()
+
+    def reset(self) -> None:
+        self._values: list[float] = []
+
+    def update(self, batch: MetricBatch) -> list[float]:
+        vals = [float(r.get("latency_s", math.nan)) for r in batch.rows]
+        self._values += [v for v in vals if not math.isnan(v)]
+        return vals
+
+    def compute(self) -> MetricResult:
+        v = sorted(self._values)
+        if not v:
+            return MetricResult(math.nan, 0)
+        p90 = v[min(len(v) - 1, math.ceil(0.9 * len(v)) - 1)]
+        return MetricResult(statistics.median(v), len(v), {"mean": statistics.fmean(v), "p90": p90})

@@ -1,0 +1,171 @@
+"""The runner contract: how one model family is loaded and called.
+
+A runner class is registered in :data:`evalsuite.registry.RUNNERS` and declares a ``Params``
+dataclass (every parameter a configuration may set). The harness creates it with resolved
+params, a :class:`~evalsuite.weights.Weights` policy and a device, calls :meth:`Runner.load`
+once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..cases import Case
+from ..imageio import load_image, load_mask, resize_image, resize_mask
+from ..weights import Weights
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class CaseError(ValueError):
+    """A case this runner cannot use (e.g. an inpainting runner given a case without a mask)."""
+
+
+@dataclass
+class RunnerParams:
+    """Parameters common to every runner.
+
+    Attributes:
+        model: Hugging Face id or local folder of the base model (``hub`` policy).
+        steps: number of denoising steps.
+        guidance: guidance scale (distilled guidance for FLUX, CFG for SDXL).
+        width: output width in pixels at ``hub``/``random`` weights.
+        height: output height in pixels at ``hub``/``random`` weights.
+        dtype: ``bfloat16``, ``float16`` or ``float32`` (``tiny`` always runs float32).
+        batch_size: cases per ``generate`` call.
+        tiny_size: output side in pixels under the ``tiny`` policy (keeps CPU runs in seconds).
+    """
+
+    model: str = ""
+    steps: int = 28
+    guidance: float = 3.5
+    width: int = 1024
+    height: int = 1024
+    dtype: str = "bfloat16"
+    batch_size: int = 1
+    tiny_size: int = 64
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for values no pipeline accepts."""
+        if self.steps < 1:
+            raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        for k in ("width", "height", "tiny_size"):
+            v = getattr(self, k)
+            if v < 16 or v % 16:
+                raise ValueError(f"{k} must be a positive multiple of 16, got {v}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+@dataclass
+class GenerationOutput:
+    """What a runner returns for one (case, seed).
+
+    Attributes:
+        image: the generated image (RGB).
+        phases: seconds per phase (``text_encode``, ``vae_encode``, ``denoise``, ``vae_decode``)
+            for the batch this image was generated in, divided by the batch size.
+        steps: seconds of each denoising step for the batch (not divided).
+        memory: peak allocated/reserved GiB (CUDA only).
+        info: anything else worth recording (e.g. the number of prompt tokens truncated).
+    """
+
+    image: Image.Image
+    phases: dict[str, float] = field(default_factory=dict)
+    steps: list[float] = field(default_factory=list)
+    memory: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(ABC):
+    """Base class of every runner: one model family (FLUX t2i, FLUX inpaint, SDXL inpaint...).
+
+    Class attributes:
+        Params: the dataclass of parameters.
+        task: ``"t2i"`` (uses the prompt only) or ``"inpaint"`` (needs image and mask).
+    """
+
+    Params: ClassVar[type[RunnerParams]] = RunnerParams
+    task: ClassVar[str] = "t2i"
+
+    def __init__(self, params: RunnerParams, weights: Weights, device: torch.device | str = "cpu") -> None:
+        self.params: Any = params
+        self.weights = weights
+        self.device = torch.device(device)
+        self.pipe: Any = None
+
+    # -- effective values ------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        """Compute dtype: float32 under ``tiny`` weights, else the configured dtype."""
+        return torch.float32 if self.weights.policy == "tiny" else DTYPES[self.params.dtype]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Output (width, height): ``tiny_size`` square under ``tiny`` weights, else the configured size."""
+        if self.weights.policy == "tiny":
+            return (self.params.tiny_size, self.params.tiny_size)
+        return (self.params.width, self.params.height)
+
+    def effective(self) -> dict[str, Any]:
+        """Values that the weights policy changed, recorded in ``run.json``."""
+        w, h = self.size
+        return {"width": w, "height": h, "dtype": str(self.dtype).removeprefix("torch.")}
+
+    # -- inputs ----------------------------------------------------------------------------
+    def check_case(self, case: Case) -> None:
+        """Raise :class:`CaseError` if this runner cannot use ``case``."""
+        if self.task == "inpaint" and not case.is_inpainting:
+            missing = " and ".join(k for k in ("image", "mask") if getattr(case, k) is None)
+            raise CaseError(
+                f"case {case.id!r} has no {missing}: {type(self).__name__} is an inpainting runner "
+                "and needs both; use an inpainting dataset (e.g. smoke or inpaint-core)"
+            )
+
+    def load_inputs(self, case: Case) -> tuple[Image.Image, np.ndarray]:
+        """The case's image (RGB, resized with Lanczos) and mask (bool, resized nearest) at :attr:`size`.
+
+        Raises:
+            CaseError: if the case lacks an image or mask.
+            ImageError: if a file cannot be read.
+        """
+        self.check_case(case)
+        assert case.image is not None and case.mask is not None
+        image = resize_image(load_image(case.image), self.size)
+        mask = resize_mask(load_mask(case.mask), self.size)
+        return image, mask
+
+    @staticmethod
+    def generators(seeds: Sequence[int]) -> list[torch.Generator]:
+        """One CPU generator per sample, seeded: the noise does not depend on device or batch size."""
+        return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> None:
+        """Build or load the model components on :attr:`device` (raises on missing weights)."""
+
+    @abstractmethod
+    def generate(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[GenerationOutput]:
+        """Generate one image per ``(cases[i], seeds[i])``.
+
+        Raises:
+            CaseError, ImageError: for unusable inputs (the harness records them per row).
+        """
+
+    def close(self) -> None:
+        """Release the model and free device memory."""
+        self.pipe = None
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,155 @@
+"""Model components for the ``tiny`` and ``random`` weight policies, and offline tokenizers.
+
+``random`` builds the published full-size architectures (FLUX.1-dev transformer, FLUX VAE,
+CLIP-L and T5-XXL text encoders, SDXL UNet...) with random weights directly on the target device
+in the target dtype (no CPU copy). ``tiny`` builds the same classes with small widths and depths,
+seeded so that two builds are identical. Tokenizers are built from vocabularies made in code
+(a byte-level CLIP vocabulary of 514 entries; a character-level T5 unigram vocabulary), so
+nothing is downloaded; token counts (77 CLIP, 512 T5 with padding) are those of the real models.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import torch
+
+M = TypeVar("M")
+
+# Published configurations (config.json of the hub repositories), full size.
+FLUX_TRANSFORMER_FULL: dict[str, Any] = dict(
+    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
+    num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True,
+    axes_dims_rope=(16, 56, 56),
+)
+FLUX_TRANSFORMER_TINY: dict[str, Any] = dict(
+    patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=16,
+    num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
+    axes_dims_rope=(4, 6, 6),
+)
+FLUX_VAE_FULL: dict[str, Any] = dict(
+    in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2, norm_num_groups=32, sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
+    use_quant_conv=False, use_post_quant_conv=False, force_upcast=True,
+)
+FLUX_VAE_TINY: dict[str, Any] = dict(
+    FLUX_VAE_FULL, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=64,
+)
+FLUX_SCHEDULER: dict[str, Any] = dict(
+    num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+    base_image_seq_len=256, max_image_seq_len=4096,
+)
+CLIP_L_FULL: dict[str, Any] = dict(
+    vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+    max_position_embeddings=77, projection_dim=768, hidden_act="quick_gelu", bos_token_id=49406,
+    eos_token_id=49407, pad_token_id=49407,
+)
+CLIP_TINY: dict[str, Any] = dict(
+    vocab_size=1000, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+    max_position_embeddings=77, projection_dim=32, hidden_act="quick_gelu", bos_token_id=512,
+    eos_token_id=513, pad_token_id=513,
+)
+T5_XXL_FULL: dict[str, Any] = dict(
+    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+    feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, is_encoder_decoder=False,
+    pad_token_id=0, eos_token_id=1,
+)
+T5_TINY: dict[str, Any] = dict(
+    T5_XXL_FULL, vocab_size=1000, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+)
+
+
+@contextmanager
+def build_on(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
+    """Construct modules directly on ``device`` in ``dtype`` (restores the default dtype after)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def build(factory: Callable[[], M], policy: str, device: torch.device | str, dtype: torch.dtype, seed: int) -> M:
+    """Build one module with ``factory`` under a fixed seed, on ``device`` in ``dtype``, in eval mode.
+
+    The seed makes ``tiny`` (and ``random``) weights identical from one build to the next.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with build_on(device, dtype):
+            module = factory()
+    module.eval()  # type: ignore[attr-defined]
+    module.requires_grad_(False)  # type: ignore[attr-defined]
+    return module
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The reversible byte → printable-character table of byte-level BPE (as used by CLIP/GPT-2)."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def clip_tokenizer() -> Any:
+    """A CLIP tokenizer with a byte-level vocabulary of 514 entries built in code (no download).
+
+    Every byte is one token (no merges), so token counts are larger than the real tokenizer's;
+    the context length (77) and special tokens match the real one.
+    """
+    from transformers import CLIPTokenizer
+
+    chars = list(_bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": 256 + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = 512
+    vocab["<|endoftext|>"] = 513
+    tok = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    return tok
+
+
+def t5_tokenizer() -> Any:
+    """A T5 (unigram) tokenizer with a character-level vocabulary built in code (no download)."""
+    from transformers import T5Tokenizer
+
+    pieces = ["<pad>", "</s>", "<unk>"]
+    chars = string.ascii_letters + string.digits + string.punctuation
+    pieces += ["▁" + c for c in chars] + list(chars) + ["▁"]
+    vocab = [(p, 0.0 if i < 3 else -float(i) / 100) for i, p in enumerate(pieces)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
+
+
+def flux_components(policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> dict[str, Any]:
+    """FLUX.1 components (``transformer``, ``vae``, both text encoders and tokenizers, ``scheduler``).
+
+    Args:
+        policy: ``tiny`` or ``random``.
+    """
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    full = policy == "random"
+    tcfg = FLUX_TRANSFORMER_FULL if full else FLUX_TRANSFORMER_TINY
+    vcfg = FLUX_VAE_FULL if full else FLUX_VAE_TINY
+    ccfg = CLIP_L_FULL if full else CLIP_TINY
+    t5cfg = T5_XXL_FULL if full else T5_TINY
+    return dict(
+        transformer=build(lambda: FluxTransformer2DModel(**tcfg), policy, device, dtype, seed),
+        vae=build(lambda: AutoencoderKL(**vcfg), policy, device, dtype, seed + 1),
+        text_encoder=build(lambda: CLIPTextModel(CLIPTextConfig(**ccfg)), policy, device, dtype, seed + 2),
+        text_encoder_2=build(lambda: T5EncoderModel(T5Config(**t5cfg)), policy, device, dtype, seed + 3),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=t5_tokenizer(),
+        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER),
+    )

@@ -1,0 +1,51 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def write_dataset(root: Path, rows: list[dict], size: int = 64, files: bool = True) -> Path:
+    """Write a small dataset (random images, rectangle masks) and its manifest; returns the folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for r in rows:
+        if files and r.get("image") and not (root / r["image"]).exists():
+            (root / r["image"]).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / r["image"])
+        if files and r.get("mask") and not (root / r["mask"]).exists():
+            (root / r["mask"]).parent.mkdir(parents=True, exist_ok=True)
+            m = np.zeros((size, size), np.uint8)
+            m[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 255
+            Image.fromarray(m).save(root / r["mask"])
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "a", "prompt": "a red apple on a table", "image": "img/a.png", "mask": "mask/a.png", "seed": 1},
+        {"id": "b", "prompt": "a blue car", "image": "img/b.png", "mask": "mask/b.png", "seed": 2, "category": "e-commerce"},
+        {"id": "c", "prompt": "a lighthouse at night", "seed": 3},
+    ]
+    return write_dataset(tmp_path / "ds", rows)
