@@ -29,7 +29,7 @@ from .datasets_registry import load_dataset
 from .environment import environment
 from .imageio import save_png_atomic
 from .registry import RUNNERS
-from .runners.base import GenerationOutput, Runner
+from .runners.base import CaseError, GenerationOutput, Runner
 from .scoring import score_run
 from .store import RunStore, row_key
 from .weights import Weights
@@ -128,6 +128,12 @@ def _generate_batch(runner: Runner, store: RunStore, config: str, batch: list[tu
         for case, _ in batch:
             runner.check_case(case)
         outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
+    except CaseError as exc:
+        if len(batch) > 1:
+            return [r for item in batch for r in _generate_batch(runner, store, config, [item], policy)]
+        log.warning("%s %s: skipped — %s", config, batch[0][0].id, exc)
+        return [{**_base_row(config, batch[0][0], batch[0][1], policy), "status": "skipped", "error": str(exc),
+                 "image": None}]
     except Exception as exc:
         if len(batch) > 1:
             return [r for item in batch for r in _generate_batch(runner, store, config, [item], policy)]

@@ -26,7 +26,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 class CaseError(ValueError):
-    """A case this runner cannot use (e.g. an inpainting runner given a case without a mask)."""
+    """A case this runner cannot use (e.g. an inpainting runner given a case without a mask).
+
+    The harness records such a row with ``status == "skipped"`` and the message as its reason;
+    it is not counted as a failure.
+    """
 
 
 @dataclass
@@ -143,6 +147,9 @@ class Runner(ABC):
         assert case.image is not None and case.mask is not None
         image = resize_image(load_image(case.image), self.size)
         mask = resize_mask(load_mask(case.mask), self.size)
+        if not mask.any() or mask.all():
+            kind = "empty (nothing to inpaint)" if not mask.any() else "full (no region to keep)"
+            raise CaseError(f"case {case.id!r}: mask {case.mask} is {kind} at {self.size[0]}x{self.size[1]}")
         return image, mask
 
     @staticmethod
