@@ -217,7 +217,9 @@ def evalsuite_baseline(evalsuite_options: EvalsuiteOptions, pytestconfig: pytest
         BaselineError: no such baseline (the message says how to create it), or (update mode)
             a run whose rows failed.
     """
-    from evalsuite.regression import Baseline, ConfigRun, baseline_name
+    from evalsuite.regression import Baseline, BaselineError, ConfigRun, baseline_name
+
+    written: dict[Path, Baseline] = {}
 
     def get(name_or_run: str | ConfigRun, name: str | None = None) -> Baseline:
         if isinstance(name_or_run, ConfigRun):
@@ -225,8 +227,16 @@ def evalsuite_baseline(evalsuite_options: EvalsuiteOptions, pytestconfig: pytest
             stem = name or baseline_name(run.config, run.dataset["name"], run.weights)
             path = evalsuite_options.baselines / f"{stem}.json"
             if evalsuite_options.update:
+                if path in written:  # once per session, however many tests ask
+                    if written[path].data["provenance"]["run_id"] != run.meta.get("run_id"):
+                        raise BaselineError(
+                            f"two different runs of this session would write baseline {path} ({run.run_dir} and "
+                            f"run {written[path].data['provenance']['run_id']}); give one of them name=..."
+                        )
+                    return written[path]
                 b = Baseline.from_run(run, stem)
                 b.save(path)
+                written[path] = b
                 pytestconfig.stash[_WRITTEN].append(path)
                 log.info("evalsuite: wrote baseline %s", path)
                 return b
