@@ -149,7 +149,7 @@ def _check_delta(before, after, state, scale):
     return checked
 
 
-def test_published_format_lora_file_fuses_exact_delta_on_every_block_linear(tmp_path: Path):
+def test_published_format_lora_file_fuses_exact_delta_on_every_linear(tmp_path: Path):
     base, before = _tiny_transformer_weights()
     state = synthetic_lora(base.pipe.transformer, rank=4, seed=1)
     assert all(k.startswith("transformer.") and (".lora_A.weight" in k or ".lora_B.weight" in k) for k in state)
@@ -159,10 +159,10 @@ def test_published_format_lora_file_fuses_exact_delta_on_every_block_linear(tmp_
     fused = make("flux-dev-turbo8", lora=str(path), lora_scale=0.5)
     after = dict(fused.pipe.transformer.named_parameters())
     n = _check_delta(before, after, state, 0.5)
-    linears = [m for name, m in base.pipe.transformer.named_modules()
-               if isinstance(m, torch.nn.Linear) and name.startswith(("transformer_blocks.", "single_transformer_blocks."))]
-    assert n == len(linears) > 10
-    assert torch.equal(before["x_embedder.weight"], after["x_embedder.weight"])
+    linears = [m for m in base.pipe.transformer.modules() if isinstance(m, torch.nn.Linear)]
+    assert n == len(linears) > 10  # the published file adapts every Linear (x_embedder, norm_out, ... included)
+    assert any(k.startswith("transformer.x_embedder.") for k in state)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.endswith(".bias"))
     assert fused.effective()["lora_source"] == "file" and fused.effective()["lora_rank"] == 4
 
 

@@ -6,11 +6,13 @@ full-size transformer and it cannot be downloaded), so :func:`synthetic_lora` bu
 state dict in the published key format for the pipeline's own transformer, and it goes through
 exactly the same ``load_lora_weights`` → ``fuse_lora`` → ``unload_lora_weights`` path.
 
-The published Turbo-Alpha file (``diffusion_pytorch_model.safetensors``) uses diffusers/PEFT keys
-``transformer.<module>.lora_A.weight`` / ``.lora_B.weight``. Its rank is not documented on the
-model card; 64 is inferred from the file size (≈ 694 MB in bf16 ≈ 64 × 5.37 M parameters, the
-in+out features of every Linear of the 19 double and 38 single blocks, adaLN linears included),
-so :data:`PUBLISHED_RANK` and :data:`PUBLISHED_TARGETS` are our best reading, not a certified copy.
+The published Turbo-Alpha file (``diffusion_pytorch_model.safetensors``, 694,082,424 bytes) is
+loaded with ``pipe.load_lora_weights(repo)`` on its model card, i.e. diffusers/PEFT keys
+``transformer.<module>.lora_A.weight`` / ``.lora_B.weight``. Its rank and targets are not
+documented; the file size pins them: rank 64 in bf16 on **every** ``nn.Linear`` of the FLUX.1-dev
+transformer (504 modules: 693,944,320 bytes of tensors + a ~130 kB header = 694.07 MB; the block
+Linears alone would give 687.3 MB). :data:`PUBLISHED_RANK` / :data:`PUBLISHED_TARGETS` follow that
+reading; the key names themselves could not be read offline.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ log = logging.getLogger(__name__)
 
 PUBLISHED_RANK = 64
 """Rank of the synthetic LoRA by default (inferred for FLUX.1-Turbo-Alpha, see the module docstring)."""
-PUBLISHED_TARGETS = ("transformer_blocks.", "single_transformer_blocks.")
-"""Module-name prefixes whose ``nn.Linear`` layers the synthetic LoRA adapts."""
+PUBLISHED_TARGETS = ("",)
+"""Module-name prefixes whose ``nn.Linear`` layers the synthetic LoRA adapts (``""``: every Linear)."""
 
 _LORA_KEY = re.compile(r"^(?P<prefix>[A-Za-z_0-9]+\.)?(?P<module>.+)\.lora_[AB](\.[A-Za-z_0-9]+)?\.(weight|bias)$")
 
