@@ -213,6 +213,21 @@ def test_tiny_policy_fuses_a_synthetic_lora_in_the_published_format():
     assert len(out.steps) == 2 and not np.array_equal(pixels(out.image), pixels(plain.image))
 
 
+def test_hub_policy_reads_the_lora_from_the_published_repository_layout(tmp_path: Path):
+    base, before = _tiny_transformer_weights()
+    weights = tmp_path / "weights"
+    base.pipe.save_pretrained(weights / "black-forest-labs" / "FLUX.1-dev", safe_serialization=True)
+    state = synthetic_lora(base.pipe.transformer, rank=2, seed=9)
+    lora_dir = weights / "alimama-creative" / "FLUX.1-Turbo-Alpha"
+    lora_dir.mkdir(parents=True)
+    save_file(state, str(lora_dir / "diffusion_pytorch_model.safetensors"))
+    hub = make("flux-dev-turbo8", "hub", weights_dir=weights, width=64, height=64, dtype="float32")
+    eff = hub.effective()
+    assert eff["lora_source"] == "file" and eff["lora_synthetic"] is False and eff["lora_rank"] == 2
+    assert eff["lora_path"].endswith("FLUX.1-Turbo-Alpha/diffusion_pytorch_model.safetensors")
+    assert _check_delta(before, dict(hub.pipe.transformer.named_parameters()), state, 1.0) == len(state) // 2
+
+
 # -- CLI -------------------------------------------------------------------------------------------
 
 NEW = ["flux-dev-turbo8", "flux-dev-inpaint", "sdxl-inpaint", "flux-fill"]
