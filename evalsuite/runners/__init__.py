@@ -2,5 +2,6 @@
 
 from .base import CaseError, GenerationOutput, Runner, RunnerParams
 from .flux import FluxParams, FluxText2Image
+from .flux_controlnet import FluxControlNetInpaint  # noqa: F401  (registers flux-cn-inpaint)
 
 __all__ = ["CaseError", "GenerationOutput", "Runner", "RunnerParams", "FluxParams", "FluxText2Image"]
