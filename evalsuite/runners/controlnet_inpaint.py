@@ -426,7 +426,14 @@ class AlimamaInpaintPipeline(FluxPipeline):
         masked = image.clone()
         masked[(mask > 0.5).expand_as(masked)] = -1.0
         vae = self.vae
-        lat = vae.encode(masked.to(vae.dtype)).latent_dist.sample(generator=generator)
+        gens = generator if isinstance(generator, list) else [generator] * n
+        # one image at a time: a batched encode changes the floats (results would depend on batch size)
+        lat = torch.cat(
+            [
+                vae.encode(masked[i : i + 1].to(vae.dtype)).latent_dist.sample(generator=gens[i])
+                for i in range(n)
+            ]
+        )
         lat = ((lat - vae.config.shift_factor) * vae.config.scaling_factor).to(dtype)
         keep = latent_mask(mask, lat.shape[2], lat.shape[3])
         control = pack(torch.cat([lat, keep], dim=1))
