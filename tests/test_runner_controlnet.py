@@ -511,3 +511,13 @@ def test_run_all_three_configurations_on_the_smoke_set(tiny, tmp_path: Path):
     assert (s.loc[~inpaint, "status"] == "skipped").all()
     assert s.loc[~inpaint, "error"].str.contains("has no image and mask").all()
     assert res.ok
+
+
+def test_full_size_architecture_matches_the_published_checkpoint():
+    with torch.device("meta"):
+        m = cn.AlimamaInpaintControlNet(**cn.CONTROLNET_FULL)
+    assert (len(m.transformer_blocks), len(m.single_transformer_blocks)) == (6, 0)
+    assert (m.controlnet_x_embedder.in_features, m.controlnet_x_embedder.out_features) == (68, 3072)
+    # the published diffusion_pytorch_model.safetensors is 4.28 GB of bf16 tensors
+    n = sum(p.numel() for p in m.parameters())
+    assert abs(n * 2 / 1e9 - 4.28) < 0.01, n
