@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REGRESSED, EXIT_UNUSABLE = 0, 1, 2
 _MAX_QUANTITIES = ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib")
+ALIASES = {"latency": "latency_s"}  # the latency metric is compared through its column (as a ratio)
 _THRESHOLD_KEYS = {"metric", "max_regression", "mode", "direction", "configs", "require_significance"}
 
 
@@ -177,6 +178,7 @@ class Verdict:
     allowed: float
     status: str
     detail: str = ""
+    mode: str = "absolute"
 
 
 @dataclass
@@ -323,6 +325,8 @@ def _verdicts(thresholds: Sequence[Threshold], changes: Sequence[Change], shared
     measured = {c.quantity for c in changes}
     out = []
     for t in thresholds:
+        if t.metric not in measured and ALIASES.get(t.metric) in measured:
+            t = Threshold(ALIASES[t.metric], t.max_regression, t.mode, t.direction, t.configs, t.require_significance)
         if t.metric not in measured:
             raise CompareInputError(
                 f"threshold on {t.metric!r}: not measured in both runs on shared rows; available: "
@@ -361,7 +365,7 @@ def _verdicts(thresholds: Sequence[Threshold], changes: Sequence[Change], shared
                                    "change undefined (zero or missing baseline)"))
                 continue
             out.append(Verdict(config, t.metric, t.describe(), change, worsening, t.max_regression,
-                               "REGRESSION" if regressed else "pass", detail))
+                               "REGRESSION" if regressed else "pass", detail, t.mode))
     return out
 
 
@@ -493,7 +497,11 @@ VERDICT_HEADS = ["configuration", "metric", "rule", "change", "worsening", "stat
 
 
 def _verdict_rows(cmp: Comparison) -> list[list[str]]:
-    return [[v.config, v.metric, v.rule, fmt(v.change), fmt(v.worsening), v.status, v.detail] for v in cmp.verdicts]
+    def f(x: float, mode: str) -> str:
+        return f"{100 * x:+.2f} %" if mode == "relative" and math.isfinite(x) else fmt(x)
+
+    return [[v.config, v.metric, v.rule, f(v.change, v.mode), f(v.worsening, v.mode), v.status, v.detail]
+            for v in cmp.verdicts]
 
 
 def _param_changes(cmp: Comparison) -> list[list[str]]:

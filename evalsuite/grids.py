@@ -79,8 +79,16 @@ def _fit(img: Image.Image, cell: int) -> Image.Image:
     return canvas
 
 
+_PLAIN = str.maketrans({"−": "-", "×": "x", "…": "...", "—": "-", "–": "-", "·": "-", "²": "^2"})
+
+
+def _plain(s: str) -> str:
+    """Text the bitmap font can draw (a few typographic characters replaced by ASCII)."""
+    return s.translate(_PLAIN)
+
+
 def _short(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+    return s if len(s) <= n else s[: n - 1] + "..."
 
 
 def compose(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[Tile]]], title: str = "", cell: int = CELL) -> Image.Image:
@@ -92,6 +100,8 @@ def compose(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[Tile]]], 
     canvas = Image.new("RGB", (w, h), _BG)
     draw = ImageDraw.Draw(canvas)
     small, big = _font(12), _font(15)
+    title, headers = _plain(title), [_plain(h) for h in headers]
+    rows = [(_plain(label), tiles) for label, tiles in rows]
     if title:
         draw.text((_PAD, 5), _short(title, 160), fill=(0, 0, 0), font=big)
     for j, head in enumerate(headers):
@@ -107,7 +117,7 @@ def compose(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[Tile]]], 
                 canvas.paste(_fit(tile.image, cell), (x, y))
             else:
                 draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=_MISSING)
-                for k, line in enumerate(_wrap(tile.note or "missing", 24, 8)):
+                for k, line in enumerate(_wrap(_plain(tile.note or "missing"), 24, 8)):
                     draw.text((x + 6, y + 6 + 15 * k), line, fill=(90, 90, 90), font=small)
     return canvas
 
@@ -129,7 +139,7 @@ def _wrap(text: str, width: int, max_lines: int) -> list[str]:
     if cur:
         lines.append(cur)
     if len(lines) > max_lines:
-        lines = lines[: max_lines - 1] + [_short(lines[max_lines - 1], width - 1) + "…"]
+        lines = lines[: max_lines - 1] + [_short(lines[max_lines - 1], width - 2) + "..."]
     return lines
 
 

@@ -48,12 +48,14 @@ def make_run(
     cuda: bool = True,
     fingerprint: str | None = None,
     row_updates: dict[tuple[str, str], dict[str, Any]] | None = None,
+    row_shift: dict[tuple[str, str], dict[str, float]] | None = None,
 ) -> Path:
     """Write a complete run directory: run.json (with summary), rows, images, samples.parquet.
 
     Metric values are deterministic functions of (config, case) plus per-metric ``shift`` and
     small noise from ``seed``; ``statuses`` maps (config, case_id) → (status, reason);
-    ``row_updates`` maps (config, case_id) → fields that replace the generated ones.
+    ``row_updates`` maps (config, case_id) → fields that replace the generated ones; ``row_shift``
+    → amounts added to generated metric values.
     """
     store = RunStore(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -84,6 +86,8 @@ def make_run(
             if cuda:
                 row.update({"peak_allocated_gib": 10.0 + 5 * ci, "peak_reserved_gib": 12.0 + 5 * ci})
             row.update((row_updates or {}).get((config, case.id), {}))
+            for m, d in (row_shift or {}).get((config, case.id), {}).items():
+                row[m] += d
             rows.append(row)
     for r in rows:
         store.append_row(r)
