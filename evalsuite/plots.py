@@ -183,6 +183,9 @@ def step_latency(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None
         drawn = True
     if not drawn:
         return None
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("denoising step (1 = first)")
     ax.set_ylabel("step time (s), median over images")
     title = "Per-step latency"

@@ -20,7 +20,6 @@ from . import htmlpage as H
 from .cases import Dataset
 from .grids import run_grids
 from .plots import Plot, all_plots
-from .stats import Estimate
 from .tables import (
     SPEED_COLUMNS,
     RunView,
@@ -447,4 +446,4 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
     return path / REPORT_MD
 
 
-__all__ = ["Estimate", "ReportData", "banner", "build", "render_html", "render_markdown", "write_report"]
+__all__ = ["ReportData", "banner", "build", "render_html", "render_markdown", "write_report"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from evalsuite.cases import Dataset, load_manifest
@@ -97,7 +98,8 @@ def make_run(
         sub = df[(df["config"] == config) & (df["status"] == "ok")]
         entry: dict[str, Any] = {"counts": {"n": int((df["config"] == config).sum()), "ok": len(sub)}, "metrics": {}}
         for m, (hib, unit) in METRICS.items():
-            entry["metrics"][m] = {"value": float(sub[m].median() if m == "latency" else sub[m].mean()), "n": len(sub),
+            v = sub[m] if m in sub.columns else pd.Series(dtype=float)
+            entry["metrics"][m] = {"value": float(v.median() if m == "latency" else v.mean()), "n": len(sub),
                                    "higher_is_better": hib, "unit": unit,
                                    "quality_evidence": quality_evidence or m == "latency"}
         summary[config] = entry

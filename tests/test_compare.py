@@ -8,6 +8,7 @@ import pytest
 
 from evalsuite.cli import main
 from evalsuite.compare import CompareInputError, compare_runs, load_thresholds, most_changed
+from tests.browser import chromium, render
 from tests.runfactory import copy_run, make_dataset, make_run
 
 THRESHOLDS = """\
@@ -206,6 +207,13 @@ def test_compare_html_has_no_scripts_and_side_by_side_plots(regression_out: Path
     page = (regression_out / "compare.html").read_text()
     assert page.count('<div class="side">') >= 5 and 'src="plots/a/vram.png"' in page and 'src="plots/b/vram.png"' in page
     assert "<script" not in page.lower() and "<style>" in page
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_compare_renders_in_headless_chromium(regression_out: Path, tmp_path: Path):
+    r = render(regression_out / "compare.html", tmp_path)
+    assert r.screenshot.std() > 10 and not r.console, r.console
+    assert "REGRESSION" in r.dom
 
 
 # -- a real smoke run ----------------------------------------------------------------------------------

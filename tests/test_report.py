@@ -1,8 +1,6 @@
 import html.parser
 import math
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from evalsuite import stats
 from evalsuite.grids import paste_back
 from evalsuite.plots import pareto_front
 from evalsuite.report import build, render_markdown, write_report
+from tests.browser import chromium, render
 from tests.runfactory import XSS_PROMPT, make_dataset, make_run
 
 
@@ -215,31 +214,38 @@ def test_report_without_dataset_or_cuda_columns(tmp_path: Path):
     assert "peak VRAM alloc." not in text
 
 
+def test_report_of_empty_and_all_failed_runs(tmp_path: Path):
+    from evalsuite.store import RunStore
+
+    ds = make_dataset(tmp_path / "ds", n=2)
+    failed = make_run(tmp_path / "failed", ds, configs=("only",),
+                      statuses={("only", f"case-{i}"): ("error", "load: OSError: no weights") for i in range(2)})
+    text = write_report(failed).read_text()
+    assert "| only | error | 2 | load: OSError: no weights | case-0#100, case-1#101 |" in text
+    assert not (failed / "plots").exists() or not any((failed / "plots").iterdir())
+    empty = RunStore(tmp_path / "empty")
+    empty.path.mkdir()
+    empty.write_meta({"run_id": "empty", "weights": {"x": "hub"},
+                      "configs": {"x": {"runner": "r", "params": {}, "load_error": "OSError: nope"}}})
+    text = write_report(empty.path).read_text()
+    assert "| x | error | 0 | load: OSError: nope |" in text and (empty.path / "report.html").is_file()
+
+
 # -- headless browser --------------------------------------------------------------------------------
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(reported: Path, tmp_path: Path):
-    run_dir = reported
-    shot = tmp_path / "shot.png"
-    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-default-apps", "--disable-extensions", "--enable-logging=stderr", "--v=0",
-             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]
-    url = (run_dir / "report.html").resolve().as_uri()
-    env = {**os.environ, "HOME": str(tmp_path)}
-    res = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2000", url], capture_output=True,
-                         text=True, timeout=120, env=env)
-    assert shot.is_file(), res.stderr[-3000:]
-    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
-    assert img.shape == (2000, 1280)
-    assert img.std() > 10 and (img < 128).mean() > 0.01  # text, banner and figures drawn, not a blank page
-    console = [line for line in res.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert not console, console
-    assert "XSS" not in res.stderr
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, env=env)
-    assert dom.returncode == 0, dom.stderr[-3000:]
-    assert "WARNING" in dom.stdout and "<script" not in dom.stdout.lower()
-    assert "XSS" not in "\n".join(x for x in dom.stderr.splitlines() if "CONSOLE" in x)
+    r = render(reported / "report.html", tmp_path)
+    assert r.screenshot.shape == (2000, 1280)
+    assert r.screenshot.std() > 10 and (r.screenshot < 128).mean() > 0.01  # text, banner, figures: not blank
+    assert not r.console, r.console  # console errors and CSP violations (image files: test_html_escapes_user_text)
+    assert "XSS" not in r.stderr
+    assert "WARNING" in r.dom and "<script" not in r.dom.lower()
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_browser_check_detects_console_errors(tmp_path: Path):
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><p>x</p><img src="missing.png">'
+                    '<script>console.error("planted-error")</script></body></html>')
+    r = render(page, tmp_path)
+    assert any("planted-error" in line for line in r.console), r.stderr[-2000:]
