@@ -268,6 +268,10 @@ def compare_runs(run_a: str | Path, run_b: str | Path, thresholds: Sequence[Thre
         if wa[c] != wb[c]:
             notes.append(f"{c}: weights policy differs ({wa[c]} in A, {wb[c]} in B)")
 
+    only_a, only_b = [c for c in a.configs if c not in b.configs], [c for c in b.configs if c not in a.configs]
+    if only_a or only_b:
+        notes.append(f"not compared: configurations only in A: {', '.join(only_a) or 'none'}; "
+                     f"only in B: {', '.join(only_b) or 'none'}")
     da, db = _key_frame(a), _key_frame(b)
     keys = ["config", "case_id", "seed"]
     both = da.merge(db, on=keys, how="inner", suffixes=("_a", "_b"))

@@ -154,6 +154,15 @@ def test_new_failures_exit_1_without_thresholds(runs):
     assert cmp.shared == {"cfg-fast": 7, "cfg-slow": 8}
 
 
+def test_partly_shared_configurations_are_noted(runs, tmp_path: Path):
+    from evalsuite.cases import load_manifest
+
+    b = make_run(tmp_path / "b", load_manifest(runs["root"] / "ds"), configs=("cfg-fast", "cfg-new"))
+    cmp = compare_runs(runs["base"], b)
+    assert cmp.shared == {"cfg-fast": 8}
+    assert any("only in A: cfg-slow; only in B: cfg-new" in n for n in cmp.notes)
+
+
 def test_mismatched_data_exits_2_unless_allowed(runs, tmp_path: Path, capsys):
     assert _cli(str(runs["base"]), str(runs["other_data"]), "--out", str(tmp_path / "c")) == 2
     assert "different data" in capsys.readouterr().err
