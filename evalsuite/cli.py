@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
+from .compare_cli import add_parser as add_compare_parser
+
 log = logging.getLogger("evalsuite")
 
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
@@ -61,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
-    print(f"report: {result.run_dir / 'report.md'}")
+    print(f"report: {result.run_dir / 'report.md'} (and report.html)")
     if not result.ok:
         print(f"FAILED: {result.n_errors} of {n} rows failed (see the report's Failures section)", file=sys.stderr)
         return EXIT_FAILED_ROWS
@@ -90,8 +92,9 @@ def cmd_runners(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, embed_images=args.embed_images)
     print(f"report: {path}")
+    print(f"report: {path.with_name('report.html')}")
     return EXIT_OK
 
 
@@ -122,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="regenerate the report of a run directory")
     p.add_argument("run_dir", help="run directory (holds run.json)")
+    p.add_argument("--embed-images", action="store_true", help="embed plots and grids in report.html (one shareable file)")
     p.set_defaults(func=cmd_report)
+    add_compare_parser(sub)
     return parser
 
 

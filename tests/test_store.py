@@ -66,10 +66,10 @@ def test_run_and_load_run_round_trip(tmp_path: Path, tiny_dataset: Path):
 def test_rerun_skips_finished_rows(tmp_path: Path, tiny_dataset: Path):
     kw = dict(configs=["flux-dev"], dataset=str(tiny_dataset), out=tmp_path, progress=False, overrides=["steps=1"])
     first = evalsuite.run(**kw)
-    mtimes = {p: p.stat().st_mtime_ns for p in first.run_dir.rglob("*.png")}
+    mtimes = {p: p.stat().st_mtime_ns for p in (first.run_dir / "images").rglob("*.png")}
     lines = (first.run_dir / "rows.jsonl").read_text().count('"status": "ok"')
     second = evalsuite.run(**kw)
     assert second.run_dir == first.run_dir
-    assert {p: p.stat().st_mtime_ns for p in second.run_dir.rglob("*.png")} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in (second.run_dir / "images").rglob("*.png")} == mtimes
     assert (second.run_dir / "rows.jsonl").read_text().count('"status": "ok"') == lines
     assert len(second.samples) == 3
