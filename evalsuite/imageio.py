@@ -7,6 +7,7 @@ Rules (documented behaviour, each tested):
   warning is logged).
 * Images larger than :data:`MAX_PIXELS` are refused before decoding (no out-of-memory).
 * Masks are converted to greyscale and binarised at ≥ 0.5 (≥ 128 of 255) — white = regenerate.
+  A mask must have its image's size (after EXIF orientation); a different size is refused.
 * Resizing to a configuration's resolution: images with Lanczos, masks with nearest neighbour.
 """
 
@@ -88,6 +89,21 @@ def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
     if img.mode in ("RGBA", "LA"):
         img = img.convert("RGB")
     return np.asarray(img.convert("L"), dtype=np.uint8) >= 128
+
+
+def check_mask_size(image: Image.Image, mask: np.ndarray, image_path: str | os.PathLike[str],
+                    mask_path: str | os.PathLike[str]) -> None:
+    """Refuse a mask whose size differs from its image's (both after EXIF orientation).
+
+    Raises:
+        ImageError: naming both files and sizes.
+    """
+    mh, mw = mask.shape[:2]
+    if (mw, mh) != image.size:
+        raise ImageError(
+            f"{mask_path}: mask is {mw}x{mh} but its image {image_path} is {image.size[0]}x{image.size[1]}; "
+            "a mask must have its image's size (resize the mask with nearest-neighbour interpolation)"
+        )
 
 
 def resize_image(img: Image.Image, size: tuple[int, int]) -> Image.Image:
