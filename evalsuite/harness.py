@@ -173,8 +173,8 @@ def _error_row(base: dict[str, Any], exc: BaseException | str, where: str) -> di
 
 
 def is_oom(exc: BaseException) -> bool:
-    """True for an accelerator out-of-memory error (``torch.OutOfMemoryError`` or its message)."""
-    return isinstance(exc, torch.OutOfMemoryError) or (
+    """True for an accelerator out-of-memory error (``torch.cuda.OutOfMemoryError`` or its message)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
     )
 

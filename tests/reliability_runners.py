@@ -4,7 +4,7 @@
   :meth:`Runner.load_inputs`, so every image/mask rule applies), generates with the tiny FLUX
   model and pastes the result into the masked region. It records the source image's size after
   EXIF orientation and the fraction of masked pixels, so tests can see how inputs were read.
-* ``test-oom``: the tiny FLUX text-to-image runner that raises a real ``torch.OutOfMemoryError``
+* ``test-oom``: the tiny FLUX text-to-image runner that raises a real ``torch.cuda.OutOfMemoryError``
   for any batch of more than one case, and for every batch holding a case whose prompt contains
   ``always-oom``; a prompt containing ``boom`` raises ``RuntimeError`` (a plain per-case failure).
 """
@@ -46,7 +46,7 @@ class OomProbe(FluxText2Image):
 
     def generate(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[GenerationOutput]:
         if len(cases) > 1 or any("always-oom" in c.prompt for c in cases):
-            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB (batch of {len(cases)})")
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB (batch of {len(cases)})")
         if any("boom" in c.prompt for c in cases):
             raise RuntimeError("boom: the model failed on this prompt")
         return super().generate(cases, seeds)
