@@ -145,8 +145,8 @@ class Runner(ABC):
         """
         self.check_case(case)
         assert case.image is not None and case.mask is not None
-        source, full_mask = load_image(case.image), load_mask(case.mask)
-        check_mask_size(source, full_mask, case.image, case.mask)
+        source = load_image(case.image)
+        full_mask = check_mask_size(source.size, load_mask(case.mask), case.mask)
         image, mask = resize_image(source, self.size), resize_mask(full_mask, self.size)
         if not mask.any() or mask.all():
             kind = "empty (nothing to inpaint)" if not mask.any() else "full (no region to keep)"
