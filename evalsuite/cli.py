@@ -1,7 +1,8 @@
 """The ``evalsuite`` command line: a thin layer over the Python API.
 
 Exit codes: 0 success; 1 the run finished but some rows failed (or a comparison regressed);
-2 unusable input (unknown configuration/metric/dataset, invalid manifest or override).
+2 unusable input (unknown configuration/metric/dataset, invalid manifest or override);
+3 the run directory is locked by another live run; 130 interrupted (Ctrl-C) after writing everything.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .compare_cli import add_parser as add_compare_parser
 
 log = logging.getLogger("evalsuite")
 
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -50,24 +51,32 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="metrics to score at the end (default: latency); pass --metrics with no name to skip")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let manifest image/mask paths point outside the dataset folder (refused by default)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .harness import run
+    from .harness import RunInterrupted, run
 
-    result = run(
-        configs=args.configs, dataset=args.dataset, weights=args.weights, out=args.out, run_id=args.run_id,
-        run_dir=args.run_dir, seeds=args.seeds, device=args.device, overrides=args.overrides,
-        metrics=args.metrics, weights_dir=args.weights_dir, limit=args.limit, config_dirs=args.config_dir,
-        progress=not args.no_progress,
-    )
+    try:
+        result = run(
+            configs=args.configs, dataset=args.dataset, weights=args.weights, out=args.out, run_id=args.run_id,
+            run_dir=args.run_dir, seeds=args.seeds, device=args.device, overrides=args.overrides,
+            metrics=args.metrics, weights_dir=args.weights_dir, limit=args.limit, config_dirs=args.config_dir,
+            progress=not args.no_progress, allow_outside_paths=args.allow_outside_paths,
+        )
+    except RunInterrupted as exc:
+        print(f"run directory: {exc.result.run_dir}")
+        print(f"INTERRUPTED: {exc.result.summary_line()} written; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.md'} (and report.html)")
     if not result.ok:
-        print(f"FAILED: {result.n_errors} of {n} rows failed (see the report's Failures section)", file=sys.stderr)
+        print(f"FAILED: {result.n_errors} of {n} rows failed ({result.summary_line()}; see the report's "
+              "Failures section)", file=sys.stderr)
         return EXIT_FAILED_ROWS
-    print(f"{n} rows, all ok")
+    print(f"{result.summary_line()}; no failures")
     return EXIT_OK
 
 
@@ -155,15 +164,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["run", *(argv or [])])
     import evalsuite  # noqa: F401  (registers built-ins)
 
+    from .lock import RunLockedError
+
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except _usage_errors() as exc:
         print(f"evalsuite: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunLockedError as exc:
+        print(f"evalsuite: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except KeyboardInterrupt:
         print("evalsuite: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

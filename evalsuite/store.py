@@ -11,7 +11,9 @@ A row is appended to the journal only after its image has been written completel
 file + fsync + atomic rename), and the journal line itself is written with a single ``write``
 and fsync'd. On a rerun, rows whose key (config, case_id, seed) has ``status == "ok"`` and whose
 image exists are skipped; a row that appears twice (e.g. an error then a success) keeps its last
-version. A torn last journal line (a crash mid-write) is ignored.
+version. A torn last journal line (a crash mid-write) is ignored. Temporary files of a killed
+writer are removed when the next run opens the directory (:meth:`RunStore.clean_partial`), and a
+run holds ``run.lock`` (:mod:`evalsuite.lock`) while it writes.
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ class RunStore:
 
     def exists(self) -> bool:
         return self.run_json.is_file()
+
+    def clean_partial(self) -> int:
+        """Delete temporary files a killed writer left behind (``.*.tmp`` images, ``.run.json.*``,
+        ``.samples.*``); returns how many. Call only while holding the run's lock."""
+        if not self.path.is_dir():
+            return 0
+        junk = [*self.path.glob(f".{RUN_JSON}.*"), *self.path.glob(".samples.*")]
+        if (self.path / "images").is_dir():
+            junk += (self.path / "images").rglob(".*.tmp")
+        for p in junk:
+            p.unlink(missing_ok=True)
+        return len(junk)
 
     # -- run.json --------------------------------------------------------------------------
     def read_meta(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from ..cases import Case
-from ..imageio import load_image, load_mask, resize_image, resize_mask
+from ..imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
 from ..weights import Weights
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -141,12 +141,13 @@ class Runner(ABC):
 
         Raises:
             CaseError: if the case lacks an image or mask.
-            ImageError: if a file cannot be read.
+            ImageError: if a file cannot be read, or the mask's size differs from the image's.
         """
         self.check_case(case)
         assert case.image is not None and case.mask is not None
-        image = resize_image(load_image(case.image), self.size)
-        mask = resize_mask(load_mask(case.mask), self.size)
+        source = load_image(case.image)
+        full_mask = check_mask_size(source.size, load_mask(case.mask), case.mask)
+        image, mask = resize_image(source, self.size), resize_mask(full_mask, self.size)
         if not mask.any() or mask.all():
             kind = "empty (nothing to inpaint)" if not mask.any() else "full (no region to keep)"
             raise CaseError(f"case {case.id!r}: mask {case.mask} is {kind} at {self.size[0]}x{self.size[1]}")
