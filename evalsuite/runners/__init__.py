@@ -2,8 +2,8 @@
 
 from .base import CaseError, GenerationOutput, Runner, RunnerParams
 from .flux import FluxParams, FluxText2Image
+from .flux_controlnet import FluxControlNetInpaint  # noqa: F401  (registers flux-cn-inpaint)
 from .inpaint import FluxFill, FluxInpaint  # noqa: F401  (registers flux-inpaint, flux-fill)
 from .sdxl import SDXLInpaint  # noqa: F401  (registers sdxl-inpaint)
-from .flux_controlnet import FluxControlNetInpaint  # noqa: F401  (registers flux-cn-inpaint)
 
 __all__ = ["CaseError", "GenerationOutput", "Runner", "RunnerParams", "FluxParams", "FluxText2Image"]
