@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
+from . import score_cli
+from .score_cli import add_metric_weight_args
+
 log = logging.getLogger("evalsuite")
 
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
@@ -45,9 +48,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-dir", action="append", default=[], metavar="DIR",
                    help="extra folder of configuration YAML files (repeatable)")
     p.add_argument("--metrics", nargs="*", default=None, metavar="NAME",
-                   help="metrics to score at the end (default: latency); pass --metrics with no name to skip")
+                   help="metrics to score at the end (default: every metric that applies to the configurations' "
+                        "tasks, see 'evalsuite score --help'); pass --metrics with no name to skip")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_metric_weight_args(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         configs=args.configs, dataset=args.dataset, weights=args.weights, out=args.out, run_id=args.run_id,
         run_dir=args.run_dir, seeds=args.seeds, device=args.device, overrides=args.overrides,
         metrics=args.metrics, weights_dir=args.weights_dir, limit=args.limit, config_dirs=args.config_dir,
-        progress=not args.no_progress,
+        progress=not args.no_progress, metric_weights=args.metric_weights, metric_weights_dir=args.metric_weights_dir,
     )
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="regenerate the report of a run directory")
     p.add_argument("run_dir", help="run directory (holds run.json)")
     p.set_defaults(func=cmd_report)
+    score_cli.add_parser(sub)
     return parser
 
 

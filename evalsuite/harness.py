@@ -28,9 +28,10 @@ from .cases import Case, Dataset
 from .datasets_registry import load_dataset
 from .environment import environment
 from .imageio import save_png_atomic
+from .metrics.features import check_metric_weights, default_mode
 from .registry import RUNNERS
 from .runners.base import CaseError, GenerationOutput, Runner
-from .scoring import score_run
+from .scoring import default_metrics, score_run
 from .store import RunStore, row_key
 from .weights import Weights
 
@@ -162,6 +163,8 @@ def run(
     config_dirs: Sequence[str | Path] = (),
     progress: bool = True,
     report: bool = True,
+    metric_weights: str | None = None,
+    metric_weights_dir: str | Path | None = None,
 ) -> RunResult:
     """Run configurations over a dataset, store everything in a run directory, score and report.
 
@@ -176,12 +179,16 @@ def run(
         seeds: seeds per case; default each case's own ``seed``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         overrides: ``[CONFIG.]FIELD=VALUE`` strings or :class:`~evalsuite.config.Override`.
-        metrics: metric names to score at the end (default ``latency``; ``[]`` skips scoring).
+        metrics: metric names to score at the end (default: :func:`~evalsuite.scoring.default_metrics`
+            for the configurations' tasks; ``[]`` skips scoring).
         weights_dir: folder of pre-downloaded weights for air-gapped machines.
         limit: only the first ``limit`` cases.
         config_dirs: extra folders of configuration YAML.
         progress: show tqdm progress bars.
         report: write ``report.md`` at the end.
+        metric_weights: feature networks of the metrics: ``real``, ``random`` or ``random_full``
+            (default from ``weights``: tiny → random, random → random_full, hub → real).
+        metric_weights_dir: folder of metric weight files (see :mod:`evalsuite.metrics.features`).
 
     Returns:
         A :class:`RunResult`. Rows that failed have ``status == "error"`` and their message;
@@ -197,11 +204,13 @@ def run(
     ds = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     if limit is not None:
         ds = ds.select(limit=limit)
-    metric_names = ["latency"] if metrics is None else list(metrics)
+    metric_names = default_metrics([RUNNERS.get(c.runner).task for c in confs]) if metrics is None else list(metrics)
     from .registry import METRICS
 
     for m in metric_names:
         METRICS.get(m)  # unknown metric → error before generating anything
+    metric_weights = metric_weights or default_mode(w.policy)
+    check_metric_weights(metric_names, metric_weights, metric_weights_dir)  # missing weights → error now
     dev = pick_device(device, w.policy)
     rid = run_id or default_run_id(ds, confs, w, seeds)
     store = RunStore(Path(run_dir) if run_dir else Path(out) / rid)
@@ -219,6 +228,7 @@ def run(
         "weights": {c.name: w.policy for c in confs},
         "weights_dir": str(w.weights_dir) if w.weights_dir else None,
         "metrics": metric_names,
+        "metric_weights": metric_weights,
         "environment": environment(dev),
         "configs": {
             c.name: {"runner": c.runner, "description": c.description, "source": c.source,
@@ -263,7 +273,8 @@ def run(
         store.write_meta(meta)
 
     wanted = {(n, c.id, int(s)) for n, c, s in items}
-    summary = score_run(store, metric_names, device=dev, keys=wanted, progress=progress)
+    summary = score_run(store, metric_names, device=dev, keys=wanted, progress=progress, dataset=ds,
+                        metric_weights=metric_weights, metric_weights_dir=metric_weights_dir)
     df = store.write_samples()
     df = df[[row_key(r) in wanted for r in df.to_dict("records")]].reset_index(drop=True)
     meta["summary"] = summary
