@@ -270,11 +270,19 @@ def _gauss_window(device: torch.device, dtype: torch.dtype, sigma: float = 1.5, 
     return k / k.sum()
 
 
+def _pad_symmetric(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Pad the last two dims by ``r`` mirroring the edge pixel too (numpy 'symmetric', scipy 'reflect')."""
+    if min(x.shape[-2:]) < r:
+        raise ValueError(f"images must be at least {r} px on each side for SSIM, got {tuple(x.shape[-2:])}")
+    x = torch.cat([x[..., :r].flip(-1), x, x[..., -r:].flip(-1)], dim=-1)
+    return torch.cat([x[..., :r, :].flip(-2), x, x[..., -r:, :].flip(-2)], dim=-2)
+
+
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-pixel, per-channel SSIM map (N, 3, H, W).
 
     Gaussian window σ = 1.5 truncated at 3.5σ (11 taps), population (co)variances, constants
-    C1 = (0.01·L)², C2 = (0.03·L)² with L = ``data_range``, replicate padding at the border —
+    C1 = (0.01·L)², C2 = (0.03·L)² with L = ``data_range``, symmetric padding at the border —
     the same map as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
     sigma=1.5, use_sample_covariance=False, full=True)``:
 
@@ -286,7 +294,7 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) 
     c = p.shape[1]
 
     def filt(x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (r, r, r, r), mode="replicate")
+        x = _pad_symmetric(x, r)
         x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
         return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
