@@ -69,6 +69,9 @@ def render_markdown(meta: dict[str, Any]) -> str:
             r = s.get("metrics", {}).get(m)
             cells.append("—" if r is None else f"{_fmt(r.get('value'))} {r.get('unit', '')} (N={r.get('n')})")
         lines.append(f"| `{name}` | {meta.get('weights', {}).get(name)} | {c.get('ok')} | {c.get('error')} | " + " | ".join(cells) + " |")
+    from .scoring import metric_notes
+
+    lines += metric_notes(summary)
     failures = [(n, e) for n, s in summary.items() for e in s.get("counts", {}).get("errors", [])]
     if failures:
         lines += ["", "## Failures", ""] + [f"- `{n}`: {e}" for n, e in failures]

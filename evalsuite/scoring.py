@@ -317,3 +317,27 @@ def _score_pairs(names: list[str], make: Any, by_config: dict[str, list[dict[str
 def nan_to_none(x: float) -> float | None:
     """``None`` for NaN (JSON has no NaN)."""
     return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def metric_notes(summary: dict[str, Any]) -> list[str]:
+    """Report lines under the summary table: metrics made with random feature networks (no quality
+    evidence), CLIP prompts truncated per configuration, KID beside FID, paired-LPIPS partners."""
+    lines: list[str] = []
+    weak = sorted({f"`{m}`" for s in summary.values() for m, r in s.get("metrics", {}).items()
+                   if r.get("quality_evidence") is False})
+    if weak:
+        lines.append(f"- **{', '.join(weak)}: computed with random feature networks — NO quality evidence.**")
+    for config, s in summary.items():
+        ms = s.get("metrics", {})
+        trunc = {m: r.get("truncated_prompts") for m, r in ms.items() if r.get("truncated_prompts")}
+        for m, t in trunc.items():
+            lines.append(f"- `{config}` {m}: {t} of {ms[m].get('n')} prompts were truncated to the CLIP text context "
+                         f"({ms[m].get('context_length')} tokens).")
+        f = ms.get("fid")
+        if f and f.get("value") is not None and not (isinstance(f.get("value"), float) and math.isnan(f["value"])):
+            lines.append(f"- `{config}` FID {f['value']:.4g} (N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                         f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}.")
+        p = ms.get("lpips_pair")
+        if p:
+            lines.append(f"- `{config}` lpips_pair is measured against `{p.get('vs')}` at the same case and seed.")
+    return ["", "### Metric notes", "", *lines] if lines else []

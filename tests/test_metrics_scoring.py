@@ -68,6 +68,9 @@ def test_run_scores_every_applicable_metric_per_image_and_in_the_summary(scored_
     turbo = df[df.config == "noise-inp-turbo8"]
     assert turbo["lpips_pair"].notna().all() and inp["lpips_pair"].isna().all()
     assert res.meta["metric_weights"] == "random"
+    report = (res.run_dir / "report.md").read_text()
+    assert "random feature networks — NO quality evidence" in report
+    assert "1 of 4 prompts were truncated" in report
 
 
 def test_evalsuite_score_rescores_from_the_images(scored_run, capsys):

@@ -363,17 +363,17 @@ def clip_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | Non
                 vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=16, image_size=64),
                 text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
             )
-            tok = open_clip.get_tokenizer("ViT-B-32")
+            tok = open_clip.tokenizer.SimpleTokenizer()
             cid, size = "open_clip-tiny-random", 64
         else:
             pcfg = open_clip.get_pretrained_cfg(model, pretrained)
-            logging.disable(logging.WARNING)  # open_clip warns "initialized randomly" — weights follow below
+            logging.disable(logging.WARNING)  # open_clip logs to root ("initialized randomly": weights follow)
             try:
                 net = open_clip.create_model(model, pretrained=None, load_weights=False,
                                              force_quick_gelu=bool(pcfg.get("quick_gelu", False)))
+                tok = open_clip.get_tokenizer(model)
             finally:
                 logging.disable(logging.NOTSET)
-            tok = open_clip.get_tokenizer(model)
             cid = f"open_clip-{model}-" + (pretrained if mode == "real" else "random")
             if mode == "real":
                 d = weights_dir(wdir)
