@@ -193,6 +193,14 @@ def test_check_metric_weights_names_the_missing_file_offline(tmp_path, monkeypat
     fx.check_metric_weights(["clip_score"], "real")
 
 
+def test_check_metric_weights_fails_when_the_download_host_is_unreachable(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(fx, "_SOURCES", {**fx._SOURCES, fx.ALEXNET_FILE: "http://127.0.0.1:9/alexnet-owt-7be5be79.pth"})
+    with pytest.raises(fx.MetricWeightsError, match="127.0.0.1:9 is unreachable"):
+        fx.check_metric_weights(["lpips_pair"], "real", tmp_path)
+
+
 def test_real_mode_loads_lpips_trunk_from_the_weights_dir(tmp_path):
     import torchvision
 

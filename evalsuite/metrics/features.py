@@ -105,16 +105,30 @@ def _hub_checkpoint(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _missing(file: str, where: str, wdir: Path | None) -> MetricWeightsError:
+def _missing(file: str, where: str, wdir: Path | None, why: str = "HF_HUB_OFFLINE is set") -> MetricWeightsError:
     d = f"--metric-weights-dir {wdir}" if wdir else f"--metric-weights-dir DIR (or ${ENV_DIR})"
+    src = _SOURCES.get(file, "the Hugging Face repo named in docs/metrics.md")
     return MetricWeightsError(
-        f"metric weights file {file!r} not found ({where}) and HF_HUB_OFFLINE is set: download it on a connected "
-        f"machine ({_SOURCES.get(file, 'see evalsuite.metrics.features')}) into a folder and pass {d}; or score "
-        "with --metric-weights random (no quality evidence)"
+        f"metric weights file {file!r} not found ({where}) and {why}: download it on a connected "
+        f"machine ({src}) into a folder and pass {d}; or score with --metric-weights random (no quality evidence)"
     )
 
 
 _SOURCES = {INCEPTION_FILE: INCEPTION_URL, ALEXNET_FILE: ALEXNET_URL}
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url``'s host answers within ``timeout`` seconds (a HEAD request; any HTTP status counts)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except Exception:  # noqa: BLE001 - DNS failure, refused, timeout: unreachable
+        return False
 
 
 def _find(file: str, wdir: Path | None) -> Path | None:
@@ -175,7 +189,9 @@ def required_files(metric_names: Iterable[str], mode: str, wdir: str | os.PathLi
 
 def check_metric_weights(metric_names: Iterable[str], mode: str, wdir: str | os.PathLike[str] | None = None,
                          clip_model: tuple[str, str] = DEFAULT_CLIP) -> None:
-    """Fail early (before any generation) when a ``real`` feature network cannot be loaded offline.
+    """Fail early (before any generation) when a ``real`` feature network cannot be loaded: a weight
+    file is in neither the metric weights folder nor a cache, and downloads are off
+    (``HF_HUB_OFFLINE``) or its host does not answer within 5 s.
 
     Raises:
         ValueError: for an unknown ``mode``.
@@ -184,17 +200,20 @@ def check_metric_weights(metric_names: Iterable[str], mode: str, wdir: str | os.
     if mode not in MODES:
         raise ValueError(f"metric_weights must be one of {', '.join(MODES)}, got {mode!r}")
     d = weights_dir(wdir)
-    if not offline():
-        return
     for f in required_files(metric_names, mode, d, clip_model):
         if f.startswith("open_clip-"):
             found = _find_clip(*clip_model, d)
             where = f"{d or 'no metric weights dir'}, Hugging Face cache"
+            url = "https://huggingface.co"
         else:
             found = _find(f, d)
             where = f"{d or 'no metric weights dir'}, {_hub_checkpoint(f).parent}"
+            url = _SOURCES[f]
         if found is None:
-            raise _missing(f, where, d)
+            if offline():
+                raise _missing(f, where, d)
+            if not _reachable(url):
+                raise _missing(f, where, d, why=f"{url.split('/')[2]} is unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
