@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
+from . import score_cli
 from .compare_cli import add_parser as add_compare_parser
+from .score_cli import add_metric_weight_args
 
 log = logging.getLogger("evalsuite")
 
@@ -48,11 +50,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-dir", action="append", default=[], metavar="DIR",
                    help="extra folder of configuration YAML files (repeatable)")
     p.add_argument("--metrics", nargs="*", default=None, metavar="NAME",
-                   help="metrics to score at the end (default: latency); pass --metrics with no name to skip")
+                   help="metrics to score at the end (default: every metric that applies to the configurations' "
+                        "tasks, see 'evalsuite score --help'); pass --metrics with no name to skip")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--allow-outside-paths", action="store_true",
                    help="let manifest image/mask paths point outside the dataset folder (refused by default)")
+    add_metric_weight_args(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -64,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_dir=args.run_dir, seeds=args.seeds, device=args.device, overrides=args.overrides,
             metrics=args.metrics, weights_dir=args.weights_dir, limit=args.limit, config_dirs=args.config_dir,
             progress=not args.no_progress, allow_outside_paths=args.allow_outside_paths,
+                metric_weights=args.metric_weights, metric_weights_dir=args.metric_weights_dir,
         )
     except RunInterrupted as exc:
         print(f"run directory: {exc.result.run_dir}")
@@ -137,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed-images", action="store_true", help="embed plots and grids in report.html (one shareable file)")
     p.set_defaults(func=cmd_report)
     add_compare_parser(sub)
+    score_cli.add_parser(sub)
     return parser
 
 

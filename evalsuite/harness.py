@@ -34,9 +34,10 @@ from .determinism import determinism_settings
 from .environment import environment
 from .imageio import save_png_atomic
 from .lock import RunLock
+from .metrics.features import check_metric_weights, default_mode
 from .registry import RUNNERS
 from .runners.base import CaseError, GenerationOutput, Runner
-from .scoring import count_summary, score_run
+from .scoring import count_summary, default_metrics, score_run
 from .store import RunStore, row_key
 from .weights import Weights
 
@@ -249,6 +250,8 @@ def run(
     progress: bool = True,
     report: bool = True,
     allow_outside_paths: bool = False,
+    metric_weights: str | None = None,
+    metric_weights_dir: str | Path | None = None,
 ) -> RunResult:
     """Run configurations over a dataset, store everything in a run directory, score and report.
 
@@ -263,13 +266,17 @@ def run(
         seeds: seeds per case; default each case's own ``seed``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         overrides: ``[CONFIG.]FIELD=VALUE`` strings or :class:`~evalsuite.config.Override`.
-        metrics: metric names to score at the end (default ``latency``; ``[]`` skips scoring).
+        metrics: metric names to score at the end (default: :func:`~evalsuite.scoring.default_metrics`
+            for the configurations' tasks; ``[]`` skips scoring).
         weights_dir: folder of pre-downloaded weights for air-gapped machines.
         limit: only the first ``limit`` cases.
         config_dirs: extra folders of configuration YAML.
         progress: show tqdm progress bars.
         report: write ``report.md`` at the end.
         allow_outside_paths: let manifest paths point outside the dataset folder (refused by default).
+        metric_weights: feature networks of the metrics: ``real``, ``random`` or ``random_full``
+            (default from ``weights``: tiny → random, random → random_full, hub → real).
+        metric_weights_dir: folder of metric weight files (see :mod:`evalsuite.metrics.features`).
 
     Returns:
         A :class:`RunResult`. Rows that failed have ``status == "error"`` and their message;
@@ -288,18 +295,21 @@ def run(
     ds = load_dataset(dataset, allow_outside=allow_outside_paths) if not isinstance(dataset, Dataset) else dataset
     if limit is not None:
         ds = ds.select(limit=limit)
-    metric_names = ["latency"] if metrics is None else list(metrics)
+    metric_names = default_metrics([RUNNERS.get(c.runner).task for c in confs]) if metrics is None else list(metrics)
     from .registry import METRICS
 
     for m in metric_names:
         METRICS.get(m)  # unknown metric → error before generating anything
     check_seeds(seeds)
+    metric_weights = metric_weights or default_mode(w.policy)
+    check_metric_weights(metric_names, metric_weights, metric_weights_dir)  # missing weights → error now
     dev = pick_device(device, w.policy)
     rid = run_id or default_run_id(ds, confs, w, seeds)
     store = RunStore(Path(run_dir) if run_dir else Path(out) / rid)
     store.path.mkdir(parents=True, exist_ok=True)
     with RunLock(store.path) as lock:
-        return _run_locked(store, lock, ds, confs, w, dev, seeds, metric_names, progress, report)
+        return _run_locked(store, lock, ds, confs, w, dev, seeds, metric_names, progress, report,
+                           metric_weights, metric_weights_dir)
 
 
 def check_seeds(seeds: Sequence[int] | None) -> None:
@@ -316,6 +326,7 @@ def check_seeds(seeds: Sequence[int] | None) -> None:
 def _run_locked(
     store: RunStore, lock: RunLock, ds: Dataset, confs: list[cfg.Configuration], w: Weights, dev: torch.device,
     seeds: Sequence[int] | None, metric_names: list[str], progress: bool, report: bool,
+    metric_weights: str, metric_weights_dir: str | Path | None,
 ) -> RunResult:
     """The body of :func:`run`, executed while holding the run directory's lock."""
     removed = store.clean_partial()
@@ -335,6 +346,7 @@ def _run_locked(
         "weights": {c.name: w.policy for c in confs},
         "weights_dir": str(w.weights_dir) if w.weights_dir else None,
         "metrics": metric_names,
+        "metric_weights": metric_weights,
         "environment": environment(dev),
         "configs": {
             c.name: {"runner": c.runner, "description": c.description, "source": c.source,
@@ -395,7 +407,8 @@ def _run_locked(
         raise RunInterrupted(_finish_interrupted(store, meta, items, report))
 
     wanted = {(n, c.id, int(s)) for n, c, s in items}
-    summary = score_run(store, metric_names, device=dev, keys=wanted, progress=progress)
+    summary = score_run(store, metric_names, device=dev, keys=wanted, progress=progress, dataset=ds,
+                        metric_weights=metric_weights, metric_weights_dir=metric_weights_dir)
     df = store.write_samples()
     df = df[[row_key(r) in wanted for r in df.to_dict("records")]].reset_index(drop=True)
     meta["summary"] = summary

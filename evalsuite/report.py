@@ -298,6 +298,11 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
         if own:
             lines += ["Each metric's own aggregate from run.json (e.g. median latency, set-level FID): " +
                       "; ".join(f"{md(c)} {md(n)} = {fmt(r['headline'])} (N={_int(r.get('headline_n'))})" for c, n, r in own), ""]
+    from .scoring import metric_notes
+
+    notes = metric_notes(meta.get("summary", {}))
+    if notes:
+        lines += ["### Metric notes", "", *notes, ""]
     lines += ["### Speed and memory", ""]
     sh, sr = _speed_rows(data)
     lines += md_table([md(x) for x in sh], [[md(x) for x in row] for row in sr])

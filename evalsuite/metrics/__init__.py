@@ -1,7 +1,8 @@
 """Metrics: torchmetrics-style classes (``update``/``compute``/``reset``) registered in
 :data:`evalsuite.registry.METRICS`, and their functional twins in :mod:`evalsuite.metrics.functional`."""
 
-from .base import Metric, MetricBatch, MetricResult
+from . import quality  # noqa: F401  (registers fid, clip_score, unmasked_*, lpips_pair)
+from .base import Metric, MetricBatch, MetricResult, ScoringContext
 from .latency import LatencyMetric
 
-__all__ = ["Metric", "MetricBatch", "MetricResult", "LatencyMetric"]
+__all__ = ["Metric", "MetricBatch", "MetricResult", "ScoringContext", "LatencyMetric"]

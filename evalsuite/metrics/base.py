@@ -26,6 +26,8 @@ class MetricBatch:
         prompts: the N prompts.
         sources: source images resized to the output size, float (N, 3, H, W), or ``None``.
         masks: inpainting masks (1 = regenerated), float (N, 1, H, W), or ``None``.
+        pairs: for paired metrics, the images of the other configuration at the same case and
+            seed, float (N, 3, H, W) in [0, 1], or ``None``.
     """
 
     rows: Sequence[dict[str, Any]]
@@ -33,9 +35,27 @@ class MetricBatch:
     prompts: Sequence[str] = ()
     sources: torch.Tensor | None = None
     masks: torch.Tensor | None = None
+    pairs: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+@dataclass
+class ScoringContext:
+    """What a metric may look at before the first :meth:`Metric.update` (see :meth:`Metric.prepare`).
+
+    Attributes:
+        config: configuration name being scored.
+        task: the configuration's runner task (``t2i`` or ``inpaint``).
+        dataset: the run's dataset (an :class:`evalsuite.cases.Dataset`), or ``None`` if unknown.
+        run_dir: the run directory.
+    """
+
+    config: str
+    task: str
+    dataset: Any = None
+    run_dir: Any = None
 
 
 @dataclass
@@ -67,6 +87,10 @@ class Metric(ABC):
             ``masks``, ``prompts``.
         per_sample: whether :meth:`update` returns one value per sample.
         quality_evidence: ``False`` when the metric's feature network has random weights.
+        tasks: runner tasks the metric applies to (scoring skips it for other configurations).
+        feature_nets: feature networks it loads (``inception``, ``clip``, ``lpips``) — used to
+            check for weight files before generation.
+        paired: compares two configurations at the same case and seed (``MetricBatch.pairs``).
     """
 
     name: ClassVar[str] = ""
@@ -74,6 +98,9 @@ class Metric(ABC):
     unit: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
     per_sample: ClassVar[bool] = True
+    tasks: ClassVar[frozenset[str]] = frozenset({"t2i", "inpaint"})
+    feature_nets: ClassVar[frozenset[str]] = frozenset()
+    paired: ClassVar[bool] = False
 
     def __init__(self, device: torch.device | str = "cpu", **options: Any) -> None:
         self.device = torch.device(device)
@@ -92,6 +119,13 @@ class Metric(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Clear the accumulated state."""
+
+    def prepare(self, context: ScoringContext) -> None:  # noqa: B027 - optional hook
+        """Called once per configuration before the first update (e.g. to load reference statistics)."""
+
+    def extra_columns(self) -> dict[str, list[float]]:
+        """Further per-sample columns of the last :meth:`update` (column → one value per sample)."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """Static facts recorded beside the value in ``run.json``."""
