@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="regenerate the report of a run directory")
     p.add_argument("run_dir", help="run directory (holds run.json)")
     p.set_defaults(func=cmd_report)
+    from .profile import add_parser as add_profile_parser
+
+    add_profile_parser(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ from .registry import RUNNERS
 from .runners.base import CaseError, GenerationOutput, Runner
 from .scoring import score_run
 from .store import RunStore, row_key
+from .trackers import DeviceMonitor
 from .weights import Weights
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,27 @@ def _error_row(base: dict[str, Any], exc: BaseException, where: str) -> dict[str
     return {**base, "status": "error", "error": msg, "image": None}
 
 
-def _generate_batch(runner: Runner, store: RunStore, config: str, batch: list[tuple[Case, int]], policy: str) -> list[dict[str, Any]]:
+def _monitor_fields(mon: DeviceMonitor, n: int, first_call: bool) -> dict[str, Any]:
+    """Row fields from the monitor around one batch: wall and energy per image, device/host peaks."""
+    res = mon.result
+    out: dict[str, Any] = {"wall_s": res["wall_s"] / n, "first_call": first_call}
+    if "energy_j" in res:
+        out["energy_j"] = res["energy_j"] / n
+    out.update({k: res[k] for k in ("nvml_peak_gib", "host_peak_rss_gib") if k in res})
+    if mon.reasons:
+        out["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(mon.reasons.items()))
+    return out
+
+
+def _generate_batch(runner: Runner, store: RunStore, config: str, batch: list[tuple[Case, int]], policy: str,
+                    first_call: bool = False) -> list[dict[str, Any]]:
     """Generate one batch; on failure fall back to one case at a time so one bad case sinks only itself."""
+    mon = DeviceMonitor(runner.device)
     try:
         for case, _ in batch:
             runner.check_case(case)
-        outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
+        with mon.watch():
+            outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
     except CaseError as exc:
         if len(batch) > 1:
             return [r for item in batch for r in _generate_batch(runner, store, config, [item], policy)]
@@ -142,7 +158,8 @@ def _generate_batch(runner: Runner, store: RunStore, config: str, batch: list[tu
     for (case, seed), out in zip(batch, outs, strict=True):
         rel = store.image_relpath(config, case.id, seed)
         save_png_atomic(out.image, store.path / rel)
-        rows.append(_ok_row(_base_row(config, case, seed, policy), out, rel, len(batch)))
+        rows.append({**_ok_row(_base_row(config, case, seed, policy), out, rel, len(batch)),
+                     **_monitor_fields(mon, len(batch), first_call)})
     return rows
 
 
@@ -254,7 +271,7 @@ def run(
         try:
             for i in range(0, len(todo), bs):
                 batch = todo[i : i + bs]
-                for row in _generate_batch(runner, store, conf.name, batch, w.policy):
+                for row in _generate_batch(runner, store, conf.name, batch, w.policy, first_call=i == 0):
                     store.append_row(row)
                 bar.update(len(batch))
         finally:
