@@ -2,10 +2,10 @@
 
 The fallback :class:`Fp8Linear` stores the weight in ``float8_e4m3fn`` with one per-tensor scale
 (amax / 448) and quantises the activation per tensor on the fly (dynamic scaling); the product
-runs in ``torch._scaled_mm`` with a bf16 (or the input's) output dtype and the bias added there.
-Inputs whose shapes ``_scaled_mm`` cannot take (rows, in- or out-features not multiples of 16,
-e.g. modulation layers acting on one conditioning vector) use the dequantised weight in a plain
-matmul, so every layer keeps the fp8 weight's numerics. This changes numerics: images from fp8
+runs in ``torch._scaled_mm`` with the input's output dtype and the bias added there. Row counts
+that are not multiples of 16 (modulation layers act on one conditioning vector per sample) are
+zero-padded; layers whose in- or out-features are not multiples of 16 use the dequantised weight
+in a plain matmul, so every layer keeps the fp8 weight's numerics. This changes numerics: images from fp8
 runs differ from bf16 ones (measure the cost with a paired metric under real weights).
 """
 
@@ -47,12 +47,16 @@ class Fp8Linear(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         out_dtype = x.dtype if x.dtype in (torch.bfloat16, torch.float16, torch.float32) else self.out_dtype
-        if x2.shape[0] % 16 == 0 and self.in_features % 16 == 0 and self.out_features % 16 == 0:
+        if self.in_features % 16 == 0 and self.out_features % 16 == 0:
+            rows = x2.shape[0]
+            pad = -rows % 16  # e.g. modulation layers act on one vector per sample
+            if pad:
+                x2 = torch.nn.functional.pad(x2, (0, 0, 0, pad))
             xs = _scale(x2)
             xq = (x2.float() / xs).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
             bias = None if self.bias is None else self.bias.to(out_dtype)
             y = torch._scaled_mm(xq, self.weight_fp8.t(), scale_a=xs, scale_b=self.w_scale, bias=bias,
-                                 out_dtype=out_dtype)
+                                 out_dtype=out_dtype)[:rows]
         else:
             w = (self.weight_fp8.float() * self.w_scale).to(out_dtype)
             y = nn.functional.linear(x2.to(out_dtype), w, None if self.bias is None else self.bias.to(out_dtype))

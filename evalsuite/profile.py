@@ -522,15 +522,17 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty or "e2e_median_s" not in df.columns:
         return pd.DataFrame(columns=["config", "reference", "speedup"])
     ok = df[df["status"] == "ok"]
+    key = ["base_config", "width", "height", "batch", "steps"]
+    is_ref = (ok["memory"] == "gpu") & (~ok["compile"].astype(bool)) & (ok["dtype"] != "fp8")
+    first: dict[tuple[Any, ...], Any] = {}
+    for _, r in ok[is_ref].iterrows():
+        first.setdefault(tuple(r[k] for k in key), r)
     out = []
     for _, r in ok.iterrows():
-        ref = ok[(ok.base_config == r.base_config) & (ok.width == r.width) & (ok.height == r.height)
-                 & (ok.batch == r.batch) & (ok.steps == r.steps) & (ok.memory == "gpu") & (~ok["compile"].astype(bool))
-                 & (ok.dtype != "fp8")]
-        if ref.empty or ref.iloc[0]["config"] == r["config"]:
+        ref = first.get(tuple(r[k] for k in key))
+        if ref is None or ref["config"] == r["config"]:
             continue
-        out.append({"config": r["config"], "reference": ref.iloc[0]["config"],
-                    "speedup": ref.iloc[0]["e2e_median_s"] / r["e2e_median_s"]})
+        out.append({"config": r["config"], "reference": ref["config"], "speedup": ref["e2e_median_s"] / r["e2e_median_s"]})
     return pd.DataFrame(out, columns=["config", "reference", "speedup"])
 
 

@@ -340,16 +340,16 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
     n = len(x)
     if n == 0:
         raise ValueError("median_ci needs at least one value")
+    import numpy as np
     from scipy.stats import binom
 
     best = (x[0], x[-1], 1.0 - 2.0 * 0.5**n)
-    for j in range(1, n // 2 + 1):  # 1-based rank of the lower bound
-        k = n + 1 - j
-        coverage = float(binom.cdf(k - 1, n, 0.5) - binom.cdf(j - 1, n, 0.5))
-        if coverage >= confidence:
-            best = (x[j - 1], x[k - 1], coverage)
-        else:
-            break
+    j = np.arange(1, n // 2 + 1)  # 1-based rank of the lower bound; upper rank k = n + 1 - j
+    coverage = binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    good = np.nonzero(coverage >= confidence)[0]
+    if len(good):
+        i = int(good[-1])  # coverage falls as j grows: the last good j is the narrowest interval
+        best = (x[i], x[n - 1 - i], float(coverage[i]))
     return best
 
 

@@ -6,11 +6,11 @@ from evalsuite.fp8 import Fp8Linear, apply_fp8
 
 def test_fp8_linear_approximates_the_linear_both_paths():
     torch.manual_seed(0)
-    lin = nn.Linear(64, 32)
-    fp8 = Fp8Linear(lin)
-    assert fp8.weight_fp8.dtype == torch.float8_e4m3fn
-    for rows in (32, 3):  # 32 rows → torch._scaled_mm, 3 rows → dequantised fallback
-        x = torch.randn(rows, 64)
+    for lin, rows in ((nn.Linear(64, 32), 32), (nn.Linear(64, 32), 3), (nn.Linear(40, 24), 5)):
+        # 32 rows → torch._scaled_mm; 3 rows → padded to 16; 40/24 features → dequantised fallback
+        fp8 = Fp8Linear(lin)
+        assert fp8.weight_fp8.dtype == torch.float8_e4m3fn
+        x = torch.randn(2, rows, lin.in_features)
         ref, out = lin(x), fp8(x)
         assert out.shape == ref.shape and out.dtype == ref.dtype
         rel = (out - ref).norm() / ref.norm()
