@@ -388,9 +388,9 @@ def profile(
             for pt in group_points:
                 rows.append(_measure_one(store, meta, conf, runner, pt, spec, w, pool, peaks, notes, baselined))
         finally:
+            if key[3]:
+                torch._dynamo.reset()  # drop compiled graphs (and what they hold) before freeing
             runner.close()
-            if dev.type == "cuda":
-                torch._dynamo.reset()
     meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     from .scoring import score_run
 
