@@ -15,6 +15,11 @@ field          required  meaning
 ``mask_family`` no       label of the mask generator that made ``mask``
 =============  ========  ==============================================================
 
+Other layouts (BrushBench, COCO-2014 captions, CSV, image/mask folders) are read by
+:mod:`evalsuite.loaders` into the same :class:`Case` objects; :func:`evalsuite.validate.validate_dataset`
+checks every file of a dataset (see ``docs/datasets.md``). Mask generators named by ``mask_family``
+live in :mod:`evalsuite.masks`.
+
 The fingerprint is the sha256 of the manifest bytes followed by, for every referenced file in
 sorted order, its relative path and its bytes: any change to the prompts, masks or images changes
 it.

@@ -87,24 +87,6 @@ def cmd_runners(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_datasets(args: argparse.Namespace) -> int:
-    from .datasets_registry import available, load_dataset
-
-    rows = []
-    for name in available():
-        try:
-            ds = load_dataset(name)
-            rows.append({"name": name, "cases": len(ds), "fingerprint": ds.fingerprint, "source": ds.source})
-        except Exception as exc:
-            rows.append({"name": name, "cases": None, "fingerprint": None, "source": f"ERROR: {exc}"})
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"{r['name']:<20} {str(r['cases']):>6} cases  {r['fingerprint'] or '-':<64}  {r['source']}")
-    return EXIT_OK
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -134,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     p.set_defaults(func=cmd_runners)
 
-    p = sub.add_parser("datasets", help="list datasets with case counts and fingerprints")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_datasets)
+    from .datasets_cli import add_parser as add_datasets_parser
+
+    add_datasets_parser(sub)
 
     p = sub.add_parser("report", help="regenerate the report of a run directory")
     p.add_argument("run_dir", help="run directory (holds run.json)")

@@ -1,8 +1,11 @@
 """Finding datasets by name: shipped sets, registered loaders (plugins) and paths.
 
 A name resolves, in order, to: a registered loader in :data:`evalsuite.registry.DATASETS`
-(a callable returning a :class:`~evalsuite.cases.Dataset`), a shipped set ``<root>/<name>/`` in
-one of :func:`dataset_roots`, or a path to a folder/manifest.
+(a callable returning a :class:`~evalsuite.cases.Dataset`), optionally with a location and options
+as ``LOADER:PATH?key=value&key=value`` (e.g. ``brushbench:/data/BrushBench``,
+``coco2014:/data/captions_val2014.json?ids=/data/ids.tsv&images=/data/val2014``), a shipped set
+``<root>/<name>/`` in one of :func:`dataset_roots`, a ``.csv`` file (generic CSV loader), or a path
+to a folder/manifest.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import loaders as _loaders  # noqa: F401  (registers the built-in loaders)
 from .cases import MANIFEST, Dataset, load_manifest
 from .registry import DATASETS
 
@@ -56,10 +60,21 @@ def load_dataset(name_or_path: str | os.PathLike[str], allow_outside: bool = Fal
     name = str(name_or_path)
     if name in DATASETS:
         return DATASETS.get(name)(**options)
+    loader, sep, rest = name.partition(":")
+    if sep and len(loader) > 1 and loader in DATASETS:
+        loc, _, query = rest.partition("?")
+        for part in filter(None, query.split("&")):
+            key, eq, value = part.partition("=")
+            if not eq:
+                raise ValueError(f"dataset option {part!r} in {name!r} must be key=value")
+            options[key] = int(value) if key == "limit" else value
+        return DATASETS.get(loader)(loc or None, **options)
     ship = shipped()
     if name in ship:
         return load_manifest(ship[name], name=name, allow_outside=allow_outside)
     p = Path(name)
+    if p.is_file() and p.suffix.lower() == ".csv":
+        return DATASETS.get("csv")(p)
     if p.exists():
         return load_manifest(p, allow_outside=allow_outside)
     from .registry import RegistryError

@@ -6,7 +6,10 @@ Rules (documented behaviour, each tested):
   (RGBA is composited on white; palette, CMYK, greyscale and 16-bit inputs are converted and a
   warning is logged).
 * Images larger than :data:`MAX_PIXELS` are refused before decoding (no out-of-memory).
-* Masks are converted to greyscale and binarised at ≥ 0.5 (≥ 128 of 255) — white = regenerate.
+* Masks are converted to greyscale and binarised at ≥ 0.5 (≥ 128 of 255) — white = regenerate;
+  the number of non-binary pixels is logged (and counted by :func:`mask_stats`).
+* A mask whose size differs from its image is an error unless the caller opts in to resizing
+  it with nearest neighbour (:func:`check_mask_size`).
 * Resizing to a configuration's resolution: images with Lanczos, masks with nearest neighbour.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,19 @@ MAX_PIXELS = 64 * 1024 * 1024  # 8192², refused above this
 
 class ImageError(ValueError):
     """An image or mask file that cannot be used; the message names the file and the fix."""
+
+
+_CONVERSION_NOTE = {
+    "RGBA": " (transparent pixels composited on white)",
+    "LA": " (transparent pixels composited on white)",
+    "P": " (palette expanded)",
+    "CMYK": " (naive CMYK→RGB, no colour profile)",
+    "I;16": " (16-bit scaled to 8-bit)",
+    "I;16B": " (16-bit scaled to 8-bit)",
+    "I;16L": " (16-bit scaled to 8-bit)",
+    "I": " (32-bit integer scaled as 16-bit to 8-bit)",
+    "L": " (greyscale copied to three channels)",
+}
 
 
 def _open(path: Path) -> Image.Image:
@@ -59,8 +76,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     img = _open(path)
     img = ImageOps.exif_transpose(img) or img
     if img.mode != "RGB":
-        if img.mode not in ("L", "P", "RGBA", "LA"):
-            log.warning("%s: converting image mode %s to RGB", path, img.mode)
+        log.warning("%s: converting image mode %s to 8-bit RGB%s", path, img.mode, _CONVERSION_NOTE.get(img.mode, ""))
         if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -82,12 +98,127 @@ def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     img = _open(path)
     img = ImageOps.exif_transpose(img) or img
+    lv = _mask_levels(img)
+    n_soft = int(((lv > 0) & (lv < 1)).sum())
+    if n_soft:
+        log.info("%s: %d non-binary mask pixels (%.2f %%) binarised at 0.5", path, n_soft, 100.0 * n_soft / lv.size)
+    return lv >= 0.5
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`inspect_image` learns from a file without converting it.
+
+    Attributes:
+        path: the file.
+        size: (width, height) in pixels after EXIF orientation.
+        mode: Pillow mode of the decoded file (``RGB``, ``RGBA``, ``P``, ``CMYK``, ``I;16``, ``L``...).
+        format: file format reported by Pillow (``PNG``, ``JPEG``...).
+    """
+
+    path: Path
+    size: tuple[int, int]
+    mode: str
+    format: str | None
+
+    @property
+    def needs_conversion(self) -> bool:
+        """True when loading converts the pixels (anything but 8-bit RGB)."""
+        return self.mode != "RGB"
+
+
+def inspect_image(path: str | os.PathLike[str]) -> ImageInfo:
+    """Decode ``path`` fully (so truncation is caught) and report its size and mode.
+
+    Raises:
+        ImageError: missing, empty, undecodable, truncated or oversized file.
+    """
+    path = Path(path)
+    img = _open(path)
+    fmt = img.format
+    img = ImageOps.exif_transpose(img) or img
+    return ImageInfo(path, img.size, img.mode, fmt)
+
+
+@dataclass(frozen=True)
+class MaskStats:
+    """Counts from :func:`mask_stats` for one mask file.
+
+    Attributes:
+        size: (width, height) in pixels.
+        n_pixels: width × height.
+        n_masked: pixels ≥ 0.5 (to regenerate).
+        n_nonbinary: pixels strictly between black and white (binarised at 0.5 on load).
+    """
+
+    size: tuple[int, int]
+    n_pixels: int
+    n_masked: int
+    n_nonbinary: int
+
+    @property
+    def empty(self) -> bool:
+        """No pixel to regenerate."""
+        return self.n_masked == 0
+
+    @property
+    def full(self) -> bool:
+        """Every pixel to regenerate (nothing kept)."""
+        return self.n_masked == self.n_pixels
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of pixels to regenerate, in [0, 1]."""
+        return self.n_masked / self.n_pixels if self.n_pixels else 0.0
+
+
+def _mask_levels(img: Image.Image) -> np.ndarray:
+    """Mask grey levels as float in [0, 1]."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64) / 65535.0
-        return arr >= 0.5
+        return np.asarray(img, dtype=np.float64) / 65535.0
     if img.mode in ("RGBA", "LA"):
         img = img.convert("RGB")
-    return np.asarray(img.convert("L"), dtype=np.uint8) >= 128
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
+def mask_stats(path: str | os.PathLike[str]) -> MaskStats:
+    """Size, coverage and the number of non-binary pixels of the mask at ``path``.
+
+    Raises:
+        ImageError: missing, empty, undecodable or oversized file.
+    """
+    path = Path(path)
+    img = _open(path)
+    img = ImageOps.exif_transpose(img) or img
+    lv = _mask_levels(img)
+    return MaskStats(
+        size=(lv.shape[1], lv.shape[0]),
+        n_pixels=int(lv.size),
+        n_masked=int((lv >= 0.5).sum()),
+        n_nonbinary=int(((lv > 0) & (lv < 1)).sum()),
+    )
+
+
+def check_mask_size(image_size: tuple[int, int], mask: np.ndarray, mask_path: str | os.PathLike[str],
+                    allow_resize: bool = False) -> np.ndarray:
+    """Return ``mask`` at ``image_size`` = (width, height).
+
+    A mask whose size differs from its image is an error unless ``allow_resize`` is set, in which
+    case it is resized with nearest neighbour to the image's size (the documented rule).
+
+    Raises:
+        ImageError: naming the mask file, both sizes and the fix.
+    """
+    msize = (mask.shape[1], mask.shape[0])
+    if msize == tuple(image_size):
+        return mask
+    if not allow_resize:
+        raise ImageError(
+            f"{mask_path}: mask is {msize[0]}x{msize[1]} but its image is {image_size[0]}x{image_size[1]}; "
+            "save the mask at the image's size or opt in to nearest-neighbour resizing (allow_mask_resize)"
+        )
+    log.warning("%s: mask %dx%d resized (nearest) to the image's %dx%d", mask_path, *msize, *image_size)
+    return resize_mask(mask, (int(image_size[0]), int(image_size[1])))
 
 
 def resize_image(img: Image.Image, size: tuple[int, int]) -> Image.Image:

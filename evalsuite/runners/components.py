@@ -61,6 +61,43 @@ T5_XXL_FULL: dict[str, Any] = dict(
 T5_TINY: dict[str, Any] = dict(
     T5_XXL_FULL, vocab_size=1000, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
 )
+# FLUX.1-Fill-dev: the transformer takes 64 noisy + 64 masked-image + 256 mask features per token.
+FLUX_FILL_TRANSFORMER_FULL: dict[str, Any] = dict(FLUX_TRANSFORMER_FULL, in_channels=384, out_channels=64)
+FLUX_FILL_TRANSFORMER_TINY: dict[str, Any] = dict(FLUX_TRANSFORMER_TINY, in_channels=384, out_channels=64)
+
+# diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/vae/text_encoder*/scheduler config.json).
+SDXL_UNET_FULL: dict[str, Any] = dict(
+    sample_size=128, in_channels=9, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=(5, 10, 20), transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048,
+    use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816, norm_num_groups=32,
+)
+SDXL_UNET_TINY: dict[str, Any] = dict(
+    SDXL_UNET_FULL, sample_size=8, block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2),
+    cross_attention_dim=64, addition_time_embed_dim=8, projection_class_embeddings_input_dim=80,
+)
+SDXL_VAE_FULL: dict[str, Any] = dict(
+    in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2, norm_num_groups=32, sample_size=1024, scaling_factor=0.13025, force_upcast=True,
+)
+SDXL_VAE_TINY: dict[str, Any] = dict(
+    SDXL_VAE_FULL, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=64,
+)
+# CLIP ViT-L/14 text tower (text_encoder) and OpenCLIP ViT-bigG/14 text tower with projection (text_encoder_2).
+SDXL_CLIP_L_FULL: dict[str, Any] = dict(CLIP_L_FULL)
+SDXL_CLIP_G_FULL: dict[str, Any] = dict(
+    CLIP_L_FULL, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
+    projection_dim=1280, hidden_act="gelu",
+)
+SDXL_CLIP_G_TINY: dict[str, Any] = dict(CLIP_TINY, hidden_act="gelu")
+SDXL_SCHEDULER: dict[str, Any] = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+    timestep_spacing="leading", prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False,
+)
 
 
 @contextmanager
@@ -130,17 +167,23 @@ def t5_tokenizer() -> Any:
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
 
 
-def flux_components(policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> dict[str, Any]:
+def flux_components(
+    policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0, fill: bool = False,
+) -> dict[str, Any]:
     """FLUX.1 components (``transformer``, ``vae``, both text encoders and tokenizers, ``scheduler``).
 
     Args:
         policy: ``tiny`` or ``random``.
+        fill: build the FLUX.1-Fill-dev transformer (384 input features per token) instead of FLUX.1-dev's.
     """
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     full = policy == "random"
-    tcfg = FLUX_TRANSFORMER_FULL if full else FLUX_TRANSFORMER_TINY
+    if fill:
+        tcfg = FLUX_FILL_TRANSFORMER_FULL if full else FLUX_FILL_TRANSFORMER_TINY
+    else:
+        tcfg = FLUX_TRANSFORMER_FULL if full else FLUX_TRANSFORMER_TINY
     vcfg = FLUX_VAE_FULL if full else FLUX_VAE_TINY
     ccfg = CLIP_L_FULL if full else CLIP_TINY
     t5cfg = T5_XXL_FULL if full else T5_TINY
@@ -152,4 +195,32 @@ def flux_components(policy: str, device: torch.device | str, dtype: torch.dtype,
         tokenizer=clip_tokenizer(),
         tokenizer_2=t5_tokenizer(),
         scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER),
+    )
+
+
+def sdxl_inpaint_components(policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> dict[str, Any]:
+    """SDXL inpainting components: 9-channel UNet, SDXL VAE, CLIP-L and OpenCLIP-bigG text encoders,
+    both tokenizers and the Euler scheduler.
+
+    Args:
+        policy: ``tiny`` or ``random`` (full size: UNet 2.57 B parameters).
+    """
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    full = policy == "random"
+    ucfg = SDXL_UNET_FULL if full else SDXL_UNET_TINY
+    vcfg = SDXL_VAE_FULL if full else SDXL_VAE_TINY
+    c1 = SDXL_CLIP_L_FULL if full else CLIP_TINY
+    c2 = SDXL_CLIP_G_FULL if full else SDXL_CLIP_G_TINY
+    tok2 = clip_tokenizer()
+    tok2.pad_token = "!"  # as the published tokenizer_2 (OpenCLIP pads with '!')
+    return dict(
+        unet=build(lambda: UNet2DConditionModel(**ucfg), policy, device, dtype, seed),
+        vae=build(lambda: AutoencoderKL(**vcfg), policy, device, dtype, seed + 1),
+        text_encoder=build(lambda: CLIPTextModel(CLIPTextConfig(**c1)), policy, device, dtype, seed + 2),
+        text_encoder_2=build(lambda: CLIPTextModelWithProjection(CLIPTextConfig(**c2)), policy, device, dtype, seed + 3),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=tok2,
+        scheduler=EulerDiscreteScheduler(**SDXL_SCHEDULER),
     )

@@ -28,6 +28,9 @@ class FluxParams(RunnerParams):
         lora: Hugging Face id, local folder or ``.safetensors`` file of a LoRA to fuse, or ``""``.
         lora_weight_name: file name inside the LoRA repository/folder.
         lora_scale: scale the LoRA is fused at.
+        lora_rank: rank of the synthetic LoRA built in the published key format under ``tiny``/``random``
+            weights (the real file is used only under ``hub`` or when ``lora`` is a local path).
+        lora_seed: seed of that synthetic LoRA.
     """
 
     model: str = "black-forest-labs/FLUX.1-dev"
@@ -35,9 +38,13 @@ class FluxParams(RunnerParams):
     lora: str = ""
     lora_weight_name: str = "diffusion_pytorch_model.safetensors"
     lora_scale: float = 1.0
+    lora_rank: int = 64
+    lora_seed: int = 0
 
     def validate(self) -> None:
         super().validate()
+        if self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be ≥ 1, got {self.lora_rank}")
         if not 1 <= self.max_sequence_length <= 512:
             raise ValueError(f"max_sequence_length must be in [1, 512], got {self.max_sequence_length}")
 
@@ -55,6 +62,7 @@ class FluxBase(Runner):
 
     Params = FluxParams
     pipeline_class: Any = None
+    lora_info: dict[str, Any] | None = None
 
     def _pipeline_cls(self) -> Any:
         raise NotImplementedError  # each concrete runner names its diffusers pipeline
@@ -81,7 +89,17 @@ class FluxBase(Runner):
         """Load ``params.lora`` through diffusers' LoRA API and fuse it at ``params.lora_scale``."""
         from .lora import fuse_lora
 
-        fuse_lora(self.pipe, self.params.lora, self.params.lora_weight_name, self.params.lora_scale, self.weights)
+        p = self.params
+        self.lora_info = fuse_lora(self.pipe, p.lora, p.lora_weight_name, p.lora_scale, self.weights,
+                                   rank=p.lora_rank, seed=p.lora_seed)
+
+    def effective(self) -> dict[str, Any]:
+        """Size/dtype under the weights policy, plus what LoRA was fused (``synthetic`` under tiny/random)."""
+        eff = super().effective()
+        if self.lora_info is not None:
+            eff.update({k: v for k, v in self.lora_info.items()})
+            eff["lora_synthetic"] = self.lora_info["lora_source"] == "synthetic"
+        return eff
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], tracker: Tracker) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:

@@ -1,0 +1,311 @@
+"""The pytest plugin (evalsuite.pytest_plugin) and the baseline comparisons (evalsuite.regression).
+
+The plugin is exercised in real pytest subprocesses (pytester) that generate with tiny weights
+on CPU; runs are shared through one ``--evalsuite-out`` folder, so an identical run is generated
+once for the whole module (the harness resumes it).
+"""
+
+import json
+import math
+import shutil
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import evalsuite
+from evalsuite.regression import (
+    Baseline,
+    BaselineError,
+    BaselineMismatch,
+    ConfigRun,
+    Threshold,
+    assert_images_match,
+    assert_no_regression,
+    bootstrap_ci,
+    compare_images,
+    metric_ci,
+)
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = REPO / "reports" / "baselines" / "flux-dev__smoke__tiny.json"
+PLUGIN = "evalsuite.pytest_plugin"
+# The arguments tests/regression uses on tiny weights (the committed baseline was written with them).
+TINY = dict(limit=3, overrides=["steps=2"], metrics=["latency"])
+
+
+@pytest.fixture(scope="module")
+def shared_out(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("evalsuite-runs")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(shared_out) -> ConfigRun:
+    result = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="tiny", out=shared_out,
+                           progress=False, report=False, **TINY)
+    return ConfigRun("flux-dev", result)
+
+
+def _fake_install(root: Path) -> Path:
+    """A dist-info declaring the pyproject's pytest11 entry points: what `pip install -e .` adds."""
+    eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
+    d = root / "site" / "evalsuite_entrypoints-0.dist-info"
+    d.mkdir(parents=True)
+    (d / "METADATA").write_text("Metadata-Version: 2.1\nName: evalsuite-entrypoints\nVersion: 0\n")
+    (d / "entry_points.txt").write_text("[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    return root / "site"
+
+
+def _with_pythonpath(monkeypatch, extra: Path) -> None:
+    import os
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(extra), str(REPO), os.environ.get("PYTHONPATH", "")]))
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+def test_pyproject_declares_the_plugin_under_its_module_name():
+    eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
+    assert eps == {PLUGIN: PLUGIN}
+
+
+def test_help_lists_the_options_with_the_entry_point_and_dash_p_together(pytester, monkeypatch):
+    # the installed entry point and an explicit -p name the same plugin: registered once, no error
+    _with_pythonpath(monkeypatch, _fake_install(pytester.path))
+    res = pytester.runpytest_subprocess("-p", PLUGIN, "--help")
+    assert res.ret == 0, res.stderr.str()
+    out = res.stdout.str()
+    assert "already registered" not in out + res.stderr.str()
+    for opt in ("--evalsuite-weights={tiny,random,hub}", "--evalsuite-device", "--evalsuite-configs",
+                "--evalsuite-out", "--evalsuite-update-baselines", "--evalsuite-baselines"):
+        assert opt in out
+
+
+@pytest.mark.parametrize("ini_declares", [True, False])
+def test_markers_registered_exactly_once(pytester, ini_declares):
+    ini = "    gpu: needs a GPU\n    slow: slow\n    regression: regression\n" if ini_declares else ""
+    pytester.makeini("[pytest]\nmarkers =\n" + ini)
+    config = pytester.parseconfigure("-p", PLUGIN)
+    names = [str(line).split(":", 1)[0].strip() for line in config.getini("markers")]
+    assert all(names.count(m) == 1 for m in ("gpu", "slow", "regression")), names
+
+
+# -- a real regression fails readably; refusals ----------------------------------------------------
+
+INNER_COMPARE = """
+import pytest
+from evalsuite.regression import assert_images_match, assert_no_regression
+
+pytestmark = pytest.mark.regression
+ARGS = dict(limit=3, metrics=["latency"])
+TH = {"latency": {"rel": 4.0}}
+
+def test_unchanged(evalsuite_run, evalsuite_baseline):
+    run = evalsuite_run("flux-dev", "smoke", overrides=["steps=2"], **ARGS)
+    baseline = evalsuite_baseline(run)
+    assert_images_match(run, baseline)
+    assert_no_regression(run, baseline, metrics=["latency"], thresholds=TH)
+
+def test_guidance_changed(evalsuite_run, evalsuite_baseline):
+    run = evalsuite_run("flux-dev", "smoke", overrides=["steps=2", "guidance=4.0"], **ARGS)
+    assert_images_match(run, evalsuite_baseline(run))
+
+def test_dataset_edited(evalsuite_run, evalsuite_baseline):
+    run = evalsuite_run("flux-dev", "edited/smoke", overrides=["steps=2"], limit=1, metrics=["latency"])
+    assert_images_match(run, evalsuite_baseline(run))
+
+def test_baseline_of_other_weights(evalsuite_run, evalsuite_baseline):
+    run = evalsuite_run("flux-dev", "smoke", overrides=["steps=2"], **ARGS)
+    assert_no_regression(run, evalsuite_baseline("flux-dev__smoke__hub"), metrics=["latency"], thresholds=TH)
+"""
+
+
+def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shared_out, tiny_run):
+    base = pytester.path / "baselines"
+    base.mkdir()
+    shutil.copy(COMMITTED, base / COMMITTED.name)
+    other = json.loads(COMMITTED.read_text())
+    other.update(weights="hub", name="flux-dev__smoke__hub")  # as written by a GPU runner
+    (base / "flux-dev__smoke__hub.json").write_text(json.dumps(other))
+    edited = pytester.path / "edited" / "smoke"
+    shutil.copytree(REPO / "datasets" / "smoke", edited)
+    lines = (edited / "manifest.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace("red scarf", "blue scarf")
+    (edited / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    pytester.makepyfile(test_inner=INNER_COMPARE)
+
+    res = pytester.runpytest_subprocess("-p", PLUGIN, "--strict-markers", f"--evalsuite-out={shared_out}",
+                                        f"--evalsuite-baselines={base}", "-rA")
+    out = res.stdout.str()
+    res.assert_outcomes(passed=1, failed=3)
+    assert "evalsuite: weights=tiny (no quality evidence)" in out
+    # the perturbed configuration: every image named, with its difference, the tolerance and the cause
+    assert "flux-dev: 3 of 3 images differ from the baseline's" in out
+    assert "inpaint-astronaut-1000: mean |Δ|" in out and "> tolerance 0.25" in out
+    assert "configuration changed since the baseline: guidance: 3.5 → 4.0" in out
+    assert "flux-dev__smoke__tiny.json (commit " in out
+    # refused comparisons
+    assert "BaselineMismatch: flux-dev: dataset 'smoke' fingerprint" in out
+    assert "the prompts, masks or images changed" in out
+    assert "BaselineMismatch: flux-dev: weights policy 'tiny' differs from the baseline's 'hub'" in out
+
+
+# -- writing and refreshing baselines -----------------------------------------------------------
+
+INNER_CONFTEST = """
+from evalsuite.metrics.base import Metric, MetricResult
+from evalsuite.registry import METRICS
+
+if "denoise_steps" not in METRICS:
+    @METRICS.register("denoise_steps")
+    class DenoiseSteps(Metric):
+        '''Denoising steps run per image (from the row's step timings): a machine-independent cost.'''
+        name = "denoise_steps"
+        higher_is_better = False
+        unit = "steps"
+
+        def reset(self):
+            self.v = []
+
+        def update(self, batch):
+            vals = [float(len(r["steps_s"])) for r in batch.rows]
+            self.v += vals
+            return vals
+
+        def compute(self):
+            return MetricResult(sum(self.v) / len(self.v), len(self.v))
+"""
+
+INNER_UPDATE = """
+import os
+import pytest
+from evalsuite.regression import assert_no_regression
+
+pytestmark = pytest.mark.regression
+
+def test_flux_dev(evalsuite_run, evalsuite_baseline):
+    steps = os.environ["FLUX_STEPS"]
+    run = evalsuite_run("flux-dev", "smoke", limit=2, overrides=[f"steps={steps}"], metrics=["denoise_steps"])
+    assert_no_regression(run, evalsuite_baseline(run), metrics=["denoise_steps"], thresholds={"denoise_steps": 0})
+"""
+
+
+def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypatch, shared_out):
+    base = pytester.path / "reports" / "baselines"  # the default location under the rootdir
+    pytester.makeconftest(INNER_CONFTEST)
+    pytester.makepyfile(test_inner=INNER_UPDATE)
+    args = ("-p", PLUGIN, "--strict-markers", f"--evalsuite-out={shared_out}")
+    path = base / "flux-dev__smoke__tiny.json"
+
+    monkeypatch.setenv("FLUX_STEPS", "2")
+    res = pytester.runpytest_subprocess(*args, "--evalsuite-update-baselines")
+    res.assert_outcomes(passed=1)
+    assert "evalsuite baselines written" in res.stdout.str() and str(path) in res.stdout.str()
+    data = json.loads(path.read_text())
+    assert data["schema"] == "evalsuite.baseline/1" and data["weights"] == "tiny"
+    assert data["params"]["steps"] == 2 and data["keys"] == ["inpaint-astronaut-1000", "inpaint-chelsea-1001"]
+    assert data["metrics"]["denoise_steps"]["value"] == 2.0 and data["metrics"]["denoise_steps"]["unit"] == "steps"
+    prov = data["provenance"]
+    assert prov["versions"]["torch"] and prov["device"]["type"] == "cpu" and "commit" in prov
+    assert len(data["images"]) == 2 and all(v["thumb_size"] == 32 for v in data["images"].values())
+
+    monkeypatch.setenv("FLUX_STEPS", "3")
+    res = pytester.runpytest_subprocess(*args)
+    res.assert_outcomes(failed=1)
+    out = res.stdout.str()
+    assert "flux-dev: 1 of 1 metrics regressed against the baseline" in out
+    assert ("REGRESSED: flux-dev / denoise_steps: baseline 2 steps → new 3 steps (95% CI [3, 3], n=2); "
+            "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold abs=0)") in out
+    assert "configuration changed since the baseline: steps: 2 → 3" in out
+
+    res = pytester.runpytest_subprocess(*args, "--evalsuite-update-baselines")
+    res.assert_outcomes(passed=1)
+    assert json.loads(path.read_text())["params"]["steps"] == 3
+
+
+# -- the comparison functions, on a real tiny run --------------------------------------------------
+
+def test_committed_baseline_matches_a_fresh_run(tiny_run):
+    baseline = Baseline.load(COMMITTED)
+    check = assert_images_match(tiny_run, baseline)
+    assert set(check.differences) == set(baseline.data["keys"])
+    assert assert_no_regression(tiny_run, baseline, metrics=["latency"], thresholds={"latency": {"rel": 4.0}})
+
+
+def test_metric_direction_threshold_and_message(tiny_run):
+    b = Baseline.from_run(tiny_run)
+    new = tiny_run.summary["metrics"]["latency"]["value"]
+    b.data["metrics"]["latency"]["value"] = new * 10  # the baseline was slower: an improvement passes
+    assert not assert_no_regression(tiny_run, b, thresholds={"latency": 0})[0].regressed
+    b.data["metrics"]["latency"]["value"] = new / 2  # twice as slow as the baseline
+    assert not assert_no_regression(tiny_run, b, thresholds={"latency": {"rel": 1.5}})[0].regressed
+    with pytest.raises(AssertionError) as err:
+        assert_no_regression(tiny_run, b, thresholds={"latency": {"rel": 0.5}})
+    msg = str(err.value)
+    assert "REGRESSED: flux-dev / latency: baseline" in msg and "lower is better" in msg
+    assert "threshold rel=50%" in msg and "95% CI [" in msg and "n=3" in msg
+    with pytest.raises(BaselineError, match="no threshold for metric 'latency'"):
+        assert_no_regression(tiny_run, b, metrics=["latency"], thresholds={})
+    with pytest.raises(BaselineError, match="'clip_score' is not in"):
+        assert_no_regression(tiny_run, b, metrics=["clip_score"], thresholds={"clip_score": 0.1})
+
+
+def test_mismatches_are_refused(tiny_run):
+    for field, value, text in [("weights", "random", "weights policy 'tiny' differs"),
+                               ("config", "flux-cn-beta", "compared with the baseline of 'flux-cn-beta'")]:
+        b = Baseline.from_run(tiny_run)
+        b.data[field] = value
+        with pytest.raises(BaselineMismatch, match=text):
+            compare_images(tiny_run, b)
+    b = Baseline.from_run(tiny_run)
+    b.data["keys"] = b.data["keys"][:2]
+    with pytest.raises(BaselineMismatch, match="only in the run \\['inpaint-coffee-1002'\\]"):
+        assert_no_regression(tiny_run, b, thresholds={"latency": 1.0})
+
+
+def test_failed_runs_neither_pass_nor_become_baselines(shared_out):
+    # hub weights offline with no local copy: every row fails at load time
+    result = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="hub", out=shared_out, limit=1,
+                           device="cpu", progress=False, report=False)
+    run = ConfigRun("flux-dev", result)
+    with pytest.raises(BaselineError, match="refusing to write a baseline for 'flux-dev'.*1 of 1 rows failed"):
+        Baseline.from_run(run)
+    other = Baseline.load(COMMITTED)
+    with pytest.raises(AssertionError, match="1 rows failed"):
+        assert_no_regression(run, other, thresholds={"latency": 1.0})
+
+
+def test_missing_baseline_says_how_to_create_it(tmp_path):
+    with pytest.raises(BaselineError, match="no baseline .*--evalsuite-update-baselines"):
+        Baseline.load(tmp_path / "flux-dev__smoke__hub.json")
+    (tmp_path / "x.json").write_text('{"schema": "other"}')
+    with pytest.raises(BaselineError, match="not an evalsuite baseline"):
+        Baseline.load(tmp_path / "x.json")
+
+
+def test_threshold_and_intervals():
+    assert Threshold.of(0.5) == Threshold(abs=0.5)
+    assert Threshold.of({"rel": 0.1}).allowed(-20.0) == pytest.approx(2.0)
+    assert Threshold(abs=1.0, rel=0.1).allowed(5.0) == 1.0
+    with pytest.raises(ValueError):
+        Threshold.of({"relative": 0.1})
+    with pytest.raises(ValueError):
+        Threshold.of(-1)
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(10, 2, 10), rng.normal(10, 2, 1000)
+    lo, hi = bootstrap_ci(small)
+    assert lo < small.mean() < hi and bootstrap_ci(small) == (lo, hi)
+    lo2, hi2 = bootstrap_ci(large)
+    assert hi2 - lo2 < hi - lo
+    # ≈ normal-theory interval of the mean for a large sample
+    se = large.std(ddof=1) / math.sqrt(len(large))
+    assert lo2 == pytest.approx(large.mean() - 1.96 * se, abs=0.3 * se)
+    assert bootstrap_ci([1.0]) is None
+    # metric_ci: the metric's own interval wins; else mean/median bootstrap; else none (set-level)
+    assert metric_ci({"value": 3.0, "ci_low": 1.0, "ci_high": 4.0}, [1, 2]) == (1.0, 4.0)
+    assert metric_ci({"value": float(np.median(small))}, list(small)) == bootstrap_ci(small, "median")
+    assert metric_ci({"value": float(small.mean())}, list(small)) == bootstrap_ci(small, "mean")
+    assert metric_ci({"value": 42.0}, list(small)) is None
