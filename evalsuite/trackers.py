@@ -77,7 +77,8 @@ class Tracker:
     phases: dict[str, float] = field(default_factory=dict)
     steps: list[float] = field(default_factory=list)
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
-    _step_marks: list[_Clock] = field(default_factory=list)
+    _step_start: _Clock | None = None
+    _step_spans: list[tuple[_Clock, _Clock]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
@@ -86,7 +87,7 @@ class Tracker:
     def phase(self, name: str) -> Iterator[None]:
         """Time the block as phase ``name`` (synchronising the device before and after).
 
-        Step marks recorded by :meth:`step_callback` inside the block are turned into
+        Step spans recorded by :meth:`step_callback` inside the block are turned into
         :attr:`steps` when the block ends.
         """
         cuda = self.device.type == "cuda"
@@ -94,16 +95,15 @@ class Tracker:
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         start = _Clock(self.device)
-        self._step_marks = [start]
+        self._step_start, self._step_spans = start, []
         try:
             yield
         finally:
             end = _Clock(self.device)
             _sync(self.device)
             self.phases[name] = self.phases.get(name, 0.0) + start.seconds_to(end)
-            marks = self._step_marks
-            self.steps += [a.seconds_to(b) for a, b in zip(marks, marks[1:], strict=False)]
-            self._step_marks = []
+            self.steps += [a.seconds_to(b) for a, b in self._step_spans]
+            self._step_start, self._step_spans = None, []
             if cuda:
                 self.memory[name] = {
                     "allocated_gib": torch.cuda.max_memory_allocated(self.device) / GIB,
@@ -112,9 +112,17 @@ class Tracker:
 
     def step_callback(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A diffusers ``callback_on_step_end`` marking the end of each step (no synchronisation)."""
-        if self._step_marks:
-            self._step_marks.append(_Clock(self.device))
+        if self._step_start is not None:
+            now = _Clock(self.device)
+            self._step_spans.append((self._step_start, now))
+            self._step_start = now
         return {}
+
+    def restart_step_clock(self) -> None:
+        """Start the next step's clock now, so work done inside the phase before it (e.g. a VAE
+        encode a pipeline runs before its loop) is not counted as part of a step."""
+        if self._step_start is not None:
+            self._step_start = _Clock(self.device)
 
     def peak_memory_gib(self) -> dict[str, float]:
         """Largest allocated/reserved peak over all phases (empty on CPU)."""
@@ -268,7 +276,7 @@ class DeviceMonitor:
     """
 
     device: torch.device
-    interval_s: float = 0.01
+    interval_s: float = 0.02
     gpu_reader: Callable[[], float] | None = None
     energy_reader: Callable[[], float] | None = None
     host_reader: Callable[[], float] | None = None

@@ -121,3 +121,15 @@ def test_device_monitor_with_stand_in_gpu_and_energy_readers():
     assert mon.result["nvml_peak_gib"] == pytest.approx(3.0)
     assert mon.result["energy_j"] == pytest.approx(1.5)
     assert not mon.reasons
+
+
+def test_restart_step_clock_keeps_pre_loop_work_out_of_the_first_step():
+    tr = Tracker(torch.device("cpu"))
+    with tr.phase("denoise"):
+        time.sleep(0.05)  # e.g. a VAE encode the pipeline runs before its loop
+        tr.restart_step_clock()
+        tr.step_callback(None, 0, 0, {})
+        time.sleep(0.01)
+        tr.step_callback(None, 1, 0, {})
+    assert len(tr.steps) == 2 and tr.steps[0] < 0.04 and tr.steps[1] >= 0.01
+    assert tr.phases["denoise"] >= 0.06
