@@ -20,6 +20,8 @@ MODE=${1:-flux}
 OUT_DIR=${2:-${OUT:-reports/gpu-profile}}
 PY=${PYTHON:-python3}
 COMPILE_MODE=${COMPILE_MODE:-default}
+DEVICE=${DEVICE:-cuda}      # DEVICE=cpu WEIGHTS=tiny: a dry run of this script's plumbing on a laptop
+WEIGHTS=${WEIGHTS:-random}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 
@@ -51,10 +53,10 @@ case "$MODE" in
 esac
 
 status=0
-"$PY" -m evalsuite profile --weights random --device cuda "${ARGS[@]}" --out "$OUT_DIR" --run-id "$RUN_ID" \
+"$PY" -m evalsuite profile --weights "$WEIGHTS" --device "$DEVICE" "${ARGS[@]}" --out "$OUT_DIR" --run-id "$RUN_ID" \
   > "$OUT_DIR/$RUN_ID.log" 2>&1 || status=$?
 if [ "$MODE" = configs ] && "$PY" -c "import evalsuite.config as c, sys; sys.exit('flux-cn-beta' not in c.discover())"; then
-  "$PY" -m evalsuite profile --weights random --device cuda --configs flux-cn-beta --memory-modes gpu model_offload \
+  "$PY" -m evalsuite profile --weights "$WEIGHTS" --device "$DEVICE" --configs flux-cn-beta --memory-modes gpu model_offload \
     sequential_offload --min-reps 1 --min-seconds 0 --max-reps 1 --no-baseline --peak-seconds 1 --out "$OUT_DIR" \
     --run-id flux-cn-beta-memory-h100 >> "$OUT_DIR/$RUN_ID.log" 2>&1 || status=$?
 fi
@@ -64,7 +66,7 @@ DOC="$OUT_DIR/profile-h100-$MODE.md"
 {
   echo "<!-- produced by: benchmarks/gpu_profile.sh $MODE (COMPILE_MODE=$COMPILE_MODE) on $(date -u +%FT%TZ) -->"
   echo
-  echo "Command: \`$PY -m evalsuite profile --weights random --device cuda ${ARGS[*]}\`"
+  echo "Command: \`$PY -m evalsuite profile --weights $WEIGHTS --device $DEVICE ${ARGS[*]}\`"
   echo
   cat "$OUT_DIR/$RUN_ID/profile.md"
   if [ -f "$OUT_DIR/flux-cn-beta-memory-h100/profile.md" ]; then
