@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     add_compare_parser(sub)
     score_cli.add_parser(sub)
+    from .profile import add_parser as add_profile_parser
+
+    add_profile_parser(sub)
     return parser
 
 

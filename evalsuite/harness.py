@@ -39,6 +39,7 @@ from .registry import RUNNERS
 from .runners.base import CaseError, GenerationOutput, Runner
 from .scoring import count_summary, default_metrics, score_run
 from .store import RunStore, row_key
+from .trackers import DeviceMonitor
 from .weights import Weights
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,18 @@ def _error_row(base: dict[str, Any], exc: BaseException | str, where: str) -> di
     return {**base, "status": "error", "error": msg, "image": None}
 
 
+def _monitor_fields(mon: DeviceMonitor, n: int, first_call: bool) -> dict[str, Any]:
+    """Row fields from the monitor around one batch: wall and energy per image, device/host peaks."""
+    res = mon.result
+    out: dict[str, Any] = {"wall_s": res["wall_s"] / n, "first_call": first_call}
+    if "energy_j" in res:
+        out["energy_j"] = res["energy_j"] / n
+    out.update({k: res[k] for k in ("nvml_peak_gib", "host_peak_rss_gib") if k in res})
+    if mon.reasons:
+        out["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(mon.reasons.items()))
+    return out
+
+
 def is_oom(exc: BaseException) -> bool:
     """True for an accelerator out-of-memory error (``torch.cuda.OutOfMemoryError`` or its message)."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
@@ -188,7 +201,8 @@ def free_memory(device: torch.device) -> None:
 
 
 def _generate_batch(
-    runner: Runner, store: RunStore, config: str, batch: list[tuple[Case, int]], policy: str, oom_retry: bool = True
+    runner: Runner, store: RunStore, config: str, batch: list[tuple[Case, int]], policy: str, oom_retry: bool = True,
+    first_call: bool = False,
 ) -> list[dict[str, Any]]:
     """Generate one batch; on failure fall back to one case at a time so one bad case sinks only itself.
 
@@ -197,10 +211,12 @@ def _generate_batch(
     recorded as the rows' error.
     """
     oom: str | None = None
+    mon = DeviceMonitor(runner.device)
     try:
         for case, _ in batch:
             runner.check_case(case)
-        outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
+        with mon.watch():
+            outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
     except CaseError as exc:
         if len(batch) > 1:
             return [r for item in batch for r in _generate_batch(runner, store, config, [item], policy, oom_retry)]
@@ -229,7 +245,8 @@ def _generate_batch(
     for (case, seed), out in zip(batch, outs, strict=True):
         rel = store.image_relpath(config, case.id, seed)
         save_png_atomic(out.image, store.path / rel)
-        rows.append(_ok_row(_base_row(config, case, seed, policy), out, rel, len(batch)))
+        rows.append({**_ok_row(_base_row(config, case, seed, policy), out, rel, len(batch)),
+                     **_monitor_fields(mon, len(batch), first_call)})
     return rows
 
 
@@ -390,7 +407,7 @@ def _run_locked(
                 i = 0
                 while i < len(todo) and not stop.requested:
                     batch = todo[i : i + bs]
-                    rows = _generate_batch(runner, store, conf.name, batch, w.policy)
+                    rows = _generate_batch(runner, store, conf.name, batch, w.policy, first_call=i == 0)
                     for row in rows:
                         store.append_row(row)
                     i += len(batch)

@@ -55,7 +55,7 @@ def timed_vae_encode(vae: Any, tracker: Tracker) -> Iterator[_EncodeClock]:
         now = time.perf_counter()
         clock.seconds += now - t0
         clock.calls += 1
-        tracker._step_t0 = now  # the next step starts after the encode
+        tracker.restart_step_clock()  # the next step starts after the encode
         return out
 
     vae.encode = encode

@@ -1,0 +1,135 @@
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from evalsuite.trackers import DeviceMonitor, Sampler, Tracker, measure, median_ci, percentile, summarize
+
+
+def test_median_ci_order_statistics_by_hand():
+    # n = 10: P(2 <= B < 9) = 1 - 2·P(B <= 1) = 1 - 2·11/1024 ≥ 0.95; the next narrower one (3, 8) has 0.891
+    lo, hi, cov = median_ci(list(range(10, 0, -1)))
+    assert (lo, hi) == (2.0, 9.0)
+    assert cov == pytest.approx(1 - 2 * 11 / 1024)
+    # n = 3: no 95 % interval exists; full range with its real coverage 1 - 2·0.5³
+    assert median_ci([5.0, 1.0, 3.0]) == (1.0, 5.0, pytest.approx(0.75))
+    with pytest.raises(ValueError):
+        median_ci([])
+
+
+def test_median_ci_covers_the_true_median_at_least_95_percent():
+    rng = np.random.default_rng(0)
+    true_median = math.log(2)  # exponential(1)
+    hits = sum(lo <= true_median <= hi for lo, hi, _ in (median_ci(rng.exponential(size=25)) for _ in range(1000)))
+    assert hits / 1000 >= 0.94
+
+
+def test_percentile_and_summarize():
+    v = [float(x) for x in range(1, 11)]
+    assert percentile(v, 0.9) == 9.0 and percentile(v, 1.0) == 10.0
+    s = summarize(v)
+    assert s["median"] == 5.5 and s["p90"] == 9.0 and s["n"] == 10 and s["ci_low"] <= 5.5 <= s["ci_high"]
+    assert math.isnan(summarize([])["median"])
+
+
+def test_measure_meets_both_minimum_count_and_duration_and_separates_first_call():
+    calls = []
+
+    def fn():
+        calls.append(len(calls))
+        time.sleep(0.01)
+        return calls[-1]
+
+    m = measure(fn, min_reps=3, min_seconds=0.08)
+    assert m.first == 0 and m.warm[0] == 1
+    assert len(m.warm) >= 3 and sum(m.warm_s) >= 0.08
+    assert all(s >= 0.01 for s in m.warm_s)
+    m = measure(fn, min_reps=2, min_seconds=100.0, max_reps=4)
+    assert len(m.warm) == 4
+    with pytest.raises(ValueError):
+        measure(fn, min_reps=0)
+
+
+def test_tracker_phases_and_steps_on_cpu():
+    tr = Tracker(torch.device("cpu"))
+    tr.step_callback(None, 0, 0, {})  # outside a phase: ignored
+    with tr.phase("denoise"):
+        for i in range(3):
+            time.sleep(0.005)
+            tr.step_callback(None, i, 0, {})
+    with tr.phase("vae_decode"):
+        time.sleep(0.002)
+    assert len(tr.steps) == 3 and all(s >= 0.004 for s in tr.steps)
+    assert sum(tr.steps) <= tr.phases["denoise"] + 1e-9
+    assert set(tr.phases) == {"denoise", "vae_decode"}
+    assert tr.memory == {} and tr.peak_memory_gib() == {}  # allocator counters are CUDA-only
+
+
+def test_sampler_lifecycle_with_a_stand_in_reader():
+    values = iter(range(1, 10**6))
+    s = Sampler(lambda: next(values), interval_s=0.001)
+    assert not s.running
+    s.start()
+    assert s.running
+    with pytest.raises(RuntimeError, match="already running"):
+        s.start()
+    time.sleep(0.03)
+    peak = s.stop()
+    assert not s.running and s.samples >= 3 and peak == s.samples  # strictly increasing readings
+    assert all(t.name != "evalsuite-sampler" for t in threading.enumerate())
+
+
+def test_sampler_reader_failure_is_kept_not_raised():
+    def bad():
+        raise OSError("NVML gone")
+
+    with Sampler(bad, 0.001) as s:
+        time.sleep(0.01)
+    assert s.peak is None and "NVML gone" in s.error and not s.running
+
+
+def test_device_monitor_on_cpu_states_why_nvml_and_energy_are_missing():
+    mon = DeviceMonitor(torch.device("cpu"), interval_s=0.002)
+    with mon.watch():
+        block = np.ones(100 * 2**20 // 8)  # 100 MiB, touched
+        time.sleep(0.05)
+        del block
+    assert set(mon.result) == {"wall_s", "host_peak_rss_gib"}
+    assert mon.result["wall_s"] >= 0.05 and mon.result["host_peak_rss_gib"] > 0.09
+    assert "NVML" in mon.reasons["nvml_peak_gib"] and "NVML" in mon.reasons["energy_j"]
+
+
+def test_device_monitor_with_stand_in_gpu_and_energy_readers():
+    used = [2**30]
+    energy = [100.0]
+
+    def gpu():
+        return used[0]
+
+    def joules():
+        energy[0] += 1.5
+        return energy[0]
+
+    mon = DeviceMonitor(torch.device("cpu"), interval_s=0.001, gpu_reader=gpu, energy_reader=joules)
+    with mon.watch():
+        used[0] = 3 * 2**30
+        time.sleep(0.01)
+        used[0] = 2**30
+    assert mon.result["nvml_peak_gib"] == pytest.approx(3.0)
+    assert mon.result["energy_j"] == pytest.approx(1.5)
+    assert not mon.reasons
+
+
+def test_restart_step_clock_keeps_pre_loop_work_out_of_the_first_step():
+    tr = Tracker(torch.device("cpu"))
+    with tr.phase("denoise"):
+        time.sleep(0.05)  # e.g. a VAE encode the pipeline runs before its loop
+        tr.restart_step_clock()
+        tr.step_callback(None, 0, 0, {})
+        time.sleep(0.01)
+        tr.step_callback(None, 1, 0, {})
+    assert len(tr.steps) == 2 and tr.steps[0] < 0.04 and tr.steps[1] >= 0.01
+    assert tr.phases["denoise"] >= 0.06
