@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import config as cfg
+from . import distributed
 from .cases import MAX_SEED, Case, Dataset
 from .datasets_registry import load_dataset
 from .determinism import determinism_settings
@@ -38,7 +39,7 @@ from .metrics.features import check_metric_weights, default_mode
 from .registry import RUNNERS
 from .runners.base import CaseError, GenerationOutput, Runner
 from .scoring import count_summary, default_metrics, score_run
-from .store import RunStore, row_key
+from .store import RunStore, row_key, write_json_atomic
 from .trackers import DeviceMonitor
 from .weights import Weights
 
@@ -320,13 +321,18 @@ def run(
     check_seeds(seeds)
     metric_weights = metric_weights or default_mode(w.policy)
     check_metric_weights(metric_names, metric_weights, metric_weights_dir)  # missing weights → error now
-    dev = pick_device(device, w.policy)
+    dist = distributed.init()
+    dev = pick_device(dist.device(device), w.policy)
     rid = run_id or default_run_id(ds, confs, w, seeds)
-    store = RunStore(Path(run_dir) if run_dir else Path(out) / rid)
+    store = RunStore(Path(run_dir) if run_dir else Path(out) / rid, shard=dist.rank if dist.enabled else None)
     store.path.mkdir(parents=True, exist_ok=True)
-    with RunLock(store.path) as lock:
-        return _run_locked(store, lock, ds, confs, w, dev, seeds, metric_names, progress, report,
-                           metric_weights, metric_weights_dir)
+    lock_name = "run.lock" if dist.is_main else f"run.rank-{dist.rank}.lock"
+    try:
+        with RunLock(store.path, lock_name) as lock:
+            return _run_locked(store, lock, ds, confs, w, dev, seeds, metric_names, progress, report,
+                               metric_weights, metric_weights_dir, dist)
+    finally:
+        distributed.shutdown()
 
 
 def check_seeds(seeds: Sequence[int] | None) -> None:
@@ -343,7 +349,7 @@ def check_seeds(seeds: Sequence[int] | None) -> None:
 def _run_locked(
     store: RunStore, lock: RunLock, ds: Dataset, confs: list[cfg.Configuration], w: Weights, dev: torch.device,
     seeds: Sequence[int] | None, metric_names: list[str], progress: bool, report: bool,
-    metric_weights: str, metric_weights_dir: str | Path | None,
+    metric_weights: str, metric_weights_dir: str | Path | None, dist: distributed.Dist | None = None,
 ) -> RunResult:
     """The body of :func:`run`, executed while holding the run directory's lock."""
     removed = store.clean_partial()
@@ -372,17 +378,26 @@ def _run_locked(
             for c in confs
         },
     })
+    dist = dist or distributed.Dist()
     items = work_items(confs, ds, seeds)
+    dist.barrier()  # rank 0 has cleaned partial files; every rank now reads the same journals
     done = store.done_keys()
+    dist.barrier()  # nobody appends before every rank has read what is done
+    pending = [(n, c, s) for n, c, s in items if (n, c.id, int(s)) not in done]
+    mine = {(n, c.id, int(s)) for n, c, s in dist.shard(pending)}
+    meta["distributed"] = {"world_size": dist.world_size}
     meta.setdefault("attempts", []).append({
         "started": meta["started"], "pid": os.getpid(), "rows_already_done": len(done),
-        "took_over_stale_lock_of_pid": (lock.took_over or {}).get("pid"),
+        "took_over_stale_lock_of_pid": (lock.took_over or {}).get("pid"), "world_size": dist.world_size,
     })
-    store.write_meta(meta)
-    log.info("run directory %s: %d work items, %d already done", store.path, len(items), len(done))
+    if dist.is_main:
+        store.write_meta(meta)
+    log.info("run directory %s: %d work items, %d already done, %d for rank %d of %d", store.path, len(items),
+             len(done), len(mine), dist.rank, dist.world_size)
+    gen_t0 = time.perf_counter()
     with _StopOnSigint() as stop:
         for conf in confs:
-            todo = [(case, s) for name, case, s in items if name == conf.name and (name, case.id, int(s)) not in done]
+            todo = [(case, s) for name, case, s in items if name == conf.name and (name, case.id, int(s)) in mine]
             if not todo or stop.requested:
                 continue
             runner: Runner | None = None
@@ -399,7 +414,7 @@ def _run_locked(
                     store.append_row(_error_row(_base_row(conf.name, case, s, w.policy), exc, "load"))
                 if runner is not None:
                     runner.close()
-                store.write_meta(meta)
+                _save_meta(store, meta, dist)
                 continue
             bs = conf.params.batch_size
             bar = tqdm(total=len(todo), desc=conf.name, unit="img", disable=not progress, leave=False)
@@ -409,7 +424,7 @@ def _run_locked(
                     batch = todo[i : i + bs]
                     rows = _generate_batch(runner, store, conf.name, batch, w.policy, first_call=i == 0)
                     for row in rows:
-                        store.append_row(row)
+                        store.append_row({**row, "rank": dist.rank})
                     i += len(batch)
                     bar.update(len(batch))
                     if bs > 1 and any(r.get("oom_retries") for r in rows):
@@ -419,9 +434,22 @@ def _run_locked(
             finally:
                 bar.close()
                 runner.close()
-            store.write_meta(meta)
+            _save_meta(store, meta, dist)
+    gen_s = time.perf_counter() - gen_t0
+    n_mine = sum(1 for r in store.rows() if r.get("rank") == dist.rank and row_key(r) in mine)
+    rank_stats = {"rank": dist.rank, "rows": n_mine, "generate_s": gen_s, "images_per_s": n_mine / gen_s if gen_s > 0 else None,
+                  "device": str(dev), "configs": meta["configs"]}
     if stop.requested:
         raise RunInterrupted(_finish_interrupted(store, meta, items, report))
+    if dist.enabled:
+        write_json_atomic(store.path / f"rank-{dist.rank}.json", rank_stats)
+        dist.barrier()  # every rank has finished generating
+        if not dist.is_main:
+            dist.barrier()  # rank 0 merges, scores and reports
+            return load_run(store.path)
+        _merge_ranks(store, meta, dist)
+    else:
+        meta["distributed"]["ranks"] = {"0": {k: v for k, v in rank_stats.items() if k != "configs"}}
 
     wanted = {(n, c.id, int(s)) for n, c, s in items}
     summary = score_run(store, metric_names, device=dev, keys=wanted, progress=progress, dataset=ds,
@@ -435,7 +463,32 @@ def _run_locked(
         from .report import write_report
 
         write_report(store.path)
+    if dist.enabled:
+        dist.barrier()  # release the other ranks
     return RunResult(store.path, df, summary, meta)
+
+
+def _save_meta(store: RunStore, meta: dict[str, Any], dist: distributed.Dist) -> None:
+    """Write ``run.json`` (rank 0 only: other ranks report through ``rank-<r>.json``)."""
+    if dist.is_main:
+        store.write_meta(meta)
+
+
+def _merge_ranks(store: RunStore, meta: dict[str, Any], dist: distributed.Dist) -> None:
+    """On rank 0: fold every rank's ``rank-<r>.json`` (throughput, load errors) into ``run.json``."""
+    ranks = {}
+    for r in range(dist.world_size):
+        path = store.path / f"rank-{r}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for name, c in data.pop("configs", {}).items():
+            mine = meta["configs"].get(name, {})
+            if c.get("load_error") and not mine.get("load_error"):
+                mine["load_error"] = c["load_error"]
+            for k in ("effective", "load_s"):
+                if k in c and k not in mine:
+                    mine[k] = c[k]
+        ranks[str(r)] = data
+    meta["distributed"] = {"world_size": dist.world_size, "backend": "gloo (coordination only)", "ranks": ranks}
 
 
 def _finish_interrupted(store: RunStore, meta: dict[str, Any], items: list[tuple[str, Case, int]], report: bool) -> RunResult:

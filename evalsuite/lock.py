@@ -80,8 +80,8 @@ class RunLock:
         took_over: the stale holder's record when the lock was taken over from a dead run.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+    def __init__(self, run_dir: str | os.PathLike[str], name: str = LOCK_FILE) -> None:
+        self.path = Path(run_dir) / name
         self._fd: int | None = None
         self.took_over: dict[str, Any] | None = None
 

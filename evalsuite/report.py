@@ -196,7 +196,19 @@ def _header_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
         ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)),
         ("git commit", str(env.get("git_commit"))),
         ("date", f"started {meta.get('started')}, finished {meta.get('finished')}"),
+        ("ranks", _ranks_text(meta.get("distributed") or {})),
     ]
+
+
+def _ranks_text(d: dict[str, Any]) -> str:
+    """Number of processes and each rank's throughput (images generated per second of generation)."""
+    ranks = d.get("ranks") or {}
+    parts = []
+    for r, st in sorted(ranks.items(), key=lambda kv: int(kv[0])):
+        ips = st.get("images_per_s")
+        parts.append(f"rank {r}: {st.get('rows')} images in {fmt(st.get('generate_s'))} s"
+                     + (f" = {fmt(ips)} img/s" if ips else "") + f" on {st.get('device')}")
+    return f"{d.get('world_size', 1)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _params(c: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ Layout of ``reports/<run-id>/``::
 
     run.json                 resolved configs, dataset, weights per config, environment, summary
     rows.jsonl               append-only journal: one JSON row per finished (config, case, seed)
+    rows.rank-<r>.jsonl      the journal of rank r when a run is sharded (torchrun / accelerate)
     samples.parquet          the rows as a table (rebuilt from the journal; pandas-readable)
     images/<config>/<case-id>-<seed>.png
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import pandas as pd
 
 RUN_JSON = "run.json"
 JOURNAL = "rows.jsonl"
+JOURNAL_TIME = "_journal_time"  # append time of a line; orders lines across journals
 SAMPLES = "samples.parquet"
 SCHEMA = "evalsuite.run/1"
 
@@ -59,8 +62,9 @@ def row_key(row: dict[str, Any]) -> Key:
 class RunStore:
     """Reads and writes one run directory (see module doc)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], shard: int | None = None) -> None:
         self.path = Path(path)
+        self.shard = shard
 
     # -- paths -----------------------------------------------------------------------------
     @property
@@ -69,7 +73,12 @@ class RunStore:
 
     @property
     def journal(self) -> Path:
-        return self.path / JOURNAL
+        """The journal this process appends to (``rows.rank-<r>.jsonl`` for a shard)."""
+        return self.path / (JOURNAL if self.shard is None else f"rows.rank-{self.shard}.jsonl")
+
+    def journals(self) -> list[Path]:
+        """Every journal of the run (single-process and per-rank), read together by :meth:`rows`."""
+        return sorted(p for p in self.path.glob("rows*.jsonl") if p.is_file())
 
     @property
     def samples_path(self) -> Path:
@@ -113,6 +122,7 @@ class RunStore:
     def append_row(self, row: dict[str, Any]) -> None:
         """Append one row to the journal (one write, fsync'd)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        row = {**row, JOURNAL_TIME: time.time()}
         line = (json.dumps(row, default=_json_default, allow_nan=True) + "\n").encode("utf-8")
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -128,18 +138,26 @@ class RunStore:
             os.close(fd)
 
     def rows(self) -> list[dict[str, Any]]:
-        """The journal's rows, the last version of each key, in first-seen order."""
-        if not self.journal.is_file():
-            return []
+        """The rows of every journal, the last version of each key (by append time), in first-seen order.
+
+        A later line for a key is merged into the earlier one (so metric values appended by
+        scoring join their row); lines from several ranks' journals are ordered by append time.
+        """
+        lines: list[tuple[float, int, int, dict[str, Any]]] = []
+        for fi, journal in enumerate(self.journals()):
+            for li, line in enumerate(journal.read_text(encoding="utf-8", errors="replace").splitlines()):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    row_key(row)
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # torn line from an interrupted write
+                lines.append((float(row.pop(JOURNAL_TIME, 0.0)), fi, li, row))
+        lines.sort(key=lambda t: t[:3])
         latest: dict[Key, dict[str, Any]] = {}
-        for line in self.journal.read_text(encoding="utf-8", errors="replace").splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                key = row_key(row)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # torn line from an interrupted write
+        for *_, row in lines:
+            key = row_key(row)
             latest[key] = row if key not in latest else {**latest[key], **row}
         return list(latest.values())
 
