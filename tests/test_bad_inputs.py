@@ -316,7 +316,8 @@ def test_missing_weights_offline_fails_every_row_of_the_configuration(tmp_path: 
     monkeypatch.delenv("EVALSUITE_WEIGHTS_DIR", raising=False)
     ds = _manifest_case(tmp_path, _lines(GOOD_LINE, {"id": "ok2", "prompt": "a dog"}))
     code = main(["run", "--configs", "flux-dev", "--weights", "hub", "--device", "cpu", "--dataset", str(ds),
-                 "--set", "model=example-org/not-downloaded", "--run-dir", str(tmp_path / "run"), "--no-progress"])
+                 "--set", "model=example-org/not-downloaded", "--run-dir", str(tmp_path / "run"), "--no-progress",
+                 "--metrics", "latency"])
     assert code == 1
     assert "FAILED: 2 of 2 rows failed" in capsys.readouterr().err
     df = evalsuite.load_run(tmp_path / "run").samples

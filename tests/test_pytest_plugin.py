@@ -269,7 +269,7 @@ def test_mismatches_are_refused(tiny_run):
 def test_failed_runs_neither_pass_nor_become_baselines(shared_out):
     # hub weights offline with no local copy: every row fails at load time
     result = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="hub", out=shared_out, limit=1,
-                           device="cpu", progress=False, report=False)
+                           device="cpu", progress=False, report=False, metrics=["latency"])
     run = ConfigRun("flux-dev", result)
     with pytest.raises(BaselineError, match="refusing to write a baseline for 'flux-dev'.*1 of 1 rows failed"):
         Baseline.from_run(run)

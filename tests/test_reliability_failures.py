@@ -92,4 +92,4 @@ def test_runner_load_failure_records_every_row_and_other_configs_run(tmp_path: P
     assert meta["configs"]["flux-badlora"]["load_error"].startswith("LoraError: ")
     assert meta["configs"]["flux-dev"]["load_error"] is None
     report = (run_dir / "report.md").read_text()
-    assert "`flux-badlora`: load: LoraError" in report
+    assert "| flux-badlora | error | 3 | load: LoraError" in report

@@ -26,7 +26,8 @@ STEPS = 2
 
 
 def _timing(col: str) -> bool:
-    return col.endswith("_s") or col == "latency"
+    return col.endswith("_s") or col in {"latency", "first_call", "host_peak_rss_gib", "nvml_peak_gib", "energy_j",
+                                          "unavailable"}
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ random feature networks set ``quality_evidence = False``.
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from pathlib import Path
@@ -22,6 +23,8 @@ from ..registry import METRICS
 from . import features as fx
 from . import functional as fn
 from .base import Metric, MetricBatch, MetricResult, ScoringContext
+
+log = logging.getLogger(__name__)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class FID(_NetMetric):
     def reset(self) -> None:
         self._feats: list[np.ndarray] = []
         if not hasattr(self, "_ref"):
+            self.skipped_reference: list[str] = []
             self._ref: np.ndarray | None = None
             self._ref_desc: dict[str, Any] = {"reason": "no reference set"}
 
@@ -91,12 +95,22 @@ class FID(_NetMetric):
         return net.module(x).double().cpu().numpy()
 
     def _features_of_files(self, paths: list[Path]) -> np.ndarray:
-        from ..imageio import load_image
+        """Features of the reference images; an unreadable file is left out with a warning (its case
+        already failed at generation), so one bad source never sinks the set-level score."""
+        from ..imageio import ImageError, load_image
 
         out = []
         for p in paths:
-            t = torch.from_numpy(np.asarray(load_image(p), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+            try:
+                img = load_image(p)
+            except ImageError as exc:
+                log.warning("FID reference: leaving out %s", exc)
+                self.skipped_reference.append(str(p))
+                continue
+            t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
             out.append(self.features(t))
+        if not out:
+            raise ValueError("FID: no readable reference image")
         return np.concatenate(out)
 
     def set_reference_features(self, feats: np.ndarray, description: dict[str, Any]) -> None:
