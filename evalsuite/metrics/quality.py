@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -196,8 +197,9 @@ class _ClipBase(_NetMetric):
         self.quality_evidence = net.quality_evidence
         return net
 
+    @abstractmethod
     def _crops(self, batch: MetricBatch) -> list[torch.Tensor]:
-        raise NotImplementedError
+        """The image regions scored against the prompt (whole image, or the mask's square crop)."""
 
     @torch.no_grad()
     def update(self, batch: MetricBatch) -> list[float]:
@@ -297,8 +299,9 @@ class _Unmasked(_NetMetric):
         self._vals: dict[str, list[float]] = {"": [], "_paste_hard": [], "_paste_feather": []}
         self._last: dict[str, list[float]] = {}
 
+    @abstractmethod
     def _measure(self, pred: torch.Tensor, src: torch.Tensor, keep: torch.Tensor) -> list[float]:
-        raise NotImplementedError
+        """Per-image values of the metric over the kept region ``keep`` (1 = preserved)."""
 
     @torch.no_grad()
     def update(self, batch: MetricBatch) -> list[float]:

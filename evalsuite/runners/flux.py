@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,9 @@ class FluxBase(Runner):
     pipeline_class: Any = None
     lora_info: dict[str, Any] | None = None
 
+    @abstractmethod
     def _pipeline_cls(self) -> Any:
-        raise NotImplementedError  # each concrete runner names its diffusers pipeline
+        """The diffusers pipeline class this runner builds (each concrete runner names its own)."""
 
     def _components(self) -> dict[str, Any]:
         return flux_components(self.weights.policy, self.device, self.dtype)
