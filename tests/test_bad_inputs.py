@@ -325,3 +325,14 @@ def test_missing_weights_offline_fails_every_row_of_the_configuration(tmp_path: 
     for e in df.error:
         assert e.startswith("load: WeightsError: model 'example-org/not-downloaded' is not a local folder")
         assert "HF_HUB_OFFLINE is set" in e and "--weights-dir WEIGHTS_DIR" in e
+
+
+def test_empty_mask_runs_when_the_configuration_allows_it(tmp_path):
+    ds = _write_dataset(tmp_path / "ds", ["empty-mask", "good1"])
+    result = evalsuite.run(configs=["flux-dev-inpaint"], dataset=str(ds), out=tmp_path / "out", progress=False,
+                           overrides=["steps=1", "flux-dev-inpaint.allow_empty_masks=true"], metrics=["latency"])
+    assert set(result.samples["status"]) == {"ok"}
+    skipped = evalsuite.run(configs=["flux-dev-inpaint"], dataset=str(ds), out=tmp_path / "out2", progress=False,
+                            overrides=["steps=1"], metrics=["latency"])
+    row = skipped.samples.set_index("case_id").loc["empty-mask"]
+    assert row["status"] == "skipped" and "is empty (nothing to inpaint)" in row["error"]

@@ -46,6 +46,8 @@ class RunnerParams:
         dtype: ``bfloat16``, ``float16`` or ``float32`` (``tiny`` always runs float32).
         batch_size: cases per ``generate`` call.
         tiny_size: output side in pixels under the ``tiny`` policy (keeps CPU runs in seconds).
+        allow_empty_masks: run cases whose mask is empty or full (at the output size) instead of
+            skipping them with a reason (e.g. to measure how a model treats "nothing to inpaint").
     """
 
     model: str = ""
@@ -56,6 +58,7 @@ class RunnerParams:
     dtype: str = "bfloat16"
     batch_size: int = 1
     tiny_size: int = 64
+    allow_empty_masks: bool = False
 
     def validate(self) -> None:
         """Raise ``ValueError`` for values no pipeline accepts."""
@@ -148,7 +151,7 @@ class Runner(ABC):
         source = load_image(case.image)
         full_mask = check_mask_size(source.size, load_mask(case.mask), case.mask)
         image, mask = resize_image(source, self.size), resize_mask(full_mask, self.size)
-        if not mask.any() or mask.all():
+        if (not mask.any() or mask.all()) and not self.params.allow_empty_masks:
             kind = "empty (nothing to inpaint)" if not mask.any() else "full (no region to keep)"
             raise CaseError(f"case {case.id!r}: mask {case.mask} is {kind} at {self.size[0]}x{self.size[1]}")
         return image, mask
