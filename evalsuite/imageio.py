@@ -89,6 +89,12 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     return img
 
 
+def _read_mask_levels(path: Path) -> np.ndarray:
+    """The mask file's grey levels in [0, 1] (H, W), EXIF orientation applied."""
+    img = _open(path)
+    return _mask_levels(ImageOps.exif_transpose(img) or img)
+
+
 def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Load a mask as a boolean (H, W) array: True where the pixel is ≥ 0.5 (regenerate).
 
@@ -96,9 +102,7 @@ def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
         ImageError: missing, empty, undecodable or oversized file.
     """
     path = Path(path)
-    img = _open(path)
-    img = ImageOps.exif_transpose(img) or img
-    lv = _mask_levels(img)
+    lv = _read_mask_levels(path)
     n_soft = int(((lv > 0) & (lv < 1)).sum())
     if n_soft:
         log.info("%s: %d non-binary mask pixels (%.2f %%) binarised at 0.5", path, n_soft, 100.0 * n_soft / lv.size)
@@ -188,9 +192,7 @@ def mask_stats(path: str | os.PathLike[str]) -> MaskStats:
         ImageError: missing, empty, undecodable or oversized file.
     """
     path = Path(path)
-    img = _open(path)
-    img = ImageOps.exif_transpose(img) or img
-    lv = _mask_levels(img)
+    lv = _read_mask_levels(path)
     return MaskStats(
         size=(lv.shape[1], lv.shape[0]),
         n_pixels=int(lv.size),

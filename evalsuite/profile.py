@@ -536,6 +536,16 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["config", "reference", "speedup"])
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, save (PNG, 100 dpi) and close ``fig``; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
     """Latency vs resolution, memory per memory mode and speed-ups as PNGs; returns the files written."""
     import matplotlib
@@ -555,10 +565,7 @@ def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
     ax.set_ylabel("s per image (median)")
     ax.set_title("Latency vs resolution")
     ax.legend(fontsize=6)
-    written.append(run_dir / "latency_vs_resolution.png")
-    fig.tight_layout()
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
+    written.append(_save(fig, run_dir / "latency_vs_resolution.png"))
 
     mem_col = next((c for c in ("peak_reserved_gib", "nvml_peak_gib", "host_peak_rss_gib") if c in ok.columns
                     and ok[c].notna().any()), None)
@@ -569,10 +576,7 @@ def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
         ax.set_ylabel(f"{mem_col} (max)")
         ax.set_title("Memory per memory mode")
         ax.tick_params(axis="x", labelsize=6)
-        written.append(run_dir / "vram_by_memory_mode.png")
-        fig.tight_layout()
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, run_dir / "vram_by_memory_mode.png"))
 
     sp = speedups(df)
     if not sp.empty:
@@ -582,10 +586,7 @@ def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
         ax.set_xlabel("speed-up × (vs bf16, all on GPU, eager)")
         ax.set_title("Speed-up per optimisation")
         ax.tick_params(axis="y", labelsize=6)
-        written.append(run_dir / "speedup.png")
-        fig.tight_layout()
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(_save(fig, run_dir / "speedup.png"))
     return written
 
 

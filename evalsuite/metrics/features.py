@@ -140,6 +140,22 @@ def _find(file: str, wdir: Path | None) -> Path | None:
     return next((c for c in cands if c.is_file()), None)
 
 
+def _real_state(file: str, url: str, wdir: str | os.PathLike[str] | None) -> dict[str, torch.Tensor]:
+    """The state dict of ``file``: from the metric weights dir / caches, else downloaded from ``url``
+    (``weights_only=True``).
+
+    Raises:
+        MetricWeightsError: the file is not found and the hub is offline.
+    """
+    d = weights_dir(wdir)
+    path = _find(file, d)
+    if path is not None:
+        return _load_state(path)
+    if offline():
+        raise _missing(file, str(d), d)
+    return torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=True)
+
+
 def _find_clip(model: str, pretrained: str, wdir: Path | None) -> Path | None:
     if wdir is not None and (wdir / clip_file(model, pretrained)).is_file():
         return wdir / clip_file(model, pretrained)
@@ -306,14 +322,7 @@ def inception(mode: str, device: torch.device, wdir: str | os.PathLike[str] | No
         else:
             state = None
             if mode == "real":
-                d = weights_dir(wdir)
-                path = _find(INCEPTION_FILE, d)
-                if path is None:
-                    if offline():
-                        raise _missing(INCEPTION_FILE, str(d), d)
-                    state = torch.hub.load_state_dict_from_url(INCEPTION_URL, map_location="cpu", weights_only=True)
-                else:
-                    state = _load_state(path)
+                state = _real_state(INCEPTION_FILE, INCEPTION_URL, wdir)
             else:
                 torch.manual_seed(0)
             net = _build_inception(state)
@@ -340,14 +349,7 @@ def lpips_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | No
             warnings.simplefilter("ignore", UserWarning)  # torchvision's 'pretrained' deprecation inside lpips
             net = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
         if mode == "real":
-            d = weights_dir(wdir)
-            path = _find(ALEXNET_FILE, d)
-            if path is None:
-                if offline():
-                    raise _missing(ALEXNET_FILE, str(d), d)
-                sd = torch.hub.load_state_dict_from_url(ALEXNET_URL, map_location="cpu", weights_only=True)
-            else:
-                sd = _load_state(path)
+            sd = _real_state(ALEXNET_FILE, ALEXNET_URL, wdir)
             mapped = {}
             for k in net.net.state_dict():
                 _, idx, param = k.split(".")  # sliceK.I.weight ← features.I.weight
