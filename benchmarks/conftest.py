@@ -11,10 +11,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from evalsuite.cases import Case  # noqa: E402
+from evalsuite.data.cases import Case  # noqa: E402
 from evalsuite.registry import RUNNERS  # noqa: E402
 from evalsuite.runners.base import GenerationOutput, Runner  # noqa: E402
-from evalsuite.trackers import Tracker  # noqa: E402
+from evalsuite.trackers.tracking import Tracker  # noqa: E402
 
 
 class NullRunner(Runner):
@@ -38,7 +38,9 @@ class NullRunner(Runner):
                 tr.step_callback(None, i, 0, {})
         with tr.phase("vae_decode"):
             pass
-        return [GenerationOutput(self.image, dict(tr.phases), list(tr.steps), tr.peak_memory_gib()) for _ in cases]
+        return [
+            GenerationOutput(self.image, dict(tr.phases), list(tr.steps), tr.peak_memory_gib()) for _ in cases
+        ]
 
 
 if "bench-null" not in RUNNERS:
@@ -48,7 +50,7 @@ if "bench-null" not in RUNNERS:
 @pytest.fixture
 def null_runner():
     from evalsuite.runners.base import RunnerParams
-    from evalsuite.weights import Weights
+    from evalsuite.runners.weights import Weights
 
     r = NullRunner(RunnerParams(steps=4), Weights("tiny"), torch.device("cpu"))
     r.load()

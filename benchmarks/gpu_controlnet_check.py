@@ -50,10 +50,10 @@ def run_config(
     """Load ``name`` (``weights`` policy, on ``device``), warm up once, time ``repeats`` generations."""
     import torch
 
-    from evalsuite import config as cfg
-    from evalsuite.datasets_registry import load_dataset
+    from evalsuite.config import configuration as cfg
+    from evalsuite.data.registry import load_dataset
     from evalsuite.registry import RUNNERS
-    from evalsuite.weights import Weights
+    from evalsuite.runners.weights import Weights
 
     conf = cfg.resolve(name, [cfg.Override.parse(o) for o in overrides])
     runner = RUNNERS.get(conf.runner)(conf.params, Weights(weights), device)

@@ -33,8 +33,11 @@ import evalsuite  # noqa: E402
 
 
 def _images(res: evalsuite.RunResult) -> dict[str, bytes]:
-    return {f"{r['config']}/{r['case_id']}": (res.run_dir / r["image"]).read_bytes()
-            for r in res.samples.to_dict("records") if r["status"] == "ok"}
+    return {
+        f"{r['config']}/{r['case_id']}": (res.run_dir / r["image"]).read_bytes()
+        for r in res.samples.to_dict("records")
+        if r["status"] == "ok"
+    }
 
 
 def _compare(a: dict[str, bytes], b: dict[str, bytes]) -> dict[str, float | int]:
@@ -70,23 +73,53 @@ def main() -> None:
         runs = {}
         for name, bs in (("bs1-a", 1), ("bs1-b", 1), ("bs2", 2)):
             runs[name] = evalsuite.run(
-                configs=args.configs, dataset="smoke", weights=args.weights, device=args.device, limit=args.cases,
-                overrides=[f"steps={args.steps}", f"batch_size={bs}", f"width={args.size}", f"height={args.size}"],
-                run_dir=out / mode / name, metrics=[], progress=False, report=False,
+                configs=args.configs,
+                dataset="smoke",
+                weights=args.weights,
+                device=args.device,
+                limit=args.cases,
+                overrides=[
+                    f"steps={args.steps}",
+                    f"batch_size={bs}",
+                    f"width={args.size}",
+                    f"height={args.size}",
+                ],
+                run_dir=out / mode / name,
+                metrics=[],
+                progress=False,
+                report=False,
             )
         a, b, c = (_images(runs[k]) for k in ("bs1-a", "bs1-b", "bs2"))
         det = runs["bs1-a"].meta["determinism"]
         dev = runs["bs1-a"].meta["environment"]["device"].get("name")
         for label, other in (("same batch size (1), two runs", b), ("batch size 1 vs 2", c)):
-            results.append({"mode": mode, "comparison": label, "device": dev, "weights": args.weights,
-                            "size": args.size, "steps": args.steps, "deterministic_algorithms":
-                            det["deterministic_algorithms"], **_compare(a, other)})
-    head = "| mode | comparison | bitwise identical | max abs diff (0-255) | max fraction of values differing |"
-    lines = [f"GPU reproducibility — {results[0]['device']}, weights={args.weights} (no quality evidence), "
-             f"{args.size}², {args.steps} steps, torch {torch.__version__}", "", head, "|---|---|---|---|---|"]
+            results.append(
+                {
+                    "mode": mode,
+                    "comparison": label,
+                    "device": dev,
+                    "weights": args.weights,
+                    "size": args.size,
+                    "steps": args.steps,
+                    "deterministic_algorithms": det["deterministic_algorithms"],
+                    **_compare(a, other),
+                }
+            )
+    head = (
+        "| mode | comparison | bitwise identical | max abs diff (0-255) | max fraction of values differing |"
+    )
+    lines = [
+        f"GPU reproducibility — {results[0]['device']}, weights={args.weights} (no quality evidence), "
+        f"{args.size}², {args.steps} steps, torch {torch.__version__}",
+        "",
+        head,
+        "|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['mode']} | {r['comparison']} | {r['identical']}/{r['of']} | {r['max_abs_diff']} | "
-                     f"{r['max_frac_pixels_differing']:.2e} |")
+        lines.append(
+            f"| {r['mode']} | {r['comparison']} | {r['identical']}/{r['of']} | {r['max_abs_diff']} | "
+            f"{r['max_frac_pixels_differing']:.2e} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     (out / "reproducibility.md").write_text(table, encoding="utf-8")

@@ -34,16 +34,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evalsuite import config as cfg  # noqa: E402
-from evalsuite.datasets_registry import load_dataset  # noqa: E402
-from evalsuite.environment import package_versions  # noqa: E402
-from evalsuite.weights import Weights  # noqa: E402
+from evalsuite.config import configuration as cfg  # noqa: E402
+from evalsuite.data.registry import load_dataset  # noqa: E402
+from evalsuite.engine.provenance import package_versions  # noqa: E402
+from evalsuite.runners.weights import Weights  # noqa: E402
 
 log = logging.getLogger("gpu_runners")
 GIB = float(1 << 30)
 NATIVE = ["flux-dev", "flux-dev-turbo8", "flux-dev-inpaint", "sdxl-inpaint", "flux-fill"]
 CONTROLNET = ["flux-cn-alpha", "flux-cn-beta", "flux-cn-beta-turbo8"]
-RATIOS = [("flux-dev", "flux-dev-turbo8"), ("flux-cn-beta", "flux-cn-beta-turbo8"), ("bare-flux-28", "bare-flux-8")]
+RATIOS = [
+    ("flux-dev", "flux-dev-turbo8"),
+    ("flux-cn-beta", "flux-cn-beta-turbo8"),
+    ("bare-flux-28", "bare-flux-8"),
+]
 
 
 def free(device: torch.device) -> None:
@@ -67,11 +71,23 @@ def timed(fn: Any, device: torch.device) -> tuple[float, Any, float, float]:
     dt_s = time.perf_counter() - t0
     if not cuda:
         return dt_s, out, 0.0, 0.0
-    return dt_s, out, torch.cuda.max_memory_allocated(device) / GIB, torch.cuda.max_memory_reserved(device) / GIB
+    return (
+        dt_s,
+        out,
+        torch.cuda.max_memory_allocated(device) / GIB,
+        torch.cuda.max_memory_reserved(device) / GIB,
+    )
 
 
-def bench_config(name: str, case: Any, device: torch.device, warmup: int, repeats: int, policy: str = "random",
-                 overrides: tuple[cfg.Override, ...] = ()) -> dict[str, Any]:
+def bench_config(
+    name: str,
+    case: Any,
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    policy: str = "random",
+    overrides: tuple[cfg.Override, ...] = (),
+) -> dict[str, Any]:
     """Load configuration ``name`` with ``policy`` weights, warm up, time ``repeats`` generations, free it."""
     conf = cfg.resolve(name, [cfg.Override(name, o.key, o.value) for o in overrides])
     rec: dict[str, Any] = {"config": name, "runner": conf.runner, "params": conf.params_dict()}
@@ -90,8 +106,15 @@ def bench_config(name: str, case: Any, device: torch.device, warmup: int, repeat
         for i in range(repeats):
             s, outs, alloc, reserved = timed(partial(runner.generate, [case], [case.seed + i]), device)
             out = outs[0]
-            runs.append({"e2e_s": s, "phases": out.phases, "steps": out.steps, "peak_allocated_gib": alloc,
-                         "peak_reserved_gib": reserved})
+            runs.append(
+                {
+                    "e2e_s": s,
+                    "phases": out.phases,
+                    "steps": out.steps,
+                    "peak_allocated_gib": alloc,
+                    "peak_reserved_gib": reserved,
+                }
+            )
         rec["runs"] = runs
         rec.update(summarise(runs))
     except Exception as exc:  # one broken configuration must not lose the others' numbers
@@ -118,8 +141,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bench_bare_flux(device: torch.device, warmup: int, repeats: int, step_counts: tuple[int, ...] = (28, 8),
-                    tiny: bool = False) -> list[dict[str, Any]]:
+def bench_bare_flux(
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    step_counts: tuple[int, ...] = (28, 8),
+    tiny: bool = False,
+) -> list[dict[str, Any]]:
     """A bare diffusers FluxPipeline (random transformer + VAE, prompt embeddings given) at 1024²
     (``tiny``: the tiny components at 64 px, float32 — a dry run of this script on CPU)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
@@ -127,13 +155,20 @@ def bench_bare_flux(device: torch.device, warmup: int, repeats: int, step_counts
     from evalsuite.runners import components as C
 
     dtype = torch.float32 if tiny else torch.bfloat16
-    tcfg, vcfg, side = (C.FLUX_TRANSFORMER_TINY, C.FLUX_VAE_TINY, 64) if tiny else (C.FLUX_TRANSFORMER_FULL, C.FLUX_VAE_FULL, 1024)
+    tcfg, vcfg, side = (
+        (C.FLUX_TRANSFORMER_TINY, C.FLUX_VAE_TINY, 64)
+        if tiny
+        else (C.FLUX_TRANSFORMER_FULL, C.FLUX_VAE_FULL, 1024)
+    )
     policy = "tiny" if tiny else "random"
     pipe = FluxPipeline(
         transformer=C.build(lambda: FluxTransformer2DModel(**tcfg), policy, device, dtype, 0),
         vae=C.build(lambda: AutoencoderKL(**vcfg), policy, device, dtype, 1),
         scheduler=FlowMatchEulerDiscreteScheduler(**C.FLUX_SCHEDULER),
-        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None,
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
     )
     pipe.set_progress_bar_config(disable=True)
     g = torch.Generator("cpu").manual_seed(0)
@@ -142,19 +177,39 @@ def bench_bare_flux(device: torch.device, warmup: int, repeats: int, step_counts
     recs = []
     try:
         for n in step_counts:
+
             def call(n: int = n, seed: int = 0) -> Any:
-                return pipe(prompt_embeds=pe, pooled_prompt_embeds=ppe, height=side, width=side, num_inference_steps=n,
-                            guidance_scale=3.5, generator=torch.Generator("cpu").manual_seed(seed),
-                            max_sequence_length=512).images
+                return pipe(
+                    prompt_embeds=pe,
+                    pooled_prompt_embeds=ppe,
+                    height=side,
+                    width=side,
+                    num_inference_steps=n,
+                    guidance_scale=3.5,
+                    generator=torch.Generator("cpu").manual_seed(seed),
+                    max_sequence_length=512,
+                ).images
 
             for _ in range(warmup):
                 call()
             runs = []
             for i in range(repeats):
                 s, _, alloc, reserved = timed(partial(call, seed=i), device)
-                runs.append({"e2e_s": s, "phases": {}, "steps": [], "peak_allocated_gib": alloc, "peak_reserved_gib": reserved})
-            rec = {"config": f"bare-flux-{n}", "runner": "diffusers FluxPipeline (prompt embeds given)",
-                   "params": {"steps": n, "guidance": 3.5, "width": side, "height": side}, "runs": runs}
+                runs.append(
+                    {
+                        "e2e_s": s,
+                        "phases": {},
+                        "steps": [],
+                        "peak_allocated_gib": alloc,
+                        "peak_reserved_gib": reserved,
+                    }
+                )
+            rec = {
+                "config": f"bare-flux-{n}",
+                "runner": "diffusers FluxPipeline (prompt embeds given)",
+                "params": {"steps": n, "guidance": 3.5, "width": side, "height": side},
+                "runs": runs,
+            }
             rec.update(summarise(runs))
             rec["n_steps"] = n
             recs.append(rec)
@@ -177,7 +232,8 @@ def markdown(recs: list[dict[str, Any]], env: dict[str, Any]) -> str:
         f"**Weights: {env['weights']} ({'full-size, random' if env['weights'] == 'random' else 'tiny, CPU dry run'}) — "
         "speed and memory only, NO quality evidence.** "
         f"Runner default dtype (bf16 on the GPU), batch 1, 1 smoke-set case, {env['warmup']} warm-up + {env['repeats']} timed, medians.",
-        f"GPU: {env['gpu']} · CUDA {env['cuda']} · " + " · ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+        f"GPU: {env['gpu']} · CUDA {env['cuda']} · "
+        + " · ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
         + f" · {env['date']}",
         "",
         "| config | runner | resolution | steps run | warm e2e s | e2e − text_encode s | s/step (median) | text_encode s "
@@ -186,7 +242,11 @@ def markdown(recs: list[dict[str, Any]], env: dict[str, Any]) -> str:
     ]
     for r in recs:
         p = r.get("params", {})
-        res = f"{p.get('width', '?')}²" if p.get("width") == p.get("height") else f"{p.get('width')}×{p.get('height')}"
+        res = (
+            f"{p.get('width', '?')}²"
+            if p.get("width") == p.get("height")
+            else f"{p.get('width')}×{p.get('height')}"
+        )
         if "error" in r:
             lines.append(f"| {r['config']} | {r['runner']} | {res} | — | FAILED: {r['error'][:80]} |||||||||")
             continue
@@ -198,9 +258,15 @@ def markdown(recs: list[dict[str, Any]], env: dict[str, Any]) -> str:
             f"{fmt(ph.get('vae_decode'))} | {fmt(r['peak_allocated_gib'], 1)} | {fmt(r['peak_reserved_gib'], 1)} | "
             f"{fmt(r.get('load_s'), 1)} |"
         )
-    lines += ["", "s/step: median over every denoising step of the timed runs (step 0 includes the pipeline's "
-              "set-up after the last VAE encode). SDXL at strength 0.99 runs int(20 × 0.99) = 19 steps. "
-              "Bare rows: end-to-end incl. VAE decode, no text encoders.", "", "## Ratios (warm e2e)", ""]
+    lines += [
+        "",
+        "s/step: median over every denoising step of the timed runs (step 0 includes the pipeline's "
+        "set-up after the last VAE encode). SDXL at strength 0.99 runs int(20 × 0.99) = 19 steps. "
+        "Bare rows: end-to-end incl. VAE decode, no text encoders.",
+        "",
+        "## Ratios (warm e2e)",
+        "",
+    ]
     for a, b in RATIOS:
         if a in by and b in by and "error" not in by[a] and "error" not in by[b]:
             lines.append(f"- {a} / {b}: {by[a]['e2e_s'] / by[b]['e2e_s']:.2f}")
@@ -215,13 +281,20 @@ def markdown(recs: list[dict[str, Any]], env: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", nargs="?", default=os.environ.get("OUT", "benchmarks/results"), help="output folder")
-    ap.add_argument("--configs", nargs="+", default=None, help="configurations (default: native + registered flux-cn-*)")
+    ap.add_argument(
+        "out", nargs="?", default=os.environ.get("OUT", "benchmarks/results"), help="output folder"
+    )
+    ap.add_argument(
+        "--configs", nargs="+", default=None, help="configurations (default: native + registered flux-cn-*)"
+    )
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-bare", action="store_true", help="skip the bare FluxPipeline reference")
-    ap.add_argument("--dry-run", action="store_true",
-                    help="check the script on CPU: tiny weights, 64 px, 2 steps (3 and 2 for the bare pipeline)")
+    ap.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the script on CPU: tiny weights, 64 px, 2 steps (3 and 2 for the bare pipeline)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("diffusers", "transformers", "huggingface_hub", "httpx"):
@@ -241,23 +314,39 @@ def main(argv: list[str] | None = None) -> int:
     case = next(c for c in ds.cases if c.is_inpainting)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run)", "cuda": torch.version.cuda, "versions": package_versions(),
-           "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "warmup": args.warmup,
-           "repeats": args.repeats, "case": case.id, "dataset_fingerprint": ds.fingerprint, "weights": policy,
-           "skipped_unregistered": skipped}
+    env = {
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run)",
+        "cuda": torch.version.cuda,
+        "versions": package_versions(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "case": case.id,
+        "dataset_fingerprint": ds.fingerprint,
+        "weights": policy,
+        "skipped_unregistered": skipped,
+    }
     recs: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     if not args.no_bare:
         log.info("bare FluxPipeline reference (prompt embeds given)")
-        recs += bench_bare_flux(device, args.warmup, args.repeats, (3, 2) if args.dry_run else (28, 8), tiny=args.dry_run)
+        recs += bench_bare_flux(
+            device, args.warmup, args.repeats, (3, 2) if args.dry_run else (28, 8), tiny=args.dry_run
+        )
     for name in names:
         log.info("%s (%.0f s elapsed)", name, time.perf_counter() - t_start)
         recs.append(bench_config(name, case, device, args.warmup, args.repeats, policy, overrides))
-        (out / "runners-gpu.json").write_text(json.dumps({"environment": env, "results": recs}, indent=2, default=str))
-    recs = [r for r in recs if not r["config"].startswith("bare")] + [r for r in recs if r["config"].startswith("bare")]
+        (out / "runners-gpu.json").write_text(
+            json.dumps({"environment": env, "results": recs}, indent=2, default=str)
+        )
+    recs = [r for r in recs if not r["config"].startswith("bare")] + [
+        r for r in recs if r["config"].startswith("bare")
+    ]
     md = markdown(recs, env)
     (out / "runners-gpu.md").write_text(md, encoding="utf-8")
-    (out / "runners-gpu.json").write_text(json.dumps({"environment": env, "results": recs}, indent=2, default=str))
+    (out / "runners-gpu.json").write_text(
+        json.dumps({"environment": env, "results": recs}, indent=2, default=str)
+    )
     print(md)
     log.info("done in %.0f s; wrote %s", time.perf_counter() - t_start, out)
     return 1 if any("error" in r for r in recs) else 0

@@ -2,9 +2,9 @@
 
 import itertools
 
-from evalsuite.cases import Case
-from evalsuite.harness import _generate_batch
-from evalsuite.store import RunStore
+from evalsuite.data.cases import Case
+from evalsuite.engine.harness import _generate_batch
+from evalsuite.engine.store import RunStore
 
 
 def test_bench_harness_per_case(benchmark, null_runner, tmp_path):
@@ -12,7 +12,9 @@ def test_bench_harness_per_case(benchmark, null_runner, tmp_path):
     seeds = itertools.count()
 
     def one_case():
-        rows = _generate_batch(null_runner, store, "bench-null", [(Case("a", "a prompt"), next(seeds))], "tiny")
+        rows = _generate_batch(
+            null_runner, store, "bench-null", [(Case("a", "a prompt"), next(seeds))], "tiny"
+        )
         for r in rows:
             store.append_row(r)
         return rows
@@ -22,7 +24,7 @@ def test_bench_harness_per_case(benchmark, null_runner, tmp_path):
 
 
 def test_bench_tracker_step_callback(benchmark, null_runner):
-    from evalsuite.trackers import Tracker
+    from evalsuite.trackers.tracking import Tracker
 
     def loop():
         tr = Tracker(null_runner.device)

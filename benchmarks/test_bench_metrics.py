@@ -16,7 +16,9 @@ def batch():
     mask = torch.zeros(4, 1, 256, 256)
     mask[:, :, 64:192, 64:192] = 1
     img = (src + mask * (torch.rand(src.shape, generator=g) - 0.5)).clamp(0, 1)
-    return MetricBatch(rows=[{}] * 4, images=img, prompts=["a mug on a table"] * 4, sources=src, masks=mask, pairs=src)
+    return MetricBatch(
+        rows=[{}] * 4, images=img, prompts=["a mug on a table"] * 4, sources=src, masks=mask, pairs=src
+    )
 
 
 @pytest.mark.parametrize("func", ["masked_mse_per_image", "masked_psnr_per_image", "masked_ssim_per_image"])

@@ -4,7 +4,7 @@ import numpy as np
 
 from evalsuite.metrics.base import MetricBatch
 from evalsuite.registry import METRICS
-from evalsuite.trackers import summarize
+from evalsuite.trackers.tracking import summarize
 
 
 def test_bench_latency_metric_1000_rows(benchmark):

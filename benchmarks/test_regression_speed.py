@@ -19,14 +19,20 @@ EVALSUITE_CONFIGS = ["flux-dev"]
 TINY_OVERRIDES = ["steps=2"]
 
 
-def test_generate_one_image(benchmark, evalsuite_config, evalsuite_options, evalsuite_runner, evalsuite_cases):
+def test_generate_one_image(
+    benchmark, evalsuite_config, evalsuite_options, evalsuite_runner, evalsuite_cases
+):
     overrides = TINY_OVERRIDES if evalsuite_options.weights == "tiny" else []
     runner = evalsuite_runner(evalsuite_config, overrides=overrides)
     cases = evalsuite_cases("smoke", limit=1)
     seeds = [c.seed for c in cases]
     benchmark.extra_info.update(
-        config=evalsuite_config, weights=evalsuite_options.weights, device=str(runner.device),
-        steps=runner.params.steps, size=list(runner.size), overrides=overrides,
+        config=evalsuite_config,
+        weights=evalsuite_options.weights,
+        device=str(runner.device),
+        steps=runner.params.steps,
+        size=list(runner.size),
+        overrides=overrides,
         quality_evidence=evalsuite_options.weights == "hub",
     )
     outs = benchmark.pedantic(runner.generate, args=(cases, seeds), rounds=5, warmup_rounds=1, iterations=1)

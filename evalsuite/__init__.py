@@ -11,24 +11,44 @@ Public API::
 See :func:`run` for every argument.
 """
 
-from . import metrics, runners  # noqa: F401  (registers the built-in runners and metrics)
-from .cases import Case, Dataset, ManifestError, load_manifest
-from .config import ConfigError, Configuration, Override, resolve, resolve_many
-from .datasets_registry import load_dataset
-from .harness import RunResult, load_run, run
-from .metrics import Metric, MetricBatch, MetricResult
-from .registry import DATASETS, METRICS, RUNNERS, Registry, RegistryError
-from .runners import GenerationOutput, Runner, RunnerParams
-from .weights import Weights, WeightsError
+from evalsuite import metrics, runners  # noqa: F401  (registers the built-in runners and metrics)
+from evalsuite.config.configuration import ConfigError, Configuration, Override, resolve, resolve_many
+from evalsuite.data.cases import Case, Dataset, ManifestError, load_manifest
+from evalsuite.data.registry import load_dataset
+from evalsuite.engine.harness import RunResult, load_run, run
+from evalsuite.metrics import Metric, MetricBatch, MetricResult
+from evalsuite.registry import DATASETS, METRICS, RUNNERS, Registry, RegistryError
+from evalsuite.runners import GenerationOutput, Runner, RunnerParams
+from evalsuite.runners.weights import Weights, WeightsError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Case", "Dataset", "ManifestError", "load_manifest", "load_dataset",
-    "Configuration", "ConfigError", "Override", "resolve", "resolve_many",
-    "RunResult", "run", "load_run",
-    "Metric", "MetricBatch", "MetricResult",
-    "Registry", "RegistryError", "RUNNERS", "METRICS", "DATASETS",
-    "Runner", "RunnerParams", "GenerationOutput",
-    "Weights", "WeightsError", "__version__",
+    "Case",
+    "Dataset",
+    "ManifestError",
+    "load_manifest",
+    "load_dataset",
+    "Configuration",
+    "ConfigError",
+    "Override",
+    "resolve",
+    "resolve_many",
+    "RunResult",
+    "run",
+    "load_run",
+    "Metric",
+    "MetricBatch",
+    "MetricResult",
+    "Registry",
+    "RegistryError",
+    "RUNNERS",
+    "METRICS",
+    "DATASETS",
+    "Runner",
+    "RunnerParams",
+    "GenerationOutput",
+    "Weights",
+    "WeightsError",
+    "__version__",
 ]

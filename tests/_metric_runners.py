@@ -45,7 +45,9 @@ class NoiseInpaint(_Noise):
             n = self._rng(seed).uniform(-1, 1, x.shape).astype(np.float32)
             amp = np.where(mask[..., None], self.params.noise, self.params.leak)
             y = np.clip(x + amp * n, 0, 1)
-            outs.append(GenerationOutput(Image.fromarray((y * 255).round().astype(np.uint8)), {"denoise": 0.01}))
+            outs.append(
+                GenerationOutput(Image.fromarray((y * 255).round().astype(np.uint8)), {"denoise": 0.01})
+            )
         return outs
 
 
@@ -54,8 +56,12 @@ class NoiseT2I(_Noise):
 
     def generate(self, cases: Sequence, seeds: Sequence[int]) -> list[GenerationOutput]:
         w, h = self.size
-        return [GenerationOutput(Image.fromarray(self._rng(s).integers(0, 255, (h, w, 3), dtype=np.uint8)),
-                                 {"denoise": 0.01}) for s in seeds]
+        return [
+            GenerationOutput(
+                Image.fromarray(self._rng(s).integers(0, 255, (h, w, 3), dtype=np.uint8)), {"denoise": 0.01}
+            )
+            for s in seeds
+        ]
 
 
 def register() -> None:
@@ -74,5 +80,6 @@ def write_configs(folder: Path) -> Path:
     }
     for name, (runner, params) in specs.items():
         (folder / f"{name}.yaml").write_text(
-            f"name: {name}\nrunner: {runner}\nparams:\n  {params}\n  tiny_size: 64\n", encoding="utf-8")
+            f"name: {name}\nrunner: {runner}\nparams:\n  {params}\n  tiny_size: 64\n", encoding="utf-8"
+        )
     return folder

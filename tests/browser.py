@@ -29,15 +29,33 @@ def render(page: Path, work: Path, width: int = 1280, height: int = 2000) -> Ren
     """Screenshot ``page`` and dump its DOM with networking, GPU, sync and updates off."""
     exe = chromium()
     assert exe is not None
-    flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-default-apps", "--disable-extensions", "--enable-logging=stderr", "--v=0",
-             f"--user-data-dir={work / 'profile'}", "--hide-scrollbars"]
+    flags = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={work / 'profile'}",
+        "--hide-scrollbars",
+    ]
     url = page.resolve().as_uri()
     env = {**os.environ, "HOME": str(work)}
     shot = work / "shot.png"
-    res = subprocess.run([*flags, f"--screenshot={shot}", f"--window-size={width},{height}", url],
-                         capture_output=True, text=True, timeout=120, env=env)
+    res = subprocess.run(
+        [*flags, f"--screenshot={shot}", f"--window-size={width},{height}", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert shot.is_file(), res.stderr[-3000:]
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, env=env)
     assert dom.returncode == 0, dom.stderr[-3000:]

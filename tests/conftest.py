@@ -3,6 +3,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models on a shared 2-core machine: one intra-op thread (see evalsuite.engine.harness.apply_thread_policy);
+# subprocesses started by the tests inherit it.
+os.environ.setdefault("EVALSUITE_THREADS", "1")
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -10,6 +13,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["EVALSUITE_THREADS"]))
 from PIL import Image  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,8 +49,21 @@ def write_dataset(root: Path, rows: list[dict], size: int = 64, files: bool = Tr
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     rows = [
-        {"id": "a", "prompt": "a red apple on a table", "image": "img/a.png", "mask": "mask/a.png", "seed": 1},
-        {"id": "b", "prompt": "a blue car", "image": "img/b.png", "mask": "mask/b.png", "seed": 2, "category": "e-commerce"},
+        {
+            "id": "a",
+            "prompt": "a red apple on a table",
+            "image": "img/a.png",
+            "mask": "mask/a.png",
+            "seed": 1,
+        },
+        {
+            "id": "b",
+            "prompt": "a blue car",
+            "image": "img/b.png",
+            "mask": "mask/b.png",
+            "seed": 2,
+            "category": "e-commerce",
+        },
         {"id": "c", "prompt": "a lighthouse at night", "seed": 3},
     ]
     return write_dataset(tmp_path / "ds", rows)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from evalsuite.cases import Case
-from evalsuite.imageio import load_image
+from evalsuite.data.cases import Case
+from evalsuite.data.imageio import load_image
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import GenerationOutput
 from evalsuite.runners.flux import FluxText2Image
@@ -46,7 +46,9 @@ class OomProbe(FluxText2Image):
 
     def generate(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[GenerationOutput]:
         if len(cases) > 1 or any("always-oom" in c.prompt for c in cases):
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB (batch of {len(cases)})")
+            raise torch.cuda.OutOfMemoryError(
+                f"CUDA out of memory. Tried to allocate 20.00 GiB (batch of {len(cases)})"
+            )
         if any("boom" in c.prompt for c in cases):
             raise RuntimeError("boom: the model failed on this prompt")
         return super().generate(cases, seeds)

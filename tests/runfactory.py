@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from evalsuite.cases import Dataset, load_manifest
-from evalsuite.store import RunStore
+from evalsuite.data.cases import Dataset, load_manifest
+from evalsuite.engine.store import RunStore
 from tests.conftest import write_dataset
 
-XSS_PROMPT = 'a cat <script>console.error("XSS-SCRIPT")</script> <img src=x onerror=console.error("XSS-ONERROR")>'
+XSS_PROMPT = (
+    'a cat <script>console.error("XSS-SCRIPT")</script> <img src=x onerror=console.error("XSS-ONERROR")>'
+)
 
 METRICS = {  # name → (higher_is_better, unit)
     "clip_score": (True, ""),
@@ -28,10 +30,20 @@ def make_dataset(root: Path, n: int = 8, prompt: Callable[[int], str] | None = N
     """n cases: even = inpainting (image + mask), odd = text-to-image; two categories, two mask families."""
     rows = []
     for i in range(n):
-        r: dict[str, Any] = {"id": f"case-{i}", "prompt": prompt(i) if prompt else f"prompt number {i}",
-                             "category": ["portrait", "e-commerce"][i % 4 // 2], "seed": 100 + i}
+        r: dict[str, Any] = {
+            "id": f"case-{i}",
+            "prompt": prompt(i) if prompt else f"prompt number {i}",
+            "category": ["portrait", "e-commerce"][i % 4 // 2],
+            "seed": 100 + i,
+        }
         if i % 2 == 0:
-            r.update({"image": f"img/{i}.png", "mask": f"mask/{i}.png", "mask_family": ["rectangle", "ellipse"][i % 4 // 2]})
+            r.update(
+                {
+                    "image": f"img/{i}.png",
+                    "mask": f"mask/{i}.png",
+                    "mask_family": ["rectangle", "ellipse"][i % 4 // 2],
+                }
+            )
         rows.append(r)
     return load_manifest(write_dataset(root, rows, size=32), name="synthetic")
 
@@ -66,8 +78,15 @@ def make_run(
     rows = []
     for ci, config in enumerate(configs):
         for k, case in enumerate(ds.cases):
-            base = {"config": config, "case_id": case.id, "seed": case.seed, "category": case.category,
-                    "mask_family": case.mask_family, "prompt": case.prompt, "weights": weights}
+            base = {
+                "config": config,
+                "case_id": case.id,
+                "seed": case.seed,
+                "category": case.category,
+                "mask_family": case.mask_family,
+                "prompt": case.prompt,
+                "weights": weights,
+            }
             st, reason = statuses.get((config, case.id), ("ok", None))
             if st != "ok":
                 rows.append({**base, "status": st, "error": reason, "image": None})
@@ -79,11 +98,22 @@ def make_run(
             Image.fromarray(img).save(path / rel)
             steps = [0.1 * (ci + 1) * latency_scale + 0.001 * j for j in range(4)]
             lat = float(sum(steps) + 0.05 + 0.001 * k)
-            row = {**base, "status": "ok", "error": None, "image": rel, "batch_size": 1,
-                   "latency_s": lat, "latency": lat, "steps_s": steps, "step_median_s": float(np.median(steps)),
-                   "text_encode_s": 0.02, "denoise_s": sum(steps), "vae_decode_s": 0.03,
-                   "clip_score": 25.0 + ci + 0.3 * k + shift.get("clip_score", 0.0) + float(rng.normal(0, 0.01)),
-                   "lpips": 0.3 - 0.05 * ci + 0.01 * k + shift.get("lpips", 0.0) + float(rng.normal(0, 0.001))}
+            row = {
+                **base,
+                "status": "ok",
+                "error": None,
+                "image": rel,
+                "batch_size": 1,
+                "latency_s": lat,
+                "latency": lat,
+                "steps_s": steps,
+                "step_median_s": float(np.median(steps)),
+                "text_encode_s": 0.02,
+                "denoise_s": sum(steps),
+                "vae_decode_s": 0.03,
+                "clip_score": 25.0 + ci + 0.3 * k + shift.get("clip_score", 0.0) + float(rng.normal(0, 0.01)),
+                "lpips": 0.3 - 0.05 * ci + 0.01 * k + shift.get("lpips", 0.0) + float(rng.normal(0, 0.001)),
+            }
             if cuda:
                 row.update({"peak_allocated_gib": 10.0 + 5 * ci, "peak_reserved_gib": 12.0 + 5 * ci})
             row.update((row_updates or {}).get((config, case.id), {}))
@@ -96,21 +126,47 @@ def make_run(
     summary = {}
     for config in configs:
         sub = df[(df["config"] == config) & (df["status"] == "ok")]
-        entry: dict[str, Any] = {"counts": {"n": int((df["config"] == config).sum()), "ok": len(sub)}, "metrics": {}}
+        entry: dict[str, Any] = {
+            "counts": {"n": int((df["config"] == config).sum()), "ok": len(sub)},
+            "metrics": {},
+        }
         for m, (hib, unit) in METRICS.items():
             v = sub[m] if m in sub.columns else pd.Series(dtype=float)
-            entry["metrics"][m] = {"value": float(v.median() if m == "latency" else v.mean()), "n": len(sub),
-                                   "higher_is_better": hib, "unit": unit,
-                                   "quality_evidence": quality_evidence or m == "latency"}
+            entry["metrics"][m] = {
+                "value": float(v.median() if m == "latency" else v.mean()),
+                "n": len(sub),
+                "higher_is_better": hib,
+                "unit": unit,
+                "quality_evidence": quality_evidence or m == "latency",
+            }
         summary[config] = entry
     meta = {
-        "run_id": path.name, "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",
-        "dataset": {"name": ds.name, "size": len(ds), "fingerprint": fingerprint or ds.fingerprint, "source": ds.source},
-        "seeds": "per-case", "weights": {c: weights for c in configs}, "metrics": list(METRICS),
-        "environment": {"versions": {"python": "3.11", "torch": "x"}, "git_commit": "abc123",
-                        "device": {"type": "cuda", "name": "Fake GPU", "memory_gib": 80.0, "cuda": "13.0"}},
-        "configs": {c: {"runner": "fake", "params": {"steps": 4, "guidance": 3.5}, "weights": weights, "load_error": None}
-                    for c in configs},
+        "run_id": path.name,
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:01:00+00:00",
+        "dataset": {
+            "name": ds.name,
+            "size": len(ds),
+            "fingerprint": fingerprint or ds.fingerprint,
+            "source": ds.source,
+        },
+        "seeds": "per-case",
+        "weights": {c: weights for c in configs},
+        "metrics": list(METRICS),
+        "environment": {
+            "versions": {"python": "3.11", "torch": "x"},
+            "git_commit": "abc123",
+            "device": {"type": "cuda", "name": "Fake GPU", "memory_gib": 80.0, "cuda": "13.0"},
+        },
+        "configs": {
+            c: {
+                "runner": "fake",
+                "params": {"steps": 4, "guidance": 3.5},
+                "weights": weights,
+                "load_error": None,
+            }
+            for c in configs
+        },
         "summary": summary,
     }
     store.write_meta(meta)

@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 
 import evalsuite
 import tests.reliability_runners  # noqa: F401  (registers test-inpaint-probe)
-from evalsuite.cli import main
+from evalsuite.cli.main import main
 
 # the 12,000² header makes Pillow warn on open; evalsuite then refuses it before decoding
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
@@ -52,13 +52,20 @@ def _jpeg(arr: np.ndarray, **kw) -> bytes:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def _huge_png(side: int) -> bytes:
     """A valid PNG header declaring side×side RGB pixels (the pixel data is never needed)."""
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"")) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b""))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _rgb(h: int = SIZE, w: int = SIZE) -> np.ndarray:
@@ -87,38 +94,105 @@ GRADIENT_MASK = _png(np.tile((np.arange(SIZE) * 4).astype(np.uint8), (SIZE, 1)))
 PER_CASE: dict[str, tuple[dict[str, bytes], dict, str, list[str]]] = {
     "good1": ({"img/good1.png": GOOD_PNG, "mask/good1.png": RECT_MASK}, {}, "ok", []),
     "good2": ({"img/good2.jpg": GOOD_JPEG, "mask/good2.png": RECT_MASK}, {}, "ok", []),
-    "corrupt-png": ({"img/corrupt-png.png": RNG.bytes(600), "mask/corrupt-png.png": RECT_MASK}, {}, "error",
-                    ["generate: ImageError: ", "corrupt-png.png: cannot decode image (cannot identify image file",
-                     "the file is corrupt or truncated"]),
-    "truncated-png": ({"img/truncated-png.png": GOOD_PNG[: len(GOOD_PNG) // 2], "mask/truncated-png.png": RECT_MASK},
-                      {}, "error", ["truncated-png.png: cannot decode image (image file is truncated)"]),
-    "corrupt-jpeg": ({"img/corrupt-jpeg.jpg": b"\xff\xd8\xff\xe0" + RNG.bytes(600), "mask/corrupt-jpeg.png": RECT_MASK},
-                     {}, "error", ["corrupt-jpeg.jpg: cannot decode image (", "); the file is corrupt or truncated"]),
-    "truncated-jpeg": ({"img/truncated-jpeg.jpg": GOOD_JPEG[: len(GOOD_JPEG) // 2], "mask/truncated-jpeg.png": RECT_MASK},
-                       {}, "error", ["truncated-jpeg.jpg: cannot decode image (image file is truncated"]),
-    "zero-byte-image": ({"img/zero-byte-image.png": b"", "mask/zero-byte-image.png": RECT_MASK}, {}, "error",
-                        ["zero-byte-image.png: file is empty (0 bytes); replace it with a valid PNG/JPEG"]),
-    "corrupt-mask": ({"img/corrupt-mask.png": GOOD_PNG, "mask/corrupt-mask.png": GOOD_PNG[:-40]}, {}, "error",
-                     ["mask/corrupt-mask.png: cannot decode image"]),
-    "huge-image": ({"img/huge-image.png": _huge_png(12_000), "mask/huge-image.png": RECT_MASK}, {}, "error",
-                   ["huge-image.png: 12000x12000 is larger than the 67108864 pixel limit; downscale it first"]),
-    "mask-size-mismatch": ({"img/mask-size-mismatch.png": GOOD_PNG, "mask/mask-size-mismatch.png": _png(_rect_mask(32, 32))},
-                           {}, "error", ["mask-size-mismatch.png: mask is 32x32 but its image is 64x64; "
-                                         "save the mask at the image's size"]),
-    "empty-mask": ({"img/empty-mask.png": GOOD_PNG, "mask/empty-mask.png": _png(np.zeros((SIZE, SIZE), np.uint8))},
-                   {}, "skipped", ["case 'empty-mask': mask ", "is empty (nothing to inpaint) at 64x64"]),
-    "full-mask": ({"img/full-mask.png": GOOD_PNG, "mask/full-mask.png": _png(np.full((SIZE, SIZE), 255, np.uint8))},
-                  {}, "skipped", ["case 'full-mask': mask ", "is full (no region to keep) at 64x64"]),
+    "corrupt-png": (
+        {"img/corrupt-png.png": RNG.bytes(600), "mask/corrupt-png.png": RECT_MASK},
+        {},
+        "error",
+        [
+            "generate: ImageError: ",
+            "corrupt-png.png: cannot decode image (cannot identify image file",
+            "the file is corrupt or truncated",
+        ],
+    ),
+    "truncated-png": (
+        {"img/truncated-png.png": GOOD_PNG[: len(GOOD_PNG) // 2], "mask/truncated-png.png": RECT_MASK},
+        {},
+        "error",
+        ["truncated-png.png: cannot decode image (image file is truncated)"],
+    ),
+    "corrupt-jpeg": (
+        {"img/corrupt-jpeg.jpg": b"\xff\xd8\xff\xe0" + RNG.bytes(600), "mask/corrupt-jpeg.png": RECT_MASK},
+        {},
+        "error",
+        ["corrupt-jpeg.jpg: cannot decode image (", "); the file is corrupt or truncated"],
+    ),
+    "truncated-jpeg": (
+        {"img/truncated-jpeg.jpg": GOOD_JPEG[: len(GOOD_JPEG) // 2], "mask/truncated-jpeg.png": RECT_MASK},
+        {},
+        "error",
+        ["truncated-jpeg.jpg: cannot decode image (image file is truncated"],
+    ),
+    "zero-byte-image": (
+        {"img/zero-byte-image.png": b"", "mask/zero-byte-image.png": RECT_MASK},
+        {},
+        "error",
+        ["zero-byte-image.png: file is empty (0 bytes); replace it with a valid PNG/JPEG"],
+    ),
+    "corrupt-mask": (
+        {"img/corrupt-mask.png": GOOD_PNG, "mask/corrupt-mask.png": GOOD_PNG[:-40]},
+        {},
+        "error",
+        ["mask/corrupt-mask.png: cannot decode image"],
+    ),
+    "huge-image": (
+        {"img/huge-image.png": _huge_png(12_000), "mask/huge-image.png": RECT_MASK},
+        {},
+        "error",
+        ["huge-image.png: 12000x12000 is larger than the 67108864 pixel limit; downscale it first"],
+    ),
+    "mask-size-mismatch": (
+        {"img/mask-size-mismatch.png": GOOD_PNG, "mask/mask-size-mismatch.png": _png(_rect_mask(32, 32))},
+        {},
+        "error",
+        ["mask-size-mismatch.png: mask is 32x32 but its image is 64x64; save the mask at the image's size"],
+    ),
+    "empty-mask": (
+        {"img/empty-mask.png": GOOD_PNG, "mask/empty-mask.png": _png(np.zeros((SIZE, SIZE), np.uint8))},
+        {},
+        "skipped",
+        ["case 'empty-mask': mask ", "is empty (nothing to inpaint) at 64x64"],
+    ),
+    "full-mask": (
+        {"img/full-mask.png": GOOD_PNG, "mask/full-mask.png": _png(np.full((SIZE, SIZE), 255, np.uint8))},
+        {},
+        "skipped",
+        ["case 'full-mask': mask ", "is full (no region to keep) at 64x64"],
+    ),
     # documented handling (status ok): EXIF orientation applied; masks binarised at >= 128;
     # RGBA composited on white; prompts truncated to the encoders' lengths (and counted); "" allowed
-    "exif-rotation": ({"img/exif-rotation.jpg": _exif_rotated_jpeg(), "mask/exif-rotation.png": _png(_rect_mask(64, 32))},
-                      {}, "ok", []),
-    "non-binary-mask": ({"img/non-binary-mask.png": GOOD_PNG, "mask/non-binary-mask.png": GRADIENT_MASK}, {}, "ok", []),
-    "rgba-image": ({"img/rgba-image.png": _png(np.dstack([_rgb(), np.full((SIZE, SIZE), 128, np.uint8)])),
-                    "mask/rgba-image.png": RECT_MASK}, {}, "ok", []),
-    "prompt-10000-chars": ({"img/prompt-10000-chars.png": GOOD_PNG, "mask/prompt-10000-chars.png": RECT_MASK},
-                           {"prompt": ("a very long prompt " * 600)[:10_000]}, "ok", []),
-    "empty-prompt": ({"img/empty-prompt.png": GOOD_PNG, "mask/empty-prompt.png": RECT_MASK}, {"prompt": ""}, "ok", []),
+    "exif-rotation": (
+        {"img/exif-rotation.jpg": _exif_rotated_jpeg(), "mask/exif-rotation.png": _png(_rect_mask(64, 32))},
+        {},
+        "ok",
+        [],
+    ),
+    "non-binary-mask": (
+        {"img/non-binary-mask.png": GOOD_PNG, "mask/non-binary-mask.png": GRADIENT_MASK},
+        {},
+        "ok",
+        [],
+    ),
+    "rgba-image": (
+        {
+            "img/rgba-image.png": _png(np.dstack([_rgb(), np.full((SIZE, SIZE), 128, np.uint8)])),
+            "mask/rgba-image.png": RECT_MASK,
+        },
+        {},
+        "ok",
+        [],
+    ),
+    "prompt-10000-chars": (
+        {"img/prompt-10000-chars.png": GOOD_PNG, "mask/prompt-10000-chars.png": RECT_MASK},
+        {"prompt": ("a very long prompt " * 600)[:10_000]},
+        "ok",
+        [],
+    ),
+    "empty-prompt": (
+        {"img/empty-prompt.png": GOOD_PNG, "mask/empty-prompt.png": RECT_MASK},
+        {"prompt": ""},
+        "ok",
+        [],
+    ),
 }
 assert len(PER_CASE["prompt-10000-chars"][1]["prompt"]) == 10_000
 
@@ -132,7 +206,9 @@ def _write_dataset(root: Path, names: list[str]) -> Path:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data)
         image, mask = list(files)
-        lines.append({"id": name, "prompt": f"case {name}", "image": image, "mask": mask, "seed": seed, **fields})
+        lines.append(
+            {"id": name, "prompt": f"case {name}", "image": image, "mask": mask, "seed": seed, **fields}
+        )
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
     return root
 
@@ -143,14 +219,34 @@ def corpus_run(tmp_path_factory) -> tuple[evalsuite.RunResult, int, str]:
     tmp = tmp_path_factory.mktemp("corpus")
     ds = _write_dataset(tmp / "ds", list(PER_CASE))
     lora = tmp / "unrelated-lora.safetensors"
-    save_file({"unet.down_blocks.0.lora_A.weight": torch.zeros(2, 8),
-               "unet.down_blocks.0.lora_B.weight": torch.zeros(8, 2)}, str(lora))
+    save_file(
+        {
+            "unet.down_blocks.0.lora_A.weight": torch.zeros(2, 8),
+            "unet.down_blocks.0.lora_B.weight": torch.zeros(8, 2),
+        },
+        str(lora),
+    )
     (tmp / "configs").mkdir()
     (tmp / "configs" / "probe-badlora.yaml").write_text(
-        f"name: probe-badlora\nrunner: test-inpaint-probe\nparams:\n  lora: {lora}\n", encoding="utf-8")
-    code = main(["run", "--configs", "test-inpaint-probe", "probe-badlora", "--dataset", str(ds),
-                 "--set", "steps=1", "--config-dir", str(tmp / "configs"), "--run-dir", str(tmp / "run"),
-                 "--no-progress"])
+        f"name: probe-badlora\nrunner: test-inpaint-probe\nparams:\n  lora: {lora}\n", encoding="utf-8"
+    )
+    code = main(
+        [
+            "run",
+            "--configs",
+            "test-inpaint-probe",
+            "probe-badlora",
+            "--dataset",
+            str(ds),
+            "--set",
+            "steps=1",
+            "--config-dir",
+            str(tmp / "configs"),
+            "--run-dir",
+            str(tmp / "run"),
+            "--no-progress",
+        ]
+    )
     return evalsuite.load_run(tmp / "run"), code, str(ds)
 
 
@@ -192,8 +288,12 @@ def test_lora_with_no_matching_keys_fails_its_configuration_only(corpus_run):
     result, code, _ = corpus_run
     bad = result.samples[result.samples.config == "probe-badlora"]
     assert len(bad) == len(PER_CASE) and set(bad.status) == {"error"}
-    assert all(e.startswith("load: LoraError: LoRA ") and "unrelated-lora.safetensors: none of its 2 keys match"
-               in e and "check that the file is a FLUX LoRA" in e for e in bad.error)
+    assert all(
+        e.startswith("load: LoraError: LoRA ")
+        and "unrelated-lora.safetensors: none of its 2 keys match" in e
+        and "check that the file is a FLUX LoRA" in e
+        for e in bad.error
+    )
     assert result.meta["configs"]["probe-badlora"]["load_error"].startswith("LoraError: ")
     assert code == 1  # failed rows → exit code 1
 
@@ -203,8 +303,13 @@ def test_the_rest_of_the_run_is_unaffected(corpus_run, tmp_path: Path):
     counts = result.samples[result.samples.config == "test-inpaint-probe"].status.value_counts().to_dict()
     expected = pd.Series([v[2] for v in PER_CASE.values()]).value_counts().to_dict()
     assert counts == expected
-    clean = evalsuite.run(configs=["test-inpaint-probe"], dataset=str(_write_dataset(tmp_path / "ds", ["good1", "good2"])),
-                          overrides=["steps=1"], run_dir=tmp_path / "run", progress=False)
+    clean = evalsuite.run(
+        configs=["test-inpaint-probe"],
+        dataset=str(_write_dataset(tmp_path / "ds", ["good1", "good2"])),
+        overrides=["steps=1"],
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     assert clean.ok
     for name in ("good1", "good2"):
         a = result.run_dir / _row(result, name)["image"]
@@ -229,24 +334,42 @@ def _lines(*objs) -> bytes:
 
 
 MANIFEST_CASES: dict[str, tuple[bytes, list[str]]] = {
-    "duplicate-id": (_lines(GOOD_LINE, {"id": "ok1", "prompt": "a dog"}),
-                     ["manifest.jsonl:2: duplicate id 'ok1' (first on line 1)"]),
+    "duplicate-id": (
+        _lines(GOOD_LINE, {"id": "ok1", "prompt": "a dog"}),
+        ["manifest.jsonl:2: duplicate id 'ok1' (first on line 1)"],
+    ),
     "missing-field": (_lines(GOOD_LINE, {"id": "x"}), ["manifest.jsonl:2: missing required field 'prompt'"]),
-    "wrong-type": (_lines(GOOD_LINE, {"id": "x", "prompt": "p", "seed": "7"}),
-                   ["manifest.jsonl:2: field 'seed' must be an integer, got '7'"]),
-    "invalid-json-line": (_lines(GOOD_LINE, '{"id": "x", "prompt": '),
-                          ["manifest.jsonl:2: invalid JSON (Expecting value at column"]),
-    "seed-out-of-range": (_lines(GOOD_LINE, {"id": "x", "prompt": "p", "seed": 2**63}),
-                          [f"manifest.jsonl:2: field 'seed' = {2**63} is out of range [0, 2**63-1]"]),
-    "negative-seed": (_lines({"id": "x", "prompt": "p", "seed": -1}),
-                      ["manifest.jsonl:1: field 'seed' = -1 is out of range [0, 2**63-1]"]),
-    "non-utf8": (_lines(GOOD_LINE) + b'{"id": "x", "prompt": "caf\xe9"}\n',
-                 ["manifest.jsonl:2: not valid UTF-8 (invalid continuation byte); save the manifest as UTF-8"]),
-    "path-traversal": (_lines(GOOD_LINE, {"id": "x", "prompt": "p", "image": "../../etc/passwd", "mask": "m.png"}),
-                       ["manifest.jsonl:2: field 'image' = '../../etc/passwd' points outside the dataset folder",
-                        "move the file into the dataset or pass --allow-outside-paths"]),
-    "missing-file": (_lines({"id": "x", "prompt": "p", "image": "nope.png", "mask": "nope-mask.png"}),
-                     ["manifest.jsonl:1: field 'image': file not found: "]),
+    "wrong-type": (
+        _lines(GOOD_LINE, {"id": "x", "prompt": "p", "seed": "7"}),
+        ["manifest.jsonl:2: field 'seed' must be an integer, got '7'"],
+    ),
+    "invalid-json-line": (
+        _lines(GOOD_LINE, '{"id": "x", "prompt": '),
+        ["manifest.jsonl:2: invalid JSON (Expecting value at column"],
+    ),
+    "seed-out-of-range": (
+        _lines(GOOD_LINE, {"id": "x", "prompt": "p", "seed": 2**63}),
+        [f"manifest.jsonl:2: field 'seed' = {2**63} is out of range [0, 2**63-1]"],
+    ),
+    "negative-seed": (
+        _lines({"id": "x", "prompt": "p", "seed": -1}),
+        ["manifest.jsonl:1: field 'seed' = -1 is out of range [0, 2**63-1]"],
+    ),
+    "non-utf8": (
+        _lines(GOOD_LINE) + b'{"id": "x", "prompt": "caf\xe9"}\n',
+        ["manifest.jsonl:2: not valid UTF-8 (invalid continuation byte); save the manifest as UTF-8"],
+    ),
+    "path-traversal": (
+        _lines(GOOD_LINE, {"id": "x", "prompt": "p", "image": "../../etc/passwd", "mask": "m.png"}),
+        [
+            "manifest.jsonl:2: field 'image' = '../../etc/passwd' points outside the dataset folder",
+            "move the file into the dataset or pass --allow-outside-paths",
+        ],
+    ),
+    "missing-file": (
+        _lines({"id": "x", "prompt": "p", "image": "nope.png", "mask": "nope-mask.png"}),
+        ["manifest.jsonl:1: field 'image': file not found: "],
+    ),
     "empty-manifest": (b"\n# only a comment\n", ["manifest.jsonl: the manifest has no cases"]),
 }
 
@@ -258,7 +381,9 @@ def test_manifest_problem_is_refused_before_generating(name: str, tmp_path: Path
     code = main(["run", "--configs", "flux-dev", "--dataset", str(ds), "--out", str(tmp_path / "reports")])
     err = capsys.readouterr().err
     assert code == 2
-    assert [line for line in err.splitlines() if "error" in line.lower()] == [err.strip()]  # one clear message
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [
+        err.strip()
+    ]  # one clear message
     assert err.startswith("evalsuite: error: ")
     for frag in fragments:
         assert frag in err, f"{frag!r} not in {err!r}"
@@ -268,18 +393,35 @@ def test_manifest_problem_is_refused_before_generating(name: str, tmp_path: Path
 
 
 ARG_CASES: dict[str, tuple[list[str], list[str]]] = {
-    "unknown-configuration": (["--configs", "flux-dve"], ["unknown configuration 'flux-dve'. Did you mean 'flux-dev'"]),
-    "unknown-metric": (["--configs", "flux-dev", "--metrics", "latncy"], ["unknown metric 'latncy'. Did you mean 'latency'"]),
-    "set-wrong-type": (["--configs", "flux-dev", "--set", "steps=abc"],
-                       ["configuration 'flux-dev' (", "parameter 'steps': expected an integer, got 'abc'"]),
-    "set-unknown-field": (["--configs", "flux-dev", "--set", "flux-dev.stpes=4"],
-                          ["unknown parameter 'stpes'. Did you mean 'steps'", "Parameters: model, steps,"]),
-    "set-no-equals": (["--configs", "flux-dev", "--set", "steps"],
-                      ["invalid --set 'steps': expected [CONFIG.]FIELD=VALUE"]),
+    "unknown-configuration": (
+        ["--configs", "flux-dve"],
+        ["unknown configuration 'flux-dve'. Did you mean 'flux-dev'"],
+    ),
+    "unknown-metric": (
+        ["--configs", "flux-dev", "--metrics", "latncy"],
+        ["unknown metric 'latncy'. Did you mean 'latency'"],
+    ),
+    "set-wrong-type": (
+        ["--configs", "flux-dev", "--set", "steps=abc"],
+        ["configuration 'flux-dev' (", "parameter 'steps': expected an integer, got 'abc'"],
+    ),
+    "set-unknown-field": (
+        ["--configs", "flux-dev", "--set", "flux-dev.stpes=4"],
+        ["unknown parameter 'stpes'. Did you mean 'steps'", "Parameters: model, steps,"],
+    ),
+    "set-no-equals": (
+        ["--configs", "flux-dev", "--set", "steps"],
+        ["invalid --set 'steps': expected [CONFIG.]FIELD=VALUE"],
+    ),
     "set-invalid-value": (["--configs", "flux-dev", "--set", "steps=0"], ["steps must be ≥ 1, got 0"]),
-    "seeds-out-of-range": (["--configs", "flux-dev", "--seeds", "0", str(2**63)],
-                           [f"--seeds: {2**63} is not an integer in [0, 2**63-1]"]),
-    "seeds-negative": (["--configs", "flux-dev", "--seeds", "-5"], ["--seeds: -5 is not an integer in [0, 2**63-1]"]),
+    "seeds-out-of-range": (
+        ["--configs", "flux-dev", "--seeds", "0", str(2**63)],
+        [f"--seeds: {2**63} is not an integer in [0, 2**63-1]"],
+    ),
+    "seeds-negative": (
+        ["--configs", "flux-dev", "--seeds", "-5"],
+        ["--seeds: -5 is not an integer in [0, 2**63-1]"],
+    ),
 }
 
 
@@ -300,10 +442,22 @@ def test_outside_paths_need_the_flag(tmp_path: Path, capsys):
     outside.mkdir()
     (outside / "img.png").write_bytes(GOOD_PNG)
     (outside / "mask.png").write_bytes(RECT_MASK)
-    ds = _manifest_case(tmp_path, _lines({"id": "x", "prompt": "p", "image": "../elsewhere/img.png",
-                                          "mask": "../elsewhere/mask.png"}))
-    base = ["run", "--configs", "test-inpaint-probe", "--dataset", str(ds), "--set", "steps=1", "--no-progress",
-            "--run-dir", str(tmp_path / "run")]
+    ds = _manifest_case(
+        tmp_path,
+        _lines({"id": "x", "prompt": "p", "image": "../elsewhere/img.png", "mask": "../elsewhere/mask.png"}),
+    )
+    base = [
+        "run",
+        "--configs",
+        "test-inpaint-probe",
+        "--dataset",
+        str(ds),
+        "--set",
+        "steps=1",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     assert main(base) == 2
     assert "points outside the dataset folder" in capsys.readouterr().err
     assert main([*base, "--allow-outside-paths"]) == 0
@@ -315,9 +469,26 @@ def test_missing_weights_offline_fails_every_row_of_the_configuration(tmp_path: 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     monkeypatch.delenv("EVALSUITE_WEIGHTS_DIR", raising=False)
     ds = _manifest_case(tmp_path, _lines(GOOD_LINE, {"id": "ok2", "prompt": "a dog"}))
-    code = main(["run", "--configs", "flux-dev", "--weights", "hub", "--device", "cpu", "--dataset", str(ds),
-                 "--set", "model=example-org/not-downloaded", "--run-dir", str(tmp_path / "run"), "--no-progress",
-                 "--metrics", "latency"])
+    code = main(
+        [
+            "run",
+            "--configs",
+            "flux-dev",
+            "--weights",
+            "hub",
+            "--device",
+            "cpu",
+            "--dataset",
+            str(ds),
+            "--set",
+            "model=example-org/not-downloaded",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--no-progress",
+            "--metrics",
+            "latency",
+        ]
+    )
     assert code == 1
     assert "FAILED: 2 of 2 rows failed" in capsys.readouterr().err
     df = evalsuite.load_run(tmp_path / "run").samples
@@ -329,10 +500,22 @@ def test_missing_weights_offline_fails_every_row_of_the_configuration(tmp_path: 
 
 def test_empty_mask_runs_when_the_configuration_allows_it(tmp_path):
     ds = _write_dataset(tmp_path / "ds", ["empty-mask", "good1"])
-    result = evalsuite.run(configs=["flux-dev-inpaint"], dataset=str(ds), out=tmp_path / "out", progress=False,
-                           overrides=["steps=1", "flux-dev-inpaint.allow_empty_masks=true"], metrics=["latency"])
+    result = evalsuite.run(
+        configs=["flux-dev-inpaint"],
+        dataset=str(ds),
+        out=tmp_path / "out",
+        progress=False,
+        overrides=["steps=1", "flux-dev-inpaint.allow_empty_masks=true"],
+        metrics=["latency"],
+    )
     assert set(result.samples["status"]) == {"ok"}
-    skipped = evalsuite.run(configs=["flux-dev-inpaint"], dataset=str(ds), out=tmp_path / "out2", progress=False,
-                            overrides=["steps=1"], metrics=["latency"])
+    skipped = evalsuite.run(
+        configs=["flux-dev-inpaint"],
+        dataset=str(ds),
+        out=tmp_path / "out2",
+        progress=False,
+        overrides=["steps=1"],
+        metrics=["latency"],
+    )
     row = skipped.samples.set_index("case_id").loc["empty-mask"]
     assert row["status"] == "skipped" and "is empty (nothing to inpaint)" in row["error"]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cases import ManifestError, load_manifest
+from evalsuite.data.cases import ManifestError, load_manifest
 from tests.conftest import write_dataset
 
 
@@ -27,16 +27,22 @@ def _manifest(tmp_path: Path, lines: list[str] | bytes) -> Path:
 @pytest.mark.parametrize(
     "lines, match",
     [
-        (['{"id": "a", "prompt": "x"}', '{"id": "a", "prompt": "y"}'], r":2: duplicate id 'a' \(first on line 1\)"),
+        (
+            ['{"id": "a", "prompt": "x"}', '{"id": "a", "prompt": "y"}'],
+            r":2: duplicate id 'a' \(first on line 1\)",
+        ),
         (['{"prompt": "x"}'], r":1: missing required field 'id'"),
         (['{"id": "a"}'], r":1: missing required field 'prompt'"),
         (['{"id": "a", "prompt": 3}'], r":1: field 'prompt' must be a string"),
         (['{"id": "a", "prompt": "x", "seed": "7"}'], r":1: field 'seed' must be an integer"),
         (['{"id": "a", "prompt": "x", "seed": -1}'], r"out of range"),
         (['{"id": "a", "prompt": "x"}', '{"id": "b", "prompt": '], r":2: invalid JSON"),
-        (['[1, 2]'], r":1: expected a JSON object"),
+        (["[1, 2]"], r":1: expected a JSON object"),
         (['{"id": "a", "prompt": "x", "image": "nope.png", "mask": "nope.png"}'], r"file not found"),
-        (['{"id": "a", "prompt": "x", "image": "../../etc/passwd", "mask": "m.png"}'], r"outside the dataset folder"),
+        (
+            ['{"id": "a", "prompt": "x", "image": "../../etc/passwd", "mask": "m.png"}'],
+            r"outside the dataset folder",
+        ),
         (['{"id": "a b", "prompt": "x"}'], r"field 'id' must be"),
     ],
 )

@@ -12,8 +12,14 @@ from tests.conftest import REPO
 
 def evalsuite(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "evalsuite", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "evalsuite", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -40,7 +46,9 @@ def test_runners_lists_resolved_parameters(tmp_path: Path):
     data = json.loads(res.stdout)
     assert data["flux-dev"]["params"]["steps"] == 28
     assert data["flux-dev"]["params"]["max_sequence_length"] == 512
-    over = json.loads(evalsuite("runners", "flux-dev", "--json", "--set", "flux-dev.steps=9", cwd=tmp_path).stdout)
+    over = json.loads(
+        evalsuite("runners", "flux-dev", "--json", "--set", "flux-dev.steps=9", cwd=tmp_path).stdout
+    )
     assert over["flux-dev"]["params"]["steps"] == 9
 
 
@@ -74,8 +82,17 @@ def test_every_subcommand_has_help(tmp_path: Path):
 
 
 def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
-    res = evalsuite("run", "--dataset", str(tiny_dataset), "--configs", "flux-dev", "--set", "steps=1",
-                    "--no-progress", cwd=tmp_path)
+    res = evalsuite(
+        "run",
+        "--dataset",
+        str(tiny_dataset),
+        "--configs",
+        "flux-dev",
+        "--set",
+        "steps=1",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "reports").iterdir())
     (run_dir / "report.md").unlink()
@@ -84,6 +101,16 @@ def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
 
 
 def test_repo_layout():
-    for p in ("evalsuite", "benchmarks", "datasets", "reports/baselines", "tests", "tox.ini", "pyproject.toml",
-              "README.md", "Makefile", ".ci/run"):
+    for p in (
+        "evalsuite",
+        "benchmarks",
+        "evalsuite/data/sets/smoke",
+        "reports/baselines",
+        "tests",
+        "tox.ini",
+        "pyproject.toml",
+        "README.md",
+        "Makefile",
+        ".ci/run",
+    ):
         assert (REPO / p).exists(), p

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cli import main
-from evalsuite.compare import CompareInputError, compare_runs, load_thresholds, most_changed
+from evalsuite.cli.main import main
+from evalsuite.compare.engine import CompareInputError, compare_runs, load_thresholds, most_changed
 from tests.browser import chromium, render
 from tests.runfactory import copy_run, make_dataset, make_run
 
@@ -29,8 +29,17 @@ thresholds:
 def regression_out(runs) -> Path:
     """compare.* of the injected regression, written once through the CLI (exit code 1)."""
     out = runs["root"] / "regression-out"
-    assert _cli(str(runs["base"]), str(runs["worse"]), "--thresholds", str(runs["root"] / "thresholds.yaml"),
-                "--out", str(out)) == 1
+    assert (
+        _cli(
+            str(runs["base"]),
+            str(runs["worse"]),
+            "--thresholds",
+            str(runs["root"] / "thresholds.yaml"),
+            "--out",
+            str(out),
+        )
+        == 1
+    )
     return out
 
 
@@ -45,12 +54,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "root": root,
         "base": base,
         "same": copy_run(base, root / "same"),
-        "noise": make_run(root / "noise", ds, seed=0, row_shift={  # clip_score: mean −0.01, but ±0.1 per image
-            (c, f"case-{k}"): {"clip_score": 0.1 if k % 2 else -0.12} for c in ("cfg-fast", "cfg-slow") for k in range(8)}),
-        "worse": make_run(root / "worse", ds, seed=1, shift={"clip_score": -2.0},
-                          row_updates={("cfg-fast", "case-6"): {"lpips": 0.95}}),
+        "noise": make_run(
+            root / "noise",
+            ds,
+            seed=0,
+            row_shift={  # clip_score: mean −0.01, but ±0.1 per image
+                (c, f"case-{k}"): {"clip_score": 0.1 if k % 2 else -0.12}
+                for c in ("cfg-fast", "cfg-slow")
+                for k in range(8)
+            },
+        ),
+        "worse": make_run(
+            root / "worse",
+            ds,
+            seed=1,
+            shift={"clip_score": -2.0},
+            row_updates={("cfg-fast", "case-6"): {"lpips": 0.95}},
+        ),
         "slower": make_run(root / "slower", ds, seed=1, latency_scale=1.5),
-        "failing": make_run(root / "failing", ds, seed=1, statuses={("cfg-fast", "case-2"): ("error", "generate: boom")}),
+        "failing": make_run(
+            root / "failing", ds, seed=1, statuses={("cfg-fast", "case-2"): ("error", "generate: boom")}
+        ),
         "other_data": make_run(root / "other_data", other, seed=1),
         "other_configs": make_run(root / "other_configs", ds, configs=("cfg-new",)),
     }
@@ -62,14 +86,33 @@ def _cli(*args: str) -> int:
 
 def test_no_change_exits_0_and_writes_outputs(runs, tmp_path: Path):
     out = tmp_path / "c"
-    assert _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(runs["root"] / "thresholds.yaml"),
-                "--out", str(out)) == 0
-    for f in ("compare.md", "compare.html", "compare.json", "most_changed.png", "plots/relative_change.png",
-              "plots/a/vram.png", "plots/b/vram.svg", "plots/a/quality_vs_latency_clip_score.png"):
+    assert (
+        _cli(
+            str(runs["base"]),
+            str(runs["same"]),
+            "--thresholds",
+            str(runs["root"] / "thresholds.yaml"),
+            "--out",
+            str(out),
+        )
+        == 0
+    )
+    for f in (
+        "compare.md",
+        "compare.html",
+        "compare.json",
+        "most_changed.png",
+        "plots/relative_change.png",
+        "plots/a/vram.png",
+        "plots/b/vram.svg",
+        "plots/a/quality_vs_latency_clip_score.png",
+    ):
         assert (out / f).stat().st_size > 0, f
     doc = json.loads((out / "compare.json").read_text())
     assert doc["exit_code"] == 0 and doc["verdict"].startswith("PASS")
-    assert {v["status"] for v in doc["verdicts"]} == {"pass"} and len(doc["verdicts"]) == 6  # 3 thresholds × 2 configs
+    assert {v["status"] for v in doc["verdicts"]} == {"pass"} and len(
+        doc["verdicts"]
+    ) == 6  # 3 thresholds × 2 configs
     clip = next(c for c in doc["changes"] if c["config"] == "cfg-fast" and c["quantity"] == "clip_score")
     assert clip["change"] == 0 and clip["p_value"] == 1.0 and clip["n"] == 8
     lat = next(c for c in doc["changes"] if c["config"] == "cfg-fast" and c["quantity"] == "latency_s")
@@ -127,7 +170,11 @@ def test_slower_latency_ratio_regresses_relative_threshold(runs, tmp_path: Path)
     th.write_text("- {metric: latency_s, max_regression: 0.2, mode: relative, configs: [cfg-fast]}\n")
     cmp = compare_runs(runs["base"], runs["slower"], load_thresholds(th))
     (v,) = cmp.verdicts
-    assert cmp.exit_code == 1 and v.status == "REGRESSION" and v.change == pytest.approx(0.5 * 0.4 / (0.4 + 0.006 + 0.05 + 0.0035), rel=0.05)
+    assert (
+        cmp.exit_code == 1
+        and v.status == "REGRESSION"
+        and v.change == pytest.approx(0.5 * 0.4 / (0.4 + 0.006 + 0.05 + 0.0035), rel=0.05)
+    )
     th.write_text("- {metric: latency_s, max_regression: 0.6, mode: relative}\n")
     assert compare_runs(runs["base"], runs["slower"], load_thresholds(th)).exit_code == 0
 
@@ -145,7 +192,7 @@ def test_require_significance_suppresses_noise(runs, tmp_path: Path):
 
 
 def test_new_failures_exit_1_without_thresholds(runs):
-    from evalsuite.compare import render_markdown
+    from evalsuite.compare.engine import render_markdown
 
     assert compare_runs(runs["base"], runs["same"]).exit_code == 0
     cmp = compare_runs(runs["base"], runs["failing"])
@@ -155,7 +202,7 @@ def test_new_failures_exit_1_without_thresholds(runs):
 
 
 def test_partly_shared_configurations_are_noted(runs, tmp_path: Path):
-    from evalsuite.cases import load_manifest
+    from evalsuite.data.cases import load_manifest
 
     b = make_run(tmp_path / "b", load_manifest(runs["root"] / "ds"), configs=("cfg-fast", "cfg-new"))
     cmp = compare_runs(runs["base"], b)
@@ -186,15 +233,18 @@ def test_not_a_run_directory_exits_2(runs, tmp_path: Path):
     assert _cli(str(runs["base"]), str(tmp_path)) == 2
 
 
-@pytest.mark.parametrize("content, message", [
-    ("- {metric: clip_score}\n", "'max_regression' must be a number >= 0"),
-    ("- {metric: clip_score, max_regression: -1}\n", "'max_regression' must be a number >= 0"),
-    ("- {metric: clip_score, max_regression: 1, mode: percent}\n", "'mode' must be"),
-    ("- {metric: clip_score, max_regression: 1, treshold: 2}\n", "unknown field(s) treshold"),
-    ("- {metric: clip_score, max_regression: 1, direction: up}\n", "'direction' must be"),
-    ("metric: clip_score\n", "expected a list"),
-    ("- [unclosed\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("- {metric: clip_score}\n", "'max_regression' must be a number >= 0"),
+        ("- {metric: clip_score, max_regression: -1}\n", "'max_regression' must be a number >= 0"),
+        ("- {metric: clip_score, max_regression: 1, mode: percent}\n", "'mode' must be"),
+        ("- {metric: clip_score, max_regression: 1, treshold: 2}\n", "unknown field(s) treshold"),
+        ("- {metric: clip_score, max_regression: 1, direction: up}\n", "'direction' must be"),
+        ("metric: clip_score\n", "expected a list"),
+        ("- [unclosed\n", "invalid YAML"),
+    ],
+)
 def test_bad_thresholds_file(tmp_path: Path, content, message):
     f = tmp_path / "t.yaml"
     f.write_text(content)
@@ -206,19 +256,29 @@ def test_bad_thresholds_file(tmp_path: Path, content, message):
 def test_threshold_on_unmeasured_metric_or_config_exits_2(runs, tmp_path: Path, capsys):
     th = tmp_path / "t.yaml"
     th.write_text("- {metric: fid, max_regression: 1}\n")
-    assert _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    assert (
+        _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    )
     assert "'fid': not measured in both runs" in capsys.readouterr().err
     th.write_text("- {metric: clip_score, max_regression: 1, configs: [cfg-nope]}\n")
-    assert _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    assert (
+        _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    )
 
 
 def test_compare_html_has_no_scripts_and_side_by_side_plots(regression_out: Path):
     page = (regression_out / "compare.html").read_text()
-    assert page.count('<div class="side">') >= 5 and 'src="plots/a/vram.png"' in page and 'src="plots/b/vram.png"' in page
+    assert (
+        page.count('<div class="side">') >= 5
+        and 'src="plots/a/vram.png"' in page
+        and 'src="plots/b/vram.png"' in page
+    )
     assert "<script" not in page.lower() and "<style>" in page
 
 
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)"
+)
 def test_compare_renders_in_headless_chromium(regression_out: Path, tmp_path: Path):
     r = render(regression_out / "compare.html", tmp_path)
     assert r.screenshot.std() > 10 and not r.console, r.console
@@ -231,21 +291,42 @@ def test_real_tiny_run_report_and_compare(tmp_path: Path):
     import evalsuite
 
     ds = evalsuite.load_dataset("smoke").select(ids=["inpaint-astronaut", "t2i-0"])
-    res = evalsuite.run(configs=["flux-dev"], dataset=ds, weights="tiny", overrides=["steps=1"],
-                        run_dir=tmp_path / "a", progress=False)
+    res = evalsuite.run(
+        configs=["flux-dev"],
+        dataset=ds,
+        weights="tiny",
+        overrides=["steps=1"],
+        run_dir=tmp_path / "a",
+        progress=False,
+    )
     assert res.ok
-    for f in ("report.md", "report.html", "summary.csv", "plots/step_latency.png", "plots/step_latency.svg",
-              "grids/grid_inpaint.png", "grids/grid_inpaint_pasteback.png", "grids/grid_t2i.png"):
+    for f in (
+        "report.md",
+        "report.html",
+        "summary.csv",
+        "plots/step_latency.png",
+        "plots/step_latency.svg",
+        "grids/grid_inpaint.png",
+        "grids/grid_inpaint_pasteback.png",
+        "grids/grid_t2i.png",
+    ):
         assert (res.run_dir / f).stat().st_size > 0, f
     copy_run(res.run_dir, tmp_path / "b")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cli = [sys.executable, "-m", "evalsuite"]
-    rep = subprocess.run([*cli, "report", str(tmp_path / "b")], capture_output=True, text=True, env=env, timeout=300)
+    rep = subprocess.run(
+        [*cli, "report", str(tmp_path / "b")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert rep.returncode == 0, rep.stderr[-2000:]
     th = tmp_path / "t.yaml"
     th.write_text("- {metric: latency, max_regression: 0.5, mode: relative}\n")
-    cmp = subprocess.run([*cli, "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--thresholds", str(th)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    cmp = subprocess.run(
+        [*cli, "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--thresholds", str(th)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr[-2000:]
     assert (tmp_path / "b" / "compare-vs-a" / "compare.html").is_file()
     assert "PASS" in cmp.stdout

@@ -1,18 +1,26 @@
 import pytest
 
-from evalsuite import config as cfg
+from evalsuite.config import configuration as cfg
 
 
 def test_builtin_flux_dev_resolves_with_reference_settings():
     c = cfg.resolve("flux-dev")
     p = c.params
     assert (p.model, p.steps, p.guidance, p.width, p.height, p.max_sequence_length) == (
-        "black-forest-labs/FLUX.1-dev", 28, 3.5, 1024, 1024, 512)
+        "black-forest-labs/FLUX.1-dev",
+        28,
+        3.5,
+        1024,
+        1024,
+        512,
+    )
     assert c.runner == "flux-t2i" and c.source.endswith("flux-dev.yaml")
 
 
 def test_override_with_and_without_prefix():
-    c = cfg.resolve_many(["flux-dev"], [cfg.Override.parse("flux-dev.steps=20"), cfg.Override.parse("guidance=2")])[0]
+    c = cfg.resolve_many(
+        ["flux-dev"], [cfg.Override.parse("flux-dev.steps=20"), cfg.Override.parse("guidance=2")]
+    )[0]
     assert c.params.steps == 20 and c.params.guidance == 2.0
     assert "steps=20" in c.overrides
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalsuite.dataset_build import CORE_FAMILIES, SOURCES, build_all, build_masks
-from evalsuite.datasets_registry import load_dataset
-from evalsuite.prompts import CATEGORIES
-from evalsuite.validate import validate_dataset
+from evalsuite.data.build import CORE_FAMILIES, SOURCES, build_all, build_masks
+from evalsuite.data.prompts import CATEGORIES
+from evalsuite.data.registry import load_dataset
+from evalsuite.data.validate import validate_dataset
 from tests.conftest import REPO
 
-DATASETS = REPO / "datasets"
+DATASETS = REPO / "evalsuite" / "data" / "sets"
 SETS = ("smoke", "inpaint-core", "t2i-core")
 
 
@@ -34,8 +34,13 @@ def test_build_masks_is_bit_identical_to_committed(tmp_path):
 
 
 def test_cli_build_masks(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "build-masks", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "build-masks", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "124 masks written" in res.stdout
     assert _files(tmp_path / "inpaint-core" / "masks") == _files(DATASETS / "inpaint-core" / "masks")
@@ -101,8 +106,16 @@ def test_t2i_core_has_short_and_long_prompts():
 
 def test_smoke_ids_are_stable_and_small():
     ds = load_dataset("smoke")
-    assert [c.id for c in ds] == ["inpaint-astronaut", "inpaint-chelsea", "inpaint-coffee", "inpaint-rocket",
-                                  "t2i-0", "t2i-1", "t2i-2", "t2i-3"]
+    assert [c.id for c in ds] == [
+        "inpaint-astronaut",
+        "inpaint-chelsea",
+        "inpaint-coffee",
+        "inpaint-rocket",
+        "t2i-0",
+        "t2i-1",
+        "t2i-2",
+        "t2i-3",
+    ]
     for c in ds:
         if c.image is not None:
             with Image.open(c.image) as im:
@@ -115,8 +128,13 @@ def test_datasets_folder_is_small():
 
 
 def test_cli_lists_shipped_sets_and_loaders(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "--json"], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["inpaint-core"]["cases"] == len(load_dataset("inpaint-core"))

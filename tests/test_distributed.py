@@ -8,10 +8,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalsuite.distributed import Dist, from_env
+from evalsuite.engine.distributed import Dist, from_env
 
-ARGS = ["run", "--configs", "flux-dev", "flux-dev-inpaint", "--set", "steps=2", "--limit", "5", "--no-progress",
-        "--metrics", "latency"]
+ARGS = [
+    "run",
+    "--configs",
+    "flux-dev",
+    "flux-dev-inpaint",
+    "--set",
+    "steps=2",
+    "--limit",
+    "5",
+    "--no-progress",
+    "--metrics",
+    "latency",
+]
 KEY = ["config", "case_id", "seed"]
 SAME = ["status", "image", "prompt", "category", "weights"]
 
@@ -59,17 +70,53 @@ def test_torchrun_and_accelerate_equal_single_process_and_resume_across_rank_cou
     py = sys.executable
     single, trun, acc = tmp_path / "single", tmp_path / "torchrun", tmp_path / "accelerate"
     _run([py, "-m", "evalsuite", *ARGS, "--run-dir", str(single)], tmp_path)
-    _run([py, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561", "-m", "evalsuite",
-          *ARGS, "--run-dir", str(trun)], tmp_path)
+    _run(
+        [
+            py,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29561",
+            "-m",
+            "evalsuite",
+            *ARGS,
+            "--run-dir",
+            str(trun),
+        ],
+        tmp_path,
+    )
     _assert_same(single, trun)
     t = pd.read_parquet(trun / "samples.parquet")
     assert set(t["rank"]) == {0, 1}
     assert sorted(p.name for p in trun.glob("rows*.jsonl")) == ["rows.rank-0.jsonl", "rows.rank-1.jsonl"]
     assert "ranks: 2 (rank 0:" in (trun / "report.md").read_text()
 
-    _run([py, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29562", "-m", "evalsuite",
-          *ARGS, "--run-dir", str(acc)], tmp_path)
+    _run(
+        [
+            py,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            "29562",
+            "-m",
+            "evalsuite",
+            *ARGS,
+            "--run-dir",
+            str(acc),
+        ],
+        tmp_path,
+    )
     _assert_same(single, acc)
 
     # resume with another number of ranks: drop two finished images of the 2-rank run, rerun with 1 process

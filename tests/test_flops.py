@@ -3,8 +3,11 @@ import math
 import pytest
 import torch
 
-from evalsuite import config as cfg
-from evalsuite.flops import (
+from evalsuite.config import configuration as cfg
+from evalsuite.runners.components import FLUX_TRANSFORMER_FULL, FLUX_TRANSFORMER_TINY
+from evalsuite.runners.flux import FluxText2Image
+from evalsuite.runners.weights import Weights
+from evalsuite.trackers.flops import (
     SDXL_UNET_FULL,
     cfg_multiplier,
     count_flops,
@@ -16,13 +19,16 @@ from evalsuite.flops import (
     measure_peak_tflops,
     step_flops,
 )
-from evalsuite.runners.components import FLUX_TRANSFORMER_FULL, FLUX_TRANSFORMER_TINY
-from evalsuite.runners.flux import FluxText2Image
-from evalsuite.weights import Weights
 
 
-@pytest.mark.parametrize("config,n,t,b", [(FLUX_TRANSFORMER_TINY, 16, 20, 1), (FLUX_TRANSFORMER_TINY, 64, 7, 3),
-                                          (FLUX_TRANSFORMER_FULL, 256, 512, 2)])
+@pytest.mark.parametrize(
+    "config,n,t,b",
+    [
+        (FLUX_TRANSFORMER_TINY, 16, 20, 1),
+        (FLUX_TRANSFORMER_TINY, 64, 7, 3),
+        (FLUX_TRANSFORMER_FULL, 256, 512, 2),
+    ],
+)
 def test_analytic_flux_formula_equals_the_counted_forward(config, n, t, b):
     assert flux_transformer_flops(config, n, t, b) == count_flux_transformer_flops(config, n, t, b)
 
@@ -45,18 +51,35 @@ def test_controlnet_formula_equals_the_counted_forward():
     n, t = 1024, 512
     with torch.device("meta"):
         model = FluxControlNetModel(**cn)
-        kw = dict(hidden_states=torch.empty(1, n, 64), controlnet_cond=torch.empty(1, n, 64),
-                  encoder_hidden_states=torch.empty(1, t, 4096), pooled_projections=torch.empty(1, 768),
-                  timestep=torch.empty(1), img_ids=torch.empty(n, 3), txt_ids=torch.empty(t, 3), guidance=torch.empty(1))
+        kw = dict(
+            hidden_states=torch.empty(1, n, 64),
+            controlnet_cond=torch.empty(1, n, 64),
+            encoder_hidden_states=torch.empty(1, t, 4096),
+            pooled_projections=torch.empty(1, 768),
+            timestep=torch.empty(1),
+            img_ids=torch.empty(n, 3),
+            txt_ids=torch.empty(t, 3),
+            guidance=torch.empty(1),
+        )
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(2.14e9, rel=0.01)  # REFERENCE.md
     assert flux_controlnet_flops(cn, n, t) == count_flops(lambda: model(**kw))
     # Alimama's condition embedder takes 68 features instead of 64: 2·N·4·d more
-    assert flux_controlnet_flops(cn, n, t, cond_channels=68) - flux_controlnet_flops(cn, n, t) == 2 * n * 4 * 3072
+    assert (
+        flux_controlnet_flops(cn, n, t, cond_channels=68) - flux_controlnet_flops(cn, n, t)
+        == 2 * n * 4 * 3072
+    )
 
 
-TINY_UNET = dict(SDXL_UNET_FULL, block_out_channels=(32, 64, 64), transformer_layers_per_block=(1, 1, 1),
-                 attention_head_dim=(2, 4, 4), cross_attention_dim=32, norm_num_groups=8,
-                 addition_time_embed_dim=8, projection_class_embeddings_input_dim=32 + 6 * 8)
+TINY_UNET = dict(
+    SDXL_UNET_FULL,
+    block_out_channels=(32, 64, 64),
+    transformer_layers_per_block=(1, 1, 1),
+    attention_head_dim=(2, 4, 4),
+    cross_attention_dim=32,
+    norm_num_groups=8,
+    addition_time_embed_dim=8,
+    projection_class_embeddings_input_dim=32 + 6 * 8,
+)
 
 
 def test_unet_count_is_linear_in_batch_and_grows_with_pixels():

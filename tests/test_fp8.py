@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from evalsuite.fp8 import Fp8Linear, apply_fp8
+from evalsuite.runners.fp8 import Fp8Linear, apply_fp8
 
 
 def test_fp8_linear_approximates_the_linear_both_paths():
@@ -25,9 +25,15 @@ def test_apply_fp8_swaps_transformer_linears_and_keeps_outputs_close():
     torch.manual_seed(0)
     model = FluxTransformer2DModel(**FLUX_TRANSFORMER_TINY).eval()
     n, t = 16, 16
-    kw = dict(hidden_states=torch.randn(1, n, 64), encoder_hidden_states=torch.randn(1, t, 32),
-              pooled_projections=torch.randn(1, 32), timestep=torch.tensor([0.5]), guidance=torch.tensor([3.5]),
-              img_ids=torch.zeros(n, 3), txt_ids=torch.zeros(t, 3))
+    kw = dict(
+        hidden_states=torch.randn(1, n, 64),
+        encoder_hidden_states=torch.randn(1, t, 32),
+        pooled_projections=torch.randn(1, 32),
+        timestep=torch.tensor([0.5]),
+        guidance=torch.tensor([3.5]),
+        img_ids=torch.zeros(n, 3),
+        txt_ids=torch.zeros(t, 3),
+    )
     with torch.no_grad():
         ref = model(**kw).sample
         info = apply_fp8(model, "scaled_mm")

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalsuite.cases import ManifestError
-from evalsuite.datasets_registry import load_dataset
-from evalsuite.imageio import load_mask
-from evalsuite.loaders import LoaderNotConfigured, load_brushbench, load_coco2014, load_csv, load_folder
-from evalsuite.loaders.brushbench import rle_decode, rle_encode
-from evalsuite.masks import make_mask
+from evalsuite.data.cases import ManifestError
+from evalsuite.data.imageio import load_mask
+from evalsuite.data.loaders import LoaderNotConfigured, load_brushbench, load_coco2014, load_csv, load_folder
+from evalsuite.data.loaders.brushbench import rle_decode, rle_encode
+from evalsuite.data.masks import make_mask
+from evalsuite.data.registry import load_dataset
+from evalsuite.data.validate import validate_dataset
 from evalsuite.registry import DATASETS
-from evalsuite.validate import validate_dataset
 
 
 def _img(path: Path, w: int = 40, h: int = 32, seed: int = 0) -> Path:
@@ -26,7 +26,12 @@ def _img(path: Path, w: int = 40, h: int = 32, seed: int = 0) -> Path:
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "cache"))
-    for var in ("EVALSUITE_BRUSHBENCH", "EVALSUITE_COCO2014", "EVALSUITE_COCO2014_IDS", "EVALSUITE_COCO2014_IMAGES"):
+    for var in (
+        "EVALSUITE_BRUSHBENCH",
+        "EVALSUITE_COCO2014",
+        "EVALSUITE_COCO2014_IDS",
+        "EVALSUITE_COCO2014_IMAGES",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -55,10 +60,18 @@ def _brushbench(root: Path) -> tuple[Path, dict]:
     file_mask.parent.mkdir(parents=True)
     Image.fromarray(masks["000000002"]).save(file_mask)
     mapping = {
-        "000000001": {"image": "images/animal/a.jpg", "caption": "a cat", "inpainting_mask": rle_encode(masks["000000001"]),
-                      "outpainting_mask": rle_encode(~masks["000000001"])},
-        "000000002": {"image": "images/indoor/b.jpg", "caption": "a lamp", "inpainting_mask": "masks/b.png",
-                      "outpainting_mask": rle_encode(~masks["000000002"])},
+        "000000001": {
+            "image": "images/animal/a.jpg",
+            "caption": "a cat",
+            "inpainting_mask": rle_encode(masks["000000001"]),
+            "outpainting_mask": rle_encode(~masks["000000001"]),
+        },
+        "000000002": {
+            "image": "images/indoor/b.jpg",
+            "caption": "a lamp",
+            "inpainting_mask": "masks/b.png",
+            "outpainting_mask": rle_encode(~masks["000000002"]),
+        },
     }
     (root / "mapping_file.json").write_text(json.dumps(mapping))
     return root, masks
@@ -69,7 +82,12 @@ def test_brushbench_loads_rle_and_file_masks(tmp_path):
     ds = load_brushbench(root)
     assert [c.id for c in ds] == ["000000001", "000000002"] and ds.name == "brushbench"
     a, b = ds.cases
-    assert a.prompt == "a cat" and a.is_inpainting and a.extra["group"] == "animal" and a.mask_family == "inpainting_mask"
+    assert (
+        a.prompt == "a cat"
+        and a.is_inpainting
+        and a.extra["group"] == "animal"
+        and a.mask_family == "inpainting_mask"
+    )
     assert np.array_equal(load_mask(a.mask), masks["000000001"])
     assert np.array_equal(load_mask(b.mask), masks["000000002"])
     assert validate_dataset(ds).ok
@@ -85,7 +103,9 @@ def test_brushbench_errors_name_file_and_entry(tmp_path, monkeypatch):
     data = json.loads((root / "mapping_file.json").read_text())
     data["000000002"]["inpainting_mask"] = [1, 2, 3]
     (root / "mapping_file.json").write_text(json.dumps(data))
-    with pytest.raises(ManifestError, match=r"mapping_file.json:000000002: field 'inpainting_mask': RLE must be"):
+    with pytest.raises(
+        ManifestError, match=r"mapping_file.json:000000002: field 'inpainting_mask': RLE must be"
+    ):
         load_brushbench(root)
     data["000000002"]["image"] = "images/missing.jpg"
     (root / "mapping_file.json").write_text(json.dumps(data))
@@ -101,11 +121,15 @@ def test_brushbench_errors_name_file_and_entry(tmp_path, monkeypatch):
 # --- COCO-2014 -----------------------------------------------------------------------------
 def _coco(root: Path) -> Path:
     data = {
-        "images": [{"id": 7, "file_name": "COCO_val2014_000000000007.jpg"},
-                   {"id": 9, "file_name": "COCO_val2014_000000000009.jpg"}],
-        "annotations": [{"id": 101, "image_id": 7, "caption": "A dog on a couch. "},
-                        {"id": 100, "image_id": 7, "caption": "A brown dog sleeping."},
-                        {"id": 205, "image_id": 9, "caption": "Two trains at a station."}],
+        "images": [
+            {"id": 7, "file_name": "COCO_val2014_000000000007.jpg"},
+            {"id": 9, "file_name": "COCO_val2014_000000000009.jpg"},
+        ],
+        "annotations": [
+            {"id": 101, "image_id": 7, "caption": "A dog on a couch. "},
+            {"id": 100, "image_id": 7, "caption": "A brown dog sleeping."},
+            {"id": 205, "image_id": 9, "caption": "Two trains at a station."},
+        ],
     }
     root.mkdir(parents=True, exist_ok=True)
     (root / "captions_val2014.json").write_text(json.dumps(data))
@@ -117,8 +141,10 @@ def _coco(root: Path) -> Path:
 def test_coco_one_caption_per_image_by_default(tmp_path):
     cap = _coco(tmp_path)
     ds = load_coco2014(cap)
-    assert [(c.id, c.prompt, c.seed) for c in ds] == [("coco-100", "A brown dog sleeping.", 7),
-                                                      ("coco-205", "Two trains at a station.", 9)]
+    assert [(c.id, c.prompt, c.seed) for c in ds] == [
+        ("coco-100", "A brown dog sleeping.", 7),
+        ("coco-205", "Two trains at a station.", 9),
+    ]
     assert all(c.reference is None and c.image is None for c in ds)
 
 
@@ -128,7 +154,9 @@ def test_coco_id_list_txt_and_mlperf_tsv_with_images(tmp_path):
     ds = load_coco2014(cap, ids=tmp_path / "ids.txt", images=tmp_path / "val2014")
     assert [c.id for c in ds] == ["coco-205", "coco-101"]
     assert ds.cases[0].reference == tmp_path / "val2014" / "COCO_val2014_000000000009.jpg"
-    (tmp_path / "captions_source.tsv").write_text("id\timage_id\tcaption\n101\t7\tA dog on a couch.\n205\t9\tx\n")
+    (tmp_path / "captions_source.tsv").write_text(
+        "id\timage_id\tcaption\n101\t7\tA dog on a couch.\n205\t9\tx\n"
+    )
     tsv = load_dataset(f"coco2014:{cap}?ids={tmp_path / 'captions_source.tsv'}")
     assert [c.id for c in tsv] == ["coco-101", "coco-205"]
     assert tsv.fingerprint != ds.fingerprint and len(tsv.fingerprint) == 64
@@ -174,16 +202,29 @@ def test_csv_loader(tmp_path):
     assert validate_dataset(ds).ok and load_csv(tmp_path / "cases.csv").fingerprint == ds.fingerprint
 
 
-@pytest.mark.parametrize("body, match", [
-    ("image,prompt\nimages/a.jpg,x\n", r"cases.csv:1: missing column\(s\) mask"),
-    ("image,mask,prompt\nimages/shoe.jpg,masks/shoe.png\n", r"cases.csv:2: expected 3 fields"),
-    ("image,mask,prompt,seed\nimages/shoe.jpg,masks/shoe.png,x,abc\n", r"cases.csv:2: field 'seed' must be an integer"),
-    ("image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,x\nimages/gone.jpg,masks/shoe.png,y\n",
-     r"cases.csv:3: field 'image': file not found: .*gone.jpg"),
-    ("image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,x\nimages/shoe.jpg,masks/shoe.png,y\n",
-     r"cases.csv:3: duplicate id 'shoe'"),
-    ('image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,"unterminated\n', r"cases.csv:\d+: malformed CSV"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("image,prompt\nimages/a.jpg,x\n", r"cases.csv:1: missing column\(s\) mask"),
+        ("image,mask,prompt\nimages/shoe.jpg,masks/shoe.png\n", r"cases.csv:2: expected 3 fields"),
+        (
+            "image,mask,prompt,seed\nimages/shoe.jpg,masks/shoe.png,x,abc\n",
+            r"cases.csv:2: field 'seed' must be an integer",
+        ),
+        (
+            "image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,x\nimages/gone.jpg,masks/shoe.png,y\n",
+            r"cases.csv:3: field 'image': file not found: .*gone.jpg",
+        ),
+        (
+            "image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,x\nimages/shoe.jpg,masks/shoe.png,y\n",
+            r"cases.csv:3: duplicate id 'shoe'",
+        ),
+        (
+            'image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,"unterminated\n',
+            r"cases.csv:\d+: malformed CSV",
+        ),
+    ],
+)
 def test_csv_errors_name_file_and_line(tmp_path, body, match):
     _pair(tmp_path, "shoe")
     (tmp_path / "cases.csv").write_text(body)

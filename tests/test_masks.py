@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalsuite.masks import COVERAGE_LEVELS, FAMILIES, make_mask, save_mask_png
+from evalsuite.data.masks import COVERAGE_LEVELS, FAMILIES, make_mask, save_mask_png
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

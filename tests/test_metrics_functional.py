@@ -99,7 +99,8 @@ def test_masked_mse_and_psnr_match_numpy_and_skimage_on_the_kept_pixels():
         assert fn.masked_mse(a[i], b[i], keep[i, 0]) == pytest.approx(mean_squared_error(pa, pb), rel=1e-9)
         assert fn.masked_mse(a[i], b[i], keep[i, 0]) == pytest.approx(np.mean((pa - pb) ** 2), rel=1e-9)
         assert fn.masked_psnr(a[i], b[i], keep[i, 0]) == pytest.approx(
-            peak_signal_noise_ratio(pa, pb, data_range=1.0), rel=1e-9)
+            peak_signal_noise_ratio(pa, pb, data_range=1.0), rel=1e-9
+        )
     per = fn.masked_mse_per_image(a, b, keep)
     assert fn.masked_mse(a, b, keep) == pytest.approx(float(per.mean()))
 
@@ -112,7 +113,9 @@ def test_brushbench_convention_is_three_times_our_mse_and_4_77_db_lower():
     ours = fn.masked_mse(a, b, 1 - mask)
     assert brush_mse == pytest.approx(fn.BRUSHBENCH_MSE_FACTOR * ours, rel=1e-9)
     brush_psnr = 10 * math.log10(1 / brush_mse)
-    assert fn.masked_psnr(a, b, 1 - mask) - brush_psnr == pytest.approx(fn.BRUSHBENCH_PSNR_OFFSET_DB, abs=1e-9)
+    assert fn.masked_psnr(a, b, 1 - mask) - brush_psnr == pytest.approx(
+        fn.BRUSHBENCH_PSNR_OFFSET_DB, abs=1e-9
+    )
     assert fn.BRUSHBENCH_PSNR_OFFSET_DB == pytest.approx(4.7712, abs=1e-4)
 
 
@@ -126,8 +129,16 @@ def test_masked_ssim_matches_skimage_full_map_on_the_kept_pixels():
     a, b, mask = _images(n=1, h=48, w=56)
     keep = (1 - mask)[0, 0].bool().numpy()
     pa, pb = a[0].permute(1, 2, 0).double().numpy(), b[0].permute(1, 2, 0).double().numpy()
-    _, smap = structural_similarity(pa, pb, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False, full=True)
+    _, smap = structural_similarity(
+        pa,
+        pb,
+        channel_axis=-1,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
+    )
     ref = smap[keep].mean()
     ours = fn.masked_ssim(a.double(), b.double(), 1 - mask)
     assert ours == pytest.approx(ref, abs=1e-6)

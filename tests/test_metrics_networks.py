@@ -24,8 +24,14 @@ def _imgs(n=4, size=64, seed=0):
 
 def _batch(images, prompts=None, masks=None, sources=None, pairs=None):
     rows = [{"config": "c", "case_id": str(i), "seed": 0} for i in range(len(images))]
-    return MetricBatch(rows=rows, images=images, prompts=prompts or ["a cat"] * len(images), masks=masks,
-                       sources=sources, pairs=pairs)
+    return MetricBatch(
+        rows=rows,
+        images=images,
+        prompts=prompts or ["a cat"] * len(images),
+        masks=masks,
+        sources=sources,
+        pairs=pairs,
+    )
 
 
 # -- LPIPS ----------------------------------------------------------------------------------------
@@ -68,7 +74,9 @@ def test_paired_and_unmasked_lpips_metrics_use_the_functional():
     vals = m.update(_batch(a, pairs=b, masks=mask))
     with torch.no_grad():
         assert vals == pytest.approx(fn.masked_lpips(net, a, b).tolist(), rel=1e-6)
-        assert m.extra_columns()["lpips_pair_masked"] == pytest.approx(fn.masked_lpips(net, a, b, mask).tolist(), rel=1e-6)
+        assert m.extra_columns()["lpips_pair_masked"] == pytest.approx(
+            fn.masked_lpips(net, a, b, mask).tolist(), rel=1e-6
+        )
     r = m.compute()
     assert r.n == 4 and r.value == pytest.approx(float(np.mean(vals)))
     assert m.describe()["quality_evidence"] is False
@@ -89,7 +97,10 @@ def test_clip_score_counts_truncated_prompts():
     r = m.compute()
     assert r.extra["truncated_prompts"] == 2 and r.n == 4 and r.extra["context_length"] == 77
     tok = fx.clip_net("random", CPU).extra["tokenizer"]
-    assert fx.count_truncated(tok, ["word " * 75, "word " * 76], 77) == [False, True]  # 75 + 2 fit, 76 + 2 do not
+    assert fx.count_truncated(tok, ["word " * 75, "word " * 76], 77) == [
+        False,
+        True,
+    ]  # 75 + 2 fit, 76 + 2 do not
 
 
 def test_clip_score_matches_a_direct_cosine_and_streams():
@@ -152,7 +163,7 @@ def test_fid_without_reference_is_nan_with_a_reason():
 
 
 def test_fid_reference_features_are_cached_outside_the_package(tmp_path, monkeypatch, tiny_dataset):
-    from evalsuite.cases import load_manifest
+    from evalsuite.data.cases import load_manifest
 
     monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(tmp_path / "cache"))
     ds = load_manifest(tiny_dataset)
@@ -196,7 +207,9 @@ def test_check_metric_weights_names_the_missing_file_offline(tmp_path, monkeypat
 def test_check_metric_weights_fails_when_the_download_host_is_unreachable(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(fx, "_SOURCES", {**fx._SOURCES, fx.ALEXNET_FILE: "http://127.0.0.1:9/alexnet-owt-7be5be79.pth"})
+    monkeypatch.setattr(
+        fx, "_SOURCES", {**fx._SOURCES, fx.ALEXNET_FILE: "http://127.0.0.1:9/alexnet-owt-7be5be79.pth"}
+    )
     with pytest.raises(fx.MetricWeightsError, match="127.0.0.1:9 is unreachable"):
         fx.check_metric_weights(["lpips_pair"], "real", tmp_path)
 
@@ -206,7 +219,9 @@ def test_real_mode_loads_lpips_trunk_from_the_weights_dir(tmp_path):
 
     torch.manual_seed(7)
     alex = torchvision.models.alexnet(weights=None)
-    torch.save({k: v for k, v in alex.state_dict().items() if k.startswith("features.")}, tmp_path / fx.ALEXNET_FILE)
+    torch.save(
+        {k: v for k, v in alex.state_dict().items() if k.startswith("features.")}, tmp_path / fx.ALEXNET_FILE
+    )
     net = fx.lpips_net("real", CPU, tmp_path)
     assert net.quality_evidence and net.id == "lpips-v0.1-alex"
     assert torch.equal(net.module.net.slice1[0].weight, alex.features[0].weight)

@@ -5,13 +5,39 @@ from pathlib import Path
 import pandas as pd
 
 import evalsuite
-from evalsuite.cli import main
+from evalsuite.cli.main import main
 
 
 def test_profile_cli_on_cpu_with_tiny_weights(tmp_path: Path, capsys):
-    rc = main(["profile", "--weights", "tiny", "--device", "cpu", "--configs", "flux-dev", "--resolutions", "32",
-               "--steps", "2", "--min-reps", "2", "--min-seconds", "0", "--peak-seconds", "0.05",
-               "--memory-modes", "gpu", "model_offload", "--save-images", "--out", str(tmp_path), "--run-id", "p"])
+    rc = main(
+        [
+            "profile",
+            "--weights",
+            "tiny",
+            "--device",
+            "cpu",
+            "--configs",
+            "flux-dev",
+            "--resolutions",
+            "32",
+            "--steps",
+            "2",
+            "--min-reps",
+            "2",
+            "--min-seconds",
+            "0",
+            "--peak-seconds",
+            "0.05",
+            "--memory-modes",
+            "gpu",
+            "model_offload",
+            "--save-images",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "p",
+        ]
+    )
     run = tmp_path / "p"
     assert rc == 1  # model offload cannot run on CPU: that point fails, the run says so
     df = pd.read_csv(run / "profile.csv")
@@ -23,8 +49,17 @@ def test_profile_cli_on_cpu_with_tiny_weights(tmp_path: Path, capsys):
     assert ok.e2e_ci_low_s <= ok.e2e_median_s <= ok.e2e_ci_high_s and ok.e2e_p90_s >= ok.e2e_median_s
     assert ok.n_steps_timed == 2 and 0 <= ok.steps_sum_s <= ok.denoise_s <= ok.e2e_median_s
     assert 0 < ok.phases_sum_s <= ok.e2e_median_s
-    for col in ("text_encode_s", "vae_decode_s", "step_median_s", "host_peak_rss_gib", "flop_per_step",
-                "achieved_tflops", "peak_tflops", "mfu", "baseline_median_s"):
+    for col in (
+        "text_encode_s",
+        "vae_decode_s",
+        "step_median_s",
+        "host_peak_rss_gib",
+        "flop_per_step",
+        "achieved_tflops",
+        "peak_tflops",
+        "mfu",
+        "baseline_median_s",
+    ):
         assert ok[col] >= 0, col
     assert not math.isnan(ok.harness_overhead_pct)
     assert "NVML" in ok.unavailable
@@ -35,8 +70,14 @@ def test_profile_cli_on_cpu_with_tiny_weights(tmp_path: Path, capsys):
     assert meta["profile"]["peaks"]["float32"]["tflops"] > 0
     assert set(meta["weights"].values()) == {"tiny"}
     assert (run / ok.image).is_file()
-    for f in ("report.md", "profile.md", "profile.json", "samples.parquet", "latency_vs_resolution.png",
-              "vram_by_memory_mode.png"):
+    for f in (
+        "report.md",
+        "profile.md",
+        "profile.json",
+        "samples.parquet",
+        "latency_vs_resolution.png",
+        "vram_by_memory_mode.png",
+    ):
         assert (run / f).is_file(), f
     md = (run / "profile.md").read_text()
     assert "no quality evidence" in md and "Harness overhead" in md and "bare diffusers" in md
@@ -47,8 +88,17 @@ def test_profile_cli_on_cpu_with_tiny_weights(tmp_path: Path, capsys):
 
 
 def test_every_run_row_carries_latency_step_phase_and_memory_fields(tmp_path: Path):
-    res = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="tiny", out=tmp_path, limit=1,
-                        overrides=["steps=2"], progress=False, report=False, device="cpu")
+    res = evalsuite.run(
+        configs=["flux-dev"],
+        dataset="smoke",
+        weights="tiny",
+        out=tmp_path,
+        limit=1,
+        overrides=["steps=2"],
+        progress=False,
+        report=False,
+        device="cpu",
+    )
     row = res.samples.iloc[0]
     assert row.status == "ok" and row.first_call
     assert 0 < row.latency_s <= row.wall_s

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import evalsuite
-from evalsuite.regression import (
+from evalsuite.compare.regression import (
     Baseline,
     BaselineError,
     BaselineMismatch,
@@ -32,7 +32,7 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "reports" / "baselines" / "flux-dev__smoke__tiny.json"
-PLUGIN = "evalsuite.pytest_plugin"
+PLUGIN = "evalsuite.testing.pytest_plugin"
 # The arguments tests/regression uses on tiny weights (the committed baseline was written with them).
 TINY = dict(limit=3, overrides=["steps=2"], metrics=["latency"])
 
@@ -44,8 +44,15 @@ def shared_out(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_run(shared_out) -> ConfigRun:
-    result = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="tiny", out=shared_out,
-                           progress=False, report=False, **TINY)
+    result = evalsuite.run(
+        configs=["flux-dev"],
+        dataset="smoke",
+        weights="tiny",
+        out=shared_out,
+        progress=False,
+        report=False,
+        **TINY,
+    )
     return ConfigRun("flux-dev", result)
 
 
@@ -62,10 +69,13 @@ def _fake_install(root: Path) -> Path:
 def _with_pythonpath(monkeypatch, extra: Path) -> None:
     import os
 
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(extra), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(extra), str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
 
 
 # -- registration ----------------------------------------------------------------------------------
+
 
 def test_pyproject_declares_the_plugin_under_its_module_name():
     eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
@@ -79,8 +89,14 @@ def test_help_lists_the_options_with_the_entry_point_and_dash_p_together(pyteste
     assert res.ret == 0, res.stderr.str()
     out = res.stdout.str()
     assert "already registered" not in out + res.stderr.str()
-    for opt in ("--evalsuite-weights={tiny,random,hub}", "--evalsuite-device", "--evalsuite-configs",
-                "--evalsuite-out", "--evalsuite-update-baselines", "--evalsuite-baselines"):
+    for opt in (
+        "--evalsuite-weights={tiny,random,hub}",
+        "--evalsuite-device",
+        "--evalsuite-configs",
+        "--evalsuite-out",
+        "--evalsuite-update-baselines",
+        "--evalsuite-baselines",
+    ):
         assert opt in out
 
 
@@ -97,7 +113,7 @@ def test_markers_registered_exactly_once(pytester, ini_declares):
 
 INNER_COMPARE = """
 import pytest
-from evalsuite.regression import assert_images_match, assert_no_regression
+from evalsuite.compare.regression import assert_images_match, assert_no_regression
 
 pytestmark = pytest.mark.regression
 ARGS = dict(limit=3, metrics=["latency"])
@@ -131,14 +147,20 @@ def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shar
     other.update(weights="hub", name="flux-dev__smoke__hub")  # as written by a GPU runner
     (base / "flux-dev__smoke__hub.json").write_text(json.dumps(other))
     edited = pytester.path / "edited" / "smoke"
-    shutil.copytree(REPO / "datasets" / "smoke", edited)
+    shutil.copytree(REPO / "evalsuite" / "data" / "sets" / "smoke", edited)
     lines = (edited / "manifest.jsonl").read_text().splitlines()
     lines[0] = lines[0].replace("red scarf", "blue scarf")
     (edited / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     pytester.makepyfile(test_inner=INNER_COMPARE)
 
-    res = pytester.runpytest_subprocess("-p", PLUGIN, "--strict-markers", f"--evalsuite-out={shared_out}",
-                                        f"--evalsuite-baselines={base}", "-rA")
+    res = pytester.runpytest_subprocess(
+        "-p",
+        PLUGIN,
+        "--strict-markers",
+        f"--evalsuite-out={shared_out}",
+        f"--evalsuite-baselines={base}",
+        "-rA",
+    )
     out = res.stdout.str()
     res.assert_outcomes(passed=1, failed=3)
     assert "evalsuite: weights=tiny (no quality evidence)" in out
@@ -182,7 +204,7 @@ if "denoise_steps" not in METRICS:
 INNER_UPDATE = """
 import os
 import pytest
-from evalsuite.regression import assert_no_regression
+from evalsuite.compare.regression import assert_no_regression
 
 pytestmark = pytest.mark.regression
 
@@ -207,7 +229,10 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     data = json.loads(path.read_text())
     assert data["schema"] == "evalsuite.baseline/1" and data["weights"] == "tiny"
     assert data["params"]["steps"] == 2 and data["keys"] == ["inpaint-astronaut-1000", "inpaint-chelsea-1001"]
-    assert data["metrics"]["denoise_steps"]["value"] == 2.0 and data["metrics"]["denoise_steps"]["unit"] == "steps"
+    assert (
+        data["metrics"]["denoise_steps"]["value"] == 2.0
+        and data["metrics"]["denoise_steps"]["unit"] == "steps"
+    )
     prov = data["provenance"]
     assert prov["versions"]["torch"] and prov["device"]["type"] == "cpu" and "commit" in prov
     assert len(data["images"]) == 2 and all(v["thumb_size"] == 32 for v in data["images"].values())
@@ -217,8 +242,10 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     res.assert_outcomes(failed=1)
     out = res.stdout.str()
     assert "flux-dev: 1 of 1 metrics regressed against the baseline" in out
-    assert ("REGRESSED: flux-dev / denoise_steps: baseline 2 steps → new 3 steps (95% CI [3, 3], n=2); "
-            "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold abs=0)") in out
+    assert (
+        "REGRESSED: flux-dev / denoise_steps: baseline 2 steps → new 3 steps (95% CI [3, 3], n=2); "
+        "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold abs=0)"
+    ) in out
     assert "configuration changed since the baseline: steps: 2 → 3" in out
 
     res = pytester.runpytest_subprocess(*args, "--evalsuite-update-baselines")
@@ -227,6 +254,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
 
 
 # -- the comparison functions, on a real tiny run --------------------------------------------------
+
 
 def test_committed_baseline_matches_a_fresh_run(tiny_run):
     baseline = Baseline.load(COMMITTED)
@@ -254,8 +282,10 @@ def test_metric_direction_threshold_and_message(tiny_run):
 
 
 def test_mismatches_are_refused(tiny_run):
-    for field, value, text in [("weights", "random", "weights policy 'tiny' differs"),
-                               ("config", "flux-cn-beta", "compared with the baseline of 'flux-cn-beta'")]:
+    for field, value, text in [
+        ("weights", "random", "weights policy 'tiny' differs"),
+        ("config", "flux-cn-beta", "compared with the baseline of 'flux-cn-beta'"),
+    ]:
         b = Baseline.from_run(tiny_run)
         b.data[field] = value
         with pytest.raises(BaselineMismatch, match=text):
@@ -268,10 +298,21 @@ def test_mismatches_are_refused(tiny_run):
 
 def test_failed_runs_neither_pass_nor_become_baselines(shared_out):
     # hub weights offline with no local copy: every row fails at load time
-    result = evalsuite.run(configs=["flux-dev"], dataset="smoke", weights="hub", out=shared_out, limit=1,
-                           device="cpu", progress=False, report=False, metrics=["latency"])
+    result = evalsuite.run(
+        configs=["flux-dev"],
+        dataset="smoke",
+        weights="hub",
+        out=shared_out,
+        limit=1,
+        device="cpu",
+        progress=False,
+        report=False,
+        metrics=["latency"],
+    )
     run = ConfigRun("flux-dev", result)
-    with pytest.raises(BaselineError, match="refusing to write a baseline for 'flux-dev'.*1 of 1 rows failed"):
+    with pytest.raises(
+        BaselineError, match="refusing to write a baseline for 'flux-dev'.*1 of 1 rows failed"
+    ):
         Baseline.from_run(run)
     other = Baseline.load(COMMITTED)
     with pytest.raises(AssertionError, match="1 rows failed"):

@@ -80,9 +80,25 @@ def test_entry_point_plugin_runs_through_cli(tmp_path: Path, tiny_dataset: Path)
     env = {"PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     out = tmp_path / "out"
     res = subprocess.run(
-        [sys.executable, "-m", "evalsuite", "run", "--configs", "solid", "--dataset", str(tiny_dataset),
-         "--out", str(out), "--set", "solid.colour=17", "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "evalsuite",
+            "run",
+            "--configs",
+            "solid",
+            "--dataset",
+            str(tiny_dataset),
+            "--out",
+            str(out),
+            "--set",
+            "solid.colour=17",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr
     import pandas as pd
@@ -93,6 +109,11 @@ def test_entry_point_plugin_runs_through_cli(tmp_path: Path, tiny_dataset: Path)
     assert list(df["status"]) == ["ok"] * 3
     img = Image.open(run_dir / df["image"][0])
     assert img.getpixel((0, 0)) == (17, 17, 17)
-    listing = subprocess.run([sys.executable, "-m", "evalsuite", "runners", "solid"], capture_output=True,
-                             text=True, env=env, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "runners", "solid"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert "colour: 200" in listing.stdout

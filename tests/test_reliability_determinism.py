@@ -24,19 +24,30 @@ from tests.conftest import REPO, write_dataset
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    rows = [{"id": f"c{i}", "prompt": p, "seed": s} for i, (p, s) in
-            enumerate([("a red apple", 11), ("a blue car on a road", 22), ("a lighthouse", 33)])]
+    rows = [
+        {"id": f"c{i}", "prompt": p, "seed": s}
+        for i, (p, s) in enumerate([("a red apple", 11), ("a blue car on a road", 22), ("a lighthouse", 33)])
+    ]
     return write_dataset(tmp_path_factory.mktemp("det") / "ds", rows)
 
 
 def _images(result: evalsuite.RunResult) -> dict[str, bytes]:
-    return {r["case_id"]: (result.run_dir / r["image"]).read_bytes() for r in result.samples.to_dict("records")}
+    return {
+        r["case_id"]: (result.run_dir / r["image"]).read_bytes() for r in result.samples.to_dict("records")
+    }
 
 
 def test_same_config_and_seed_give_identical_png_bytes(dataset: Path, tmp_path: Path):
     def go(name: str, batch: int) -> evalsuite.RunResult:
-        return evalsuite.run(configs=["flux-dev"], dataset=str(dataset), device="cpu", progress=False,
-                             overrides=["steps=2", f"batch_size={batch}"], run_dir=tmp_path / name, metrics=[])
+        return evalsuite.run(
+            configs=["flux-dev"],
+            dataset=str(dataset),
+            device="cpu",
+            progress=False,
+            overrides=["steps=2", f"batch_size={batch}"],
+            run_dir=tmp_path / name,
+            metrics=[],
+        )
 
     a, b, c = go("a", 1), go("b", 1), go("batch2", 2)
     assert a.ok and b.ok and c.ok
@@ -55,8 +66,17 @@ def test_same_config_and_seed_give_identical_png_bytes(dataset: Path, tmp_path: 
 
 
 def test_seeds_override_and_run_json_records_determinism(dataset: Path, tmp_path: Path):
-    res = evalsuite.run(configs=["flux-dev"], dataset=str(dataset), device="cpu", progress=False,
-                        overrides=["steps=1"], run_dir=tmp_path / "r", seeds=[5, 6], limit=1, metrics=[])
+    res = evalsuite.run(
+        configs=["flux-dev"],
+        dataset=str(dataset),
+        device="cpu",
+        progress=False,
+        overrides=["steps=1"],
+        run_dir=tmp_path / "r",
+        seeds=[5, 6],
+        limit=1,
+        metrics=[],
+    )
     assert sorted(res.samples.seed) == [5, 6]
     meta = res.meta
     assert meta["seeds"] == [5, 6]
@@ -64,8 +84,14 @@ def test_seeds_override_and_run_json_records_determinism(dataset: Path, tmp_path
     det = meta["determinism"]
     assert det["noise_generator_device"] == "cpu"
     assert det["deterministic_algorithms"] is torch.are_deterministic_algorithms_enabled()
-    for key in ("cudnn_deterministic", "cudnn_benchmark", "cuda_matmul_allow_tf32", "float32_matmul_precision",
-                "CUBLAS_WORKSPACE_CONFIG", "torch_num_threads"):
+    for key in (
+        "cudnn_deterministic",
+        "cudnn_benchmark",
+        "cuda_matmul_allow_tf32",
+        "float32_matmul_precision",
+        "CUBLAS_WORKSPACE_CONFIG",
+        "torch_num_threads",
+    ):
         assert key in det
     # seed out of range for a run is refused before anything is written
     with pytest.raises(ValueError, match=r"--seeds: -1 is not an integer in \[0, 2\*\*63-1\]"):
@@ -93,7 +119,9 @@ def unsafe_loading(source: str, filename: str) -> list[str]:
     for node in ast.walk(ast.parse(source, filename)):
         where = f"{filename}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Import | ast.ImportFrom):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
             bad = {n.split(".")[0] for n in names} & UNSAFE_MODULES
             if bad:
                 found.append(f"{where}: imports {', '.join(sorted(bad))}")
@@ -106,7 +134,9 @@ def unsafe_loading(source: str, filename: str) -> list[str]:
             found.append(f"{where}: torch.load without weights_only=True")
         if name == "load" and owner in ("np", "numpy") and _is_const(_kw(node, "allow_pickle"), True):
             found.append(f"{where}: np.load with allow_pickle=True")
-        if _kw(node, "trust_remote_code") is not None and not _is_const(_kw(node, "trust_remote_code"), False):
+        if _kw(node, "trust_remote_code") is not None and not _is_const(
+            _kw(node, "trust_remote_code"), False
+        ):
             found.append(f"{where}: trust_remote_code is not False")
         if name == "from_pretrained" and not _is_const(_kw(node, "use_safetensors"), True):
             found.append(f"{where}: from_pretrained without use_safetensors=True")
@@ -116,8 +146,10 @@ def unsafe_loading(source: str, filename: str) -> list[str]:
 
 
 def test_the_checker_catches_unsafe_code():
-    bad = ("import pickle\nimport torch\nfrom joblib import load\ntorch.load('x')\nnp.load('y', allow_pickle=True)\n"
-           "M.from_pretrained('m', trust_remote_code=True)\npd.read_pickle('z')\n")
+    bad = (
+        "import pickle\nimport torch\nfrom joblib import load\ntorch.load('x')\nnp.load('y', allow_pickle=True)\n"
+        "M.from_pretrained('m', trust_remote_code=True)\npd.read_pickle('z')\n"
+    )
     findings = unsafe_loading(bad, "bad.py")
     assert len(findings) == 7, findings
     ok = "torch.load('x', weights_only=True)\nM.from_pretrained('m', use_safetensors=True)\nnp.load('y')\n"
@@ -127,5 +159,7 @@ def test_the_checker_catches_unsafe_code():
 def test_package_loads_nothing_unsafely():
     files = sorted(PACKAGE.rglob("*.py")) + sorted((REPO / "benchmarks").rglob("*.py"))
     assert len(files) > 10
-    findings = [f for p in files for f in unsafe_loading(p.read_text(encoding="utf-8"), str(p.relative_to(REPO)))]
+    findings = [
+        f for p in files for f in unsafe_loading(p.read_text(encoding="utf-8"), str(p.relative_to(REPO)))
+    ]
     assert findings == []

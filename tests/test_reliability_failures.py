@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 import evalsuite
 import tests.reliability_runners  # noqa: F401  (registers test-oom / test-inpaint-probe)
-from evalsuite.cli import main
+from evalsuite.cli.main import main
 from tests.conftest import write_dataset
 
 PROMPTS = {
@@ -37,8 +37,22 @@ def _by_case(df: pd.DataFrame) -> dict[str, dict]:
 def test_case_exception_and_oom_are_isolated_and_exit_code_is_1(tmp_path: Path, capsys):
     ds = _dataset(tmp_path, "abcde")
     run_dir = tmp_path / "run"
-    code = main(["run", "--configs", "test-oom", "--dataset", str(ds), "--set", "steps=1", "--set", "batch_size=2",
-                 "--run-dir", str(run_dir), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--configs",
+            "test-oom",
+            "--dataset",
+            str(ds),
+            "--set",
+            "steps=1",
+            "--set",
+            "batch_size=2",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "FAILED: 2 of 5 rows failed (5 rows: 3 ok, 2 error, 0 skipped" in captured.err
@@ -71,15 +85,34 @@ def test_runner_load_failure_records_every_row_and_other_configs_run(tmp_path: P
     lora = tmp_path / "wrong.safetensors"
     import torch
 
-    save_file({"unet.down.0.lora_A.weight": torch.zeros(2, 4), "unet.down.0.lora_B.weight": torch.zeros(4, 2)}, str(lora))
+    save_file(
+        {"unet.down.0.lora_A.weight": torch.zeros(2, 4), "unet.down.0.lora_B.weight": torch.zeros(4, 2)},
+        str(lora),
+    )
     confdir = tmp_path / "configs"
     confdir.mkdir()
     (confdir / "flux-badlora.yaml").write_text(
-        f"name: flux-badlora\nrunner: flux-t2i\nparams:\n  lora: {lora}\n  steps: 1\n", encoding="utf-8")
+        f"name: flux-badlora\nrunner: flux-t2i\nparams:\n  lora: {lora}\n  steps: 1\n", encoding="utf-8"
+    )
     ds = _dataset(tmp_path, "abc")
     run_dir = tmp_path / "run"
-    code = main(["run", "--configs", "flux-badlora", "flux-dev", "--dataset", str(ds), "--set", "steps=1",
-                 "--config-dir", str(confdir), "--run-dir", str(run_dir), "--no-progress"])
+    code = main(
+        [
+            "run",
+            "--configs",
+            "flux-badlora",
+            "flux-dev",
+            "--dataset",
+            str(ds),
+            "--set",
+            "steps=1",
+            "--config-dir",
+            str(confdir),
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ]
+    )
     assert code == 1
     assert "FAILED: 3 of 6 rows failed (6 rows: 3 ok, 3 error, 0 skipped" in capsys.readouterr().err
     df = evalsuite.load_run(run_dir).samples

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 import evalsuite
-from evalsuite.cli import main
-from evalsuite.lock import LOCK_FILE, RunLock, RunLockedError
+from evalsuite.cli.main import main
+from evalsuite.engine.lock import LOCK_FILE, RunLock, RunLockedError
 from tests.conftest import REPO, write_dataset
 
 N_CASES = 6
@@ -26,8 +26,14 @@ STEPS = 2
 
 
 def _timing(col: str) -> bool:
-    return col.endswith("_s") or col in {"latency", "first_call", "host_peak_rss_gib", "nvml_peak_gib", "energy_j",
-                                          "unavailable"}
+    return col.endswith("_s") or col in {
+        "latency",
+        "first_call",
+        "host_peak_rss_gib",
+        "nvml_peak_gib",
+        "energy_j",
+        "unavailable",
+    }
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,23 +42,48 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    rows = [{"id": f"case{i}", "prompt": f"prompt number {i}: a small house by a lake", "seed": 100 + i}
-            for i in range(N_CASES)]
+    rows = [
+        {"id": f"case{i}", "prompt": f"prompt number {i}: a small house by a lake", "seed": 100 + i}
+        for i in range(N_CASES)
+    ]
     return write_dataset(tmp_path_factory.mktemp("resume") / "ds", rows)
 
 
 @pytest.fixture(scope="module")
 def baseline(dataset: Path, tmp_path_factory) -> evalsuite.RunResult:
     """An uninterrupted run of the same command, in-process."""
-    return evalsuite.run(configs=["flux-dev"], dataset=str(dataset), weights="tiny", device="cpu",
-                         overrides=[f"steps={STEPS}"], run_dir=tmp_path_factory.mktemp("base") / "run",
-                         progress=False)
+    return evalsuite.run(
+        configs=["flux-dev"],
+        dataset=str(dataset),
+        weights="tiny",
+        device="cpu",
+        overrides=[f"steps={STEPS}"],
+        run_dir=tmp_path_factory.mktemp("base") / "run",
+        progress=False,
+    )
 
 
 def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "evalsuite", "run", "--configs", "flux-dev", "--weights", "tiny", "--device", "cpu",
-           "--dataset", str(dataset), "--set", f"steps={STEPS}", "--run-dir", str(run_dir), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "evalsuite",
+        "run",
+        "--configs",
+        "flux-dev",
+        "--weights",
+        "tiny",
+        "--device",
+        "cpu",
+        "--dataset",
+        str(dataset),
+        "--set",
+        f"steps={STEPS}",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+    ]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -117,7 +148,9 @@ def test_sigkill_at_several_points_then_rerun_completes_identically(dataset: Pat
 
     # 1. killed while the model loads: the run directory and its lock exist, no row yet
     p = _start(dataset, run_dir)
-    _wait_for(p, lambda: (run_dir / "run.json").is_file() and _lock_holder(run_dir) == p.pid, "run.json and lock")
+    _wait_for(
+        p, lambda: (run_dir / "run.json").is_file() and _lock_holder(run_dir) == p.pid, "run.json and lock"
+    )
     _kill(p)
     assert _journal_rows(run_dir) == 0 and _lock_holder(run_dir) == p.pid  # stale lock left behind
 
@@ -189,10 +222,27 @@ def test_concurrent_run_is_refused_naming_the_holder_pid(dataset: Path, tmp_path
     try:
         _wait_for(p, lambda: _lock_holder(run_dir) == p.pid, "the lock")
         with pytest.raises(RunLockedError, match=rf"in use by another evalsuite run \(pid {p.pid} on "):
-            evalsuite.run(configs=["flux-dev"], dataset=str(dataset), overrides=[f"steps={STEPS}"],
-                          run_dir=run_dir, progress=False)
-        code = main(["run", "--configs", "flux-dev", "--dataset", str(dataset), "--set", f"steps={STEPS}",
-                     "--run-dir", str(run_dir), "--no-progress"])
+            evalsuite.run(
+                configs=["flux-dev"],
+                dataset=str(dataset),
+                overrides=[f"steps={STEPS}"],
+                run_dir=run_dir,
+                progress=False,
+            )
+        code = main(
+            [
+                "run",
+                "--configs",
+                "flux-dev",
+                "--dataset",
+                str(dataset),
+                "--set",
+                f"steps={STEPS}",
+                "--run-dir",
+                str(run_dir),
+                "--no-progress",
+            ]
+        )
         assert code == 3
         assert f"pid {p.pid}" in capsys.readouterr().err
     finally:

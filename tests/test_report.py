@@ -9,20 +9,25 @@ import pytest
 from PIL import Image
 from scipy import stats as sps
 
-from evalsuite import stats
-from evalsuite.grids import paste_back
-from evalsuite.plots import pareto_front
-from evalsuite.report import build, render_markdown, write_report
+from evalsuite.report.grids import paste_back
+from evalsuite.report.plots import pareto_front
+from evalsuite.report.report import build, render_markdown, write_report
+from evalsuite.trackers import stats as stats
 from tests.browser import chromium, render
 from tests.runfactory import XSS_PROMPT, make_dataset, make_run
 
 
 def _make(root: Path) -> Path:
     ds = make_dataset(root / "ds", prompt=lambda i: XSS_PROMPT if i == 0 else f"prompt {i} | with pipe")
-    return make_run(root / "run", ds, weights="tiny", statuses={
-        ("cfg-slow", "case-3"): ("error", "generate: RuntimeError: CUDA out of memory <b>boom</b>"),
-        ("cfg-slow", "case-5"): ("skipped", "mask is empty"),
-    })
+    return make_run(
+        root / "run",
+        ds,
+        weights="tiny",
+        statuses={
+            ("cfg-slow", "case-3"): ("error", "generate: RuntimeError: CUDA out of memory <b>boom</b>"),
+            ("cfg-slow", "case-5"): ("skipped", "mask is empty"),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,9 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bootstrap_mean_matches_scipy_percentile_bootstrap():
     x = np.random.default_rng(3).gamma(2.0, 1.5, size=60)
     est = stats.bootstrap_mean(x, n_boot=4000)
-    ref = sps.bootstrap((x,), np.mean, n_resamples=4000, method="percentile", random_state=1).confidence_interval
+    ref = sps.bootstrap(
+        (x,), np.mean, n_resamples=4000, method="percentile", random_state=1
+    ).confidence_interval
     assert est.value == pytest.approx(x.mean()) and est.n == 60
     width = ref.high - ref.low
     assert est.low == pytest.approx(ref.low, abs=0.1 * width)
@@ -55,8 +62,9 @@ def test_bootstrap_mean_edge_cases():
 
 def test_sign_flip_pvalue_matches_scipy_exact_permutation_test():
     d = np.array([0.3, -0.1, 0.5, 0.2, 0.4, -0.05, 0.25, 0.1])
-    ref = sps.permutation_test((d,), np.mean, permutation_type="samples", alternative="two-sided",
-                               n_resamples=np.inf).pvalue
+    ref = sps.permutation_test(
+        (d,), np.mean, permutation_type="samples", alternative="two-sided", n_resamples=np.inf
+    ).pvalue
     assert stats.sign_flip_pvalue(d) == pytest.approx(ref)
     assert stats.sign_flip_pvalue(np.zeros(5)) == 1.0
     big = np.random.default_rng(0).normal(1.0, 0.5, 40)
@@ -68,7 +76,9 @@ def test_sign_flip_pvalue_matches_scipy_exact_permutation_test():
 def test_paired_ratio_of_medians():
     a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     est = stats.paired_ratio_of_medians(a, 2 * a)
-    assert est.value == pytest.approx(2.0) and est.low == pytest.approx(2.0) and est.high == pytest.approx(2.0)
+    assert (
+        est.value == pytest.approx(2.0) and est.low == pytest.approx(2.0) and est.high == pytest.approx(2.0)
+    )
     with pytest.raises(ValueError, match="differ in length"):
         stats.paired_ratio_of_medians(a, a[:3])
 
@@ -95,11 +105,24 @@ def test_paste_back_keeps_source_outside_mask():
 def test_report_writes_every_file(reported: Path):
     run_dir = reported
     md_path = run_dir / "report.md"
-    for f in ("report.md", "report.html", "summary.csv", "grids/grid_inpaint.png", "grids/grid_inpaint_pasteback.png",
-              "grids/grid_t2i.png"):
+    for f in (
+        "report.md",
+        "report.html",
+        "summary.csv",
+        "grids/grid_inpaint.png",
+        "grids/grid_inpaint_pasteback.png",
+        "grids/grid_t2i.png",
+    ):
         assert (run_dir / f).stat().st_size > 0, f
-    for stem in ("quality_vs_latency_clip_score", "quality_vs_latency_lpips", "vram", "step_latency",
-                 "dist_clip_score", "dist_lpips", "dist_latency_s"):
+    for stem in (
+        "quality_vs_latency_clip_score",
+        "quality_vs_latency_lpips",
+        "vram",
+        "step_latency",
+        "dist_clip_score",
+        "dist_lpips",
+        "dist_latency_s",
+    ):
         for ext in ("png", "svg"):
             assert (run_dir / "plots" / f"{stem}.{ext}").stat().st_size > 0, stem
         png = np.asarray(Image.open(run_dir / "plots" / f"{stem}.png").convert("L"))
@@ -136,14 +159,24 @@ def test_summary_csv_means_cis_and_groups(reported: Path):
 def test_markdown_sections_failures_and_speed(reported: Path):
     run_dir = reported
     text = (run_dir / "report.md").read_text()
-    for section in ("## Configurations", "### Metrics: mean [bootstrap 95 % CI] N", "### Speed and memory",
-                    "## Failures and skips", "## By category", "## By mask family", "## Plots", "## Image grids"):
+    for section in (
+        "## Configurations",
+        "### Metrics: mean [bootstrap 95 % CI] N",
+        "### Speed and memory",
+        "## Failures and skips",
+        "## By category",
+        "## By mask family",
+        "## Plots",
+        "## Image grids",
+    ):
         assert section in text, section
     assert "CUDA out of memory &lt;b&gt;boom&lt;/b&gt;" in text and "mask is empty" in text
     assert "case-3#103" in text
     df = pd.read_parquet(run_dir / "samples.parquet")
     lat = df[(df.config == "cfg-slow") & (df.status == "ok")]["latency_s"]
-    speed_line = next(x for x in text.split("### Speed and memory")[1].splitlines() if x.startswith("| cfg-slow |"))
+    speed_line = next(
+        x for x in text.split("### Speed and memory")[1].splitlines() if x.startswith("| cfg-slow |")
+    )
     cells = [c.strip() for c in speed_line.strip("|").split("|")]
     assert cells[1] == "6" and float(cells[2]) == pytest.approx(lat.median(), rel=1e-3)
     assert float(cells[5]) == pytest.approx(15.0)  # peak VRAM allocated, max over rows
@@ -160,7 +193,7 @@ def test_banner_for_random_metric_networks_and_none_for_hub(tmp_path: Path):
 
 
 def test_meta_only_markdown_still_renders(reported: Path):
-    from evalsuite.store import RunStore
+    from evalsuite.engine.store import RunStore
 
     text = render_markdown(RunStore(reported).read_meta())
     assert text.startswith("> **WARNING") and "## Summary (run.json)" in text
@@ -192,8 +225,8 @@ def test_html_escapes_user_text(reported: Path):
 
 
 def test_html_embed_images_is_a_single_file(reported: Path):
-    from evalsuite.plots import Plot
-    from evalsuite.report import render_html
+    from evalsuite.report.plots import Plot
+    from evalsuite.report.report import render_html
 
     data = build(reported, assets=False)
     data.plots = [Plot("vram", "VRAM", "plots/vram.png", "plots/vram.svg", "caption")]
@@ -215,37 +248,54 @@ def test_report_without_dataset_or_cuda_columns(tmp_path: Path):
 
 
 def test_report_of_empty_and_all_failed_runs(tmp_path: Path):
-    from evalsuite.store import RunStore
+    from evalsuite.engine.store import RunStore
 
     ds = make_dataset(tmp_path / "ds", n=2)
-    failed = make_run(tmp_path / "failed", ds, configs=("only",),
-                      statuses={("only", f"case-{i}"): ("error", "load: OSError: no weights") for i in range(2)})
+    failed = make_run(
+        tmp_path / "failed",
+        ds,
+        configs=("only",),
+        statuses={("only", f"case-{i}"): ("error", "load: OSError: no weights") for i in range(2)},
+    )
     text = write_report(failed).read_text()
     assert "| only | error | 2 | load: OSError: no weights | case-0#100, case-1#101 |" in text
     assert not (failed / "plots").exists() or not any((failed / "plots").iterdir())
     empty = RunStore(tmp_path / "empty")
     empty.path.mkdir()
-    empty.write_meta({"run_id": "empty", "weights": {"x": "hub"},
-                      "configs": {"x": {"runner": "r", "params": {}, "load_error": "OSError: nope"}}})
+    empty.write_meta(
+        {
+            "run_id": "empty",
+            "weights": {"x": "hub"},
+            "configs": {"x": {"runner": "r", "params": {}, "load_error": "OSError: nope"}},
+        }
+    )
     text = write_report(empty.path).read_text()
     assert "| x | error | 0 | load: OSError: nope |" in text and (empty.path / "report.html").is_file()
 
 
 # -- headless browser --------------------------------------------------------------------------------
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)"
+)
 def test_report_renders_in_headless_chromium(reported: Path, tmp_path: Path):
     r = render(reported / "report.html", tmp_path)
     assert r.screenshot.shape == (2000, 1280)
     assert r.screenshot.std() > 10 and (r.screenshot < 128).mean() > 0.01  # text, banner, figures: not blank
-    assert not r.console, r.console  # console errors and CSP violations (image files: test_html_escapes_user_text)
+    assert not r.console, (
+        r.console
+    )  # console errors and CSP violations (image files: test_html_escapes_user_text)
     assert "XSS" not in r.stderr
     assert "WARNING" in r.dom and "<script" not in r.dom.lower()
 
 
-@pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)"
+)
 def test_browser_check_detects_console_errors(tmp_path: Path):
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><body><p>x</p><img src="missing.png">'
-                    '<script>console.error("planted-error")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><p>x</p><img src="missing.png">'
+        '<script>console.error("planted-error")</script></body></html>'
+    )
     r = render(page, tmp_path)
     assert any("planted-error" in line for line in r.console), r.stderr[-2000:]

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from evalsuite import config as cfg
-from evalsuite.cases import Case
+from evalsuite.config import configuration as cfg
+from evalsuite.data.cases import Case
 from evalsuite.runners.base import CaseError
 from evalsuite.runners.flux_controlnet import BASE_COMPONENTS, FluxControlNetInpaint
-from evalsuite.weights import Weights, WeightsError
+from evalsuite.runners.weights import Weights, WeightsError
 
 cn = pytest.importorskip("evalsuite.runners.controlnet_inpaint")
 

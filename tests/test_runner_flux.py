@@ -5,11 +5,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from evalsuite import config as cfg
-from evalsuite.cases import Case
+from evalsuite.config import configuration as cfg
+from evalsuite.data.cases import Case
 from evalsuite.runners.flux import FluxText2Image
 from evalsuite.runners.lora import LoraError
-from evalsuite.weights import Weights, WeightsError
+from evalsuite.runners.weights import Weights, WeightsError
 
 CASES = [Case("a", "a red apple on a wooden table"), Case("b", "a lighthouse")]
 
@@ -35,8 +35,15 @@ def test_same_seed_same_image_and_batch_invariance():
 def test_bitwise_equal_to_calling_fluxpipeline_directly():
     r = _runner()
     out = r.generate(CASES[:1], [3])[0]
-    direct = r.pipe(prompt=CASES[0].prompt, height=64, width=64, num_inference_steps=2, guidance_scale=3.5,
-                    generator=torch.Generator("cpu").manual_seed(3), max_sequence_length=512).images[0]
+    direct = r.pipe(
+        prompt=CASES[0].prompt,
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        guidance_scale=3.5,
+        generator=torch.Generator("cpu").manual_seed(3),
+        max_sequence_length=512,
+    ).images[0]
     assert np.array_equal(np.asarray(out.image), np.asarray(direct))
     assert len(out.steps) == 2 and all(s >= 0 for s in out.steps)
     assert set(out.phases) == {"text_encode", "denoise", "vae_decode"}

@@ -12,12 +12,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from evalsuite import config as cfg
-from evalsuite.cases import Case
+from evalsuite.config import configuration as cfg
+from evalsuite.data.cases import Case
 from evalsuite.runners.base import CaseError
 from evalsuite.runners.inpaint import mask_image
 from evalsuite.runners.lora import LoraError, synthetic_lora
-from evalsuite.weights import Weights
+from evalsuite.runners.weights import Weights
 from tests.conftest import REPO, write_dataset
 from tests.test_cli import evalsuite
 
@@ -31,12 +31,24 @@ HUB_IDS = {
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> list[Case]:
-    root = write_dataset(tmp_path_factory.mktemp("ds"), [
-        {"id": "a", "prompt": "a red apple on a table", "image": "img/a.png", "mask": "mask/a.png", "seed": 1},
-        {"id": "b", "prompt": "a blue car", "image": "img/b.png", "mask": "mask/b.png", "seed": 2},
-    ], size=80)
-    return [Case("a", "a red apple on a table", image=root / "img/a.png", mask=root / "mask/a.png"),
-            Case("b", "a blue car", image=root / "img/b.png", mask=root / "mask/b.png")]
+    root = write_dataset(
+        tmp_path_factory.mktemp("ds"),
+        [
+            {
+                "id": "a",
+                "prompt": "a red apple on a table",
+                "image": "img/a.png",
+                "mask": "mask/a.png",
+                "seed": 1,
+            },
+            {"id": "b", "prompt": "a blue car", "image": "img/b.png", "mask": "mask/b.png", "seed": 2},
+        ],
+        size=80,
+    )
+    return [
+        Case("a", "a red apple on a table", image=root / "img/a.png", mask=root / "mask/a.png"),
+        Case("b", "a blue car", image=root / "img/b.png", mask=root / "mask/b.png"),
+    ]
 
 
 def make(name: str, policy: str = "tiny", weights_dir: Path | None = None, **over):
@@ -64,9 +76,18 @@ def test_bitwise_equal_to_calling_the_pipeline_directly(name, runners, cases):
     extra = {"max_sequence_length": 512} if name != "sdxl-inpaint" else {}
     strength = {"flux-dev-inpaint": 1.0, "flux-fill": 1.0, "sdxl-inpaint": 0.99}[name]
     guidance = {"flux-dev-inpaint": 3.5, "flux-fill": 30.0, "sdxl-inpaint": 8.0}[name]
-    direct = r.pipe(prompt=cases[0].prompt, image=image, mask_image=mask_image(mask), height=64, width=64,
-                    strength=strength, num_inference_steps=2, guidance_scale=guidance,
-                    generator=torch.Generator("cpu").manual_seed(3), **extra).images[0]
+    direct = r.pipe(
+        prompt=cases[0].prompt,
+        image=image,
+        mask_image=mask_image(mask),
+        height=64,
+        width=64,
+        strength=strength,
+        num_inference_steps=2,
+        guidance_scale=guidance,
+        generator=torch.Generator("cpu").manual_seed(3),
+        **extra,
+    ).images[0]
     assert np.array_equal(pixels(out.image), pixels(direct))
     assert {"text_encode", "vae_encode", "denoise", "vae_decode"} <= set(out.phases)
     assert all(v >= 0 for v in out.phases.values())
@@ -131,6 +152,7 @@ def test_random_components_have_the_published_shapes():
 
 # -- LoRA in the published key format -------------------------------------------------------------
 
+
 def _tiny_transformer_weights():
     base = make("flux-dev")
     return base, {k: v.clone() for k, v in base.pipe.transformer.named_parameters()}
@@ -152,7 +174,9 @@ def _check_delta(before, after, state, scale):
 def test_published_format_lora_file_fuses_exact_delta_on_every_linear(tmp_path: Path):
     base, before = _tiny_transformer_weights()
     state = synthetic_lora(base.pipe.transformer, rank=4, seed=1)
-    assert all(k.startswith("transformer.") and (".lora_A.weight" in k or ".lora_B.weight" in k) for k in state)
+    assert all(
+        k.startswith("transformer.") and (".lora_A.weight" in k or ".lora_B.weight" in k) for k in state
+    )
     assert any(k.startswith("transformer.single_transformer_blocks.") and ".norm.linear." in k for k in state)
     path = tmp_path / "diffusion_pytorch_model.safetensors"
     save_file(state, str(path))
@@ -160,7 +184,9 @@ def test_published_format_lora_file_fuses_exact_delta_on_every_linear(tmp_path: 
     after = dict(fused.pipe.transformer.named_parameters())
     n = _check_delta(before, after, state, 0.5)
     linears = [m for m in base.pipe.transformer.modules() if isinstance(m, torch.nn.Linear)]
-    assert n == len(linears) > 10  # the published file adapts every Linear (x_embedder, norm_out, ... included)
+    assert (
+        n == len(linears) > 10
+    )  # the published file adapts every Linear (x_embedder, norm_out, ... included)
     assert any(k.startswith("transformer.x_embedder.") for k in state)
     assert all(torch.equal(before[k], after[k]) for k in before if k.endswith(".bias"))
     assert fused.effective()["lora_source"] == "file" and fused.effective()["lora_rank"] == 4
@@ -239,7 +265,12 @@ def test_runners_lists_the_new_configurations(tmp_path: Path):
     data = json.loads(res.stdout)
     assert set(NEW) <= set(data)
     t = data["flux-dev-turbo8"]["params"]
-    assert (t["steps"], t["guidance"], t["lora_scale"], t["lora"]) == (8, 3.5, 1.0, "alimama-creative/FLUX.1-Turbo-Alpha")
+    assert (t["steps"], t["guidance"], t["lora_scale"], t["lora"]) == (
+        8,
+        3.5,
+        1.0,
+        "alimama-creative/FLUX.1-Turbo-Alpha",
+    )
     i = data["flux-dev-inpaint"]["params"]
     assert (i["steps"], i["strength"], i["guidance"], i["width"]) == (28, 1.0, 3.5, 1024)
     s = data["sdxl-inpaint"]["params"]
@@ -251,8 +282,18 @@ def test_runners_lists_the_new_configurations(tmp_path: Path):
 
 @pytest.mark.slow
 def test_run_all_native_configurations_on_the_smoke_set(tmp_path: Path):
-    res = evalsuite("run", "--configs", "flux-dev", *NEW, "--weights", "tiny", "--set", "steps=2", "--no-progress",
-                    cwd=tmp_path)
+    res = evalsuite(
+        "run",
+        "--configs",
+        "flux-dev",
+        *NEW,
+        "--weights",
+        "tiny",
+        "--set",
+        "steps=2",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     import pandas as pd
 
@@ -266,4 +307,4 @@ def test_run_all_native_configurations_on_the_smoke_set(tmp_path: Path):
         assert set(rows[rows.case_id.str.startswith("inpaint-")].status) == {"ok"}
     for name in ("flux-dev", "flux-dev-turbo8"):
         assert set(df[df.config == name].status) == {"ok"}
-    assert (REPO / "evalsuite" / "configs" / "flux-fill.yaml").is_file()
+    assert (REPO / "evalsuite" / "config" / "builtin" / "flux-fill.yaml").is_file()

@@ -4,12 +4,19 @@ import pandas as pd
 from PIL import Image
 
 import evalsuite
-from evalsuite.store import RunStore
+from evalsuite.engine.store import RunStore
 
 
 def _row(case: str, status: str = "ok", **kw):
-    return {"config": "c", "case_id": case, "seed": 0, "status": status, "error": None,
-            "image": f"images/c/{case}-0.png", **kw}
+    return {
+        "config": "c",
+        "case_id": case,
+        "seed": 0,
+        "status": status,
+        "error": None,
+        "image": f"images/c/{case}-0.png",
+        **kw,
+    }
 
 
 def test_round_trip_and_last_version_wins(tmp_path: Path):
@@ -47,8 +54,9 @@ def test_done_keys_need_the_image(tmp_path: Path):
 
 
 def test_run_and_load_run_round_trip(tmp_path: Path, tiny_dataset: Path):
-    res = evalsuite.run(configs=["flux-dev"], dataset=str(tiny_dataset), out=tmp_path, progress=False,
-                        overrides=["steps=2"])
+    res = evalsuite.run(
+        configs=["flux-dev"], dataset=str(tiny_dataset), out=tmp_path, progress=False, overrides=["steps=2"]
+    )
     assert res.ok and len(res.samples) == 3
     back = evalsuite.load_run(res.run_dir)
     cols = ["config", "case_id", "seed", "status", "image", "latency_s"]
@@ -64,7 +72,9 @@ def test_run_and_load_run_round_trip(tmp_path: Path, tiny_dataset: Path):
 
 
 def test_rerun_skips_finished_rows(tmp_path: Path, tiny_dataset: Path):
-    kw = dict(configs=["flux-dev"], dataset=str(tiny_dataset), out=tmp_path, progress=False, overrides=["steps=1"])
+    kw = dict(
+        configs=["flux-dev"], dataset=str(tiny_dataset), out=tmp_path, progress=False, overrides=["steps=1"]
+    )
     first = evalsuite.run(**kw)
     mtimes = {p: p.stat().st_mtime_ns for p in (first.run_dir / "images").rglob("*.png")}
     lines = (first.run_dir / "rows.jsonl").read_text().count('"status": "ok"')

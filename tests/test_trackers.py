@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from evalsuite.trackers import DeviceMonitor, Sampler, Tracker, measure, median_ci, percentile, summarize
+from evalsuite.trackers.tracking import (
+    DeviceMonitor,
+    Sampler,
+    Tracker,
+    measure,
+    median_ci,
+    percentile,
+    summarize,
+)
 
 
 def test_median_ci_order_statistics_by_hand():
@@ -23,7 +31,9 @@ def test_median_ci_order_statistics_by_hand():
 def test_median_ci_covers_the_true_median_at_least_95_percent():
     rng = np.random.default_rng(0)
     true_median = math.log(2)  # exponential(1)
-    hits = sum(lo <= true_median <= hi for lo, hi, _ in (median_ci(rng.exponential(size=25)) for _ in range(1000)))
+    hits = sum(
+        lo <= true_median <= hi for lo, hi, _ in (median_ci(rng.exponential(size=25)) for _ in range(1000))
+    )
     assert hits / 1000 >= 0.94
 
 

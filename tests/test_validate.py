@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalsuite.cases import Case, Dataset, ManifestError, load_manifest
-from evalsuite.imageio import ImageError, check_mask_size, load_image, load_mask, mask_stats
-from evalsuite.validate import validate_dataset
+from evalsuite.data.cases import Case, Dataset, ManifestError, load_manifest
+from evalsuite.data.imageio import ImageError, check_mask_size, load_image, load_mask, mask_stats
+from evalsuite.data.validate import validate_dataset
 from tests.conftest import write_dataset
 
 
@@ -71,7 +71,7 @@ def test_non_binary_mask_is_binarised_counted_and_reported(tmp_path, caplog):
     Image.fromarray(grad).save(ds.cases[0].mask)
     st = mask_stats(ds.cases[0].mask)
     assert st.n_nonbinary == 31 * 32 and st.n_masked == 16 * 32  # values ≥ 128 (columns 16..31)
-    with caplog.at_level(logging.INFO, logger="evalsuite.imageio"):
+    with caplog.at_level(logging.INFO, logger="evalsuite.data.imageio"):
         m = load_mask(ds.cases[0].mask)
     assert m.sum() == 16 * 32 and "binarised at 0.5" in caplog.text
     rep = validate_dataset(ds)
@@ -102,7 +102,7 @@ def test_non_rgb_images_are_converted_with_a_warning(tmp_path, mode, caplog):
     img.save(path)
     if path != p:
         ds = Dataset(ds.name, ds.root, [Case("c0", "p", path, ds.cases[0].mask)], ds.fingerprint)
-    with caplog.at_level(logging.WARNING, logger="evalsuite.imageio"):
+    with caplog.at_level(logging.WARNING, logger="evalsuite.data.imageio"):
         out = load_image(path)
     assert out.mode == "RGB" and out.size == (32, 32)
     assert "converting image mode" in caplog.text
@@ -134,8 +134,10 @@ def test_duplicate_ids_and_mask_without_image(tmp_path):
 
 def test_malformed_line_and_missing_file_name_file_line_and_path(tmp_path):
     root = write_dataset(tmp_path / "d", [{"id": "a", "prompt": "x", "image": "i.png", "mask": "m.png"}])
-    (root / "manifest.jsonl").write_text('{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "y", "image": "gone.png", '
-                                         '"mask": "m.png"}\n{oops\n')
+    (root / "manifest.jsonl").write_text(
+        '{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "y", "image": "gone.png", '
+        '"mask": "m.png"}\n{oops\n'
+    )
     with pytest.raises(ManifestError, match=r"manifest.jsonl:2: field 'image': file not found: .*gone.png"):
         load_manifest(root)
     (root / "manifest.jsonl").write_text('{"id": "a", "prompt": "x"}\n{oops\n')
@@ -150,6 +152,10 @@ def test_cli_validate_reports_and_exits_1_on_errors(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 1
     assert "1 errors" in res.stdout and "c0" in res.stdout and "empty (0 bytes)" in res.stdout
-    ok = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "validate", "smoke"],
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "validate", "smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0 and "0 errors, 0 warnings" in ok.stdout

@@ -105,7 +105,9 @@ def _hub_checkpoint(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def _missing(file: str, where: str, wdir: Path | None, why: str = "HF_HUB_OFFLINE is set") -> MetricWeightsError:
+def _missing(
+    file: str, where: str, wdir: Path | None, why: str = "HF_HUB_OFFLINE is set"
+) -> MetricWeightsError:
     d = f"--metric-weights-dir {wdir}" if wdir else f"--metric-weights-dir DIR (or ${ENV_DIR})"
     src = _SOURCES.get(file, "the Hugging Face repo named in docs/metrics.md")
     return MetricWeightsError(
@@ -183,12 +185,16 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return sd.get("state_dict", sd) if isinstance(sd, dict) else sd
 
 
-def required_files(metric_names: Iterable[str], mode: str, wdir: str | os.PathLike[str] | None = None,
-                   clip_model: tuple[str, str] = DEFAULT_CLIP) -> list[str]:
+def required_files(
+    metric_names: Iterable[str],
+    mode: str,
+    wdir: str | os.PathLike[str] | None = None,
+    clip_model: tuple[str, str] = DEFAULT_CLIP,
+) -> list[str]:
     """Names of the weight files the given metrics need in ``real`` mode (empty otherwise)."""
     if mode != "real":
         return []
-    from ..registry import METRICS
+    from evalsuite.registry import METRICS
 
     nets: set[str] = set()
     for n in metric_names:
@@ -203,8 +209,12 @@ def required_files(metric_names: Iterable[str], mode: str, wdir: str | os.PathLi
     return files
 
 
-def check_metric_weights(metric_names: Iterable[str], mode: str, wdir: str | os.PathLike[str] | None = None,
-                         clip_model: tuple[str, str] = DEFAULT_CLIP) -> None:
+def check_metric_weights(
+    metric_names: Iterable[str],
+    mode: str,
+    wdir: str | os.PathLike[str] | None = None,
+    clip_model: tuple[str, str] = DEFAULT_CLIP,
+) -> None:
     """Fail early (before any generation) when a ``real`` feature network cannot be loaded: a weight
     file is in neither the metric weights folder nor a cache, and downloads are off
     (``HF_HUB_OFFLINE``) or its host does not answer within 5 s.
@@ -265,11 +275,15 @@ class TinyConvFeatures(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         chans = [3, 16, 32, 64, dim]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(chans, chans[1:], strict=False))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(chans, chans[1:], strict=False)
+        )
         with torch.no_grad():
             for c in self.convs:
                 conv: Any = c
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * (2.0 / (9 * conv.in_channels)) ** 0.5)
+                conv.weight.copy_(
+                    torch.randn(conv.weight.shape, generator=g) * (2.0 / (9 * conv.in_channels)) ** 0.5
+                )
                 conv.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -346,7 +360,9 @@ def lpips_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | No
     if key not in _NETS:
         torch.manual_seed(0)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # torchvision's 'pretrained' deprecation inside lpips
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # torchvision's 'pretrained' deprecation inside lpips
             net = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
         if mode == "real":
             sd = _real_state(ALEXNET_FILE, ALEXNET_URL, wdir)
@@ -356,12 +372,19 @@ def lpips_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | No
                 mapped[k] = sd[f"features.{idx}.{param}"]
             net.net.load_state_dict(mapped)
         net = net.to(device).eval().requires_grad_(False)
-        _NETS[key] = FeatureNet(net, "lpips-v0.1-alex" + ("" if mode == "real" else "-random-trunk"), mode == "real", {})
+        _NETS[key] = FeatureNet(
+            net, "lpips-v0.1-alex" + ("" if mode == "real" else "-random-trunk"), mode == "real", {}
+        )
     return _NETS[key]
 
 
-def clip_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None,
-             model: str = DEFAULT_CLIP[0], pretrained: str = DEFAULT_CLIP[1]) -> FeatureNet:
+def clip_net(
+    mode: str,
+    device: torch.device,
+    wdir: str | os.PathLike[str] | None = None,
+    model: str = DEFAULT_CLIP[0],
+    pretrained: str = DEFAULT_CLIP[1],
+) -> FeatureNet:
     """An open_clip model and its tokenizer. ``random``: a 2-layer, 64-wide CLIP built in code;
     ``random_full``: ``model`` with random weights; ``real``: ``model``/``pretrained``.
 
@@ -388,10 +411,16 @@ def clip_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | Non
             cid, size = "open_clip-tiny-random", 64
         else:
             pcfg = open_clip.get_pretrained_cfg(model, pretrained)
-            logging.disable(logging.WARNING)  # open_clip logs to root ("initialized randomly": weights follow)
+            logging.disable(
+                logging.WARNING
+            )  # open_clip logs to root ("initialized randomly": weights follow)
             try:
-                net = open_clip.create_model(model, pretrained=None, load_weights=False,
-                                             force_quick_gelu=bool(pcfg.get("quick_gelu", False)))
+                net = open_clip.create_model(
+                    model,
+                    pretrained=None,
+                    load_weights=False,
+                    force_quick_gelu=bool(pcfg.get("quick_gelu", False)),
+                )
                 tok = open_clip.get_tokenizer(model)
             finally:
                 logging.disable(logging.NOTSET)
@@ -406,8 +435,10 @@ def clip_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | Non
 
                     hub = open_clip.get_pretrained_cfg(model, pretrained).get("hf_hub", "").rstrip("/")
                     if not hub:
-                        raise MetricWeightsError(f"open_clip has no hub weights for {model}/{pretrained}; "
-                                                 f"put {clip_file(model, pretrained)} into --metric-weights-dir")
+                        raise MetricWeightsError(
+                            f"open_clip has no hub weights for {model}/{pretrained}; "
+                            f"put {clip_file(model, pretrained)} into --metric-weights-dir"
+                        )
                     path = Path(hf_hub_download(hub, "open_clip_model.safetensors"))
                 net.load_state_dict(_load_state(path))
             vis = getattr(net, "visual", None)
@@ -416,10 +447,18 @@ def clip_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | Non
         net = net.to(device).eval().requires_grad_(False)
         ctx = int(getattr(tok, "context_length", 77) or 77)
         pc = open_clip.get_pretrained_cfg(model, pretrained) if mode != "random" else {}
-        _NETS[key] = FeatureNet(net, cid, mode == "real", {
-            "tokenizer": tok, "context_length": ctx, "size": size,
-            "mean": tuple(pc.get("mean") or OPENAI_DATASET_MEAN), "std": tuple(pc.get("std") or OPENAI_DATASET_STD),
-        })
+        _NETS[key] = FeatureNet(
+            net,
+            cid,
+            mode == "real",
+            {
+                "tokenizer": tok,
+                "context_length": ctx,
+                "size": size,
+                "mean": tuple(pc.get("mean") or OPENAI_DATASET_MEAN),
+                "std": tuple(pc.get("std") or OPENAI_DATASET_STD),
+            },
+        )
     return _NETS[key]
 
 
@@ -449,8 +488,12 @@ def inception_input(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def preprocessing_record(size: int) -> dict[str, Any]:
     """What :func:`inception_input` does, as recorded beside FID/KID."""
-    return {"input": "8-bit PNG → float32 [0,1]", "resize": f"bicubic antialias (torch) to {size}x{size}",
-            "quantise": "round(x·255) → uint8", "network_input": "uint8, scaled (x−128)/128 inside the network"}
+    return {
+        "input": "8-bit PNG → float32 [0,1]",
+        "resize": f"bicubic antialias (torch) to {size}x{size}",
+        "quantise": "round(x·255) → uint8",
+        "network_input": "uint8, scaled (x−128)/128 inside the network",
+    }
 
 
 def stats_key(fingerprint: str, what: str, net_id: str, preprocessing: dict[str, Any]) -> str:

@@ -30,8 +30,16 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "frechet_distance", "kernel_inception_distance", "masked_mse", "masked_psnr", "masked_ssim",
-    "masked_lpips", "paste_back", "erode_keep_mask", "gaussian_blur", "mask_bbox_square_crop",
+    "frechet_distance",
+    "kernel_inception_distance",
+    "masked_mse",
+    "masked_psnr",
+    "masked_ssim",
+    "masked_lpips",
+    "paste_back",
+    "erode_keep_mask",
+    "gaussian_blur",
+    "mask_bbox_square_crop",
     "feature_stats",
 ]
 
@@ -56,8 +64,10 @@ def _as_mask(m: torch.Tensor, like: torch.Tensor, name: str) -> torch.Tensor:
     elif m.dim() == 3:
         m = m.unsqueeze(1)
     if m.dim() != 4 or m.shape[1] != 1 or m.shape[-2:] != like.shape[-2:]:
-        raise ValueError(f"{name} must be (H, W) or (N, 1, H, W) matching the images' {tuple(like.shape[-2:])}, "
-                         f"got shape {tuple(m.shape)}")
+        raise ValueError(
+            f"{name} must be (H, W) or (N, 1, H, W) matching the images' {tuple(like.shape[-2:])}, "
+            f"got shape {tuple(m.shape)}"
+        )
     if m.shape[0] not in (1, like.shape[0]):
         raise ValueError(f"{name} has {m.shape[0]} masks for {like.shape[0]} images")
     return (m >= 0.5).to(like.dtype).expand(like.shape[0], 1, *like.shape[-2:])
@@ -66,7 +76,9 @@ def _as_mask(m: torch.Tensor, like: torch.Tensor, name: str) -> torch.Tensor:
 def _pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     pred, target = _as_batch(pred, "pred"), _as_batch(target, "target")
     if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+        raise ValueError(
+            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape"
+        )
     return pred, target
 
 
@@ -78,7 +90,11 @@ def feature_stats(features: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.n
     Raises:
         ValueError: if fewer than 2 samples are given (the covariance is undefined).
     """
-    f = features.detach().double().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features, np.float64)
+    f = (
+        features.detach().double().cpu().numpy()
+        if isinstance(features, torch.Tensor)
+        else np.asarray(features, np.float64)
+    )
     if f.ndim != 2 or f.shape[0] < 2:
         raise ValueError(f"need an (N ≥ 2, D) feature matrix, got shape {f.shape}")
     return f.mean(axis=0), np.cov(f, rowvar=False)
@@ -130,8 +146,16 @@ def kernel_inception_distance(
     Raises:
         ValueError: when either set has fewer than 2 samples or the dimensions differ.
     """
-    a = feats1.detach().double().cpu().numpy() if isinstance(feats1, torch.Tensor) else np.asarray(feats1, np.float64)
-    b = feats2.detach().double().cpu().numpy() if isinstance(feats2, torch.Tensor) else np.asarray(feats2, np.float64)
+    a = (
+        feats1.detach().double().cpu().numpy()
+        if isinstance(feats1, torch.Tensor)
+        else np.asarray(feats1, np.float64)
+    )
+    b = (
+        feats2.detach().double().cpu().numpy()
+        if isinstance(feats2, torch.Tensor)
+        else np.asarray(feats2, np.float64)
+    )
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"feature matrices must be (N, D) with the same D, got {a.shape} and {b.shape}")
     m = min(subset_size, a.shape[0], b.shape[0])
@@ -185,7 +209,9 @@ def erode_keep_mask(mask: torch.Tensor, margin_px: int) -> torch.Tensor:
     return 1.0 - m
 
 
-def paste_back(pred: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, feather_sigma: float = 0.0) -> torch.Tensor:
+def paste_back(
+    pred: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, feather_sigma: float = 0.0
+) -> torch.Tensor:
     """Composite the generated region onto the source.
 
         out = α · pred + (1 − α) · source,   α = mask (hard)  or  α = G_σ * mask (feathered)
@@ -248,14 +274,17 @@ def masked_mse_per_image(pred: torch.Tensor, target: torch.Tensor, keep_mask: to
     return _per_image_mse(p, t, _as_mask(keep_mask, p, "keep_mask"))
 
 
-def masked_psnr_per_image(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor,
-                          data_range: float = 1.0) -> torch.Tensor:
+def masked_psnr_per_image(
+    pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0
+) -> torch.Tensor:
     """:func:`masked_psnr` of each image of a batch, as an (N,) float64 tensor (``inf`` where MSE = 0)."""
     mse = masked_mse_per_image(pred, target, keep_mask)
     return 10.0 * torch.log10(torch.as_tensor(data_range, dtype=torch.float64) ** 2 / mse)
 
 
-def masked_psnr(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0) -> float:
+def masked_psnr(
+    pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0
+) -> float:
     """PSNR in dB over the kept pixels: 10 · log10(data_range² / MSE), MSE per element (:func:`masked_mse`).
 
     ``inf`` for identical kept regions, ``nan`` when no pixel is kept. For a batch, the mean of
@@ -264,7 +293,9 @@ def masked_psnr(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tenso
     return float(masked_psnr_per_image(pred, target, keep_mask, data_range).mean())
 
 
-def _gauss_window(device: torch.device, dtype: torch.dtype, sigma: float = 1.5, radius: int = 5) -> torch.Tensor:
+def _gauss_window(
+    device: torch.device, dtype: torch.dtype, sigma: float = 1.5, radius: int = 5
+) -> torch.Tensor:
     t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     return k / k.sum()
@@ -306,8 +337,9 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) 
     return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
 
 
-def masked_ssim_per_image(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor,
-                          data_range: float = 1.0) -> torch.Tensor:
+def masked_ssim_per_image(
+    pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0
+) -> torch.Tensor:
     """:func:`masked_ssim` of each image of a batch, as an (N,) float64 tensor."""
     p, t = _pair(pred, target)
     keep = _as_mask(keep_mask, p, "keep_mask")
@@ -316,7 +348,9 @@ def masked_ssim_per_image(pred: torch.Tensor, target: torch.Tensor, keep_mask: t
     return torch.where(n > 0, s.sum(dim=(1, 2, 3)) / n.clamp(min=1), torch.full_like(n, math.nan))
 
 
-def masked_ssim(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0) -> float:
+def masked_ssim(
+    pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor, data_range: float = 1.0
+) -> float:
     """Mean of the SSIM map (:func:`ssim_map`, computed on the whole image) over the kept pixels and channels.
 
         SSIM_K = Σ_{p∈K} Σ_c SSIM[c,p] / (C · |K|)
@@ -328,8 +362,9 @@ def masked_ssim(pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tenso
     return float(masked_ssim_per_image(pred, target, keep_mask, data_range).mean())
 
 
-def masked_lpips(net: Any, pred: torch.Tensor, target: torch.Tensor,
-                 keep_mask: torch.Tensor | None = None) -> torch.Tensor:
+def masked_lpips(
+    net: Any, pred: torch.Tensor, target: torch.Tensor, keep_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """LPIPS (v0.1) of each image pair, averaged over the kept region; returns an (N,) tensor.
 
     ``net`` is an ``lpips.LPIPS`` model. For each layer l with unit-normalised features f̂ˡ and
@@ -348,7 +383,9 @@ def masked_lpips(net: Any, pred: torch.Tensor, target: torch.Tensor,
     keep = None if keep_mask is None else _as_mask(keep_mask, p, "keep_mask")
     total = torch.zeros(p.shape[0], device=p.device, dtype=p.dtype)
     for layer, lin in enumerate(net.lins):
-        d = lin((_lpips.normalize_tensor(o0[layer]) - _lpips.normalize_tensor(o1[layer])) ** 2)  # (N, 1, h, w)
+        d = lin(
+            (_lpips.normalize_tensor(o0[layer]) - _lpips.normalize_tensor(o1[layer])) ** 2
+        )  # (N, 1, h, w)
         if keep is None:
             total = total + d.mean(dim=(1, 2, 3))
         else:

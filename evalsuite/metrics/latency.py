@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from ..registry import METRICS
-from .base import Metric, MetricBatch, MetricResult
+from evalsuite.metrics.base import Metric, MetricBatch, MetricResult
+from evalsuite.registry import METRICS
 
 
 @METRICS.register("latency")

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..registry import METRICS
-from . import features as fx
-from . import functional as fn
-from .base import Metric, MetricBatch, MetricResult, ScoringContext
+from evalsuite.metrics import features as fx
+from evalsuite.metrics import functional as fn
+from evalsuite.metrics.base import Metric, MetricBatch, MetricResult, ScoringContext
+from evalsuite.registry import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class FID(_NetMetric):
     def _features_of_files(self, paths: list[Path]) -> np.ndarray:
         """Features of the reference images; an unreadable file is left out with a warning (its case
         already failed at generation), so one bad source never sinks the set-level score."""
-        from ..imageio import ImageError, load_image
+        from evalsuite.data.imageio import ImageError, load_image
 
         out = []
         for p in paths:
@@ -145,14 +145,25 @@ class FID(_NetMetric):
             if len(paths) < 2:
                 self._ref, self._ref_desc = None, {"reason": f"dataset has fewer than 2 case '{attr}' images"}
                 return
-            fp, what = ds.fingerprint, f"{attr}:" + ",".join(sorted(c.id for c in ds.cases if getattr(c, attr)))
+            fp, what = (
+                ds.fingerprint,
+                f"{attr}:" + ",".join(sorted(c.id for c in ds.cases if getattr(c, attr))),
+            )
         key = fx.stats_key(fp, what, net.id, pre)
         feats = fx.load_reference_features(key)
         if feats is None:
             feats = self._features_of_files(paths)
-            fx.save_reference_features(key, feats, {"fingerprint": fp, "what": what, "net": net.id, "pre": pre})
-        self.set_reference_features(feats, {"reference": what.split(":")[0] if not folder else str(folder),
-                                            "reference_fingerprint": fp, "cache_key": key})
+            fx.save_reference_features(
+                key, feats, {"fingerprint": fp, "what": what, "net": net.id, "pre": pre}
+            )
+        self.set_reference_features(
+            feats,
+            {
+                "reference": what.split(":")[0] if not folder else str(folder),
+                "reference_fingerprint": fp,
+                "cache_key": key,
+            },
+        )
 
     def update(self, batch: MetricBatch) -> None:
         if batch.images is None:
@@ -163,20 +174,40 @@ class FID(_NetMetric):
     def compute(self) -> MetricResult:
         feats = np.concatenate(self._feats) if self._feats else np.zeros((0, 1))
         n = int(feats.shape[0])
-        extra: dict[str, Any] = {"feature_network": self._net().id,
-                                 "preprocessing": fx.preprocessing_record(self._net().extra["size"]),
-                                 **self._ref_desc}
+        extra: dict[str, Any] = {
+            "feature_network": self._net().id,
+            "preprocessing": fx.preprocessing_record(self._net().extra["size"]),
+            **self._ref_desc,
+        }
         if self._ref is None or n < 2 or len(self._ref) < 2:
             extra.setdefault("reason", "fewer than 2 images")
-            return MetricResult(math.nan, n, {**extra, "kid": math.nan, "kid_std": math.nan,
-                                              "n_ref": 0 if self._ref is None else len(self._ref)})
+            return MetricResult(
+                math.nan,
+                n,
+                {
+                    **extra,
+                    "kid": math.nan,
+                    "kid_std": math.nan,
+                    "n_ref": 0 if self._ref is None else len(self._ref),
+                },
+            )
         fid = fn.frechet_distance(*fn.feature_stats(feats), *fn.feature_stats(self._ref))
         subsets = int(self.options.get("kid_subsets", 100))
         size = min(int(self.options.get("kid_subset_size", 1000)), n, len(self._ref))
         kid, kid_std = fn.kernel_inception_distance(feats, self._ref, subsets=subsets, subset_size=size)
         extra.pop("reason", None)
-        return MetricResult(fid, n, {**extra, "kid": kid, "kid_std": kid_std, "kid_subsets": subsets,
-                                     "kid_subset_size": size, "n_ref": int(len(self._ref))})
+        return MetricResult(
+            fid,
+            n,
+            {
+                **extra,
+                "kid": kid,
+                "kid_std": kid_std,
+                "kid_subsets": subsets,
+                "kid_subset_size": size,
+                "n_ref": int(len(self._ref)),
+            },
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,11 +240,18 @@ class _ClipBase(_NetMetric):
         size = net.extra["size"]
         mean = torch.tensor(net.extra["mean"], device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(net.extra["std"], device=self.device).view(1, 3, 1, 1)
-        x = torch.stack([
-            F.interpolate(_center_square(c.to(self.device))[None].float(), size=(size, size), mode="bicubic",
-                          antialias=True, align_corners=False)[0]
-            for c in self._crops(batch)
-        ]).clamp(0, 1)
+        x = torch.stack(
+            [
+                F.interpolate(
+                    _center_square(c.to(self.device))[None].float(),
+                    size=(size, size),
+                    mode="bicubic",
+                    antialias=True,
+                    align_corners=False,
+                )[0]
+                for c in self._crops(batch)
+            ]
+        ).clamp(0, 1)
         model: Any = net.module
         img = model.encode_image((x - mean) / std).float()
         prompts = list(batch.prompts)
@@ -234,12 +272,18 @@ class _ClipBase(_NetMetric):
         net = self._net()
         if not self._values:
             return MetricResult(math.nan, 0, {"truncated_prompts": 0})
-        return MetricResult(statistics.fmean(self._values), len(self._values), {
-            **_stats(self._values), "truncated_prompts": self._truncated,
-            "context_length": net.extra["context_length"], "feature_network": net.id,
-            "definition": "100 · max(cos(image, text), 0)",
-            "preprocessing": f"center square crop, bicubic antialias to {net.extra['size']}, CLIP mean/std",
-        })
+        return MetricResult(
+            statistics.fmean(self._values),
+            len(self._values),
+            {
+                **_stats(self._values),
+                "truncated_prompts": self._truncated,
+                "context_length": net.extra["context_length"],
+                "feature_network": net.id,
+                "definition": "100 · max(cos(image, text), 0)",
+                "preprocessing": f"center square crop, bicubic antialias to {net.extra['size']}, CLIP mean/std",
+            },
+        )
 
 
 def _center_square(x: torch.Tensor) -> torch.Tensor:
@@ -420,7 +464,12 @@ class PairedLPIPS(_NetMetric):
         self._values += vals
         self._last = {}
         if batch.masks is not None:
-            masked = fn.masked_lpips(net.module, a, b, (batch.masks.to(self.device) >= 0.5).float()).double().cpu().tolist()
+            masked = (
+                fn.masked_lpips(net.module, a, b, (batch.masks.to(self.device) >= 0.5).float())
+                .double()
+                .cpu()
+                .tolist()
+            )
             self._masked += masked
             self._last = {"lpips_pair_masked": masked}
         return vals
@@ -437,5 +486,13 @@ class PairedLPIPS(_NetMetric):
         return MetricResult(statistics.fmean(self._values), len(self._values), extra)
 
 
-QUALITY_METRICS = ("fid", "clip_score", "clip_score_masked", "unmasked_mse", "unmasked_psnr", "unmasked_ssim",
-                   "unmasked_lpips", "lpips_pair")
+QUALITY_METRICS = (
+    "fid",
+    "clip_score",
+    "clip_score_masked",
+    "unmasked_mse",
+    "unmasked_psnr",
+    "unmasked_ssim",
+    "unmasked_lpips",
+    "lpips_pair",
+)

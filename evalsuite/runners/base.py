@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..cases import Case
-from ..imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
-from ..weights import Weights
+from evalsuite.data.cases import Case
+from evalsuite.data.imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
+from evalsuite.runners.weights import Weights
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

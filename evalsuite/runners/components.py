@@ -21,45 +21,108 @@ M = TypeVar("M")
 
 # Published configurations (config.json of the hub repositories), full size.
 FLUX_TRANSFORMER_FULL: dict[str, Any] = dict(
-    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-    num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True,
+    patch_size=1,
+    in_channels=64,
+    num_layers=19,
+    num_single_layers=38,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    joint_attention_dim=4096,
+    pooled_projection_dim=768,
+    guidance_embeds=True,
     axes_dims_rope=(16, 56, 56),
 )
 FLUX_TRANSFORMER_TINY: dict[str, Any] = dict(
-    patch_size=1, in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=16,
-    num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
+    patch_size=1,
+    in_channels=64,
+    num_layers=2,
+    num_single_layers=2,
+    attention_head_dim=16,
+    num_attention_heads=2,
+    joint_attention_dim=32,
+    pooled_projection_dim=32,
+    guidance_embeds=True,
     axes_dims_rope=(4, 6, 6),
 )
 FLUX_VAE_FULL: dict[str, Any] = dict(
-    in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    layers_per_block=2, norm_num_groups=32, sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
-    use_quant_conv=False, use_post_quant_conv=False, force_upcast=True,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=16,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=1024,
+    scaling_factor=0.3611,
+    shift_factor=0.1159,
+    use_quant_conv=False,
+    use_post_quant_conv=False,
+    force_upcast=True,
 )
 FLUX_VAE_TINY: dict[str, Any] = dict(
-    FLUX_VAE_FULL, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=64,
+    FLUX_VAE_FULL,
+    block_out_channels=(8, 8, 16, 16),
+    layers_per_block=1,
+    norm_num_groups=8,
+    sample_size=64,
 )
 FLUX_SCHEDULER: dict[str, Any] = dict(
-    num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-    base_image_seq_len=256, max_image_seq_len=4096,
+    num_train_timesteps=1000,
+    shift=3.0,
+    use_dynamic_shifting=True,
+    base_shift=0.5,
+    max_shift=1.15,
+    base_image_seq_len=256,
+    max_image_seq_len=4096,
 )
 CLIP_L_FULL: dict[str, Any] = dict(
-    vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-    max_position_embeddings=77, projection_dim=768, hidden_act="quick_gelu", bos_token_id=49406,
-    eos_token_id=49407, pad_token_id=49407,
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    bos_token_id=49406,
+    eos_token_id=49407,
+    pad_token_id=49407,
 )
 CLIP_TINY: dict[str, Any] = dict(
-    vocab_size=1000, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-    max_position_embeddings=77, projection_dim=32, hidden_act="quick_gelu", bos_token_id=512,
-    eos_token_id=513, pad_token_id=513,
+    vocab_size=1000,
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    max_position_embeddings=77,
+    projection_dim=32,
+    hidden_act="quick_gelu",
+    bos_token_id=512,
+    eos_token_id=513,
+    pad_token_id=513,
 )
 T5_XXL_FULL: dict[str, Any] = dict(
-    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-    feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, is_encoder_decoder=False,
-    pad_token_id=0, eos_token_id=1,
+    vocab_size=32128,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    feed_forward_proj="gated-gelu",
+    relative_attention_num_buckets=32,
+    is_encoder_decoder=False,
+    pad_token_id=0,
+    eos_token_id=1,
 )
 T5_TINY: dict[str, Any] = dict(
-    T5_XXL_FULL, vocab_size=1000, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+    T5_XXL_FULL,
+    vocab_size=1000,
+    d_model=32,
+    d_kv=8,
+    d_ff=37,
+    num_layers=2,
+    num_heads=4,
 )
 # FLUX.1-Fill-dev: the transformer takes 64 noisy + 64 masked-image + 256 mask features per token.
 FLUX_FILL_TRANSFORMER_FULL: dict[str, Any] = dict(FLUX_TRANSFORMER_FULL, in_channels=384, out_channels=64)
@@ -67,36 +130,76 @@ FLUX_FILL_TRANSFORMER_TINY: dict[str, Any] = dict(FLUX_TRANSFORMER_TINY, in_chan
 
 # diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (unet/vae/text_encoder*/scheduler config.json).
 SDXL_UNET_FULL: dict[str, Any] = dict(
-    sample_size=128, in_channels=9, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
+    sample_size=128,
+    in_channels=9,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(320, 640, 1280),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    attention_head_dim=(5, 10, 20), transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048,
-    use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-    projection_class_embeddings_input_dim=2816, norm_num_groups=32,
+    attention_head_dim=(5, 10, 20),
+    transformer_layers_per_block=(1, 2, 10),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+    norm_num_groups=32,
 )
 SDXL_UNET_TINY: dict[str, Any] = dict(
-    SDXL_UNET_FULL, sample_size=8, block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4), transformer_layers_per_block=(1, 2),
-    cross_attention_dim=64, addition_time_embed_dim=8, projection_class_embeddings_input_dim=80,
+    SDXL_UNET_FULL,
+    sample_size=8,
+    block_out_channels=(32, 64),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=(2, 4),
+    transformer_layers_per_block=(1, 2),
+    cross_attention_dim=64,
+    addition_time_embed_dim=8,
+    projection_class_embeddings_input_dim=80,
 )
 SDXL_VAE_FULL: dict[str, Any] = dict(
-    in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    layers_per_block=2, norm_num_groups=32, sample_size=1024, scaling_factor=0.13025, force_upcast=True,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=1024,
+    scaling_factor=0.13025,
+    force_upcast=True,
 )
 SDXL_VAE_TINY: dict[str, Any] = dict(
-    SDXL_VAE_FULL, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=64,
+    SDXL_VAE_FULL,
+    block_out_channels=(8, 8, 16, 16),
+    layers_per_block=1,
+    norm_num_groups=8,
+    sample_size=64,
 )
 # CLIP ViT-L/14 text tower (text_encoder) and OpenCLIP ViT-bigG/14 text tower with projection (text_encoder_2).
 SDXL_CLIP_L_FULL: dict[str, Any] = dict(CLIP_L_FULL)
 SDXL_CLIP_G_FULL: dict[str, Any] = dict(
-    CLIP_L_FULL, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
-    projection_dim=1280, hidden_act="gelu",
+    CLIP_L_FULL,
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_hidden_layers=32,
+    num_attention_heads=20,
+    projection_dim=1280,
+    hidden_act="gelu",
 )
 SDXL_CLIP_G_TINY: dict[str, Any] = dict(CLIP_TINY, hidden_act="gelu")
 SDXL_SCHEDULER: dict[str, Any] = dict(
-    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
-    timestep_spacing="leading", prediction_type="epsilon", interpolation_type="linear", use_karras_sigmas=False,
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    steps_offset=1,
+    timestep_spacing="leading",
+    prediction_type="epsilon",
+    interpolation_type="linear",
+    use_karras_sigmas=False,
 )
 
 
@@ -112,7 +215,9 @@ def build_on(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(old)
 
 
-def build(factory: Callable[[], M], policy: str, device: torch.device | str, dtype: torch.dtype, seed: int) -> M:
+def build(
+    factory: Callable[[], M], policy: str, device: torch.device | str, dtype: torch.dtype, seed: int
+) -> M:
     """Build one module with ``factory`` under a fixed seed, on ``device`` in ``dtype``, in eval mode.
 
     The seed makes ``tiny`` (and ``random``) weights identical from one build to the next.
@@ -128,7 +233,11 @@ def build(factory: Callable[[], M], policy: str, device: torch.device | str, dty
 
 def _bytes_to_unicode() -> dict[int, str]:
     """The reversible byte → printable-character table of byte-level BPE (as used by CLIP/GPT-2)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     table, extra = {}, 0
     for b in range(256):
         if b in keep:
@@ -168,7 +277,11 @@ def t5_tokenizer() -> Any:
 
 
 def flux_components(
-    policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0, fill: bool = False,
+    policy: str,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    seed: int = 0,
+    fill: bool = False,
 ) -> dict[str, Any]:
     """FLUX.1 components (``transformer``, ``vae``, both text encoders and tokenizers, ``scheduler``).
 
@@ -198,7 +311,9 @@ def flux_components(
     )
 
 
-def sdxl_inpaint_components(policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> dict[str, Any]:
+def sdxl_inpaint_components(
+    policy: str, device: torch.device | str, dtype: torch.dtype, seed: int = 0
+) -> dict[str, Any]:
     """SDXL inpainting components: 9-channel UNet, SDXL VAE, CLIP-L and OpenCLIP-bigG text encoders,
     both tokenizers and the Euler scheduler.
 
@@ -219,7 +334,9 @@ def sdxl_inpaint_components(policy: str, device: torch.device | str, dtype: torc
         unet=build(lambda: UNet2DConditionModel(**ucfg), policy, device, dtype, seed),
         vae=build(lambda: AutoencoderKL(**vcfg), policy, device, dtype, seed + 1),
         text_encoder=build(lambda: CLIPTextModel(CLIPTextConfig(**c1)), policy, device, dtype, seed + 2),
-        text_encoder_2=build(lambda: CLIPTextModelWithProjection(CLIPTextConfig(**c2)), policy, device, dtype, seed + 3),
+        text_encoder_2=build(
+            lambda: CLIPTextModelWithProjection(CLIPTextConfig(**c2)), policy, device, dtype, seed + 3
+        ),
         tokenizer=clip_tokenizer(),
         tokenizer_2=tok2,
         scheduler=EulerDiscreteScheduler(**SDXL_SCHEDULER),

@@ -52,8 +52,8 @@ from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 from PIL import Image
 
-from ..weights import WeightsError
-from .components import FLUX_TRANSFORMER_FULL, FLUX_TRANSFORMER_TINY, build
+from evalsuite.runners.components import FLUX_TRANSFORMER_FULL, FLUX_TRANSFORMER_TINY, build
+from evalsuite.runners.weights import WeightsError
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from ..cases import Case
-from ..registry import RUNNERS
-from ..trackers import Tracker
-from ..weights import WeightsError
-from .base import GenerationOutput, Runner, RunnerParams
-from .components import flux_components
+from evalsuite.data.cases import Case
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams
+from evalsuite.runners.components import flux_components
+from evalsuite.runners.weights import WeightsError
+from evalsuite.trackers.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,18 @@ class FluxBase(Runner):
 
     def fuse_lora(self) -> None:
         """Load ``params.lora`` through diffusers' LoRA API and fuse it at ``params.lora_scale``."""
-        from .lora import fuse_lora
+        from evalsuite.runners.lora import fuse_lora
 
         p = self.params
-        self.lora_info = fuse_lora(self.pipe, p.lora, p.lora_weight_name, p.lora_scale, self.weights,
-                                   rank=p.lora_rank, seed=p.lora_seed)
+        self.lora_info = fuse_lora(
+            self.pipe,
+            p.lora,
+            p.lora_weight_name,
+            p.lora_scale,
+            self.weights,
+            rank=p.lora_rank,
+            seed=p.lora_seed,
+        )
 
     def effective(self) -> dict[str, Any]:
         """Size/dtype under the weights policy, plus what LoRA was fused (``synthetic`` under tiny/random)."""
@@ -104,7 +111,9 @@ class FluxBase(Runner):
         return eff
 
     @torch.no_grad()
-    def encode(self, prompts: Sequence[str], tracker: Tracker) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
+    def encode(
+        self, prompts: Sequence[str], tracker: Tracker
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
         """Encode prompts (CLIP pooled + T5 sequence); returns embeds, pooled embeds and truncation counts."""
         pipe = self.pipe
         info = {
@@ -113,7 +122,10 @@ class FluxBase(Runner):
         }
         with tracker.phase("text_encode"):
             pe, ppe, _ = pipe.encode_prompt(
-                prompt=list(prompts), prompt_2=None, device=self.device, num_images_per_prompt=1,
+                prompt=list(prompts),
+                prompt_2=None,
+                device=self.device,
+                num_images_per_prompt=1,
                 max_sequence_length=self.params.max_sequence_length,
             )
         return pe, ppe, info
@@ -136,7 +148,13 @@ class FluxBase(Runner):
         n = len(images)
         phases = {k: v / n for k, v in tracker.phases.items()}
         return [
-            GenerationOutput(image=img, phases=phases, steps=list(tracker.steps), memory=tracker.peak_memory_gib(), info=dict(info))
+            GenerationOutput(
+                image=img,
+                phases=phases,
+                steps=list(tracker.steps),
+                memory=tracker.peak_memory_gib(),
+                info=dict(info),
+            )
             for img in images
         ]
 
@@ -159,9 +177,16 @@ class FluxText2Image(FluxBase):
         pe, ppe, info = self.encode([c.prompt for c in cases], tracker)
         with tracker.phase("denoise"):
             latents = self.pipe(
-                prompt_embeds=pe, pooled_prompt_embeds=ppe, height=h, width=w, num_inference_steps=p.steps,
-                guidance_scale=p.guidance, generator=self.generators(seeds), output_type="latent",
-                max_sequence_length=p.max_sequence_length, callback_on_step_end=tracker.step_callback,
+                prompt_embeds=pe,
+                pooled_prompt_embeds=ppe,
+                height=h,
+                width=w,
+                num_inference_steps=p.steps,
+                guidance_scale=p.guidance,
+                generator=self.generators(seeds),
+                output_type="latent",
+                max_sequence_length=p.max_sequence_length,
+                callback_on_step_end=tracker.step_callback,
             ).images
         images = self.decode(latents, tracker)
         return self.outputs(images, tracker, info)

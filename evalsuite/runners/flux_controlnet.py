@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cases import Case
-from ..registry import RUNNERS
-from ..trackers import Tracker
-from ..weights import WeightsError
-from .base import GenerationOutput
-from .components import flux_components
-from .flux import FluxBase, FluxParams
+from evalsuite.data.cases import Case
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import GenerationOutput
+from evalsuite.runners.components import flux_components
+from evalsuite.runners.flux import FluxBase, FluxParams
+from evalsuite.runners.weights import WeightsError
+from evalsuite.trackers.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class FluxControlNetInpaint(FluxBase):
     task = "inpaint"
 
     def _pipeline_cls(self) -> Any:
-        from .controlnet_inpaint import AlimamaInpaintPipeline
+        from evalsuite.runners.controlnet_inpaint import AlimamaInpaintPipeline
 
         return AlimamaInpaintPipeline
 
@@ -92,7 +92,11 @@ class FluxControlNetInpaint(FluxBase):
         Raises:
             WeightsError: missing or mismatching weights (``hub``).
         """
-        from .controlnet_inpaint import AlimamaInpaintPipeline, build_controlnet, load_controlnet
+        from evalsuite.runners.controlnet_inpaint import (
+            AlimamaInpaintPipeline,
+            build_controlnet,
+            load_controlnet,
+        )
 
         if self.weights.policy == "hub":
             from diffusers import FluxPipeline
@@ -145,7 +149,7 @@ class FluxControlNetInpaint(FluxBase):
                 callback_on_step_end=tracker.step_callback,
             ).images
         images = self.decode(latents, tracker)
-        from .controlnet_inpaint import VAE_SAMPLE_RNG
+        from evalsuite.runners.controlnet_inpaint import VAE_SAMPLE_RNG
 
         info.update(vae_sample_rng=VAE_SAMPLE_RNG, true_cfg=p.true_guidance > 1)
         return self.outputs(images, tracker, info)

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..cases import Case
-from ..registry import RUNNERS
-from ..trackers import Tracker, _sync
-from .base import GenerationOutput, Runner
-from .components import flux_components
-from .flux import FluxBase, FluxParams
+from evalsuite.data.cases import Case
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import GenerationOutput, Runner
+from evalsuite.runners.components import flux_components
+from evalsuite.runners.flux import FluxBase, FluxParams
+from evalsuite.trackers.tracking import Tracker, _sync
 
 
 def mask_image(mask: np.ndarray) -> Image.Image:
@@ -118,9 +118,18 @@ class _FluxInpaintBase(FluxBase, InpaintInputs):
         pe, ppe, info = self.encode([c.prompt for c in cases], tracker)
         with tracker.phase("denoise"), timed_vae_encode(self.pipe.vae, tracker) as clock:
             latents = self.pipe(
-                image=images, mask_image=masks, prompt_embeds=pe, pooled_prompt_embeds=ppe, height=h, width=w,
-                strength=p.strength, num_inference_steps=p.steps, guidance_scale=p.guidance,
-                generator=self.generators(seeds), output_type="latent", max_sequence_length=p.max_sequence_length,
+                image=images,
+                mask_image=masks,
+                prompt_embeds=pe,
+                pooled_prompt_embeds=ppe,
+                height=h,
+                width=w,
+                strength=p.strength,
+                num_inference_steps=p.steps,
+                guidance_scale=p.guidance,
+                generator=self.generators(seeds),
+                output_type="latent",
+                max_sequence_length=p.max_sequence_length,
                 callback_on_step_end=tracker.step_callback,
             ).images
         split_encode_time(tracker, clock)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from ..weights import Weights, WeightsError
+from evalsuite.runners.weights import Weights, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ PUBLISHED_RANK = 64
 PUBLISHED_TARGETS = ("",)
 """Module-name prefixes whose ``nn.Linear`` layers the synthetic LoRA adapts (``""``: every Linear)."""
 
-_LORA_KEY = re.compile(r"^(?P<prefix>[A-Za-z_0-9]+\.)?(?P<module>.+)\.lora_[AB](\.[A-Za-z_0-9]+)?\.(weight|bias)$")
+_LORA_KEY = re.compile(
+    r"^(?P<prefix>[A-Za-z_0-9]+\.)?(?P<module>.+)\.lora_[AB](\.[A-Za-z_0-9]+)?\.(weight|bias)$"
+)
 
 
 class LoraError(ValueError):
@@ -72,8 +74,11 @@ def read_lora(ref: str, weight_name: str, weights: Weights) -> tuple[dict[str, A
 
 
 def synthetic_lora(
-    transformer: torch.nn.Module, rank: int = PUBLISHED_RANK, seed: int = 0,
-    targets: tuple[str, ...] = PUBLISHED_TARGETS, prefix: str = "transformer.",
+    transformer: torch.nn.Module,
+    rank: int = PUBLISHED_RANK,
+    seed: int = 0,
+    targets: tuple[str, ...] = PUBLISHED_TARGETS,
+    prefix: str = "transformer.",
 ) -> dict[str, torch.Tensor]:
     """A seeded LoRA state dict in the published diffusers/PEFT key format for ``transformer``.
 
@@ -106,7 +111,9 @@ def _module_of(key: str) -> tuple[str | None, str] | None:
     return (m["prefix"][:-1] if m["prefix"] else None), m["module"]
 
 
-def prefix_transformer_keys(state: dict[str, Any], transformer: torch.nn.Module) -> tuple[dict[str, Any], int]:
+def prefix_transformer_keys(
+    state: dict[str, Any], transformer: torch.nn.Module
+) -> tuple[dict[str, Any], int]:
     """Add the ``transformer.`` prefix to PEFT-format keys that name a transformer module without it.
 
     diffusers ignores such keys silently; a key is rewritten only when its module path (e.g.
@@ -129,7 +136,14 @@ def prefix_transformer_keys(state: dict[str, Any], transformer: torch.nn.Module)
 
 
 def fuse_lora(
-    pipe: Any, ref: str, weight_name: str, scale: float, weights: Weights, *, rank: int = PUBLISHED_RANK, seed: int = 0,
+    pipe: Any,
+    ref: str,
+    weight_name: str,
+    scale: float,
+    weights: Weights,
+    *,
+    rank: int = PUBLISHED_RANK,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Load the LoRA ``ref`` into ``pipe`` with ``load_lora_weights`` and fuse it at ``scale``.
 
@@ -152,10 +166,20 @@ def fuse_lora(
     else:
         state = synthetic_lora(transformer, rank=rank, seed=seed)
         path, source, used_rank = f"synthetic:{ref}", "synthetic", rank
-        log.info("%s weights: fusing a synthetic rank-%d LoRA in %s's key format (seed %d)", weights.policy, rank, ref, seed)
+        log.info(
+            "%s weights: fusing a synthetic rank-%d LoRA in %s's key format (seed %d)",
+            weights.policy,
+            rank,
+            ref,
+            seed,
+        )
     state, fixed = prefix_transformer_keys(state, transformer)
     if fixed:
-        log.warning("LoRA %s: %d keys had no 'transformer.' prefix; added it (they name transformer modules)", path, fixed)
+        log.warning(
+            "LoRA %s: %d keys had no 'transformer.' prefix; added it (they name transformer modules)",
+            path,
+            fixed,
+        )
     # what diffusers will load, after its own format conversions (kohya, xlabs, ...)
     converted = pipe.lora_state_dict(dict(state))
     wanted: set[str] = set()
@@ -180,18 +204,32 @@ def fuse_lora(
         )
     if stray or text_keys:
         bad = stray or text_keys
-        what = "name no transformer module" if stray else "target a text encoder (only transformer LoRAs are fused)"
-        raise LoraError(f"LoRA {path}: {len(bad)} of its {len(state)} keys {what} and would be dropped, e.g. {bad[0]!r}")
+        what = (
+            "name no transformer module"
+            if stray
+            else "target a text encoder (only transformer LoRAs are fused)"
+        )
+        raise LoraError(
+            f"LoRA {path}: {len(bad)} of its {len(state)} keys {what} and would be dropped, e.g. {bad[0]!r}"
+        )
     pipe.load_lora_weights(state, adapter_name="evalsuite_lora")
     adapted = {n for n, m in transformer.named_modules() if isinstance(m, BaseTunerLayer)}
     missing = sorted(wanted - adapted)
     if missing:
         pipe.unload_lora_weights()
-        raise LoraError(f"LoRA {path}: {len(missing)} modules named in the file were not adapted, e.g. {missing[0]!r}")
+        raise LoraError(
+            f"LoRA {path}: {len(missing)} modules named in the file were not adapted, e.g. {missing[0]!r}"
+        )
     pipe.fuse_lora(lora_scale=scale, components=["transformer"], adapter_names=["evalsuite_lora"])
     pipe.unload_lora_weights()
     if used_rank is None:
         ranks = {int(v.shape[0]) for k, v in state.items() if ".lora_A." in k and getattr(v, "ndim", 0) == 2}
         used_rank = ranks.pop() if len(ranks) == 1 else None
-    return {"lora_source": source, "lora_path": path, "lora_rank": used_rank, "lora_modules": len(wanted),
-            "lora_prefixed_keys": fixed, "lora_scale": scale}
+    return {
+        "lora_source": source,
+        "lora_path": path,
+        "lora_rank": used_rank,
+        "lora_modules": len(wanted),
+        "lora_prefixed_keys": fixed,
+        "lora_scale": scale,
+    }

@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 
-from ..cases import Case
-from ..registry import RUNNERS
-from ..trackers import Tracker
-from ..weights import WeightsError
-from .base import GenerationOutput, RunnerParams
-from .components import sdxl_inpaint_components
-from .flux import FluxBase, count_truncated
-from .inpaint import InpaintInputs, split_encode_time, timed_vae_encode
+from evalsuite.data.cases import Case
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import GenerationOutput, RunnerParams
+from evalsuite.runners.components import sdxl_inpaint_components
+from evalsuite.runners.flux import FluxBase, count_truncated
+from evalsuite.runners.inpaint import InpaintInputs, split_encode_time, timed_vae_encode
+from evalsuite.runners.weights import WeightsError
+from evalsuite.trackers.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,11 @@ class SDXLInpaint(InpaintInputs):
             src = self.weights.resolve(p.model)
             try:
                 self.pipe = StableDiffusionXLInpaintPipeline.from_pretrained(
-                    src, torch_dtype=self.dtype, use_safetensors=True, variant=p.variant or None, add_watermarker=False,
+                    src,
+                    torch_dtype=self.dtype,
+                    use_safetensors=True,
+                    variant=p.variant or None,
+                    add_watermarker=False,
                 )
             except (OSError, ValueError) as exc:
                 raise WeightsError(f"cannot load {p.model!r} from {src}: {exc}") from exc
@@ -71,20 +75,27 @@ class SDXLInpaint(InpaintInputs):
         else:
             self.pipe = StableDiffusionXLInpaintPipeline(
                 **sdxl_inpaint_components(self.weights.policy, self.device, self.dtype),
-                requires_aesthetics_score=False, force_zeros_for_empty_prompt=True, add_watermarker=False,
+                requires_aesthetics_score=False,
+                force_zeros_for_empty_prompt=True,
+                add_watermarker=False,
             )
         self.pipe.set_progress_bar_config(disable=True)
 
     @torch.no_grad()
-    def encode(self, prompts: Sequence[str], tracker: Tracker) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    def encode(
+        self, prompts: Sequence[str], tracker: Tracker
+    ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
         """Encode prompts (and the negative prompt when guidance > 1) with both CLIP text encoders."""
         pipe, p = self.pipe, self.params
         info = {"clip_truncated": count_truncated(pipe.tokenizer, prompts, pipe.tokenizer.model_max_length)}
         neg = None if p.negative_prompt is None else [p.negative_prompt] * len(prompts)
         with tracker.phase("text_encode"):
             pe, npe, ppe, nppe = pipe.encode_prompt(
-                prompt=list(prompts), device=self.device, num_images_per_prompt=1,
-                do_classifier_free_guidance=p.guidance > 1.0, negative_prompt=neg,
+                prompt=list(prompts),
+                device=self.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=p.guidance > 1.0,
+                negative_prompt=neg,
             )
         embeds = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe}
         if npe is not None:
@@ -101,7 +112,10 @@ class SDXLInpaint(InpaintInputs):
                 pipe.upcast_vae()
                 latents = latents.to(next(iter(pipe.vae.post_quant_conv.parameters())).dtype)
             cfg = pipe.vae.config
-            if getattr(cfg, "latents_mean", None) is not None and getattr(cfg, "latents_std", None) is not None:
+            if (
+                getattr(cfg, "latents_mean", None) is not None
+                and getattr(cfg, "latents_std", None) is not None
+            ):
                 mean = torch.tensor(cfg.latents_mean).view(1, 4, 1, 1).to(latents.device, latents.dtype)
                 std = torch.tensor(cfg.latents_std).view(1, 4, 1, 1).to(latents.device, latents.dtype)
                 latents = latents * std / cfg.scaling_factor + mean
@@ -123,9 +137,17 @@ class SDXLInpaint(InpaintInputs):
         embeds, info = self.encode([c.prompt for c in cases], tracker)
         with tracker.phase("denoise"), timed_vae_encode(self.pipe.vae, tracker) as clock:
             latents = self.pipe(
-                image=images, mask_image=masks, height=h, width=w, strength=p.strength, num_inference_steps=p.steps,
-                guidance_scale=p.guidance, generator=self.generators(seeds), output_type="latent",
-                callback_on_step_end=tracker.step_callback, **embeds,
+                image=images,
+                mask_image=masks,
+                height=h,
+                width=w,
+                strength=p.strength,
+                num_inference_steps=p.steps,
+                guidance_scale=p.guidance,
+                generator=self.generators(seeds),
+                output_type="latent",
+                callback_on_step_end=tracker.step_callback,
+                **embeds,
             ).images
         split_encode_time(tracker, clock)
         out = self.decode(latents, tracker)

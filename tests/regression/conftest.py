@@ -1,6 +1,6 @@
 import pytest
 
-PLUGIN = "evalsuite.pytest_plugin"
+PLUGIN = "evalsuite.testing.pytest_plugin"
 
 
 @pytest.hookimpl(tryfirst=True)

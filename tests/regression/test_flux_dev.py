@@ -9,7 +9,7 @@ Tiny weights carry no quality evidence: these runs check behaviour, not quality.
 
 import pytest
 
-from evalsuite.regression import assert_images_match, assert_no_regression
+from evalsuite.compare.regression import assert_images_match, assert_no_regression
 
 pytestmark = pytest.mark.regression
 
@@ -52,7 +52,9 @@ def config_run(evalsuite_config, evalsuite_run, policy):
 
 def test_metrics_do_not_regress(config_run, evalsuite_baseline, policy):
     baseline = evalsuite_baseline(config_run)
-    assert_no_regression(config_run, baseline, metrics=list(policy["thresholds"]), thresholds=policy["thresholds"])
+    assert_no_regression(
+        config_run, baseline, metrics=list(policy["thresholds"]), thresholds=policy["thresholds"]
+    )
 
 
 def test_images_match_baseline(config_run, evalsuite_baseline, policy):

@@ -1,0 +1,642 @@
+"""Regression baselines: what one configuration produced on one dataset, stored as JSON, and the
+comparisons that fail readably when a new run is worse.
+
+A baseline (``reports/baselines/<config>__<dataset>__<weights>.json``, schema
+``evalsuite.baseline/1``) holds, for one configuration × dataset × weights policy:
+
+* ``metrics`` — every summary metric of the run (``run.json`` ``summary[config]["metrics"]``):
+  value, n, unit, direction and a 95% bootstrap interval when per-sample values exist;
+* ``images`` — a content fingerprint per generated image: a 32×32 box-filtered RGB thumbnail
+  (base64 of the raw bytes) and per-channel mean/std in 0–255 units. On a deterministic set-up
+  (``tiny`` weights on CPU) a changed configuration moves these thumbnails measurably, while
+  float noise across machines moves them by far less than the default tolerance;
+* ``dataset`` (name, fingerprint, case ids), ``seeds``, ``weights``, the resolved ``params`` and
+  ``overrides`` of the configuration, and ``provenance`` (commit, versions, device, platform,
+  run id, creation time).
+
+A comparison refuses (:class:`BaselineMismatch`) when the dataset fingerprint, the case/seed set
+or the weights policy differ: numbers from different data or weights are not comparable.
+Everything here is independent of pytest; :mod:`evalsuite.pytest_plugin` wires it to fixtures.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from evalsuite.engine.harness import RunResult
+
+SCHEMA = "evalsuite.baseline/1"
+THUMB_SIZE = 32
+DEFAULT_IMAGE_TOLERANCE = 0.25
+"""Default largest mean absolute thumbnail difference (0–255 units) still counted as "same image"."""
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be read or written (missing file, wrong schema, failed run)."""
+
+
+class BaselineMismatch(ValueError):
+    """A run and a baseline that must not be compared: different dataset fingerprint, cases/seeds,
+    weights policy or configuration name. The message names both sides and the fix."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How much worse than the baseline a metric may get before it counts as a regression.
+
+    The allowed worsening is ``max(abs, rel * |baseline value|)`` in the metric's unit, in the
+    metric's "worse" direction (lower for ``higher_is_better`` metrics, higher otherwise).
+    Improvements never fail.
+    """
+
+    abs: float = 0.0
+    rel: float = 0.0
+
+    def allowed(self, baseline_value: float) -> float:
+        """The allowed worsening for ``baseline_value``, in the metric's unit."""
+        return max(self.abs, self.rel * abs(baseline_value))
+
+    def describe(self) -> str:
+        parts = [f"abs={self.abs:g}"] if self.abs else []
+        parts += [f"rel={self.rel:.0%}"] if self.rel else []
+        return ", ".join(parts) or "abs=0"
+
+    @classmethod
+    def of(cls, spec: float | Mapping[str, float] | Threshold) -> Threshold:
+        """A :class:`Threshold` from a number (absolute), a mapping ``{"abs":…, "rel":…}`` or itself.
+
+        Raises:
+            ValueError: for a negative value or unknown keys.
+        """
+        if isinstance(spec, Threshold):
+            t = spec
+        elif isinstance(spec, Mapping):
+            unknown = set(spec) - {"abs", "rel"}
+            if unknown:
+                raise ValueError(f"threshold keys must be 'abs' and/or 'rel', got {sorted(unknown)}")
+            t = cls(float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0)))
+        else:
+            t = cls(abs=float(spec))
+        if t.abs < 0 or t.rel < 0:
+            raise ValueError(f"thresholds must be ≥ 0, got {t}")
+        return t
+
+
+@dataclass
+class ConfigRun:
+    """One configuration's part of a finished run (what the ``evalsuite_run`` fixture returns).
+
+    Attributes:
+        config: configuration name.
+        result: the whole :class:`~evalsuite.harness.RunResult`.
+    """
+
+    config: str
+    result: RunResult
+
+    @property
+    def run_dir(self) -> Path:
+        return self.result.run_dir
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.result.meta
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """This configuration's rows of ``samples.parquet``."""
+        df = self.result.samples
+        return df[df["config"] == self.config].reset_index(drop=True) if len(df) else df
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """This configuration's summary entry (``counts`` and ``metrics``)."""
+        return dict(self.result.summary.get(self.config, {}))
+
+    @property
+    def weights(self) -> str:
+        return str(self.meta["weights"][self.config])
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return dict(self.meta["dataset"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.meta["configs"][self.config]["params"])
+
+    def keys(self) -> list[str]:
+        """``<case_id>-<seed>`` of every row, in order."""
+        return [f"{r.case_id}-{int(r.seed)}" for r in self.samples.itertuples()]
+
+
+def baseline_name(config: str, dataset: str, weights: str) -> str:
+    """File stem of the baseline of ``config`` × ``dataset`` × ``weights`` (unsafe characters → ``_``)."""
+    return "__".join(re.sub(r"[^A-Za-z0-9_.\-]", "_", p) for p in (config, dataset, weights))
+
+
+# -- per-sample statistics ---------------------------------------------------------------------
+
+
+def bootstrap_ci(
+    values: Sequence[float], statistic: str = "mean", level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the ``mean`` or ``median`` of ``values`` (NaNs dropped).
+
+    Returns ``None`` for fewer than two finite values. Deterministic (fixed ``seed``).
+    """
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if len(v) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
+    stats = np.median(v[idx], axis=1) if statistic == "median" else v[idx].mean(axis=1)
+    lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def metric_ci(entry: Mapping[str, Any], per_sample: Sequence[float] | None) -> tuple[float, float] | None:
+    """The 95% interval of a summary metric: the metric's own ``ci_low``/``ci_high`` (or ``ci``)
+    when it reports one, else a bootstrap of its per-sample values when the summary value is their
+    mean or median; ``None`` for set-level metrics (FID...) without their own interval."""
+    if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
+        return float(entry["ci_low"]), float(entry["ci_high"])
+    if isinstance(entry.get("ci"), list | tuple) and len(entry["ci"]) == 2:
+        return float(entry["ci"][0]), float(entry["ci"][1])
+    if not per_sample:
+        return None
+    v = [float(x) for x in per_sample if x is not None and math.isfinite(float(x))]
+    value = entry.get("value")
+    if not v or value is None or not math.isfinite(float(value)):
+        return None
+    tol = 1e-9 * max(1.0, abs(float(value)))
+    if abs(float(np.mean(v)) - float(value)) <= tol:
+        return bootstrap_ci(v, "mean")
+    if abs(float(np.median(v)) - float(value)) <= tol:
+        return bootstrap_ci(v, "median")
+    return None
+
+
+def _per_sample(run: ConfigRun, name: str) -> list[float] | None:
+    df = run.samples
+    if name not in df.columns:
+        return None
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    return [float(x) for x in pd.to_numeric(ok[name], errors="coerce").dropna()]
+
+
+# -- image fingerprints --------------------------------------------------------------------------
+
+
+def image_fingerprint(path: Path, size: int = THUMB_SIZE) -> dict[str, Any]:
+    """Content fingerprint of one image: box-filtered ``size``×``size`` RGB thumbnail (base64 of
+    the raw uint8 bytes), and per-channel mean/std of the full image in 0–255 units."""
+    img = Image.open(path).convert("RGB")
+    arr = np.asarray(img, dtype=np.float64)
+    thumb = np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+    return {
+        "size": list(img.size),
+        "mean": [round(float(x), 4) for x in arr.mean(axis=(0, 1))],
+        "std": [round(float(x), 4) for x in arr.std(axis=(0, 1))],
+        "thumb": base64.b64encode(thumb.tobytes()).decode("ascii"),
+        "thumb_size": size,
+    }
+
+
+def _thumb(fp: Mapping[str, Any]) -> np.ndarray:
+    s = int(fp["thumb_size"])
+    return np.frombuffer(base64.b64decode(fp["thumb"]), dtype=np.uint8).reshape(s, s, 3).astype(np.float64)
+
+
+def thumbnail_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """Mean absolute difference of two fingerprints' thumbnails, in 0–255 units.
+
+    Raises:
+        BaselineError: when the thumbnails have different sizes.
+    """
+    if a["thumb_size"] != b["thumb_size"]:
+        raise BaselineError(f"thumbnail sizes differ ({a['thumb_size']} vs {b['thumb_size']})")
+    return float(np.abs(_thumb(a) - _thumb(b)).mean())
+
+
+# -- the baseline --------------------------------------------------------------------------------
+
+
+@dataclass
+class Baseline:
+    """A stored baseline (see module doc). ``path`` is where it was read from or written to."""
+
+    data: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def config(self) -> str:
+        return str(self.data["config"])
+
+    @property
+    def weights(self) -> str:
+        return str(self.data["weights"])
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data.get("metrics", {}))
+
+    @property
+    def images(self) -> dict[str, dict[str, Any]]:
+        return dict(self.data.get("images", {}))
+
+    def where(self) -> str:
+        """One line naming the file and its provenance, for failure messages."""
+        p = self.data.get("provenance", {})
+        dev = p.get("device", {}) or {}
+        vers = p.get("versions", {}) or {}
+        return (
+            f"baseline {self.path or self.name} (commit {str(p.get('commit') or 'unknown')[:12]}, "
+            f"{dev.get('type', '?')} {dev.get('name', '')}, torch {vers.get('torch', '?')}, "
+            f"created {p.get('created', '?')})"
+        )
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the baseline as indented JSON (atomically); returns the path."""
+        from evalsuite.engine.store import write_json_atomic
+
+        target = Path(path or self.path or f"{self.name}.json")
+        write_json_atomic(target, self.data)
+        self.path = target
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Baseline:
+        """Read a baseline file.
+
+        Raises:
+            BaselineError: when the file is missing (naming the update option), not JSON, or of
+                another schema.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise BaselineError(
+                f"no baseline {p}; create it by running the same tests with --evalsuite-update-baselines "
+                "(on the commit and machine you trust), then commit the JSON file"
+            )
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BaselineError(
+                f"{p}: not valid JSON ({exc}); regenerate it with --evalsuite-update-baselines"
+            ) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise BaselineError(
+                f"{p}: not an evalsuite baseline (schema {data.get('schema') if isinstance(data, dict) else None!r}, "
+                f"expected {SCHEMA!r})"
+            )
+        return cls(data, p)
+
+    @classmethod
+    def from_run(cls, run: ConfigRun, name: str | None = None) -> Baseline:
+        """Build a baseline from a finished configuration run.
+
+        Raises:
+            BaselineError: when rows of the run failed or nothing was generated (a baseline must
+                describe a healthy run).
+        """
+        counts = run.summary.get("counts", {})
+        df = run.samples
+        bad = df[df["status"] == "error"] if len(df) else df
+        if len(bad) or not len(df):
+            errs = "; ".join(sorted({str(e) for e in bad.get("error", [])}))[:500] if len(bad) else "no rows"
+            raise BaselineError(
+                f"refusing to write a baseline for {run.config!r} from {run.run_dir}: "
+                f"{len(bad)} of {len(df)} rows failed ({errs})"
+            )
+        metrics: dict[str, Any] = {}
+        for mname, entry in run.summary.get("metrics", {}).items():
+            ci = metric_ci(entry, _per_sample(run, mname))
+            metrics[mname] = {**entry, "ci": list(ci) if ci else None, "per_sample": _per_sample(run, mname)}
+        images = {}
+        for r in df.itertuples():
+            if r.status == "ok" and isinstance(r.image, str):
+                images[f"{r.case_id}-{int(r.seed)}"] = image_fingerprint(run.run_dir / r.image)
+        env = run.meta.get("environment", {})
+        conf = run.meta["configs"][run.config]
+        data = {
+            "schema": SCHEMA,
+            "name": name or baseline_name(run.config, run.dataset["name"], run.weights),
+            "config": run.config,
+            "weights": run.weights,
+            "quality_evidence": run.weights == "hub",
+            "dataset": {
+                "name": run.dataset["name"],
+                "fingerprint": run.dataset["fingerprint"],
+                "cases": sorted({str(c) for c in df["case_id"]}),
+            },
+            "seeds": run.meta.get("seeds"),
+            "keys": run.keys(),
+            "runner": conf.get("runner"),
+            "params": conf.get("params"),
+            "overrides": conf.get("overrides"),
+            "effective": conf.get("effective"),
+            "counts": counts,
+            "metrics": metrics,
+            "images": images,
+            "provenance": {
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "commit": env.get("git_commit"),
+                "versions": env.get("versions"),
+                "device": env.get("device"),
+                "platform": env.get("platform"),
+                "run_id": run.meta.get("run_id"),
+            },
+        }
+        return cls(data)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+
+
+def check_comparable(run: ConfigRun, baseline: Baseline) -> None:
+    """Refuse comparisons across configurations, weights policies, dataset fingerprints or case sets.
+
+    Raises:
+        BaselineMismatch: naming what differs, both values, and how to refresh the baseline.
+    """
+    fix = (
+        "; refresh the baseline with --evalsuite-update-baselines if the change is intended, "
+        "or select the matching baseline"
+    )
+    where = baseline.where()
+    if run.config != baseline.config:
+        raise BaselineMismatch(
+            f"configuration {run.config!r} compared with the baseline of {baseline.config!r} ({where})"
+        )
+    if run.weights != baseline.weights:
+        raise BaselineMismatch(
+            f"{run.config}: weights policy {run.weights!r} differs from the baseline's {baseline.weights!r} "
+            f"({where}); numbers from different weights are not comparable{fix}"
+        )
+    b_fp, r_fp = baseline.data["dataset"]["fingerprint"], run.dataset["fingerprint"]
+    if b_fp != r_fp:
+        raise BaselineMismatch(
+            f"{run.config}: dataset {run.dataset['name']!r} fingerprint {r_fp[:16]}… differs from the baseline's "
+            f"{baseline.data['dataset']['name']!r} {b_fp[:16]}… ({where}): the prompts, masks or images changed"
+            f"{fix}"
+        )
+    b_keys, r_keys = set(baseline.data.get("keys", [])), set(run.keys())
+    if b_keys != r_keys:
+        only_b, only_r = sorted(b_keys - r_keys), sorted(r_keys - b_keys)
+        raise BaselineMismatch(
+            f"{run.config}: the run's cases/seeds differ from the baseline's ({where}): only in the baseline "
+            f"{only_b[:5]}, only in the run {only_r[:5]} (same limit= and seeds= as when the baseline was written?)"
+            f"{fix}"
+        )
+
+
+def params_diff(run: ConfigRun, baseline: Baseline) -> list[str]:
+    """Configuration parameters that differ from those the baseline was written with (``k: a → b``)."""
+    old, new = baseline.data.get("params") or {}, run.params
+    return [
+        f"{k}: {old.get(k)!r} → {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+
+
+@dataclass
+class MetricCheck:
+    """The outcome of comparing one metric with its baseline."""
+
+    config: str
+    metric: str
+    baseline: float
+    new: float
+    ci: tuple[float, float] | None
+    n: int
+    unit: str
+    higher_is_better: bool
+    threshold: Threshold
+    allowed: float
+    regressed: bool
+
+    @property
+    def worsening(self) -> float:
+        """How much worse the new value is (negative: better), in the metric's unit."""
+        return (self.baseline - self.new) if self.higher_is_better else (self.new - self.baseline)
+
+    def message(self) -> str:
+        u = f" {self.unit}" if self.unit else ""
+        ci = (
+            f"95% CI [{self.ci[0]:.4g}, {self.ci[1]:.4g}]" if self.ci else "no CI (set-level metric or n < 2)"
+        )
+        direction = "higher is better" if self.higher_is_better else "lower is better"
+        verdict = "REGRESSED" if self.regressed else "ok"
+        worse = (
+            (
+                f"worse by {self.worsening:.4g}{u}"
+                if self.worsening > 0
+                else f"better by {-self.worsening:.4g}{u}"
+            )
+            if math.isfinite(self.new)
+            else "is not a number"
+        )
+        return (
+            f"{verdict}: {self.config} / {self.metric}: baseline {self.baseline:.4g}{u} → new {self.new:.4g}{u} "
+            f"({ci}, n={self.n}); {worse}, {direction}; allowed worsening {self.allowed:.4g}{u} "
+            f"(threshold {self.threshold.describe()})"
+        )
+
+
+@dataclass
+class ImageCheck:
+    """Per-image thumbnail differences against the baseline (0–255 units)."""
+
+    config: str
+    differences: dict[str, float] = field(default_factory=dict)
+    tolerance: float = DEFAULT_IMAGE_TOLERANCE
+
+    @property
+    def changed(self) -> dict[str, float]:
+        return {k: v for k, v in self.differences.items() if not v <= self.tolerance}
+
+
+def compare_metrics(
+    run: ConfigRun,
+    baseline: Baseline,
+    metrics: Iterable[str] | None = None,
+    thresholds: Mapping[str, float | Mapping[str, float] | Threshold] | None = None,
+) -> list[MetricCheck]:
+    """Compare ``metrics`` (default: every metric with a threshold) of ``run`` with ``baseline``.
+
+    Raises:
+        BaselineMismatch: see :func:`check_comparable`.
+        BaselineError: a metric without a threshold, or one absent from the baseline.
+    """
+    check_comparable(run, baseline)
+    thresholds = dict(thresholds or {})
+    names = list(metrics) if metrics is not None else list(thresholds)
+    if not names:
+        raise BaselineError(
+            "no metrics to compare: pass metrics=[...] and thresholds={name: allowed worsening}"
+        )
+    run_metrics = run.summary.get("metrics", {})
+    out = []
+    for name in names:
+        if name not in thresholds:
+            raise BaselineError(
+                f"{run.config}: no threshold for metric {name!r}; pass thresholds={{{name!r}: "
+                "allowed worsening in its unit}} or {'rel': 0.05}"
+            )
+        if name not in baseline.metrics:
+            raise BaselineError(
+                f"{run.config}: metric {name!r} is not in {baseline.where()} (it has "
+                f"{sorted(baseline.metrics)}); refresh it with --evalsuite-update-baselines"
+            )
+        b = baseline.metrics[name]
+        t = Threshold.of(thresholds[name])
+        entry = run_metrics.get(name)
+        new = float(entry["value"]) if entry and entry.get("value") is not None else math.nan
+        ci = metric_ci(entry, _per_sample(run, name)) if entry else None
+        hib = bool(b.get("higher_is_better", True))
+        base_v = float(b["value"])
+        allowed = t.allowed(base_v)
+        worsening = (base_v - new) if hib else (new - base_v)
+        regressed = not math.isfinite(new) or worsening > allowed
+        out.append(
+            MetricCheck(
+                run.config,
+                name,
+                base_v,
+                new,
+                ci,
+                int(entry.get("n", 0)) if entry else 0,
+                str(b.get("unit", "")),
+                hib,
+                t,
+                allowed,
+                regressed,
+            )
+        )
+    return out
+
+
+def compare_images(
+    run: ConfigRun, baseline: Baseline, tolerance: float = DEFAULT_IMAGE_TOLERANCE
+) -> ImageCheck:
+    """Thumbnail difference of every image of ``run`` against the baseline's fingerprints.
+
+    Raises:
+        BaselineMismatch: see :func:`check_comparable`.
+    """
+    check_comparable(run, baseline)
+    check = ImageCheck(run.config, tolerance=tolerance)
+    stored = baseline.images
+    for r in run.samples.itertuples():
+        key = f"{r.case_id}-{int(r.seed)}"
+        if r.status != "ok" or not isinstance(r.image, str):
+            check.differences[key] = math.nan
+            continue
+        if key in stored:
+            check.differences[key] = thumbnail_difference(
+                image_fingerprint(run.run_dir / r.image), stored[key]
+            )
+    return check
+
+
+def _context(run: ConfigRun, baseline: Baseline) -> str:
+    lines = [f"  run: {run.run_dir}", f"  {baseline.where()}"]
+    diff = params_diff(run, baseline)
+    if diff:
+        lines.append("  configuration changed since the baseline: " + "; ".join(diff))
+    if baseline.weights != "hub":
+        lines.append(f"  (weights {baseline.weights!r}: these numbers carry no quality evidence)")
+    return "\n".join(lines)
+
+
+def _row_failures(run: ConfigRun) -> list[str]:
+    df = run.samples
+    bad = df[df["status"] == "error"] if len(df) else df
+    return [f"{r.case_id} seed {int(r.seed)}: {r.error}" for r in bad.itertuples()]
+
+
+def assert_no_regression(
+    run: ConfigRun,
+    baseline: Baseline,
+    metrics: Iterable[str] | None = None,
+    thresholds: Mapping[str, float | Mapping[str, float] | Threshold] | None = None,
+) -> list[MetricCheck]:
+    """Fail when any of ``metrics`` got worse than ``baseline`` by more than its threshold.
+
+    ``thresholds`` maps a metric name to its allowed worsening: a number (absolute, in the
+    metric's unit), ``{"abs": a, "rel": r}`` or a :class:`Threshold`. The failure message names,
+    for every regressed metric, the configuration, the baseline value, the new value with its 95%
+    interval, the allowed worsening and the threshold, and lists configuration parameters that
+    changed since the baseline.
+
+    Returns:
+        The checks (all passing).
+
+    Raises:
+        AssertionError: a regression, or rows of the run that failed.
+        BaselineMismatch: different dataset fingerprint, cases/seeds or weights policy.
+        BaselineError: a metric without threshold or absent from the baseline.
+    """
+    failures = _row_failures(run)
+    if failures:
+        raise AssertionError(
+            f"{run.config}: {len(failures)} rows failed:\n  "
+            + "\n  ".join(failures[:10])
+            + "\n"
+            + _context(run, baseline)
+        )
+    checks = compare_metrics(run, baseline, metrics, thresholds)
+    bad = [c for c in checks if c.regressed]
+    if bad:
+        raise AssertionError(
+            f"{run.config}: {len(bad)} of {len(checks)} metrics regressed against the baseline\n"
+            + "\n".join("  " + c.message() for c in checks)
+            + "\n"
+            + _context(run, baseline)
+        )
+    return checks
+
+
+def assert_images_match(
+    run: ConfigRun, baseline: Baseline, tolerance: float = DEFAULT_IMAGE_TOLERANCE
+) -> ImageCheck:
+    """Fail when a generated image differs from the baseline's thumbnail by more than ``tolerance``
+    (mean absolute difference of 32×32 thumbnails, 0–255 units).
+
+    Meant for deterministic set-ups (``tiny`` weights on CPU), where it detects any change of the
+    configuration's behaviour; float noise across machines stays far below the default 0.25.
+
+    Raises:
+        AssertionError: naming every changed image, its difference and the tolerance.
+        BaselineMismatch: see :func:`check_comparable`.
+    """
+    check = compare_images(run, baseline, tolerance)
+    changed = check.changed
+    if changed:
+        worst = sorted(changed.items(), key=lambda kv: -kv[1] if math.isfinite(kv[1]) else -math.inf)
+        lines = [f"  {k}: mean |Δ| {v:.3f} (0–255 units) > tolerance {tolerance:g}" for k, v in worst]
+        raise AssertionError(
+            f"{run.config}: {len(changed)} of {len(check.differences)} images differ from the baseline's\n"
+            + "\n".join(lines)
+            + "\n"
+            + _context(run, baseline)
+        )
+    return check

@@ -1,0 +1,65 @@
+"""Helpers shared by the loaders: fingerprints, locations, cache folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from evalsuite.data.cases import ManifestError
+
+
+class LoaderNotConfigured(FileNotFoundError):
+    """A registered loader was called without a location and its environment variable is unset."""
+
+
+def locate(path: str | os.PathLike[str] | None, env: str, name: str, what: str) -> Path:
+    """The loader's input: ``path`` if given, else ``$env``.
+
+    Raises:
+        LoaderNotConfigured: neither is set.
+        FileNotFoundError: the location does not exist (naming it).
+    """
+    value = path if path is not None else os.environ.get(env)
+    if not value:
+        raise LoaderNotConfigured(
+            f"{name}: no location given; use --dataset {name}:PATH or set ${env} to {what}"
+        )
+    p = Path(value).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{name}: {what} not found: {p}")
+    return p
+
+
+def file_fingerprint(loader: str, index_bytes: Iterable[bytes], root: Path, files: Iterable[Path]) -> str:
+    """sha256 over the loader name, its index files' bytes, then each file's name (relative to
+    ``root`` when inside it) and bytes in sorted order."""
+    h = hashlib.sha256(loader.encode() + b"\0")
+    for b in index_bytes:
+        h.update(hashlib.sha256(b).digest())
+    rootr = root.resolve()
+
+    def rel(p: Path) -> str:
+        pr = p.resolve()
+        return str(pr.relative_to(rootr)) if pr.is_relative_to(rootr) else pr.name
+
+    for p in sorted(set(files), key=rel):
+        h.update(b"\0" + rel(p).encode() + b"\0")
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_dir(kind: str, key: str) -> Path:
+    """``$EVALSUITE_CACHE`` (default ``~/.cache/evalsuite``) / kind / key, created."""
+    base = Path(os.environ.get("EVALSUITE_CACHE") or Path.home() / ".cache" / "evalsuite")
+    d = base / kind / key
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def err(path: Path, where: int | str, msg: str) -> ManifestError:
+    """A :class:`ManifestError` naming ``path:where``."""
+    return ManifestError(f"{path}:{where}: {msg}")

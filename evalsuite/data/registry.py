@@ -1,0 +1,87 @@
+"""Finding datasets by name: shipped sets, registered loaders (plugins) and paths.
+
+A name resolves, in order, to: a registered loader in :data:`evalsuite.registry.DATASETS`
+(a callable returning a :class:`~evalsuite.cases.Dataset`), optionally with a location and options
+as ``LOADER:PATH?key=value&key=value`` (e.g. ``brushbench:/data/BrushBench``,
+``coco2014:/data/captions_val2014.json?ids=/data/ids.tsv&images=/data/val2014``), a shipped set
+``<root>/<name>/`` in one of :func:`dataset_roots`, a ``.csv`` file (generic CSV loader), or a path
+to a folder/manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from evalsuite.data import loaders as _loaders  # noqa: F401  (registers the built-in loaders)
+from evalsuite.data.cases import MANIFEST, Dataset, load_manifest
+from evalsuite.registry import DATASETS
+
+SOURCE_DATASETS = Path(__file__).resolve().parent / "sets"
+
+
+def dataset_roots() -> list[Path]:
+    """Folders holding shipped/user datasets: ``$EVALSUITE_DATASETS`` (``os.pathsep``-separated),
+    then the sets shipped inside the package (``evalsuite/data/sets/``). Nothing is picked up from
+    the current directory: pass a path or set ``EVALSUITE_DATASETS``."""
+    roots = [Path(p) for p in os.environ.get("EVALSUITE_DATASETS", "").split(os.pathsep) if p]
+    roots += [SOURCE_DATASETS]
+    seen, out = set(), []
+    for r in roots:
+        rr = r.resolve()
+        if rr.is_dir() and rr not in seen:
+            seen.add(rr)
+            out.append(rr)
+    return out
+
+
+def shipped() -> dict[str, Path]:
+    """Shipped dataset folders by name."""
+    found: dict[str, Path] = {}
+    for root in dataset_roots():
+        for d in sorted(root.iterdir()):
+            if (d / MANIFEST).is_file() and d.name not in found:
+                found[d.name] = d
+    return found
+
+
+def available() -> list[str]:
+    """Names of every dataset: registered loaders and shipped folders."""
+    return sorted(set(DATASETS.names()) | set(shipped()))
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str], allow_outside: bool = False, **options: Any
+) -> Dataset:
+    """Load a dataset by name or path.
+
+    Raises:
+        RegistryError: unknown name (with "did you mean" suggestions).
+        ManifestError, FileNotFoundError: for an invalid manifest.
+    """
+    name = str(name_or_path)
+    if name in DATASETS:
+        return DATASETS.get(name)(**options)
+    loader, sep, rest = name.partition(":")
+    if sep and len(loader) > 1 and loader in DATASETS:
+        loc, _, query = rest.partition("?")
+        for part in filter(None, query.split("&")):
+            key, eq, value = part.partition("=")
+            if not eq:
+                raise ValueError(f"dataset option {part!r} in {name!r} must be key=value")
+            options[key] = int(value) if key == "limit" else value
+        return DATASETS.get(loader)(loc or None, **options)
+    ship = shipped()
+    if name in ship:
+        return load_manifest(ship[name], name=name, allow_outside=allow_outside)
+    p = Path(name)
+    if p.is_file() and p.suffix.lower() == ".csv":
+        return DATASETS.get("csv")(p)
+    if p.exists():
+        return load_manifest(p, allow_outside=allow_outside)
+    from evalsuite.registry import RegistryError
+
+    raise RegistryError(
+        DATASETS.unknown_message(name, extra=list(ship)) + " (or pass a path to a folder with manifest.jsonl)"
+    )

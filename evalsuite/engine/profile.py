@@ -1,0 +1,897 @@
+"""``evalsuite profile``: speed, memory and energy sweeps over configurations and optimisations.
+
+A sweep is configurations × resolution × batch size × steps × dtype (``bf16``, ``fp8``) ×
+memory mode (``gpu``, ``model_offload``, ``sequential_offload``, ``vae_tiling``) × compile
+(``off``, ``on``). Each (configuration, dtype, memory mode, compile) combination is loaded once;
+resolution, batch and steps are changed on the loaded runner. Every point is measured through
+the runner exactly as ``evalsuite run`` calls it (runner trackers + :class:`DeviceMonitor`): one
+cold call kept apart, then warm calls until both ``min_reps`` and ``min_seconds`` are reached.
+
+Also measured in the same run: the device's matmul peak (bf16, fp8 when used, float32 on CPU)
+that MFU is relative to, and a bare diffusers baseline (the runner's pipeline called directly,
+no trackers) for the first point of each configuration, so the harness overhead is visible.
+
+Outputs a run directory (same store as ``evalsuite run``): ``run.json`` (with a ``profile``
+section), ``rows.jsonl``/``samples.parquet`` (one row per point), ``report.md``, ``profile.csv``,
+``profile.md`` and plots (``latency_vs_resolution.png``, ``vram_by_memory_mode.png``,
+``speedup.png``). With ``--save-images`` the first warm image of each point is stored, so a
+paired metric can price numerics-changing speed-ups (fp8, compile, fewer steps); under random or
+tiny weights that proves the plumbing only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import inspect
+import itertools
+import logging
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from evalsuite.config import configuration as cfg
+from evalsuite.data.cases import Case
+from evalsuite.data.imageio import save_png_atomic
+from evalsuite.engine.provenance import environment
+from evalsuite.engine.store import RunStore, write_json_atomic
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import CaseError, Runner
+from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.trackers.flops import measure_peak_tflops, step_flops
+from evalsuite.trackers.tracking import DeviceMonitor, measure, summarize
+
+log = logging.getLogger(__name__)
+
+MEMORY_MODES = ("gpu", "model_offload", "sequential_offload", "vae_tiling")
+DTYPES = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "fp8": "fp8",
+}
+PHASES = ("text_encode", "vae_encode", "denoise", "vae_decode")
+OVERHEAD_GOAL_PCT = 1.0
+
+
+@dataclass(frozen=True)
+class Point:
+    """One profile point. ``width``/``height``/``steps`` of 0 mean "the configuration's own"."""
+
+    config: str
+    width: int
+    height: int
+    batch: int
+    steps: int
+    dtype: str
+    memory: str
+    compile: bool
+
+    @property
+    def load_key(self) -> tuple[str, str, str, bool]:
+        return (self.config, self.dtype, self.memory, self.compile)
+
+    def label(self) -> str:
+        return (
+            f"{self.config}@{self.width}x{self.height}-b{self.batch}-s{self.steps}-{self.dtype}-{self.memory}"
+            + ("-compile" if self.compile else "")
+        )
+
+
+@dataclass
+class ProfileSpec:
+    """What to sweep and how to measure.
+
+    Attributes:
+        configs: configuration names.
+        resolutions: square sides in pixels (``[]`` = each configuration's own width/height).
+        batches: batch sizes.
+        steps: denoising steps (``[]`` = each configuration's own).
+        dtypes: ``bf16``, ``fp16``, ``fp32``, ``fp8`` (tiny weights always compute in float32).
+        memory_modes: subset of :data:`MEMORY_MODES`.
+        compile: ``[False]``, ``[True]`` or both.
+        compile_mode: ``torch.compile`` mode (``default``, ``max-autotune-no-cudagraphs``...).
+        fp8_backend: ``auto``, ``torchao`` or ``scaled_mm`` (see :mod:`evalsuite.fp8`).
+        min_reps / min_seconds / max_reps: warm repetitions (both minima must be met).
+        baseline: measure the bare diffusers call for the first point of each configuration.
+        save_images: store the first warm image of each point in the run directory.
+        peak_seconds: duration of each matmul peak measurement.
+    """
+
+    configs: list[str]
+    resolutions: list[int] = dataclasses.field(default_factory=list)
+    batches: list[int] = dataclasses.field(default_factory=lambda: [1])
+    steps: list[int] = dataclasses.field(default_factory=list)
+    dtypes: list[str] = dataclasses.field(default_factory=lambda: ["bf16"])
+    memory_modes: list[str] = dataclasses.field(default_factory=lambda: ["gpu"])
+    compile: list[bool] = dataclasses.field(default_factory=lambda: [False])
+    compile_mode: str = "default"
+    fp8_backend: str = "auto"
+    min_reps: int = 3
+    min_seconds: float = 5.0
+    max_reps: int = 50
+    baseline: bool = True
+    save_images: bool = False
+    peak_seconds: float = 2.0
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for an unusable value."""
+        for m in self.memory_modes:
+            if m not in MEMORY_MODES:
+                raise ValueError(f"memory mode {m!r} unknown; choose from {', '.join(MEMORY_MODES)}")
+        for d in self.dtypes:
+            if d not in DTYPES:
+                raise ValueError(f"dtype {d!r} unknown; choose from {', '.join(sorted(DTYPES))}")
+        if self.min_reps < 1 or self.max_reps < self.min_reps:
+            raise ValueError(f"need 1 ≤ min_reps ≤ max_reps, got {self.min_reps}, {self.max_reps}")
+        if any(b < 1 for b in self.batches) or any(s < 1 for s in self.steps):
+            raise ValueError("batch sizes and steps must be ≥ 1")
+        if any(r < 16 or r % 16 for r in self.resolutions):
+            raise ValueError(f"resolutions must be positive multiples of 16, got {self.resolutions}")
+
+    def points(self, confs: Sequence[cfg.Configuration], policy: str) -> list[Point]:
+        """Every point, grouped so that points sharing a load are consecutive."""
+        out = []
+        for c in confs:
+            p = c.params
+            own = p.tiny_size if policy == "tiny" else p.width
+            res = [(r, r) for r in self.resolutions] or [(own, own if policy == "tiny" else p.height)]
+            steps = self.steps or [p.steps]
+            for dtype, mem, comp in itertools.product(self.dtypes, self.memory_modes, self.compile):
+                for (w, h), b, s in itertools.product(res, self.batches, steps):
+                    out.append(
+                        Point(c.name, w, h, b, s, DTYPES[dtype] if dtype != "fp8" else "fp8", mem, comp)
+                    )
+        return out
+
+
+# -- loading a point -------------------------------------------------------------------------
+
+
+def _load(
+    conf: cfg.Configuration, point: Point, spec: ProfileSpec, weights: Weights, device: torch.device
+) -> tuple[Runner, dict[str, Any]]:
+    """Load a runner for ``point``'s (configuration, dtype, memory mode, compile); returns it and notes.
+
+    Raises:
+        RuntimeError: for a memory mode that needs CUDA on a CPU device.
+    """
+    if point.memory in ("model_offload", "sequential_offload") and device.type != "cuda":
+        raise RuntimeError(
+            f"memory mode {point.memory} needs a CUDA device (offloading moves weights to the GPU)"
+        )
+    params = dataclasses.replace(conf.params, dtype="bfloat16" if point.dtype == "fp8" else point.dtype)
+    runner: Runner = RUNNERS.get(conf.runner)(params, weights, device)
+    notes: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    runner.load()
+    notes["load_s"] = time.perf_counter() - t0
+    pipe = runner.pipe
+    denoiser_name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
+    denoiser = getattr(pipe, denoiser_name)
+    if point.dtype == "fp8":
+        from evalsuite.runners.fp8 import apply_fp8
+
+        notes["fp8"] = apply_fp8(denoiser, spec.fp8_backend)
+        cn = getattr(pipe, "controlnet", None)
+        if cn is not None:
+            notes["fp8_controlnet"] = apply_fp8(cn, spec.fp8_backend)
+    if point.memory == "model_offload":
+        pipe.enable_model_cpu_offload(device=device)
+    elif point.memory == "sequential_offload":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif point.memory == "vae_tiling":
+        pipe.vae.enable_tiling()
+    if point.compile:
+        denoiser.compile(mode=spec.compile_mode)
+        notes["compile"] = f"{denoiser_name}.compile(mode={spec.compile_mode!r})"
+    return runner, notes
+
+
+def _set_point(runner: Runner, point: Point) -> None:
+    p = runner.params
+    if runner.weights.policy == "tiny":
+        p.tiny_size = point.width
+    else:
+        p.width, p.height = point.width, point.height
+    p.steps, p.batch_size = point.steps, point.batch
+    p.validate()
+
+
+def pick_cases(runner: Runner, pool: Sequence[Case], n: int) -> tuple[list[Case], list[int]]:
+    """``n`` cases the runner accepts (the first usable case repeated) and seeds ``0..n-1``.
+
+    Raises:
+        CaseError: when no case of ``pool`` is usable by this runner.
+    """
+    for case in pool:
+        try:
+            runner.check_case(case)
+            if runner.task == "inpaint":
+                runner.load_inputs(case)
+        except CaseError:
+            continue
+        return [case] * n, list(range(n))
+    raise CaseError(f"none of the {len(pool)} profile cases is usable by {type(runner).__name__}")
+
+
+def bare_call(runner: Runner, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+    """Call the runner's diffusers pipeline directly (no trackers), with the arguments its signature takes.
+
+    Raises:
+        TypeError: when the pipeline's signature lacks the basic text-to-image arguments.
+    """
+    pipe, p = runner.pipe, runner.params
+    w, h = runner.size
+    sig = inspect.signature(pipe.__call__).parameters
+    kw: dict[str, Any] = dict(
+        prompt=[c.prompt for c in cases],
+        height=h,
+        width=w,
+        num_inference_steps=p.steps,
+        guidance_scale=p.guidance,
+        generator=runner.generators(seeds),
+    )
+    missing = [k for k in kw if k not in sig]
+    if missing:
+        raise TypeError(f"{type(pipe).__name__}.__call__ lacks {missing}")
+    if "max_sequence_length" in sig and hasattr(p, "max_sequence_length"):
+        kw["max_sequence_length"] = p.max_sequence_length
+    for name in ("strength", "true_cfg_scale", "controlnet_conditioning_scale"):
+        if name in sig and hasattr(p, name):
+            kw[name] = getattr(p, name)
+    if runner.task == "inpaint":
+        if "image" not in sig or "mask_image" not in sig:
+            raise TypeError(f"{type(pipe).__name__}.__call__ takes no image/mask_image")
+        inputs = [runner.load_inputs(c) for c in cases]
+        from PIL import Image
+
+        kw["image"] = [im for im, _ in inputs]
+        kw["mask_image"] = [Image.fromarray(m.astype("uint8") * 255) for _, m in inputs]
+    return pipe(**kw)
+
+
+# -- measuring a point -----------------------------------------------------------------------
+
+
+def _median(xs: Sequence[float]) -> float:
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    return float(statistics.median(xs)) if xs else math.nan
+
+
+def measure_point(
+    runner: Runner,
+    point: Point,
+    cases: Sequence[Case],
+    seeds: Sequence[int],
+    spec: ProfileSpec,
+    peaks: dict[str, dict[str, Any]],
+) -> tuple[dict[str, Any], Any]:
+    """Measure one point through ``runner.generate``; returns (row fields, first warm image)."""
+    dev = runner.device
+    probe = DeviceMonitor(dev)
+
+    def call() -> tuple[list[Any], dict[str, float]]:
+        mon = DeviceMonitor(dev, gpu_reader=probe.gpu_reader, energy_reader=probe.energy_reader)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        with mon.watch():
+            outs = runner.generate(cases, seeds)
+        return outs, dict(mon.result)
+
+    m = measure(call, dev, spec.min_reps, spec.min_seconds, spec.max_reps)
+    n = point.batch
+    e2e = [res["wall_s"] for _, res in m.warm]
+    st = summarize(e2e)
+    outs_all = [outs for outs, _ in m.warm]
+    steps_sum = [sum(o[0].steps) for o in outs_all]
+    step_med = _median(
+        [s for o in outs_all for s in o[0].steps[1:]] or [s for o in outs_all for s in o[0].steps]
+    )
+    row: dict[str, Any] = {
+        "first_call_s": m.first[1]["wall_s"],
+        "n_warm": st["n"],
+        "warm_total_s": sum(e2e),
+        "e2e_median_s": st["median"],
+        "e2e_p90_s": st["p90"],
+        "e2e_ci_low_s": st["ci_low"],
+        "e2e_ci_high_s": st["ci_high"],
+        "e2e_ci_coverage": st["ci_coverage"],
+        "per_image_s": st["median"] / n,
+        "step_median_s": step_med,
+        "steps_sum_s": _median(steps_sum),
+        "n_steps_timed": len(outs_all[0][0].steps),
+    }
+    for ph in PHASES:
+        vals = [o[0].phases[ph] * len(o) for o in outs_all if ph in o[0].phases]
+        if vals:
+            row[f"{ph}_s"] = _median(vals)
+    row["phases_sum_s"] = sum(row.get(f"{ph}_s", 0.0) for ph in PHASES)
+    for key in ("peak_allocated_gib", "peak_reserved_gib"):
+        vals = [o[0].memory[key] for o in outs_all if key in o[0].memory]
+        if vals:
+            row[key] = max(vals)
+    for key in ("nvml_peak_gib", "host_peak_rss_gib"):
+        vals = [res[key] for _, res in m.warm if key in res]
+        if vals:
+            row[key] = max(vals)
+    energy = [res["energy_j"] / n for _, res in m.warm if "energy_j" in res]
+    if energy:
+        row["energy_j_per_image"] = _median(energy)
+    if probe.reasons:
+        row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(probe.reasons.items()))
+    flop, method = step_flops(runner, n)
+    row["flop_per_step"], row["flop_method"] = flop, method
+    peak_key = "fp8" if point.dtype == "fp8" else str(runner.dtype).removeprefix("torch.")
+    peak = peaks.get(peak_key, {}).get("tflops", math.nan)
+    row["achieved_tflops"] = flop / step_med / 1e12 if step_med > 0 else math.nan
+    row["peak_tflops"], row["peak_dtype"] = peak, peak_key
+    row["mfu"] = row["achieved_tflops"] / peak if peak and not math.isnan(peak) else math.nan
+    row["floor_step_s"] = flop / (peak * 1e12) if peak and not math.isnan(peak) else math.nan
+    row["step_over_floor"] = step_med / row["floor_step_s"] if row["floor_step_s"] else math.nan
+    return row, outs_all[0][0].image
+
+
+def measure_baseline(
+    runner: Runner, cases: Sequence[Case], seeds: Sequence[int], spec: ProfileSpec
+) -> dict[str, Any]:
+    """Median seconds of the bare pipeline call (same repetition rule), or the reason it cannot run."""
+    try:
+        m = measure(
+            lambda: bare_call(runner, cases, seeds),
+            runner.device,
+            spec.min_reps,
+            spec.min_seconds,
+            spec.max_reps,
+        )
+    except Exception as exc:
+        return {"baseline_error": f"{type(exc).__name__}: {exc}"}
+    st = summarize(m.warm_s)
+    return {
+        "baseline_median_s": st["median"],
+        "baseline_ci_low_s": st["ci_low"],
+        "baseline_ci_high_s": st["ci_high"],
+        "baseline_n": st["n"],
+        "baseline_first_s": m.first_s,
+    }
+
+
+# -- the sweep -------------------------------------------------------------------------------
+
+
+def profile(
+    spec: ProfileSpec,
+    weights: str = "random",
+    device: str | torch.device | None = "auto",
+    out: str | Path = "reports",
+    run_id: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    dataset: str = "smoke",
+) -> Path:
+    """Run a profile sweep and write its run directory; returns the directory.
+
+    Raises:
+        ConfigError, RegistryError, ValueError: for unusable arguments, before anything is loaded.
+    """
+    from evalsuite.data.registry import load_dataset
+    from evalsuite.engine.harness import apply_thread_policy, pick_device
+
+    spec.validate()
+    w = Weights(weights)  # type: ignore[arg-type]
+    ovs = [cfg.Override.parse(o) for o in overrides]
+    confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config_dirs)}
+    points = spec.points(list(confs.values()), w.policy)
+    dev = pick_device(device, w.policy)
+    apply_thread_policy(dev, w.policy)
+    pool = list(load_dataset(dataset).cases)
+    now = dt.datetime.now(dt.UTC)
+    rid = run_id or f"profile-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"
+    store = RunStore(Path(out) / rid)
+    store.path.mkdir(parents=True, exist_ok=True)
+
+    peak_dtypes = sorted(
+        {"fp8" if p.dtype == "fp8" else ("float32" if w.policy == "tiny" else p.dtype) for p in points}
+    )
+    if "fp8" in peak_dtypes and "bfloat16" not in peak_dtypes and w.policy != "tiny":
+        peak_dtypes.append("bfloat16")
+    peaks = {d: measure_peak_tflops(dev, d, min_seconds=spec.peak_seconds) for d in peak_dtypes}
+    for d, pk in peaks.items():
+        log.info("matmul peak %s: %.4g TFLOP/s", d, pk.get("tflops", math.nan))
+
+    meta: dict[str, Any] = {
+        "run_id": store.path.name,
+        "kind": "profile",
+        "created": now.isoformat(timespec="seconds"),
+        "started": now.isoformat(timespec="seconds"),
+        "finished": None,
+        "dataset": {
+            "name": dataset,
+            "size": len(pool),
+            "fingerprint": load_dataset(dataset).fingerprint,
+            "source": "profile cases (the first usable case, repeated per batch)",
+        },
+        "seeds": "0..batch-1",
+        "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
+        "weights": {},
+        "metrics": ["latency"],
+        "environment": environment(dev),
+        "configs": {},
+        "profile": {
+            "spec": dataclasses.asdict(spec),
+            "peaks": peaks,
+            "overhead_goal_pct": OVERHEAD_GOAL_PCT,
+            "timing": "CUDA events/synchronised perf_counter; median, p90, 95 % order-statistic CI of the median",
+            "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
+        },
+    }
+    store.write_meta(meta)
+    rows: list[dict[str, Any]] = []
+    baselined: set[str] = set()
+    for key, group in itertools.groupby(points, key=lambda p: p.load_key):
+        group_points = list(group)
+        conf = confs[key[0]]
+        try:
+            runner, notes = _load(conf, group_points[0], spec, w, dev)
+        except Exception as exc:
+            for pt in group_points:
+                rows.append(
+                    _record(
+                        store,
+                        meta,
+                        conf,
+                        pt,
+                        w,
+                        {"status": "error", "error": f"load: {type(exc).__name__}: {exc}"},
+                    )
+                )
+            log.error("%s: cannot load: %s", group_points[0].label(), exc)
+            continue
+        try:
+            for pt in group_points:
+                rows.append(
+                    _measure_one(store, meta, conf, runner, pt, spec, w, pool, peaks, notes, baselined)
+                )
+        finally:
+            if key[3]:
+                torch._dynamo.reset()  # drop compiled graphs (and what they hold) before freeing
+            runner.close()
+    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    from evalsuite.metrics.scoring import score_run
+
+    meta["summary"] = score_run(store, ["latency"], device="cpu")
+    store.write_meta(meta)
+    store.write_samples()
+    write_outputs(store.path, pd.DataFrame(rows), meta)
+    from evalsuite.report.report import write_report
+
+    write_report(store.path)
+    return store.path
+
+
+def _measure_one(
+    store: RunStore,
+    meta: dict[str, Any],
+    conf: cfg.Configuration,
+    runner: Runner,
+    pt: Point,
+    spec: ProfileSpec,
+    w: Weights,
+    pool: Sequence[Case],
+    peaks: dict[str, dict[str, Any]],
+    notes: dict[str, Any],
+    baselined: set[str],
+) -> dict[str, Any]:
+    try:
+        _set_point(runner, pt)
+        cases, seeds = pick_cases(runner, pool, pt.batch)
+        fields, image = measure_point(runner, pt, cases, seeds, spec, peaks)
+        if (
+            spec.baseline
+            and conf.name not in baselined
+            and pt.memory == "gpu"
+            and not pt.compile
+            and pt.dtype != "fp8"
+        ):
+            baselined.add(conf.name)
+            fields.update(measure_baseline(runner, cases, seeds, spec))
+            if "baseline_median_s" in fields:
+                fields["harness_overhead_pct"] = 100.0 * (
+                    fields["e2e_median_s"] / fields["baseline_median_s"] - 1.0
+                )
+        fields.update(
+            {
+                "status": "ok",
+                "error": None,
+                "case_id": cases[0].id,
+                "seed": seeds[0],
+                "load_s": notes.get("load_s"),
+                "prompt": cases[0].prompt,
+                "latency_s": fields["per_image_s"],
+                "fp8_backend": (notes.get("fp8") or {}).get("backend"),
+            }
+        )
+        if spec.save_images:
+            rel = store.image_relpath(pt.label(), cases[0].id, seeds[0])
+            save_png_atomic(image, store.path / rel)
+            fields["image"] = rel
+        log.info(
+            "%s: %.4g s/call (first %.4g s), %.4g s/step",
+            pt.label(),
+            fields["e2e_median_s"],
+            fields["first_call_s"],
+            fields["step_median_s"],
+        )
+    except Exception as exc:
+        log.error("%s: %s: %s", pt.label(), type(exc).__name__, exc)
+        fields = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    return _record(store, meta, conf, pt, w, fields, runner)
+
+
+def _record(
+    store: RunStore,
+    meta: dict[str, Any],
+    conf: cfg.Configuration,
+    pt: Point,
+    w: Weights,
+    fields: dict[str, Any],
+    runner: Runner | None = None,
+) -> dict[str, Any]:
+    label = pt.label()
+    row = {
+        "config": label,
+        "case_id": fields.pop("case_id", "-"),
+        "seed": fields.pop("seed", 0),
+        "base_config": pt.config,
+        "weights": w.policy,
+        "width": pt.width,
+        "height": pt.height,
+        "batch": pt.batch,
+        "steps": pt.steps,
+        "dtype": pt.dtype,
+        "memory": pt.memory,
+        "compile": pt.compile,
+        "image": fields.pop("image", None),
+        **fields,
+    }
+    store.append_row(row)
+    meta["weights"][label] = w.policy
+    meta["configs"][label] = {
+        "runner": conf.runner,
+        "description": conf.description,
+        "source": conf.source,
+        "params": dataclasses.asdict(runner.params) if runner else conf.params_dict(),
+        "weights": w.policy,
+        "load_error": fields.get("error") if row["status"] == "error" else None,
+        "effective": runner.effective() if runner else None,
+    }
+    store.write_meta(meta)
+    return row
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+TABLE_COLUMNS = [
+    ("config", "point"),
+    ("status", "status"),
+    ("first_call_s", "first s"),
+    ("e2e_median_s", "warm s (median)"),
+    ("e2e_ci_low_s", "CI low"),
+    ("e2e_ci_high_s", "CI high"),
+    ("e2e_p90_s", "p90"),
+    ("n_warm", "n"),
+    ("step_median_s", "s/step"),
+    ("text_encode_s", "text s"),
+    ("vae_encode_s", "vae enc s"),
+    ("denoise_s", "denoise s"),
+    ("vae_decode_s", "vae dec s"),
+    ("peak_allocated_gib", "alloc GiB"),
+    ("peak_reserved_gib", "reserved GiB"),
+    ("nvml_peak_gib", "NVML GiB"),
+    ("host_peak_rss_gib", "host RSS GiB"),
+    ("energy_j_per_image", "J/image"),
+    ("achieved_tflops", "TFLOP/s"),
+    ("mfu", "MFU"),
+    ("step_over_floor", "step/floor"),
+]
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v).replace("|", "\\|")
+
+
+def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
+    """The profile table as Markdown, with provenance, peaks, baseline overhead and speed-ups."""
+    env = meta.get("environment", {})
+    dev = env.get("device", {})
+    prof = meta.get("profile", {})
+    lines = []
+    if prof.get("plumbing_only"):
+        lines += [
+            "> **Weights are tiny/random: speed and memory are real for these architectures, but images "
+            "carry no quality evidence; fp8/compile/step-count images prove the plumbing only.**",
+            "",
+        ]
+    lines += [
+        f"# evalsuite profile `{meta.get('run_id')}`",
+        "",
+        f"- device: {dev.get('name')} ({dev.get('type')})",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+        f"- git commit: {env.get('git_commit')}",
+        f"- timing: {prof.get('timing')}; latencies are per call (one batch); phases are medians per call",
+        "- matmul peaks measured in this run: "
+        + ", ".join(
+            f"{k} {_fmt(v.get('tflops'))} TFLOP/s ({v.get('method') or v.get('reason')}, n={v.get('n')})"
+            for k, v in prof.get("peaks", {}).items()
+        ),
+        "- MFU = FLOP per step (docs/flops.md) / median s per step (steps after the first) / measured peak; "
+        "floor = FLOP per step / peak",
+        "",
+    ]
+    cols = [(k, h) for k, h in TABLE_COLUMNS if k in df.columns]
+    lines += ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(r.get(k)) for k, _ in cols) + " |")
+    if "baseline_median_s" in df.columns or "baseline_error" in df.columns:
+        lines += [
+            "",
+            "## Harness overhead (runner + trackers vs the bare diffusers call)",
+            "",
+            f"Goal: ≤ {OVERHEAD_GOAL_PCT:g} % of end-to-end time.",
+            "",
+            "| point | harness s | bare diffusers s | overhead % | within goal |",
+            "|---|---|---|---|---|",
+        ]
+        for _, r in df.iterrows():
+            if isinstance(r.get("baseline_error"), str):
+                lines.append(
+                    f"| {_fmt(r['config'])} | {_fmt(r.get('e2e_median_s'))} | unavailable: {_fmt(r['baseline_error'])} | — | — |"
+                )
+            elif not pd.isna(r.get("baseline_median_s", math.nan)):
+                ov = r["harness_overhead_pct"]
+                lines.append(
+                    f"| {_fmt(r['config'])} | {_fmt(r['e2e_median_s'])} | {_fmt(r['baseline_median_s'])} | "
+                    f"{ov:+.2f} | {'yes' if ov <= OVERHEAD_GOAL_PCT else 'NO'} |"
+                )
+    sp = speedups(df)
+    if not sp.empty:
+        lines += [
+            "",
+            "## Speed-up per optimisation (vs the same point in bf16, all on GPU, eager)",
+            "",
+            "| point | reference | speed-up |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {r.config} | {r.reference} | {r.speedup:.3g}× |" for r in sp.itertuples()]
+    errs = df[df["status"] != "ok"] if "status" in df.columns else df.iloc[0:0]
+    if len(errs):
+        lines += ["", "## Points that failed", ""] + [
+            f"- `{r['config']}`: {r['error']}" for _, r in errs.iterrows()
+        ]
+    notes = df["unavailable"].dropna().unique() if "unavailable" in df.columns else []
+    if len(notes):
+        lines += ["", "## Not measured", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def speedups(df: pd.DataFrame) -> pd.DataFrame:
+    """Each point's speed-up over its reference: same config/size/batch/steps, first dtype, ``gpu``, eager."""
+    if df.empty or "e2e_median_s" not in df.columns:
+        return pd.DataFrame(columns=["config", "reference", "speedup"])
+    ok = df[df["status"] == "ok"]
+    key = ["base_config", "width", "height", "batch", "steps"]
+    is_ref = (ok["memory"] == "gpu") & (~ok["compile"].astype(bool)) & (ok["dtype"] != "fp8")
+    first: dict[tuple[Any, ...], Any] = {}
+    for _, r in ok[is_ref].iterrows():
+        first.setdefault(tuple(r[k] for k in key), r)
+    out = []
+    for _, r in ok.iterrows():
+        ref = first.get(tuple(r[k] for k in key))
+        if ref is None or ref["config"] == r["config"]:
+            continue
+        out.append(
+            {
+                "config": r["config"],
+                "reference": ref["config"],
+                "speedup": ref["e2e_median_s"] / r["e2e_median_s"],
+            }
+        )
+    return pd.DataFrame(out, columns=["config", "reference", "speedup"])
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, save (PNG, 100 dpi) and close ``fig``; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
+    """Latency vs resolution, memory per memory mode and speed-ups as PNGs; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df.iloc[0:0]
+    written: list[Path] = []
+    if ok.empty:
+        return written
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, g in ok.groupby(["base_config", "dtype", "memory", "compile", "batch", "steps"]):
+        g = g.sort_values("width")
+        ax.plot(g["width"], g["per_image_s"], marker="o", label="/".join(str(k) for k in key))
+    ax.set_xlabel("resolution (px, square)")
+    ax.set_ylabel("s per image (median)")
+    ax.set_title("Latency vs resolution")
+    ax.legend(fontsize=6)
+    written.append(_save(fig, run_dir / "latency_vs_resolution.png"))
+
+    mem_col = next(
+        (
+            c
+            for c in ("peak_reserved_gib", "nvml_peak_gib", "host_peak_rss_gib")
+            if c in ok.columns and ok[c].notna().any()
+        ),
+        None,
+    )
+    if mem_col:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        g = ok.groupby(["base_config", "memory"])[mem_col].max().reset_index()
+        ax.bar([f"{a}\n{b}" for a, b in zip(g.base_config, g.memory, strict=True)], g[mem_col])
+        ax.set_ylabel(f"{mem_col} (max)")
+        ax.set_title("Memory per memory mode")
+        ax.tick_params(axis="x", labelsize=6)
+        written.append(_save(fig, run_dir / "vram_by_memory_mode.png"))
+
+    sp = speedups(df)
+    if not sp.empty:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.barh(sp["config"], sp["speedup"])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xlabel("speed-up × (vs bf16, all on GPU, eager)")
+        ax.set_title("Speed-up per optimisation")
+        ax.tick_params(axis="y", labelsize=6)
+        written.append(_save(fig, run_dir / "speedup.png"))
+    return written
+
+
+def write_outputs(run_dir: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """``profile.csv``, ``profile.md``, ``profile.json`` and the plots."""
+    df.to_csv(run_dir / "profile.csv", index=False)
+    (run_dir / "profile.md").write_text(render_markdown(df, meta), encoding="utf-8")
+    write_json_atomic(run_dir / "profile.json", {"meta": meta, "rows": df.to_dict("records")})
+    write_plots(df, run_dir)
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _on_off(v: str) -> bool:
+    if v not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {v!r}")
+    return v == "on"
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    spec = ProfileSpec(
+        configs=args.configs,
+        resolutions=args.resolutions or [],
+        batches=args.batches,
+        steps=args.steps or [],
+        dtypes=args.dtypes,
+        memory_modes=args.memory_modes,
+        compile=args.compile,
+        compile_mode=args.compile_mode,
+        fp8_backend=args.fp8_backend,
+        min_reps=args.min_reps,
+        min_seconds=args.min_seconds,
+        max_reps=args.max_reps,
+        baseline=not args.no_baseline,
+        save_images=args.save_images,
+        peak_seconds=args.peak_seconds,
+    )
+    path = profile(
+        spec,
+        weights=args.weights,
+        device=args.device,
+        out=args.out,
+        run_id=args.run_id,
+        overrides=args.overrides,
+        config_dirs=args.config_dir,
+        dataset=args.dataset,
+    )
+    print((path / "profile.md").read_text(encoding="utf-8"))
+    print(f"run directory: {path}")
+    df = pd.read_csv(path / "profile.csv")
+    return 1 if (df["status"] != "ok").any() else 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``evalsuite profile`` on an argparse sub-parser collection."""
+    p = sub.add_parser(
+        "profile",
+        help="speed/VRAM/energy sweep: configs × resolution × batch × steps × dtype × "
+        "memory mode × compile (random weights by default)",
+    )
+    p.add_argument(
+        "--configs", nargs="+", default=["flux-dev"], metavar="NAME", help="configurations (default flux-dev)"
+    )
+    p.add_argument(
+        "--weights",
+        choices=["tiny", "random", "hub"],
+        default="random",
+        help="weights policy (default random: full-size architectures, no download)",
+    )
+    p.add_argument(
+        "--resolutions",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="square sides in pixels (default: each configuration's own)",
+    )
+    p.add_argument("--batches", nargs="+", type=int, default=[1], metavar="N", help="batch sizes (default 1)")
+    p.add_argument(
+        "--steps",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="N",
+        help="denoising steps (default: each configuration's own)",
+    )
+    p.add_argument("--dtypes", nargs="+", default=["bf16"], choices=sorted(DTYPES), help="default bf16")
+    p.add_argument("--memory-modes", nargs="+", default=["gpu"], choices=MEMORY_MODES, help="default gpu")
+    p.add_argument(
+        "--compile",
+        nargs="+",
+        type=_on_off,
+        default=[False],
+        metavar="on|off",
+        help="torch.compile the denoiser: off, on, or 'off on' for both (default off)",
+    )
+    p.add_argument(
+        "--compile-mode",
+        default="default",
+        help="torch.compile mode (default; max-autotune-no-cudagraphs takes minutes to compile)",
+    )
+    p.add_argument("--fp8-backend", default="auto", choices=["auto", "torchao", "scaled_mm"])
+    p.add_argument("--min-reps", type=int, default=3, help="minimum warm calls per point (default 3)")
+    p.add_argument(
+        "--min-seconds", type=float, default=5.0, help="minimum warm seconds per point (default 5)"
+    )
+    p.add_argument("--max-reps", type=int, default=50, help="maximum warm calls per point (default 50)")
+    p.add_argument("--peak-seconds", type=float, default=2.0, help="seconds per matmul peak measurement")
+    p.add_argument("--no-baseline", action="store_true", help="skip the bare diffusers baseline")
+    p.add_argument(
+        "--save-images",
+        action="store_true",
+        help="store one image per point (to price fp8/compile/steps with a paired metric)",
+    )
+    p.add_argument("--dataset", default="smoke", help="where the profile case comes from (default smoke)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--out", default="reports", metavar="DIR", help="root of run directories")
+    p.add_argument("--run-id", default=None, help="run directory name (default profile-<weights>-<time>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
+    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    p.set_defaults(func=cmd_profile)

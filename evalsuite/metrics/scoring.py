@@ -1,0 +1,409 @@
+"""Scoring: run metrics over the stored rows/images of a run directory.
+
+Scores read only what is on disk, so ``evalsuite score RUN_DIR`` re-scores a run without
+regenerating. Per-sample values go into the rows (column = metric name, plus any extra columns
+a metric reports); aggregates go into the summary of ``run.json``.
+
+Metrics that need ``sources``/``masks`` get each case's source image (Lanczos) and mask (nearest)
+resized to the output image's size, read from the run's dataset (``run.json`` → ``dataset.source``),
+whose fingerprint must match the one recorded. A metric is skipped for configurations whose
+runner task is not in its ``tasks``. Paired metrics (``lpips_pair``) compare two configurations
+at the same case and seed; the default pairs are ``X-turbo<N>`` vs ``X`` for every such pair present.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from evalsuite.data.cases import Case, Dataset
+from evalsuite.engine.store import Key, RunStore, row_key
+from evalsuite.registry import METRICS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_T2I = ["latency", "clip_score", "fid", "lpips_pair"]
+DEFAULT_INPAINT = ["unmasked_mse", "unmasked_psnr", "unmasked_ssim", "unmasked_lpips", "clip_score_masked"]
+
+
+class ScoringError(ValueError):
+    """A run that cannot be scored as asked (dataset missing or changed, bad pair); the message says why and the fix."""
+
+
+def _to_tensor(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def count_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of rows by status, and the distinct error messages (up to 20)."""
+    status = [r.get("status") for r in rows]
+    errors = sorted({str(r.get("error")) for r in rows if r.get("status") == "error"})
+    return {
+        "n": len(rows),
+        "ok": status.count("ok"),
+        "error": status.count("error"),
+        "skipped": status.count("skipped"),
+        "errors": errors[:20],
+    }
+
+
+def default_metrics(tasks: Sequence[str]) -> list[str]:
+    """The metrics scored by default for configurations of these runner tasks (see module doc)."""
+    names = list(DEFAULT_T2I)
+    if "inpaint" in tasks:
+        names[1:1] = DEFAULT_INPAINT
+    return names
+
+
+def default_pairs(configs: Sequence[str]) -> list[tuple[str, str]]:
+    """``(X-turboN, X)`` for every configuration ``X-turboN`` whose base ``X`` is also present."""
+    have = set(configs)
+    out = []
+    for c in configs:
+        m = re.fullmatch(r"(.+)-turbo\d*", c)
+        if m and m.group(1) in have:
+            out.append((c, m.group(1)))
+    return out
+
+
+def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """``["A:B", ...]`` → ``[(A, B), ...]``.
+
+    Raises:
+        ScoringError: for a spec without exactly one ``:``.
+    """
+    out = []
+    for s in specs:
+        a, sep, b = s.partition(":")
+        if not sep or not a or not b or ":" in b:
+            raise ScoringError(f"pair {s!r} must be CONFIG_A:CONFIG_B (e.g. flux-dev-turbo8:flux-dev)")
+        out.append((a, b))
+    return out
+
+
+def config_tasks(meta: dict[str, Any]) -> dict[str, str]:
+    """Configuration → runner task (``t2i``/``inpaint``) from ``run.json``; unknown runners count as ``t2i``."""
+    from evalsuite.registry import RUNNERS
+
+    out = {}
+    for name, c in meta.get("configs", {}).items():
+        runner = c.get("runner")
+        out[name] = getattr(RUNNERS.get(runner), "task", "t2i") if runner in RUNNERS else "t2i"
+    return out
+
+
+def run_dataset(meta: dict[str, Any], override: str | Path | None = None) -> Dataset:
+    """The run's dataset, loaded from ``run.json``'s ``dataset.source`` (or ``override``) and checked
+    against the recorded fingerprint.
+
+    Raises:
+        ScoringError: when it cannot be loaded or its fingerprint differs.
+    """
+    from evalsuite.data.registry import load_dataset
+
+    rec = meta.get("dataset", {})
+    want = rec.get("fingerprint")
+    tried = [str(override)] if override else [s for s in (rec.get("source"), rec.get("name")) if s]
+    errors = []
+    for src in tried:
+        try:
+            ds = load_dataset(src)
+        except Exception as exc:  # noqa: BLE001 - collected into one message below
+            errors.append(f"{src}: {exc}")
+            continue
+        if want and ds.fingerprint != want:
+            raise ScoringError(
+                f"dataset {src} has fingerprint {ds.fingerprint[:16]}…, but the run was made on {want[:16]}…: its "
+                "prompts/images/masks changed since; restore the original data or pass --dataset PATH to a copy of it"
+            )
+        return ds
+    raise ScoringError(
+        "cannot load the run's dataset ("
+        + "; ".join(errors or ["run.json records no dataset"])
+        + "); pass --dataset PATH to its folder"
+    )
+
+
+def _default_mode(meta: dict[str, Any]) -> str:
+    from evalsuite.metrics.features import default_mode
+
+    if meta.get("metric_weights"):
+        return str(meta["metric_weights"])
+    policies = set(meta.get("weights", {}).values()) or {"tiny"}
+    if "hub" in policies:
+        return "real"
+    return default_mode("random" if "random" in policies else "tiny")
+
+
+class _Loader:
+    """Reads images, sources and masks for rows, resized to each output's size."""
+
+    def __init__(self, store: RunStore, cases: dict[str, Case] | None, device: torch.device) -> None:
+        self.store, self.cases, self.device = store, cases, device
+
+    def images(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
+        return torch.stack([_to_tensor(Image.open(self.store.path / r["image"])) for r in rows]).to(
+            self.device
+        )
+
+    def _case(self, row: dict[str, Any], what: str) -> Case:
+        if self.cases is None:
+            raise ScoringError(f"metrics that need {what} need the run's dataset; pass --dataset PATH")
+        case = self.cases.get(str(row["case_id"]))
+        if case is None:
+            raise ScoringError(
+                f"case {row['case_id']!r} of the run is not in the dataset; pass the run's dataset"
+            )
+        return case
+
+    def sources_masks(
+        self, rows: Sequence[dict[str, Any]], images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        from evalsuite.data.imageio import load_image, load_mask, resize_image, resize_mask
+
+        srcs, masks = [], []
+        h, w = images.shape[-2:]
+        for r in rows:
+            case = self._case(r, "sources/masks")
+            if case.image is None or case.mask is None:
+                raise ScoringError(
+                    f"case {case.id!r} has no source image/mask; sources/masks metrics need inpainting cases"
+                )
+            srcs.append(_to_tensor(resize_image(load_image(case.image), (w, h))))
+            masks.append(torch.from_numpy(resize_mask(load_mask(case.mask), (w, h)).astype(np.float32))[None])
+        return torch.stack(srcs).to(self.device), torch.stack(masks).to(self.device)
+
+    def batch(
+        self,
+        rows: Sequence[dict[str, Any]],
+        needs: set[str],
+        pair_rows: Sequence[dict[str, Any]] | None = None,
+    ) -> Any:
+        from evalsuite.metrics.base import MetricBatch
+
+        images = self.images(rows) if needs & {"images", "sources", "masks", "pairs"} else None
+        sources = masks = None
+        if images is not None and needs & {"sources", "masks"}:
+            sources, masks = self.sources_masks(rows, images)
+        pairs = self.images(pair_rows) if pair_rows is not None else None
+        return MetricBatch(
+            rows=rows,
+            images=images,
+            prompts=[str(r.get("prompt", "")) for r in rows],
+            sources=sources,
+            masks=masks,
+            pairs=pairs,
+        )
+
+
+def score_run(
+    store: RunStore,
+    metric_names: Sequence[str],
+    device: torch.device | str = "cpu",
+    keys: set[Key] | None = None,
+    progress: bool = False,
+    cases: dict[str, Case] | None = None,
+    batch_size: int = 8,
+    dataset: Dataset | None = None,
+    metric_weights: str | None = None,
+    metric_weights_dir: str | Path | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    metric_options: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Compute ``metric_names`` for every configuration of the run in ``store``.
+
+    Args:
+        keys: restrict to these row keys (default: every row).
+        cases: case id → :class:`Case`, needed by metrics that read sources/masks (default: from
+            ``dataset``, else the run's dataset when a metric needs it).
+        dataset: the run's dataset (default: loaded from ``run.json`` and fingerprint-checked).
+        metric_weights: ``real``/``random``/``random_full`` (default from the run's weights policy:
+            tiny → random, random → random_full, hub → real).
+        metric_weights_dir: folder of metric weight files (see :mod:`evalsuite.metrics.features`).
+        pairs: (A, B) configuration pairs for paired metrics (default :func:`default_pairs`).
+        metric_options: per metric name, extra options for its constructor.
+
+    Returns:
+        ``{config: {"counts": {...}, "metrics": {name: {"value", "n", "unit", ...}}}}``
+
+    Raises:
+        ScoringError: dataset missing/changed, or a pair names an unknown configuration.
+        MetricWeightsError: real feature-network weights missing offline.
+    """
+    meta = store.read_meta() if store.exists() else {}
+    rows = [r for r in store.rows() if keys is None or row_key(r) in keys]
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_config.setdefault(r["config"], []).append(r)
+    tasks = config_tasks(meta)
+    classes = {n: METRICS.get(n) for n in metric_names}
+    mode = metric_weights or _default_mode(meta)
+    opts = metric_options or {}
+    dev = torch.device(device)
+
+    def make(name: str) -> Any:
+        return classes[name](
+            device=dev, metric_weights=mode, metric_weights_dir=metric_weights_dir, **opts.get(name, {})
+        )
+
+    from evalsuite.metrics.base import Metric, ScoringContext
+
+    if dataset is None and cases is None and meta.get("dataset"):
+        if any(set(c.needs) & {"sources", "masks"} for c in classes.values()):
+            dataset = run_dataset(meta)
+        elif any(c.prepare is not Metric.prepare for c in classes.values()):
+            try:
+                dataset = run_dataset(meta)
+            except ScoringError as exc:
+                log.warning("scoring without the dataset (reference statistics unavailable): %s", exc)
+    if cases is None and dataset is not None:
+        cases = {c.id: c for c in dataset.cases}
+    loader = _Loader(store, cases, dev)
+    summary: dict[str, Any] = {}
+    updates: dict[Key, dict[str, Any]] = {}
+
+    def record(row: dict[str, Any], col: str, v: float) -> None:
+        k = row_key(row)
+        updates.setdefault(k, {"config": k[0], "case_id": k[1], "seed": k[2]})[col] = float(v)
+
+    for config, crow in by_config.items():
+        ok = [r for r in crow if r.get("status") == "ok"]
+        task = tasks.get(config, "t2i")
+        entry: dict[str, Any] = {"counts": count_summary(crow), "metrics": {}}
+        summary[config] = entry
+        active = [(n, make(n)) for n, c in classes.items() if task in c.tasks and not c.paired]
+        if not active:
+            continue
+        ctx = ScoringContext(config=config, task=task, dataset=dataset, run_dir=store.path)
+        for _, m in active:
+            m.prepare(ctx)
+        needs = set().union(*(set(m.needs) for _, m in active))
+        for i in range(0, len(ok), batch_size):
+            chunk = ok[i : i + batch_size]
+            batch = loader.batch(chunk, needs)
+            for name, m in active:
+                vals = m.update(batch)
+                if m.per_sample and vals is not None:
+                    for r, v in zip(chunk, vals, strict=True):
+                        record(r, name, v)
+                for col, cv in m.extra_columns().items():
+                    for r, v in zip(chunk, cv, strict=True):
+                        record(r, col, v)
+        for name, m in active:
+            entry["metrics"][name] = {**m.compute().as_dict(), **m.describe()}
+
+    paired = [n for n, c in classes.items() if c.paired]
+    if paired:
+        _score_pairs(paired, make, by_config, tasks, pairs, loader, batch_size, summary, record)
+    store.update_rows(updates.values())
+    return summary
+
+
+def _score_pairs(
+    names: list[str],
+    make: Any,
+    by_config: dict[str, list[dict[str, Any]]],
+    tasks: dict[str, str],
+    pairs: Sequence[tuple[str, str]] | None,
+    loader: _Loader,
+    batch_size: int,
+    summary: dict[str, Any],
+    record: Any,
+) -> None:
+    configs = list(by_config)
+    todo = default_pairs(configs) if pairs is None else list(pairs)
+    seen: dict[str, str] = {}
+    for a, b in todo:
+        for c in (a, b):
+            if c not in by_config:
+                raise ScoringError(
+                    f"pair {a}:{b}: configuration {c!r} has no rows in this run "
+                    f"(configurations: {', '.join(configs)})"
+                )
+        if a in seen and seen[a] != b:
+            raise ScoringError(
+                f"configuration {a!r} is paired with both {seen[a]!r} and {b!r}; pair it with one"
+            )
+        seen[a] = b
+        other = {row_key(r)[1:]: r for r in by_config[b] if r.get("status") == "ok"}
+        matched = [
+            (r, other[row_key(r)[1:]])
+            for r in by_config[a]
+            if r.get("status") == "ok" and row_key(r)[1:] in other
+        ]
+        inpaint = tasks.get(a) == "inpaint" and tasks.get(b) == "inpaint"
+        for name in names:
+            m = make(name)
+            for i in range(0, len(matched), batch_size):
+                chunk = matched[i : i + batch_size]
+                ra = [x for x, _ in chunk]
+                batch = loader.batch(
+                    ra, set(m.needs) | ({"masks"} if inpaint else set()), [y for _, y in chunk]
+                )
+                if not inpaint:
+                    batch.sources = batch.masks = None
+                vals = m.update(batch)
+                if vals is not None:
+                    for r, v in zip(ra, vals, strict=True):
+                        record(r, name, v)
+                for col, cv in m.extra_columns().items():
+                    for r, v in zip(ra, cv, strict=True):
+                        record(r, col, v)
+            summary.setdefault(a, {"counts": count_summary(by_config[a]), "metrics": {}})["metrics"][name] = {
+                **m.compute().as_dict(),
+                **m.describe(),
+                "vs": b,
+            }
+
+
+def nan_to_none(x: float) -> float | None:
+    """``None`` for NaN (JSON has no NaN)."""
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def metric_notes(summary: dict[str, Any]) -> list[str]:
+    """Report lines under the summary table: metrics made with random feature networks (no quality
+    evidence), CLIP prompts truncated per configuration, KID beside FID, paired-LPIPS partners."""
+    lines: list[str] = []
+    weak = sorted(
+        {
+            f"`{m}`"
+            for s in summary.values()
+            for m, r in s.get("metrics", {}).items()
+            if r.get("quality_evidence") is False
+        }
+    )
+    if weak:
+        lines.append(f"- **{', '.join(weak)}: computed with random feature networks — NO quality evidence.**")
+    for config, s in summary.items():
+        ms = s.get("metrics", {})
+        trunc = {m: r.get("truncated_prompts") for m, r in ms.items() if r.get("truncated_prompts")}
+        for m, t in trunc.items():
+            lines.append(
+                f"- `{config}` {m}: {t} of {ms[m].get('n')} prompts were truncated to the CLIP text context "
+                f"({ms[m].get('context_length')} tokens)."
+            )
+        f = ms.get("fid")
+        if (
+            f
+            and f.get("value") is not None
+            and not (isinstance(f.get("value"), float) and math.isnan(f["value"]))
+        ):
+            lines.append(
+                f"- `{config}` FID {f['value']:.4g} (N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}."
+            )
+        p = ms.get("lpips_pair")
+        if p:
+            lines.append(
+                f"- `{config}` lpips_pair is measured against `{p.get('vs')}` at the same case and seed."
+            )
+    return ["", "### Metric notes", "", *lines] if lines else []

@@ -1,0 +1,286 @@
+"""Image grids built from a run's data: source | mask overlay | each configuration, side by side.
+
+The paste-back variant shows each output composited onto the source outside the mask
+(``out · m + src · (1 − m)``, at the output's size), which is what a user of an inpainting
+model sees after the usual paste-back step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from evalsuite.data.cases import Case, Dataset
+from evalsuite.data.imageio import ImageError, load_image, load_mask, resize_image, resize_mask
+
+log = logging.getLogger(__name__)
+
+CELL = 192
+_PAD = 4
+_HEAD = 34
+_LABEL_W = 150
+_BG = (255, 255, 255)
+_MISSING = (220, 220, 220)
+
+
+def paste_back(image: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` inside ``mask`` and ``source`` outside it.
+
+    Args:
+        image, source: uint8 or float arrays (H, W, 3) of the same size.
+        mask: boolean (H, W), True = regenerated region.
+
+    Raises:
+        ValueError: when the shapes differ.
+    """
+    if image.shape != source.shape or image.shape[:2] != mask.shape:
+        raise ValueError(
+            f"paste_back: shapes differ: image {image.shape}, source {source.shape}, mask {mask.shape}"
+        )
+    return np.where(mask[..., None], image, source)
+
+
+def mask_overlay(
+    source: Image.Image, mask: np.ndarray, color: tuple[int, int, int] = (255, 0, 64), alpha: float = 0.45
+) -> Image.Image:
+    """``source`` with the masked region tinted by ``color`` and its outline drawn."""
+    mask = resize_mask(mask, source.size)
+    src = np.asarray(source.convert("RGB"), dtype=np.float32)
+    tint = np.array(color, dtype=np.float32)
+    out = np.where(mask[..., None], (1 - alpha) * src + alpha * tint, src)
+    edge = mask & ~(np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1) & np.roll(mask, -1, 1))
+    out[edge] = tint
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+@dataclass
+class Tile:
+    """One cell: an image or, when missing, a short reason shown in grey."""
+
+    image: Image.Image | None
+    note: str = ""
+
+
+def _font(size: int) -> Any:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def _fit(img: Image.Image, cell: int) -> Image.Image:
+    img = img.convert("RGB")
+    scale = cell / max(img.size)
+    size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    canvas = Image.new("RGB", (cell, cell), _BG)
+    canvas.paste(img.resize(size, Image.Resampling.LANCZOS), ((cell - size[0]) // 2, (cell - size[1]) // 2))
+    return canvas
+
+
+_PLAIN = str.maketrans({"−": "-", "×": "x", "…": "...", "—": "-", "–": "-", "·": "-", "²": "^2"})
+
+
+def _plain(s: str) -> str:
+    """Text the bitmap font can draw (a few typographic characters replaced by ASCII)."""
+    return s.translate(_PLAIN)
+
+
+def _short(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "..."
+
+
+def compose(
+    headers: Sequence[str], rows: Sequence[tuple[str, Sequence[Tile]]], title: str = "", cell: int = CELL
+) -> Image.Image:
+    """A labelled grid: a header row of column names, then per row a label and its tiles."""
+    ncol = len(headers)
+    title_h = 26 if title else 0
+    w = _LABEL_W + ncol * (cell + _PAD) + _PAD
+    h = title_h + _HEAD + len(rows) * (cell + _PAD) + _PAD
+    canvas = Image.new("RGB", (w, h), _BG)
+    draw = ImageDraw.Draw(canvas)
+    small, big = _font(12), _font(15)
+    title, headers = _plain(title), [_plain(h) for h in headers]
+    rows = [(_plain(label), tiles) for label, tiles in rows]
+    if title:
+        draw.text((_PAD, 5), _short(title, 160), fill=(0, 0, 0), font=big)
+    for j, head in enumerate(headers):
+        x = _LABEL_W + _PAD + j * (cell + _PAD)
+        draw.text((x + 2, title_h + 10), _short(head, cell // 7), fill=(0, 0, 0), font=small)
+    for i, (label, tiles) in enumerate(rows):
+        y = title_h + _HEAD + i * (cell + _PAD)
+        for k, line in enumerate(_wrap(label, 20, 6)):
+            draw.text((_PAD, y + 4 + 15 * k), line, fill=(0, 0, 0), font=small)
+        for j, tile in enumerate(tiles):
+            x = _LABEL_W + _PAD + j * (cell + _PAD)
+            if tile.image is not None:
+                canvas.paste(_fit(tile.image, cell), (x, y))
+            else:
+                draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=_MISSING)
+                for k, line in enumerate(_wrap(_plain(tile.note or "missing"), 24, 8)):
+                    draw.text((x + 6, y + 6 + 15 * k), line, fill=(90, 90, 90), font=small)
+    return canvas
+
+
+def _wrap(text: str, width: int, max_lines: int) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for word in words:
+        while len(word) > width:
+            if cur:
+                lines.append(cur)
+                cur = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if len(cur) + len(word) + (1 if cur else 0) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    if cur:
+        lines.append(cur)
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [_short(lines[max_lines - 1], width - 2) + "..."]
+    return lines
+
+
+def select_cases(cases: Sequence[Case], present: set[str], k: int = 6, inpainting: bool = True) -> list[Case]:
+    """A fixed, diverse selection: round-robin over categories in manifest order, up to ``k`` cases.
+
+    Only cases in ``present`` (case ids that have rows) and of the asked kind are considered.
+    """
+    pool = [c for c in cases if c.id in present and c.is_inpainting == inpainting]
+    by_cat: dict[str, list[Case]] = {}
+    for c in pool:
+        by_cat.setdefault(c.category, []).append(c)
+    out: list[Case] = []
+    while len(out) < k and any(by_cat.values()):
+        for cat in list(by_cat):
+            if by_cat[cat] and len(out) < k:
+                out.append(by_cat[cat].pop(0))
+    order = {c.id: i for i, c in enumerate(cases)}
+    return sorted(out, key=lambda c: order[c.id])
+
+
+def _row_image(run_dir: Path, row: dict[str, Any] | None) -> Tile:
+    if row is None:
+        return Tile(None, "no row")
+    if row.get("status") != "ok" or not row.get("image"):
+        return Tile(None, f"{row.get('status')}: {row.get('error') or ''}")
+    try:
+        return Tile(load_image(run_dir / str(row["image"])))
+    except ImageError as exc:
+        return Tile(None, f"image unreadable: {exc}")
+
+
+def case_rows(
+    run_dir: Path,
+    rows: dict[tuple[str, str], dict[str, Any]],
+    configs: Sequence[str],
+    cases: Sequence[Case],
+    paste: bool = False,
+) -> list[tuple[str, list[Tile]]]:
+    """Grid rows for inpainting ``cases``: source, mask overlay, then each configuration's output.
+
+    ``rows`` maps (config, case_id) to the row shown (one seed per case).
+    """
+    out = []
+    for case in cases:
+        tiles: list[Tile] = []
+        try:
+            src = load_image(case.image) if case.image else None
+            mask = load_mask(case.mask) if case.mask is not None else None
+        except ImageError as exc:
+            src, mask = None, None
+            log.warning("grid: %s", exc)
+        tiles.append(Tile(src, "source unreadable"))
+        tiles.append(
+            Tile(mask_overlay(src, mask) if src is not None and mask is not None else None, "mask unreadable")
+        )
+        for config in configs:
+            tile = _row_image(run_dir, rows.get((config, case.id)))
+            if paste and tile.image is not None and src is not None and mask is not None:
+                size = tile.image.size
+                pasted = paste_back(
+                    np.asarray(tile.image), np.asarray(resize_image(src, size)), resize_mask(mask, size)
+                )
+                tile = Tile(Image.fromarray(pasted.astype(np.uint8)))
+            tiles.append(tile)
+        seed = next((r.get("seed") for (c, cid), r in rows.items() if cid == case.id), case.seed)
+        out.append((f"{case.id} (seed {seed}) [{case.category}] {case.prompt}", tiles))
+    return out
+
+
+def t2i_rows(
+    run_dir: Path, rows: dict[tuple[str, str], dict[str, Any]], configs: Sequence[str], cases: Sequence[Case]
+) -> list[tuple[str, list[Tile]]]:
+    """Grid rows for text-to-image ``cases``: each configuration's output."""
+    return [
+        (f"{c.id} [{c.category}] {c.prompt}", [_row_image(run_dir, rows.get((cfg, c.id))) for cfg in configs])
+        for c in cases
+    ]
+
+
+def first_seed_rows(samples: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(config, case_id) → the row of the smallest seed (a fixed choice per case)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in samples.sort_values(["case_id", "seed"]).to_dict("records"):
+        out.setdefault((str(r["config"]), str(r["case_id"])), r)
+    return out
+
+
+def run_grids(
+    run_dir: Path,
+    samples: Any,
+    configs: Sequence[str],
+    dataset: Dataset | None,
+    out_dir: Path,
+    k: int = 6,
+    cell: int = CELL,
+) -> list[tuple[str, str, str]]:
+    """Write ``grid_inpaint.png``, ``grid_inpaint_pasteback.png`` and ``grid_t2i.png`` when they have content.
+
+    Returns:
+        (key, file name, caption) per written grid.
+    """
+    if dataset is None or not len(samples):
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = first_seed_rows(samples)
+    present = {str(c) for c in samples["case_id"]}
+    written = []
+    inp = select_cases(dataset.cases, present, k, inpainting=True)
+    if inp:
+        heads = ["source", "mask (red)", *configs]
+        compose(heads, case_rows(run_dir, rows, configs, inp), "Raw outputs", cell).save(
+            out_dir / "grid_inpaint.png"
+        )
+        written.append(
+            (
+                "grid_inpaint",
+                "grid_inpaint.png",
+                "Raw outputs: source | mask overlay | each configuration (the whole image as generated).",
+            )
+        )
+        compose(
+            heads, case_rows(run_dir, rows, configs, inp, paste=True), "Pasted back onto the source", cell
+        ).save(out_dir / "grid_inpaint_pasteback.png")
+        written.append(
+            (
+                "grid_inpaint_pasteback",
+                "grid_inpaint_pasteback.png",
+                "Paste-back: each output inside the mask, the source outside it (output resolution).",
+            )
+        )
+    t2i = select_cases(dataset.cases, present, k, inpainting=False)
+    if t2i:
+        compose(list(configs), t2i_rows(run_dir, rows, configs, t2i), "Text-to-image cases", cell).save(
+            out_dir / "grid_t2i.png"
+        )
+        written.append(("grid_t2i", "grid_t2i.png", "Text-to-image cases: each configuration's output."))
+    return written

@@ -1,0 +1,616 @@
+"""Reports: pure functions from a stored run to ``report.md``, ``report.html``, ``summary.csv``,
+plots (``plots/*.png|svg``) and image grids (``grids/*.png``).
+
+Everything is recomputed from ``run.json`` + ``samples.parquet`` + ``images/`` (and the dataset's
+sources/masks for the grids), so ``evalsuite report RUN_DIR`` regenerates the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalsuite.data.cases import Dataset
+from evalsuite.report import html as H
+from evalsuite.report.grids import run_grids
+from evalsuite.report.plots import Plot, all_plots
+from evalsuite.report.tables import (
+    SPEED_COLUMNS,
+    RunView,
+    failure_table,
+    quality_caveats,
+    speed_table,
+    status_table,
+    summary_frame,
+)
+
+log = logging.getLogger(__name__)
+
+REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR, GRIDS_DIR = (
+    "report.md",
+    "report.html",
+    "summary.csv",
+    "plots",
+    "grids",
+)
+
+
+# -- formatting ------------------------------------------------------------------------------------
+def fmt(x: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits; ``—`` for missing/NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def fmt_ci(mean: float, low: float, high: float, n: int | None = None) -> str:
+    """``mean [low, high]`` (plus `` N=n``) with NaN-safe formatting."""
+    s = fmt(mean)
+    if not (isinstance(low, float) and math.isnan(low)):
+        s += f" [{fmt(low)}, {fmt(high)}]"
+    if n is not None:
+        s += f" N={n}"
+    return s
+
+
+def md(x: Any) -> str:
+    """User text made safe inside a Markdown table cell (pipes, newlines, angle brackets)."""
+    s = "" if x is None else str(x)
+    return (
+        s.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("`", "'")
+    )
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table (cells must already be escaped with :func:`md`)."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+# -- the model of one report -----------------------------------------------------------------------
+@dataclass
+class ReportData:
+    """Everything a rendered report shows (computed once, rendered as Markdown and HTML).
+
+    Attributes:
+        view: the loaded run.
+        summary: the long table of :func:`evalsuite.tables.summary_frame` (``summary.csv``).
+        status, failures, speed: per-configuration tables.
+        plots: written plots (paths relative to the run directory).
+        grids: (key, relative path, caption) of written image grids.
+        notes: provenance remarks (dataset not found, fingerprint differs...).
+    """
+
+    view: RunView
+    summary: pd.DataFrame
+    status: pd.DataFrame
+    failures: pd.DataFrame
+    speed: pd.DataFrame
+    plots: list[Plot] = field(default_factory=list)
+    grids: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.view.meta
+
+
+def load_run_dataset(meta: dict[str, Any]) -> tuple[Dataset | None, list[str]]:
+    """The dataset a run used (from ``run.json``'s dataset source, else its name), with notes.
+
+    Never raises: a dataset that cannot be found yields ``None`` and a note.
+    """
+    from evalsuite.data.registry import load_dataset
+
+    ds_meta = meta.get("dataset") or {}
+    notes: list[str] = []
+    ds = None
+    for ref in (ds_meta.get("source"), ds_meta.get("name")):
+        if not ref:
+            continue
+        try:
+            ds = load_dataset(ref)
+            break
+        except Exception as exc:  # a moved dataset must not prevent the rest of the report
+            notes.append(
+                f"dataset {ref!r} could not be loaded for the image grids ({type(exc).__name__}: {exc})"
+            )
+    if ds is None:
+        notes.append(
+            "image grids with sources and masks are left out: the run's dataset is not available here"
+        )
+    elif ds_meta.get("fingerprint") and ds.fingerprint != ds_meta["fingerprint"]:
+        notes.append(
+            f"the dataset found at {ds.source} has fingerprint {ds.fingerprint[:12]}…, not the run's "
+            f"{str(ds_meta['fingerprint'])[:12]}…: sources/masks in the grids may not be what was run"
+        )
+    return ds, notes
+
+
+def build(
+    run_dir: str | Path,
+    assets: bool = True,
+    out_dir: Path | None = None,
+    rel_prefix: str = "",
+    grids: bool = True,
+) -> ReportData:
+    """Compute the tables of ``run_dir`` and (``assets``) write its plots and grids.
+
+    Args:
+        out_dir: folder that receives ``plots/`` and ``grids/`` (default: the run directory).
+        rel_prefix: prefix of asset paths as seen from the page that shows them.
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` is not a run directory.
+    """
+    view = RunView.load(run_dir)
+    data = ReportData(view, summary_frame(view), status_table(view), failure_table(view), speed_table(view))
+    if assets:
+        base = out_dir or view.path
+        data.plots = all_plots(view, base / PLOTS_DIR, f"{rel_prefix}{PLOTS_DIR}")
+        if grids:
+            ds, notes = load_run_dataset(view.meta)
+            data.notes += notes
+            written = run_grids(view.path, view.samples, view.configs, ds, base / GRIDS_DIR)
+            data.grids = [(k, f"{rel_prefix}{GRIDS_DIR}/{f}", c) for k, f, c in written]
+    return data
+
+
+# -- shared pieces ---------------------------------------------------------------------------------
+def banner(meta: dict[str, Any]) -> list[str]:
+    """Markdown warning lines when numbers carry no quality evidence (tiny/random weights or
+    metrics whose feature networks have random weights); empty otherwise."""
+    title, detail = banner_text(meta)
+    if not title:
+        return []
+    return [f"> **WARNING: {title}**", f"> {detail}", ""]
+
+
+def banner_text(meta: dict[str, Any]) -> tuple[str, str]:
+    """(headline, detail) of the quality-evidence warning; ``("", "")`` when there is none."""
+    weak, random_metrics = quality_caveats(meta)
+    if not weak and not random_metrics:
+        return "", ""
+    parts, detail = [], []
+    if weak:
+        kinds = " and ".join(sorted(set(weak.values())))
+        parts.append(f"{kinds} weights")
+        detail.append(
+            "Configurations affected: "
+            + ", ".join(f"{c} ({p})" for c, p in weak.items())
+            + ". tiny = small random models for tests; random = full-size random weights, valid for speed/VRAM only."
+        )
+    if random_metrics:
+        parts.append("random metric feature networks")
+        detail.append(
+            "Metrics computed with random feature-network weights: " + ", ".join(random_metrics) + "."
+        )
+    return (
+        f"{' and '.join(parts)} — these images and quality numbers carry NO quality evidence.",
+        " ".join(detail),
+    )
+
+
+def _header_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    env = meta.get("environment") or {}
+    ds = meta.get("dataset") or {}
+    dev = env.get("device") or {}
+    devtxt = f"{dev.get('name')} ({dev.get('type')})"
+    if dev.get("memory_gib"):
+        devtxt += f", {dev['memory_gib']:.1f} GiB, CUDA {dev.get('cuda')}"
+    return [
+        ("dataset", f"{ds.get('name')} — {ds.get('size')} cases, fingerprint {ds.get('fingerprint')}"),
+        ("dataset source", str(ds.get("source"))),
+        ("seeds", str(meta.get("seeds"))),
+        ("weights", ", ".join(f"{c}: {p}" for c, p in (meta.get("weights") or {}).items())),
+        ("metrics", ", ".join(str(m) for m in meta.get("metrics") or [])),
+        ("device", devtxt),
+        ("platform", str(env.get("platform"))),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)),
+        ("git commit", str(env.get("git_commit"))),
+        ("date", f"started {meta.get('started')}, finished {meta.get('finished')}"),
+        ("ranks", _ranks_text(meta.get("distributed") or {})),
+    ]
+
+
+def _ranks_text(d: dict[str, Any]) -> str:
+    """Number of processes and each rank's throughput (images generated per second of generation)."""
+    ranks = d.get("ranks") or {}
+    parts = []
+    for r, st in sorted(ranks.items(), key=lambda kv: int(kv[0])):
+        ips = st.get("images_per_s")
+        parts.append(
+            f"rank {r}: {st.get('rows')} images in {fmt(st.get('generate_s'))} s"
+            + (f" = {fmt(ips)} img/s" if ips else "")
+            + f" on {st.get('device')}"
+        )
+    return f"{d.get('world_size', 1)}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def _params(c: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items())
+
+
+def _metric_rows(
+    data: ReportData, group_by: str = "all"
+) -> tuple[list[str], list[tuple[str, dict[str, dict[str, Any]]]]]:
+    """(quantity names in order, [(config or group, {quantity: summary record})])."""
+    s = data.summary[data.summary["group_by"] == group_by]
+    names = [q.name for q in data.view.quantities() if q.kind == "metric" and q.name in set(s["quantity"])]
+    out = []
+    for config in data.view.configs:
+        recs = {r["quantity"]: r for r in s[s["config"] == config].to_dict("records")}
+        out.append((config, recs))
+    return names, out
+
+
+def _rec_txt(r: dict[str, Any] | None) -> str:
+    if not r or not r.get("n"):
+        return "—"
+    return fmt_ci(r["mean"], r["ci95_low"], r["ci95_high"], int(r["n"]))
+
+
+def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per quantity (metrics + latency): (title, headers, rows) with rows = groups, columns = configurations."""
+    s = data.summary[data.summary["group_by"] == group_by]
+    if s.empty:
+        return []
+    qs = data.view.quantities()
+    has_latency_metric = any(q.name == "latency" and q.kind == "metric" and q.column for q in qs)
+    wanted = [q for q in qs if q.kind == "metric" or (q.name == "latency_s" and not has_latency_metric)]
+    out = []
+    for q in wanted:
+        sq = s[s["quantity"] == q.name]
+        if sq.empty:
+            continue
+        groups = sorted(set(sq["group"]))
+        rows = []
+        for g in groups:
+            cells = [g]
+            for config in data.view.configs:
+                r = sq[(sq["group"] == g) & (sq["config"] == config)].to_dict("records")
+                cells.append(_rec_txt(r[0] if r else None))
+            rows.append(cells)
+        out.append((f"{q.title} {q.arrow}".strip(), [group_by, *data.view.configs], rows))
+    return out
+
+
+def _speed_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    sp = data.speed
+    cols = [c for c in sp.columns if c != "config"]
+    heads = ["configuration"] + [
+        f"{SPEED_COLUMNS[c][0]} ({SPEED_COLUMNS[c][1]})"
+        if SPEED_COLUMNS.get(c, ("", ""))[1]
+        else SPEED_COLUMNS.get(c, (c, ""))[0]
+        for c in cols
+    ]
+    rows = [[str(r["config"])] + [fmt(r[c]) for c in cols] for r in sp.to_dict("records")]
+    return heads, rows
+
+
+def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """Resource and other measurements (mean [CI] N) not already in the speed table."""
+    s = data.summary[(data.summary["group_by"] == "all") & (data.summary["kind"] != "metric")]
+    shown = {"latency_s", "step_median_s", "peak_allocated_gib", "peak_reserved_gib", "peak_device_gib"}
+    qs = [
+        q
+        for q in data.view.quantities()
+        if q.kind != "metric" and q.name not in shown and q.name in set(s["quantity"])
+    ]
+    if not qs:
+        return [], []
+    heads = ["configuration"] + [f"{q.title} {q.arrow}".strip() for q in qs]
+    rows = []
+    for config in data.view.configs:
+        sc = s[s["config"] == config]
+        rows.append(
+            [config]
+            + [_rec_txt(next(iter(sc[sc["quantity"] == q.name].to_dict("records")), None)) for q in qs]
+        )
+    return heads, rows
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str:
+    """The Markdown report. With only ``meta`` (``run.json``) it shows the header and the run.json
+    summary; with ``data`` (see :func:`build`) it shows every table, plot and grid."""
+    lines = banner(meta)
+    lines += [f"# evalsuite run `{md(meta.get('run_id'))}`", ""]
+    lines += [f"- {k}: {md(v)}" for k, v in _header_items(meta)] + [""]
+    lines += ["## Configurations", ""]
+    lines += md_table(
+        ["configuration", "runner", "weights", "parameters", "load error"],
+        [
+            [md(n), md(c.get("runner")), md(c.get("weights")), md(_params(c)), md(c.get("load_error") or "")]
+            for n, c in (meta.get("configs") or {}).items()
+        ],
+    )
+    if data is None:
+        return "\n".join(_meta_only_summary(meta, lines)) + "\n"
+
+    lines += ["## Summary", "", "### Rows", ""]
+    lines += md_table(
+        ["configuration", "weights", "rows", "ok", "errors", "skipped"],
+        [
+            [
+                md(r["config"]),
+                md((meta.get("weights") or {}).get(r["config"])),
+                str(r["rows"]),
+                str(r["ok"]),
+                str(r["error"]),
+                str(r["skipped"]),
+            ]
+            for r in data.status.to_dict("records")
+        ],
+    )
+    names, rows = _metric_rows(data)
+    qmap = {q.name: q for q in data.view.quantities()}
+    if names:
+        lines += ["### Metrics: mean [bootstrap 95 % CI] N", ""]
+        lines += md_table(
+            ["configuration"] + [md(f"{qmap[n].title} {qmap[n].arrow}".strip()) for n in names],
+            [[md(c)] + [_rec_txt(r.get(n)) for n in names] for c, r in rows],
+        )
+        own = [
+            (c, n, r[n])
+            for c, r in rows
+            for n in names
+            if n in r and not math.isnan(r[n].get("headline", math.nan))
+        ]
+        if own:
+            lines += [
+                "Each metric's own aggregate from run.json (e.g. median latency, set-level FID): "
+                + "; ".join(
+                    f"{md(c)} {md(n)} = {fmt(r['headline'])} (N={_int(r.get('headline_n'))})"
+                    for c, n, r in own
+                ),
+                "",
+            ]
+    from evalsuite.metrics.scoring import metric_notes
+
+    notes = metric_notes(meta.get("summary", {}))
+    if notes:
+        lines += ["### Metric notes", "", *notes, ""]
+    lines += ["### Speed and memory", ""]
+    sh, sr = _speed_rows(data)
+    lines += md_table([md(x) for x in sh], [[md(x) for x in row] for row in sr])
+    lines += [
+        "Latency: end-to-end seconds per image (median, p90); s/step: median over every denoising step; "
+        "peak VRAM: maximum over images.",
+        "",
+    ]
+    oh, orows = _other_rows(data)
+    if oh:
+        lines += ["### Other measurements: mean [95 % CI] N", ""]
+        lines += md_table([md(x) for x in oh], [[md(x) for x in row] for row in orows])
+    lines += ["## Failures and skips", ""]
+    if data.failures.empty:
+        lines += ["None.", ""]
+    else:
+        lines += md_table(
+            ["configuration", "status", "count", "reason", "cases"],
+            [
+                [
+                    md(f["config"]),
+                    md(f["status"]),
+                    str(f["count"]),
+                    md(f["reason"]),
+                    md(", ".join(f["cases"][:20]) + (" …" if len(f["cases"]) > 20 else "")),
+                ]
+                for f in data.failures.to_dict("records")
+            ],
+        )
+    for group_by, title in (("category", "By category"), ("mask_family", "By mask family")):
+        tables = _group_tables(data, group_by)
+        if tables:
+            lines += [f"## {title}", ""]
+            for t, gheads, rows2 in tables:
+                lines += [f"### {md(t)}", ""] + md_table(
+                    [md(x) for x in gheads], [[md(x) for x in row] for row in rows2]
+                )
+    if data.plots:
+        lines += ["## Plots", ""]
+        for p in data.plots:
+            lines += [f"![{md(p.title)}]({p.png})", "", f"{md(p.caption)} ([SVG]({p.svg}))", ""]
+    if data.grids:
+        lines += ["## Image grids", ""]
+        for _k, rel, caption in data.grids:
+            lines += [f"![{md(caption)}]({rel})", "", md(caption), ""]
+    if data.notes:
+        lines += ["## Notes", ""] + [f"- {md(n)}" for n in data.notes] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def _int(x: Any) -> str:
+    try:
+        return str(int(x))
+    except (TypeError, ValueError):
+        return "—"
+
+
+def _meta_only_summary(meta: dict[str, Any], lines: list[str]) -> list[str]:
+    summary = meta.get("summary") or {}
+    names = sorted({m for s in summary.values() for m in (s.get("metrics") or {})})
+    lines += ["## Summary (run.json)", ""]
+    rows = []
+    for name, s in summary.items():
+        c = s.get("counts") or {}
+        cells = [fmt((s.get("metrics") or {}).get(m, {}).get("value")) for m in names]
+        rows.append([md(name), str(c.get("ok")), str(c.get("error")), str(c.get("skipped"))] + cells)
+    return lines + md_table(["configuration", "ok", "errors", "skipped", *[md(n) for n in names]], rows)
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+def _html_table(heads: Sequence[str], rows: Sequence[Sequence[str]], first_text: int = 1) -> H.Markup:
+    return H.table(heads, rows, numeric=[False] * first_text + [True] * (len(heads) - first_text))
+
+
+def render_html(data: ReportData, embed: bool = False, base: Path | None = None) -> str:
+    """The self-contained HTML report (inline CSS, no scripts; images relative to ``base`` or embedded)."""
+    meta = data.meta
+    base = base or data.view.path
+    body: list[object] = []
+    title, detail = banner_text(meta)
+    if title:
+        body.append(
+            H.Markup(f'<div class="banner">WARNING: {H.esc(title)}<small>{H.esc(detail)}</small></div>')
+        )
+    body.append(H.tag("h1", f"evalsuite run {meta.get('run_id')}"))
+    body.append(
+        H.Markup(
+            '<dl class="kv">'
+            + "".join(f"<dt>{H.esc(k)}</dt><dd>{H.esc(v)}</dd>" for k, v in _header_items(meta))
+            + "</dl>"
+        )
+    )
+    body.append(H.tag("h2", "Configurations"))
+    body.append(
+        H.table(
+            ["configuration", "runner", "weights", "parameters", "load error"],
+            [
+                [n, c.get("runner"), c.get("weights"), _params(c), c.get("load_error") or ""]
+                for n, c in (meta.get("configs") or {}).items()
+            ],
+        )
+    )
+    body.append(H.tag("h2", "Summary"))
+    body.append(
+        H.table(
+            ["configuration", "weights", "rows", "ok", "errors", "skipped"],
+            [
+                [
+                    r["config"],
+                    (meta.get("weights") or {}).get(r["config"]),
+                    r["rows"],
+                    r["ok"],
+                    r["error"],
+                    r["skipped"],
+                ]
+                for r in data.status.to_dict("records")
+            ],
+            numeric=[False, False, True, True, True, True],
+            row_classes=["bad" if r["error"] else "" for r in data.status.to_dict("records")],
+        )
+    )
+    names, rows = _metric_rows(data)
+    qmap = {q.name: q for q in data.view.quantities()}
+    if names:
+        body.append(H.tag("h3", "Metrics: mean [bootstrap 95 % CI] N"))
+        body.append(
+            _html_table(
+                ["configuration"] + [f"{qmap[n].title} {qmap[n].arrow}".strip() for n in names],
+                [[c] + [_rec_txt(r.get(n)) for n in names] for c, r in rows],
+            )
+        )
+    body.append(H.tag("h3", "Speed and memory"))
+    h, r = _speed_rows(data)
+    body.append(_html_table(h, r))
+    body.append(
+        H.tag(
+            "p",
+            "Latency: end-to-end seconds per image (median, p90); s/step: median over every denoising "
+            "step; peak VRAM: maximum over images.",
+            cls="note",
+        )
+    )
+    h, r = _other_rows(data)
+    if h:
+        body.append(H.tag("h3", "Other measurements: mean [95 % CI] N"))
+        body.append(_html_table(h, r))
+    body.append(H.tag("h2", "Failures and skips"))
+    if data.failures.empty:
+        body.append(H.tag("p", "None."))
+    else:
+        body.append(
+            H.table(
+                ["configuration", "status", "count", "reason", "cases"],
+                [
+                    [f["config"], f["status"], f["count"], f["reason"], ", ".join(f["cases"][:50])]
+                    for f in data.failures.to_dict("records")
+                ],
+            )
+        )
+    for group_by, gtitle in (("category", "By category"), ("mask_family", "By mask family")):
+        tables = _group_tables(data, group_by)
+        if tables:
+            body.append(H.tag("h2", gtitle))
+            for t, heads, rows2 in tables:
+                body += [H.tag("h3", t), _html_table(heads, rows2)]
+    if data.plots:
+        body.append(H.tag("h2", "Plots"))
+        body.append(
+            H.Markup(
+                '<div class="figs">'
+                + "".join(
+                    H.figure(H.img(p.png, p.title, base, embed), p.caption, H.link(p.svg, "SVG"))
+                    for p in data.plots
+                )
+                + "</div>"
+            )
+        )
+    if data.grids:
+        body.append(H.tag("h2", "Image grids"))
+        for _k, rel, caption in data.grids:
+            body.append(H.figure(H.img(rel, caption, base, embed), caption))
+        body.append(H.tag("h3", "Cases shown"))
+        body.append(H.table(["case", "category", "mask family", "prompt"], _case_table(data)))
+    if data.notes:
+        body.append(H.tag("h2", "Notes"))
+        body.append(H.Markup("<ul>" + "".join(f"<li>{H.esc(n)}</li>" for n in data.notes) + "</ul>"))
+    return H.page(f"evalsuite report {meta.get('run_id')}", body)
+
+
+def _case_table(data: ReportData) -> list[list[Any]]:
+    df = data.view.samples
+    if not len(df):
+        return []
+    first = df.drop_duplicates("case_id")
+    return [
+        [
+            r["case_id"],
+            r.get("category"),
+            r.get("mask_family") if isinstance(r.get("mask_family"), str) else "",
+            r.get("prompt"),
+        ]
+        for r in first.to_dict("records")
+    ]
+
+
+# -- entry point -----------------------------------------------------------------------------------
+def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
+    """Write ``report.md``, ``report.html``, ``summary.csv``, ``plots/`` and ``grids/`` into
+    ``run_dir``; return the path of ``report.md``.
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` is not a run directory.
+    """
+    data = build(run_dir)
+    path = data.view.path
+    data.summary.to_csv(path / SUMMARY_CSV, index=False)
+    (path / REPORT_MD).write_text(render_markdown(data.meta, data), encoding="utf-8")
+    (path / REPORT_HTML).write_text(render_html(data, embed=embed_images), encoding="utf-8")
+    log.info("report: %s", path / REPORT_MD)
+    return path / REPORT_MD
+
+
+__all__ = ["ReportData", "banner", "build", "render_html", "render_markdown", "write_report"]

@@ -1,0 +1,490 @@
+"""Tables of a stored run: what was measured, per configuration and per group, with bootstrap CIs.
+
+Pure functions of a run directory (``run.json`` + ``samples.parquet``): nothing here generates or
+scores. The columns shown are discovered from the data, so metrics and trackers added later
+(``clip_score``, ``energy_j``, ``mfu``...) appear without changes here; the lists below only fix a
+pleasant order and units for names we know.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalsuite.engine.store import RunStore
+from evalsuite.runners.weights import NO_QUALITY_EVIDENCE
+from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
+
+# Columns that identify a row or carry text, never shown as numbers.
+IDENTITY = frozenset(
+    {
+        "config",
+        "case_id",
+        "seed",
+        "status",
+        "error",
+        "category",
+        "mask_family",
+        "prompt",
+        "image",
+        "weights",
+        "steps_s",
+        "batch_size",
+    }
+)
+
+# Preferred order of metrics (others follow alphabetically).
+METRIC_ORDER = (
+    "clip_score",
+    "image_reward",
+    "hpsv2",
+    "pickscore",
+    "aesthetic",
+    "lpips",
+    "psnr",
+    "ssim",
+    "masked_psnr",
+    "unmasked_psnr",
+    "fid",
+    "kid",
+    "latency",
+)
+
+# Known per-sample measurements: column → (label, unit, higher_is_better).
+RESOURCES: dict[str, tuple[str, str, bool | None]] = {
+    "latency_s": ("latency", "s", False),
+    "step_median_s": ("s/step (median)", "s", False),
+    "text_encode_s": ("text encode", "s", False),
+    "vae_encode_s": ("VAE encode", "s", False),
+    "denoise_s": ("denoise", "s", False),
+    "vae_decode_s": ("VAE decode", "s", False),
+    "peak_allocated_gib": ("peak VRAM allocated", "GiB", False),
+    "peak_reserved_gib": ("peak VRAM reserved", "GiB", False),
+    "peak_device_gib": ("peak device memory (NVML)", "GiB", False),
+    "energy_j": ("energy per image", "J", False),
+    "energy_wh": ("energy per image", "Wh", False),
+    "power_w": ("mean power", "W", False),
+    "mfu": ("MFU", "", True),
+}
+_SUFFIX_UNITS = {
+    "_s": "s",
+    "_ms": "ms",
+    "_j": "J",
+    "_wh": "Wh",
+    "_w": "W",
+    "_gib": "GiB",
+    "_mib": "MiB",
+    "_pct": "%",
+    "_db": "dB",
+}
+
+GROUPINGS = ("category", "mask_family")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number shown in reports.
+
+    Attributes:
+        column: the ``samples.parquet`` column (``None`` for set-level metrics without one).
+        name: the metric or column name.
+        label: human label.
+        unit: unit string (``""`` when unitless).
+        higher_is_better: direction, ``None`` when unknown.
+        kind: ``metric`` (scored by a metric), ``resource`` (timing/memory/energy) or ``other``.
+        quality_evidence: ``False`` when a metric's feature network had random weights.
+    """
+
+    column: str | None
+    name: str
+    label: str
+    unit: str
+    higher_is_better: bool | None
+    kind: str
+    quality_evidence: bool = True
+
+    @property
+    def title(self) -> str:
+        """``label (unit)`` for axis labels and table heads."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    @property
+    def arrow(self) -> str:
+        """``↑`` when higher is better, ``↓`` when lower is, ``""`` when unknown."""
+        return {True: "↑", False: "↓"}.get(self.higher_is_better, "")  # type: ignore[arg-type]
+
+
+@dataclass
+class RunView:
+    """A loaded run directory.
+
+    Attributes:
+        path: the run directory.
+        meta: ``run.json``.
+        samples: one row per (configuration, case, seed).
+    """
+
+    path: Path
+    meta: dict[str, Any]
+    samples: pd.DataFrame
+    _quantities: list[Quantity] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunView:
+        """Read ``run_dir``.
+
+        Raises:
+            FileNotFoundError: when ``run_dir`` holds no ``run.json``.
+        """
+        store = RunStore(run_dir)
+        meta = store.read_meta()
+        return cls(store.path, meta, normalise(store.samples()))
+
+    @property
+    def name(self) -> str:
+        """The run id (directory name when ``run.json`` has none)."""
+        return str(self.meta.get("run_id") or self.path.name)
+
+    @property
+    def configs(self) -> list[str]:
+        """Configurations in ``run.json`` order, then any others found in the rows."""
+        names = list(self.meta.get("configs", {}))
+        for c in self.samples["config"].dropna().unique() if len(self.samples) else []:
+            if c not in names:
+                names.append(str(c))
+        return names
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """Rows whose status is ``ok``."""
+        return self.samples[self.samples["status"] == "ok"] if len(self.samples) else self.samples
+
+    def quantities(self) -> list[Quantity]:
+        """Metrics (ordered), known resources (ordered), then other numeric columns (alphabetical)."""
+        if self._quantities is None:
+            self._quantities = discover_quantities(self.meta, self.samples)
+        return self._quantities
+
+    def metric_info(self) -> dict[str, dict[str, Any]]:
+        """Per metric name, the first ``run.json`` summary entry that describes it."""
+        return metric_info(self.meta)
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the columns reports rely on present (``status``, ``config``, ``category``...)."""
+    df = df.copy()
+    for col, default in (
+        ("config", None),
+        ("case_id", None),
+        ("seed", 0),
+        ("status", "ok"),
+        ("error", None),
+        ("category", "general"),
+        ("mask_family", None),
+        ("prompt", ""),
+        ("image", None),
+    ):
+        if col not in df.columns:
+            df[col] = default
+    return df
+
+
+def metric_info(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per metric name: unit, direction, quality evidence and headline value per configuration."""
+    info: dict[str, dict[str, Any]] = {}
+    for m in meta.get("metrics", []) or []:
+        info.setdefault(str(m), {"values": {}})
+    for config, s in (meta.get("summary") or {}).items():
+        for name, r in (s.get("metrics") or {}).items():
+            entry = info.setdefault(name, {"values": {}})
+            for k in ("unit", "higher_is_better"):
+                if k in r and k not in entry:
+                    entry[k] = r[k]
+            entry["quality_evidence"] = (
+                entry.get("quality_evidence", True) and r.get("quality_evidence", True) is not False
+            )
+            entry["values"][config] = r
+    return info
+
+
+def _metric_key(name: str) -> tuple[int, str]:
+    return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name)
+
+
+def _guess_unit(col: str) -> str:
+    for suffix, unit in _SUFFIX_UNITS.items():
+        if col.endswith(suffix):
+            return unit
+    return ""
+
+
+def _numeric(df: pd.DataFrame, col: str) -> bool:
+    if col not in df.columns:
+        return False
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s):
+        return False
+    if pd.api.types.is_numeric_dtype(s):
+        return True
+    return bool(pd.to_numeric(s.dropna(), errors="coerce").notna().all()) and s.notna().any()
+
+
+def discover_quantities(meta: dict[str, Any], samples: pd.DataFrame) -> list[Quantity]:
+    """Every quantity a report shows, from ``run.json`` metrics and the numeric columns of the rows."""
+    info = metric_info(meta)
+    out: list[Quantity] = []
+    for name in sorted(info, key=_metric_key):
+        e = info[name]
+        col = name if _numeric(samples, name) else None
+        if col is None and not e["values"]:
+            continue
+        out.append(
+            Quantity(
+                col,
+                name,
+                name,
+                str(e.get("unit", "") or ""),
+                e.get("higher_is_better"),
+                "metric",
+                bool(e.get("quality_evidence", True)),
+            )
+        )
+    taken = {q.name for q in out}
+    for col, (label, unit, hib) in RESOURCES.items():
+        if col not in taken and _numeric(samples, col) and samples[col].notna().any():
+            out.append(Quantity(col, col, label, unit, hib, "resource"))
+            taken.add(col)
+    for col in sorted(samples.columns):
+        if col in taken or col in IDENTITY or not _numeric(samples, col) or not samples[col].notna().any():
+            continue
+        out.append(Quantity(col, col, col, _guess_unit(col), None, "other"))
+    return out
+
+
+def values(df: pd.DataFrame, q: Quantity) -> np.ndarray:
+    """The finite per-sample values of ``q`` in ``df``."""
+    if q.column is None or q.column not in df.columns:
+        return np.empty(0)
+    return finite(pd.to_numeric(df[q.column], errors="coerce").to_numpy(dtype=np.float64))
+
+
+def estimate(df: pd.DataFrame, q: Quantity) -> Estimate:
+    """Mean of ``q`` over ``df`` with its bootstrap 95 % CI."""
+    return bootstrap_mean(values(df, q))
+
+
+def summary_frame(view: RunView) -> pd.DataFrame:
+    """The long table written to ``summary.csv``: one row per (configuration, grouping, group, quantity).
+
+    Columns: config, weights, group_by (``all``/``category``/``mask_family``), group, quantity, label,
+    unit, higher_is_better, kind, quality_evidence, mean, ci95_low, ci95_high, n, median, p90,
+    headline (the metric's own aggregate from ``run.json``, e.g. the median for latency or a
+    set-level FID; only on ``all`` rows).
+    """
+    ok = view.ok
+    policies = view.meta.get("weights", {})
+    info = view.metric_info()
+    records: list[dict[str, Any]] = []
+    for config in view.configs:
+        crows = ok[ok["config"] == config] if len(ok) else ok
+        groups: list[tuple[str, str, pd.DataFrame]] = [("all", "all", crows)]
+        for g in GROUPINGS:
+            if g in crows.columns and crows[g].notna().any():
+                for value, sub in crows.groupby(crows[g].fillna("none"), sort=True):
+                    groups.append((g, str(value), sub))
+        for group_by, group, sub in groups:
+            for q in view.quantities():
+                v = values(sub, q)
+                est = bootstrap_mean(v)
+                head = info.get(q.name, {}).get("values", {}).get(config, {}) if group_by == "all" else {}
+                if est.n == 0 and not head:
+                    continue
+                records.append(
+                    {
+                        "config": config,
+                        "weights": policies.get(config),
+                        "group_by": group_by,
+                        "group": group,
+                        "quantity": q.name,
+                        "label": q.label,
+                        "unit": q.unit,
+                        "higher_is_better": q.higher_is_better,
+                        "kind": q.kind,
+                        "quality_evidence": q.quality_evidence
+                        and policies.get(config) not in NO_QUALITY_EVIDENCE,
+                        "mean": est.value,
+                        "ci95_low": est.low,
+                        "ci95_high": est.high,
+                        "n": est.n,
+                        "median": quantile(v, 0.5),
+                        "p90": quantile(v, 0.9),
+                        "headline": _num(head.get("value")),
+                        "headline_n": head.get("n"),
+                    }
+                )
+    cols = [
+        "config",
+        "weights",
+        "group_by",
+        "group",
+        "quantity",
+        "label",
+        "unit",
+        "higher_is_better",
+        "kind",
+        "quality_evidence",
+        "mean",
+        "ci95_low",
+        "ci95_high",
+        "n",
+        "median",
+        "p90",
+        "headline",
+        "headline_n",
+    ]
+    return pd.DataFrame.from_records(records, columns=cols)
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def status_table(view: RunView) -> pd.DataFrame:
+    """Per configuration: rows, ok, errors, skipped."""
+    df = view.samples
+    records = []
+    for config in view.configs:
+        sub = df[df["config"] == config] if len(df) else df
+        st = sub["status"].value_counts() if len(sub) else pd.Series(dtype=int)
+        records.append(
+            {
+                "config": config,
+                "rows": len(sub),
+                "ok": int(st.get("ok", 0)),
+                "error": int(st.get("error", 0)),
+                "skipped": int(st.get("skipped", 0)),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=["config", "rows", "ok", "error", "skipped"])
+
+
+def failure_table(view: RunView) -> pd.DataFrame:
+    """Errors and skips grouped by (configuration, status, reason) with their count and case ids."""
+    df = view.samples
+    bad = df[df["status"].isin(["error", "skipped"])] if len(df) else df
+    records = []
+    if len(bad):
+        for (config, status, reason), sub in bad.groupby(
+            [bad["config"], bad["status"], bad["error"].fillna("(no reason recorded)").astype(str)], sort=True
+        ):
+            ids = [f"{c}#{s}" for c, s in zip(sub["case_id"], sub["seed"], strict=True)]
+            records.append(
+                {"config": config, "status": status, "reason": reason, "count": len(sub), "cases": ids}
+            )
+    for config, c in (view.meta.get("configs") or {}).items():
+        if c.get("load_error") and not any(r["config"] == config for r in records):
+            records.append(
+                {
+                    "config": config,
+                    "status": "error",
+                    "reason": f"load: {c['load_error']}",
+                    "count": 0,
+                    "cases": [],
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=["config", "status", "reason", "count", "cases"])
+
+
+def speed_table(view: RunView) -> pd.DataFrame:
+    """Per configuration: latency median and p90 (s), s/step, peak VRAM (GiB), energy and MFU when present.
+
+    ``s/step`` is the median over every denoising step of every ok row (from ``steps_s``), falling
+    back to ``step_median_s``. Peak VRAM is the maximum over rows. Energy and MFU are means.
+    """
+    ok = view.ok
+    records = []
+    for config in view.configs:
+        sub = ok[ok["config"] == config] if len(ok) else ok
+        lat = _col(sub, "latency_s")
+        steps = step_matrix(sub)
+        flat = (
+            finite(np.concatenate([s for s in steps if len(s)]))
+            if any(len(s) for s in steps)
+            else _col(sub, "step_median_s")
+        )
+        rec: dict[str, Any] = {
+            "config": config,
+            "n": int(lat.size),
+            "latency_median_s": quantile(lat, 0.5),
+            "latency_p90_s": quantile(lat, 0.9),
+            "s_per_step": quantile(flat, 0.5),
+        }
+        for col in ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib"):
+            v = _col(sub, col)
+            rec[col] = float(v.max()) if v.size else math.nan
+        for col in ("energy_j", "energy_wh", "power_w", "mfu"):
+            v = _col(sub, col)
+            rec[col] = float(v.mean()) if v.size else math.nan
+        records.append(rec)
+    df = pd.DataFrame.from_records(records)
+    if len(df):
+        optional = [
+            "peak_allocated_gib",
+            "peak_reserved_gib",
+            "peak_device_gib",
+            "energy_j",
+            "energy_wh",
+            "power_w",
+            "mfu",
+        ]
+        df = df.drop(columns=[c for c in optional if df[c].isna().all()])
+    return df
+
+
+SPEED_COLUMNS = {
+    "n": ("N", ""),
+    "latency_median_s": ("latency median", "s"),
+    "latency_p90_s": ("latency p90", "s"),
+    "s_per_step": ("s/step", "s"),
+    "peak_allocated_gib": ("peak VRAM alloc.", "GiB"),
+    "peak_reserved_gib": ("peak VRAM reserved", "GiB"),
+    "peak_device_gib": ("peak device mem.", "GiB"),
+    "energy_j": ("energy/image", "J"),
+    "energy_wh": ("energy/image", "Wh"),
+    "power_w": ("mean power", "W"),
+    "mfu": ("MFU", ""),
+}
+
+
+def _col(df: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in df.columns:
+        return np.empty(0)
+    return finite(pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64))
+
+
+def step_matrix(df: pd.DataFrame) -> list[np.ndarray]:
+    """Per row, its per-step seconds (``steps_s``) as a float array (empty when absent)."""
+    if "steps_s" not in df.columns:
+        return [np.empty(0) for _ in range(len(df))]
+    out = []
+    for s in df["steps_s"]:
+        if s is None or (isinstance(s, float) and math.isnan(s)):
+            out.append(np.empty(0))
+        else:
+            out.append(np.asarray(list(s), dtype=np.float64))
+    return out
+
+
+def quality_caveats(meta: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """(configurations with tiny/random weights → policy, metrics whose feature networks are random)."""
+    weak = {c: p for c, p in (meta.get("weights") or {}).items() if p in NO_QUALITY_EVIDENCE}
+    random_metrics = sorted(n for n, e in metric_info(meta).items() if e.get("quality_evidence") is False)
+    return weak, random_metrics

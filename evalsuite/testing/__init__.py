@@ -1,0 +1,1 @@
+"""Testing helpers for evalsuite users: the pytest plugin and its baselines."""

@@ -1,0 +1,269 @@
+"""FLOP model of one denoising step, and the measured matmul peak that MFU is relative to.
+
+Conventions (see ``docs/flops.md``): a multiply-add is 2 FLOP; only matrix products count
+(linear layers, convolutions, attention's QKᵀ and AV); element-wise work (norms, activations,
+RoPE, softmax) is left out, exactly like ``torch.utils.flop_counter.FlopCounterMode``, which
+:func:`count_flops` uses to check the analytic formulas.
+
+FLUX (analytic, :func:`flux_transformer_flops`): with inner width d = heads × head_dim, N image
+tokens = (H/16)·(W/16), T text tokens and S = N + T:
+
+* per token, each double block applies one stream's q/k/v, output and MLP weights (12·d²
+  multiply-adds), each single block 12·d² (q/k/v 3·d², MLP-in 4·d², fused output 5·d²);
+* attention per block: 4·S²·d (QKᵀ and AV, 2·S²·d each);
+* modulation (AdaLayerNorm) linears act once per sample on the conditioning vector
+  (double 2 × 6·d², single 3·d², final 2·d²), as do the time/guidance/pooled-text embedders;
+* input/output projections: x_embedder (N × in·d), context_embedder (T × 4096·d), proj_out.
+
+The ControlNet is the same formula with its own block counts plus one zero-initialised d×d
+projection per block on the image tokens. True CFG doubles the batch. The SDXL UNet is counted
+(:func:`count_flops` on the meta device: shapes only, no memory, seconds on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# Published SDXL UNet configuration (stable-diffusion-xl-1.0-inpainting-0.1: 9 input channels).
+SDXL_UNET_FULL: dict[str, Any] = dict(
+    sample_size=128,
+    in_channels=9,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(320, 640, 1280),
+    transformer_layers_per_block=(1, 2, 10),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+)
+
+
+def _get(config: Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
+    if isinstance(config, Mapping):
+        return config.get(key, default)
+    return getattr(config, key, default)
+
+
+def flux_tokens(width: int, height: int) -> int:
+    """Image tokens of FLUX at a resolution: (H/16)·(W/16) (VAE ×8, 2×2 patches)."""
+    return (height // 16) * (width // 16)
+
+
+def flux_transformer_flops(
+    config: Mapping[str, Any] | Any, image_tokens: int, text_tokens: int = 512, batch: int = 1
+) -> float:
+    """FLOP of one forward of a FLUX transformer (``FluxTransformer2DModel`` config) for ``batch`` samples.
+
+    Args:
+        config: a mapping or config object with ``num_layers``, ``num_single_layers``,
+            ``num_attention_heads``, ``attention_head_dim``, ``in_channels``,
+            ``joint_attention_dim``, ``pooled_projection_dim``, ``guidance_embeds``
+            (and optionally ``out_channels``, ``patch_size``).
+        image_tokens: N; text_tokens: T.
+    """
+    d = int(_get(config, "num_attention_heads")) * int(_get(config, "attention_head_dim"))
+    n, t = int(image_tokens), int(text_tokens)
+    s = n + t
+    double, single = int(_get(config, "num_layers")), int(_get(config, "num_single_layers"))
+    cin = int(_get(config, "in_channels"))
+    cout = int(_get(config, "out_channels", None) or cin) * int(_get(config, "patch_size", 1) or 1) ** 2
+    per_token = 2 * 12 * d * d * (double + single) * s
+    attention = 4 * s * s * d * (double + single)
+    once = 2 * (6 * d * d * 2 * double + 3 * d * d * single + 2 * d * d)
+    embed_once = 2 * (256 * d + d * d) * (2 if _get(config, "guidance_embeds", False) else 1)
+    embed_once += 2 * (int(_get(config, "pooled_projection_dim")) * d + d * d)
+    io = 2 * n * cin * d + 2 * t * int(_get(config, "joint_attention_dim")) * d + 2 * n * d * cout
+    return float(batch * (per_token + attention + once + embed_once + io))
+
+
+def flux_controlnet_flops(
+    config: Mapping[str, Any] | Any,
+    image_tokens: int,
+    text_tokens: int = 512,
+    batch: int = 1,
+    cond_channels: int | None = None,
+) -> float:
+    """FLOP of one forward of a FLUX ControlNet (e.g. Alimama's: 6 double blocks, 0 single).
+
+    The backbone is :func:`flux_transformer_flops` with the ControlNet's block counts, without the
+    final norm/projection, plus the condition embedder (``cond_channels`` → d per image token,
+    default ``in_channels``) and one d×d projection per block on the image tokens.
+    """
+    d = int(_get(config, "num_attention_heads")) * int(_get(config, "attention_head_dim"))
+    n = int(image_tokens)
+    blocks = int(_get(config, "num_layers")) + int(_get(config, "num_single_layers"))
+    cin = int(_get(config, "in_channels"))
+    cout = int(_get(config, "out_channels", None) or cin) * int(_get(config, "patch_size", 1) or 1) ** 2
+    base = flux_transformer_flops(config, n, text_tokens, 1)
+    base -= 2 * 2 * d * d + 2 * n * d * cout  # no norm_out / proj_out
+    extra = 2 * n * (cond_channels if cond_channels is not None else cin) * d + 2 * n * d * d * blocks
+    return float(batch * (base + extra))
+
+
+def count_flops(fn: Callable[[], Any]) -> float:
+    """FLOP counted by ``torch.utils.flop_counter.FlopCounterMode`` while ``fn()`` runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        fn()
+    return float(counter.get_total_flops())
+
+
+def count_flux_transformer_flops(
+    config: Mapping[str, Any], image_tokens: int, text_tokens: int = 512, batch: int = 1
+) -> float:
+    """FLOP of a ``FluxTransformer2DModel(**config)`` forward, counted on the meta device."""
+    from diffusers import FluxTransformer2DModel
+
+    with torch.device("meta"):
+        model: Any = FluxTransformer2DModel(**config)
+        n, t, b = image_tokens, text_tokens, batch
+        kw = dict(
+            hidden_states=torch.empty(b, n, int(config["in_channels"])),
+            encoder_hidden_states=torch.empty(b, t, int(config["joint_attention_dim"])),
+            pooled_projections=torch.empty(b, int(config["pooled_projection_dim"])),
+            timestep=torch.empty(b),
+            img_ids=torch.empty(n, 3),
+            txt_ids=torch.empty(t, 3),
+            guidance=torch.empty(b) if config.get("guidance_embeds") else None,
+        )
+    return count_flops(lambda: model(**kw))
+
+
+def count_unet_flops(
+    config: Mapping[str, Any], width: int, height: int, batch: int = 1, text_tokens: int = 77
+) -> float:
+    """FLOP of an SDXL-style ``UNet2DConditionModel(**config)`` forward, counted on the meta device.
+
+    ``addition_embed_type == "text_time"`` inputs (pooled text 1280 + 6 time ids) are supplied.
+    """
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        unet: Any = UNet2DConditionModel(**config)
+        b = batch
+        added = None
+        if config.get("addition_embed_type") == "text_time":
+            pooled = int(config["projection_class_embeddings_input_dim"]) - 6 * int(
+                config["addition_time_embed_dim"]
+            )
+            added = {"text_embeds": torch.empty(b, pooled), "time_ids": torch.empty(b, 6)}
+        kw = dict(
+            sample=torch.empty(b, int(config["in_channels"]), height // 8, width // 8),
+            timestep=torch.empty(b),
+            encoder_hidden_states=torch.empty(b, text_tokens, int(config["cross_attention_dim"])),
+            added_cond_kwargs=added,
+        )
+    return count_flops(lambda: unet(**kw))
+
+
+TRUE_CFG_FIELDS = ("true_cfg", "true_cfg_scale", "true_guidance_scale", "true_guidance")
+
+
+def cfg_multiplier(runner: Any) -> int:
+    """2 when the runner runs a negative pass each step (true CFG > 1 for FLUX, CFG > 1 for a UNet)."""
+    p = runner.params
+    for name in TRUE_CFG_FIELDS:
+        if hasattr(p, name):
+            return 2 if float(getattr(p, name)) > 1.0 else 1
+    pipe = runner.pipe
+    if getattr(pipe, "unet", None) is not None:
+        return 2 if float(getattr(p, "guidance", 1.0)) > 1.0 else 1
+    return 1
+
+
+def step_flops(runner: Any, batch: int | None = None) -> tuple[float, str]:
+    """FLOP of one denoising step of a loaded runner at its current size/batch, and how it was obtained.
+
+    Returns:
+        ``(flop, method)``; ``(nan, reason)`` when the denoiser is neither a FLUX transformer nor a UNet.
+    """
+    pipe = runner.pipe
+    w, h = runner.size
+    b = (batch or int(runner.params.batch_size)) * cfg_multiplier(runner)
+    transformer = getattr(pipe, "transformer", None)
+    if (
+        transformer is not None
+        and hasattr(transformer, "config")
+        and "num_single_layers" in transformer.config
+    ):
+        n, t = flux_tokens(w, h), int(getattr(runner.params, "max_sequence_length", 512))
+        total = flux_transformer_flops(transformer.config, n, t, b)
+        method = f"analytic FLUX transformer (N={n} image + T={t} text tokens, batch×cfg={b})"
+        cn = getattr(pipe, "controlnet", None)
+        if cn is not None and hasattr(cn, "config"):
+            emb = getattr(cn, "controlnet_x_embedder", None)
+            cond = int(emb.in_features) if isinstance(emb, torch.nn.Linear) else None
+            total += flux_controlnet_flops(cn.config, n, t, b, cond)
+            method += f" + ControlNet ({cn.config.num_layers} double, {cn.config.num_single_layers} single)"
+        return total, method
+    unet = getattr(pipe, "unet", None)
+    if unet is not None and hasattr(unet, "config"):
+        return count_unet_flops(dict(unet.config), w, h, b), f"counted UNet on meta device (batch×cfg={b})"
+    return float("nan"), "no FLOP model for this denoiser"
+
+
+def measure_peak_tflops(
+    device: torch.device | str, dtype: str = "bfloat16", n: int | None = None, min_seconds: float = 1.0
+) -> dict[str, Any]:
+    """Achieved TFLOP/s of a large square matmul on ``device`` (the MFU reference).
+
+    Args:
+        dtype: ``bfloat16``, ``float16``, ``float32`` or ``fp8`` (``torch._scaled_mm``, e4m3, bf16 out).
+        n: matrix side (default 8192 on CUDA, 1024 on CPU).
+        min_seconds: keep multiplying for at least this long after one warm-up call.
+
+    Returns:
+        ``{"tflops", "dtype", "n", "reps", "method"}``; ``{"tflops": nan, "reason": ...}`` when
+        the dtype cannot run on the device.
+    """
+    from evalsuite.trackers.tracking import _sync
+
+    dev = torch.device(device)
+    n = n or (8192 if dev.type == "cuda" else 512)
+    try:
+        if dtype == "fp8":
+            a = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn)
+            bt = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn).t()
+            one = torch.ones((), device=dev)
+
+            def op() -> Any:
+                return torch._scaled_mm(a, bt, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+
+            method = "torch._scaled_mm e4m3 × e4m3 → bf16"
+        else:
+            dt = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
+            a = torch.randn(n, n, device=dev, dtype=dt)
+            b = torch.randn(n, n, device=dev, dtype=dt)
+
+            def op() -> Any:
+                return a @ b
+
+            method = f"torch.matmul {dtype}"
+        op()
+        _sync(dev)
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            op()
+            reps += 1
+            if reps % 4 == 0 or dev.type == "cpu":
+                _sync(dev)
+                if time.perf_counter() - t0 >= min_seconds:
+                    break
+        secs = time.perf_counter() - t0
+    except (RuntimeError, KeyError, TypeError) as exc:
+        return {"tflops": float("nan"), "dtype": dtype, "n": n, "reason": f"{type(exc).__name__}: {exc}"}
+    return {"tflops": 2.0 * n**3 * reps / secs / 1e12, "dtype": dtype, "n": n, "reps": reps, "method": method}
