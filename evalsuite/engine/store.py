@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from evalsuite.paths import atomic_write_json
+
 RUN_JSON = "run.json"
 JOURNAL = "rows.jsonl"
 JOURNAL_TIME = "_journal_time"  # append time of a line; orders lines across journals
@@ -39,19 +41,8 @@ Key = tuple[str, str, int]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as indented JSON atomically (see :func:`evalsuite.paths.atomic_write_json`)."""
+    atomic_write_json(path, data)
 
 
 def row_key(row: dict[str, Any]) -> Key:
