@@ -174,6 +174,31 @@ class Runner(ABC):
             CaseError, ImageError: for unusable inputs (the harness records them per row).
         """
 
+    # -- hooks for the engine's scenarios (profile, frontier, budget): the engine never branches on
+    # -- model families; a runner says what its model is made of here --------------------------
+    def denoisers(self) -> dict[str, torch.nn.Module]:
+        """The modules that run once per denoising step, by role, after :meth:`load`: what a scenario
+        compiles, quantizes, casts or caches. Default: the pipeline's ``transformer`` or ``unet``, and
+        its ``controlnet`` when it has one. Roles: ``"transformer"``, ``"unet"``, ``"controlnet"``."""
+        out: dict[str, torch.nn.Module] = {}
+        for role in ("transformer", "unet", "controlnet"):
+            mod = getattr(self.pipe, role, None)
+            if isinstance(mod, torch.nn.Module):
+                out[role] = mod
+        return out
+
+    def components(self) -> dict[str, torch.nn.Module]:
+        """Every ``nn.Module`` component of the loaded pipeline by name (denoisers, text encoders, VAE):
+        what memory accounting measures and memory strategies move. Default: the pipeline's
+        ``components`` mapping, modules only."""
+        comps = getattr(self.pipe, "components", None) or {}
+        return {k: v for k, v in comps.items() if isinstance(v, torch.nn.Module)}
+
+    def cfg_batch_multiplier(self) -> int:
+        """How many denoiser passes one image costs per step (2 with classifier-free or true CFG that
+        runs a negative batch, else 1). Default 1; runners with CFG override it."""
+        return 1
+
     def close(self) -> None:
         """Release the model and free device memory."""
         self.pipe = None
