@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 
 import evalsuite
-from evalsuite.compare.regression import (
+from evalsuite.compare.baselines import (
     Baseline,
     BaselineError,
     BaselineMismatch,
     ConfigRun,
-    Threshold,
     assert_images_match,
     assert_no_regression,
     bootstrap_ci,
     compare_images,
     metric_ci,
 )
+from evalsuite.compare.thresholds import DirectionError, Threshold, ThresholdError, as_thresholds
 
 pytest_plugins = ["pytester"]
 
@@ -113,7 +113,7 @@ def test_markers_registered_exactly_once(pytester, ini_declares):
 
 INNER_COMPARE = """
 import pytest
-from evalsuite.compare.regression import assert_images_match, assert_no_regression
+from evalsuite.compare.baselines import assert_images_match, assert_no_regression
 
 pytestmark = pytest.mark.regression
 ARGS = dict(limit=3, metrics=["latency"])
@@ -204,7 +204,7 @@ if "denoise_steps" not in METRICS:
 INNER_UPDATE = """
 import os
 import pytest
-from evalsuite.compare.regression import assert_no_regression
+from evalsuite.compare.baselines import assert_no_regression
 
 pytestmark = pytest.mark.regression
 
@@ -244,7 +244,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     assert "flux-dev: 1 of 1 metrics regressed against the baseline" in out
     assert (
         "REGRESSED: flux-dev / denoise_steps: baseline 2 steps → new 3 steps (95% CI [3, 3], n=2); "
-        "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold abs=0)"
+        "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold worsening ≤ 0 (absolute))"
     ) in out
     assert "configuration changed since the baseline: steps: 2 → 3" in out
 
@@ -274,7 +274,7 @@ def test_metric_direction_threshold_and_message(tiny_run):
         assert_no_regression(tiny_run, b, thresholds={"latency": {"rel": 0.5}})
     msg = str(err.value)
     assert "REGRESSED: flux-dev / latency: baseline" in msg and "lower is better" in msg
-    assert "threshold rel=50%" in msg and "95% CI [" in msg and "n=3" in msg
+    assert "threshold worsening ≤ 50 % (relative)" in msg and "95% CI [" in msg and "n=3" in msg
     with pytest.raises(BaselineError, match="no threshold for metric 'latency'"):
         assert_no_regression(tiny_run, b, metrics=["latency"], thresholds={})
     with pytest.raises(BaselineError, match="'clip_score' is not in"):
@@ -327,17 +327,50 @@ def test_missing_baseline_says_how_to_create_it(tmp_path):
         Baseline.load(tmp_path / "x.json")
 
 
-def test_threshold_and_intervals():
-    assert Threshold.of(0.5) == Threshold(abs=0.5)
-    assert Threshold.of({"rel": 0.1}).allowed(-20.0) == pytest.approx(2.0)
-    assert Threshold(abs=1.0, rel=0.1).allowed(5.0) == 1.0
-    with pytest.raises(ValueError):
-        Threshold.of({"relative": 0.1})
-    with pytest.raises(ValueError):
-        Threshold.of(-1)
+def test_short_threshold_forms_are_the_compare_threshold_model(tmp_path):
+    # the plugin's short form and the compare YAML format give the same Threshold objects
+    assert as_thresholds({"latency": 0.5}) == [Threshold("latency", 0.5, "absolute")]
+    assert as_thresholds({"latency": {"rel": 0.1}}) == [Threshold("latency", 0.1, "relative")]
+    f = tmp_path / "t.yaml"
+    f.write_text("- {metric: latency, max_regression: 0.1, mode: relative, require_significance: true}\n")
+    assert as_thresholds(f) == as_thresholds(
+        [{"metric": "latency", "max_regression": 0.1, "mode": "relative", "require_significance": True}]
+    )
+    with pytest.raises(ThresholdError, match="give one of 'abs'"):
+        as_thresholds({"latency": {"abs": 1.0, "rel": 0.1}})
+    with pytest.raises(ThresholdError, match="unknown field"):
+        as_thresholds({"latency": {"relative": 0.1}})
+    with pytest.raises(ThresholdError, match="must be a number >= 0"):
+        as_thresholds({"latency": -1})
+
+
+def test_unknown_direction_is_an_error_naming_the_metric(tiny_run):
+    b = Baseline.from_run(tiny_run)
+    b.data["metrics"]["latency"].pop("higher_is_better")
+    entry = tiny_run.result.summary["flux-dev"]["metrics"]["latency"]
+    saved = entry.pop("higher_is_better")
+    try:
+        with pytest.raises(DirectionError, match="metric 'latency' has no known direction.*direction: lower"):
+            assert_no_regression(tiny_run, b, thresholds={"latency": 1.0})
+        # declared on the threshold: judged
+        (c,) = assert_no_regression(
+            tiny_run, b, thresholds=[{"metric": "latency", "max_regression": 1.0, "direction": "lower"}]
+        )
+        assert not c.regressed and c.higher_is_better is False
+    finally:
+        entry["higher_is_better"] = saved
+
+
+def test_intervals_are_scipy_percentile_bootstraps():
+    from scipy import stats as sps
+
     rng = np.random.default_rng(1)
     small, large = rng.normal(10, 2, 10), rng.normal(10, 2, 1000)
     lo, hi = bootstrap_ci(small)
+    ref = sps.bootstrap(
+        (small,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0)
+    ).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))  # the same resampling: scipy's own
     assert lo < small.mean() < hi and bootstrap_ci(small) == (lo, hi)
     lo2, hi2 = bootstrap_ci(large)
     assert hi2 - lo2 < hi - lo

@@ -28,9 +28,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from PIL import Image
 
+from evalsuite.compare.thresholds import (
+    CompareInputError,
+    Threshold,
+    ThresholdError,
+    Verdict,
+    judge,
+    load_thresholds,
+    resolve_direction,
+)
 from evalsuite.data.imageio import ImageError, load_image, load_mask
 from evalsuite.report import html as H
 from evalsuite.report.grids import Tile, compose, mask_overlay
@@ -41,112 +49,25 @@ from evalsuite.trackers.stats import bootstrap_mean, paired_ratio_of_medians, si
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REGRESSED",
+    "EXIT_UNUSABLE",
+    "Change",
+    "CompareInputError",
+    "Comparison",
+    "Threshold",
+    "ThresholdError",
+    "Verdict",
+    "compare_runs",
+    "load_thresholds",
+    "most_changed",
+    "write_compare",
+]
+
 EXIT_OK, EXIT_REGRESSED, EXIT_UNUSABLE = 0, 1, 2
 _MAX_QUANTITIES = ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib")
 ALIASES = {"latency": "latency_s"}  # the latency metric is compared through its column (as a ratio)
-_THRESHOLD_KEYS = {"metric", "max_regression", "mode", "direction", "configs", "require_significance"}
-
-
-class CompareInputError(ValueError):
-    """Input that a comparison cannot use (exit code 2); the message says what and how to fix it."""
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """An allowed worsening of one quantity.
-
-    Attributes:
-        metric: a metric or column name (``clip_score``, ``lpips``, ``latency_s``, ``peak_allocated_gib``...).
-        max_regression: the largest allowed worsening (≥ 0), in the metric's unit (``absolute``) or as
-            a fraction of run A's value (``relative``: 0.05 = 5 %).
-        mode: ``absolute`` or ``relative``.
-        direction: ``higher`` or ``lower`` is better; ``None`` = as recorded in ``run.json``.
-        configs: configurations it applies to (``None`` = every shared configuration).
-        require_significance: also require the 95 % CI to lie entirely on the worse side of no change.
-    """
-
-    metric: str
-    max_regression: float
-    mode: str = "absolute"
-    direction: str | None = None
-    configs: tuple[str, ...] | None = None
-    require_significance: bool = False
-
-    def describe(self) -> str:
-        """E.g. ``worsening ≤ 5 % (relative)``."""
-        lim = (
-            f"{100 * self.max_regression:.4g} %" if self.mode == "relative" else f"{self.max_regression:.4g}"
-        )
-        sig = ", significant only" if self.require_significance else ""
-        return f"worsening ≤ {lim} ({self.mode}{sig})"
-
-
-def load_thresholds(path: str | Path) -> list[Threshold]:
-    """Read a thresholds YAML file: a list (or ``thresholds:`` list) of entries like::
-
-        - metric: clip_score        # metric or column name
-          max_regression: 0.5       # allowed worsening, >= 0
-          mode: absolute            # absolute (metric units) | relative (fraction of run A, 0.05 = 5 %)
-          direction: higher         # optional: higher | lower (default: from run.json)
-          configs: [flux-dev]       # optional: default every shared configuration
-          require_significance: false  # optional: also require the 95 % CI to exclude no change
-
-    Raises:
-        CompareInputError: naming the file, the entry and the fix.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CompareInputError(f"thresholds file not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CompareInputError(f"{path}: invalid YAML ({exc})") from None
-    entries = doc.get("thresholds") if isinstance(doc, dict) else doc
-    if not isinstance(entries, list):
-        raise CompareInputError(
-            f"{path}: expected a list of thresholds (or a mapping with a 'thresholds' list)"
-        )
-    out = []
-    for i, e in enumerate(entries, start=1):
-        where = f"{path}: threshold #{i}"
-        if not isinstance(e, dict):
-            raise CompareInputError(
-                f"{where}: expected a mapping with 'metric' and 'max_regression', got {e!r}"
-            )
-        unknown = set(e) - _THRESHOLD_KEYS
-        if unknown:
-            raise CompareInputError(
-                f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                f"allowed: {', '.join(sorted(_THRESHOLD_KEYS))}"
-            )
-        if not isinstance(e.get("metric"), str) or not e["metric"]:
-            raise CompareInputError(f"{where}: 'metric' must be a metric or column name")
-        allowed = e.get("max_regression")
-        if isinstance(allowed, bool) or not isinstance(allowed, int | float) or not allowed >= 0:
-            raise CompareInputError(f"{where}: 'max_regression' must be a number >= 0, got {allowed!r}")
-        mode = e.get("mode", "absolute")
-        if mode not in ("absolute", "relative"):
-            raise CompareInputError(f"{where}: 'mode' must be 'absolute' or 'relative', got {mode!r}")
-        direction = e.get("direction")
-        if direction is not None:
-            d = str(direction).lower().replace("_is_better", "")
-            if d not in ("higher", "lower"):
-                raise CompareInputError(
-                    f"{where}: 'direction' must be 'higher' or 'lower', got {direction!r}"
-                )
-            direction = d
-        configs = e.get("configs")
-        if configs is not None:
-            if isinstance(configs, str):
-                configs = [configs]
-            if not isinstance(configs, list) or not all(isinstance(c, str) for c in configs):
-                raise CompareInputError(f"{where}: 'configs' must be a list of configuration names")
-            configs = tuple(configs)
-        sig = e.get("require_significance", False)
-        if not isinstance(sig, bool):
-            raise CompareInputError(f"{where}: 'require_significance' must be true or false")
-        out.append(Threshold(e["metric"], float(allowed), mode, direction, configs, sig))
-    return out
 
 
 @dataclass
@@ -174,21 +95,6 @@ class Change:
     relative: float
     p_value: float = math.nan
     ratio: float = math.nan
-
-
-@dataclass
-class Verdict:
-    """The check of one threshold on one configuration (``status``: pass, REGRESSION, no data)."""
-
-    config: str
-    metric: str
-    rule: str
-    change: float
-    worsening: float
-    allowed: float
-    status: str
-    detail: str = ""
-    mode: str = "absolute"
 
 
 @dataclass
@@ -401,14 +307,18 @@ def _change(config: str, q: Quantity, va: np.ndarray, vb: np.ndarray) -> Change:
 def _verdicts(
     thresholds: Sequence[Threshold], changes: Sequence[Change], shared: dict[str, int]
 ) -> list[Verdict]:
+    """Each threshold judged on each configuration it names (:func:`~evalsuite.compare.thresholds.judge`).
+
+    Raises:
+        CompareInputError: a threshold on a quantity or configuration not in both runs.
+        DirectionError: a threshold on a quantity whose direction nobody declared.
+    """
     by = {(c.config, c.quantity): c for c in changes}
     measured = {c.quantity for c in changes}
     out = []
     for t in thresholds:
         if t.metric not in measured and ALIASES.get(t.metric) in measured:
-            t = Threshold(
-                ALIASES[t.metric], t.max_regression, t.mode, t.direction, t.configs, t.require_significance
-            )
+            t = t.renamed(ALIASES[t.metric])
         if t.metric not in measured:
             raise CompareInputError(
                 f"threshold on {t.metric!r}: not measured in both runs on shared rows; available: "
@@ -434,57 +344,22 @@ def _verdicts(
                         t.max_regression,
                         "no data",
                         "no paired values for this configuration",
+                        t.mode,
                     )
                 )
                 continue
-            hib = {"higher": True, "lower": False}.get(t.direction or "", c.higher_is_better)
-            if hib is None:
-                raise CompareInputError(
-                    f"threshold on {t.metric!r}: its direction is not recorded in run.json; "
-                    "add 'direction: higher' or 'direction: lower' to the threshold"
-                )
-            change = c.relative if t.mode == "relative" else c.change
-            worsening = -change if hib else change
-            regressed = math.isfinite(worsening) and worsening > t.max_regression
-            detail = ""
-            if regressed and t.require_significance:
-                # the CI bound nearest to "no change" must still be on the worse side
-                if c.kind == "ratio":
-                    bound = c.low if not hib else c.high
-                    significant = math.isfinite(bound) and ((bound > 1) if not hib else (bound < 1))
-                else:
-                    bound = c.low if not hib else c.high
-                    significant = math.isfinite(bound) and ((bound > 0) if not hib else (bound < 0))
-                if not significant:
-                    regressed, detail = False, "exceeds the limit but the 95 % CI includes no change"
-            if not math.isfinite(worsening):
-                out.append(
-                    Verdict(
-                        config,
-                        t.metric,
-                        t.describe(),
-                        change,
-                        worsening,
-                        t.max_regression,
-                        "no data",
-                        "change undefined (zero or missing baseline)",
-                    )
-                )
-                continue
-            out.append(
-                Verdict(
-                    config,
-                    t.metric,
-                    t.describe(),
-                    change,
-                    worsening,
-                    t.max_regression,
-                    "REGRESSION" if regressed else "pass",
-                    detail,
-                    t.mode,
-                )
-            )
+            hib = resolve_direction(t.metric, t, c.higher_is_better)
+            out.append(judge(t, config, c.a, c.b, hib, _change_ci(c)))
     return out
+
+
+def _change_ci(c: Change) -> tuple[float, float] | None:
+    """The 95 % CI of B − A in absolute units (a ratio's CI scaled by A)."""
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return None
+    if c.kind == "ratio":
+        return ((c.low - 1) * c.a, (c.high - 1) * c.a)
+    return (c.low, c.high)
 
 
 # -- changed cases ---------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ together register it once.
 
 Fixtures
     ``evalsuite_run(config, dataset="smoke", weights=None, seeds=None, limit=None, overrides=(),
-    metrics=None)`` → :class:`~evalsuite.regression.ConfigRun`; generations are cached per pytest
+    metrics=None)`` → :class:`~evalsuite.compare.baselines.ConfigRun`; generations are cached per pytest
     session (same arguments → same run), in ``--evalsuite-out`` or a session temporary folder.
-    ``evalsuite_baseline(name_or_run)`` → :class:`~evalsuite.regression.Baseline` from
+    ``evalsuite_baseline(name_or_run)`` → :class:`~evalsuite.compare.baselines.Baseline` from
     ``--evalsuite-baselines`` (default ``<rootdir>/reports/baselines``); given a run under
     ``--evalsuite-update-baselines`` it (re)writes that run's baseline first.
     ``evalsuite_runner(config, overrides=())`` → a loaded runner (for the ``benchmark`` fixture).
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from evalsuite.compare.regression import Baseline, ConfigRun
+    from evalsuite.compare.baselines import Baseline, ConfigRun
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _evalsuite_out(evalsuite_options: EvalsuiteOptions, tmp_path_factory: pytest
 @pytest.fixture(scope="session")
 def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> Callable[..., ConfigRun]:
     """Factory: generate (or reuse) a run of one configuration and return it as a
-    :class:`~evalsuite.regression.ConfigRun`.
+    :class:`~evalsuite.compare.baselines.ConfigRun`.
 
     Arguments: ``config``; ``dataset`` (name or path, default ``smoke``); ``weights`` (default
     ``--evalsuite-weights``); ``seeds`` (default each case's seed); ``limit`` (first N cases);
@@ -221,7 +221,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
         metrics: Sequence[str] | None = None,
     ) -> ConfigRun:
         import evalsuite
-        from evalsuite.compare.regression import ConfigRun
+        from evalsuite.compare.baselines import ConfigRun
 
         policy = weights or evalsuite_options.weights
         key = (
@@ -265,7 +265,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
 def evalsuite_baseline(
     evalsuite_options: EvalsuiteOptions, pytestconfig: pytest.Config
 ) -> Callable[..., Baseline]:
-    """Factory: the stored :class:`~evalsuite.regression.Baseline` for a name or a run.
+    """Factory: the stored :class:`~evalsuite.compare.baselines.Baseline` for a name or a run.
 
     ``evalsuite_baseline(run)`` uses the run's default name ``<config>__<dataset>__<weights>``;
     ``evalsuite_baseline("name")`` reads ``<baselines>/name.json``. Under
@@ -275,7 +275,7 @@ def evalsuite_baseline(
         BaselineError: no such baseline (the message says how to create it), or (update mode)
             a run whose rows failed.
     """
-    from evalsuite.compare.regression import Baseline, BaselineError, ConfigRun, baseline_name
+    from evalsuite.compare.baselines import Baseline, BaselineError, ConfigRun, baseline_name
 
     written: dict[Path, Baseline] = {}
 

@@ -362,11 +362,11 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-quantile (0–1) by the nearest-rank method (an observed value)."""
-    x = sorted(values)
-    if not x:
-        return math.nan
-    return x[min(len(x) - 1, max(0, math.ceil(q * len(x)) - 1))]
+    """The ``q``-quantile (0–1): evalsuite's one percentile definition, linear interpolation
+    (:func:`evalsuite.trackers.stats.quantile`, where the choice is explained)."""
+    from evalsuite.trackers.stats import quantile
+
+    return quantile(values, q)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:

@@ -9,7 +9,7 @@ Tiny weights carry no quality evidence: these runs check behaviour, not quality.
 
 import pytest
 
-from evalsuite.compare.regression import assert_images_match, assert_no_regression
+from evalsuite.compare.baselines import assert_images_match, assert_no_regression
 
 pytestmark = pytest.mark.regression
 

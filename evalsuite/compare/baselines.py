@@ -35,7 +35,18 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from evalsuite.compare.thresholds import (
+    CompareInputError,
+    Threshold,
+    ThresholdSpec,
+    Verdict,
+    as_thresholds,
+    for_config,
+    judge,
+    resolve_direction,
+)
 from evalsuite.engine.harness import RunResult
+from evalsuite.trackers.stats import bootstrap_statistic
 
 SCHEMA = "evalsuite.baseline/1"
 THUMB_SIZE = 32
@@ -43,55 +54,13 @@ DEFAULT_IMAGE_TOLERANCE = 0.25
 """Default largest mean absolute thumbnail difference (0–255 units) still counted as "same image"."""
 
 
-class BaselineError(ValueError):
+class BaselineError(CompareInputError):
     """A baseline that cannot be read or written (missing file, wrong schema, failed run)."""
 
 
-class BaselineMismatch(ValueError):
+class BaselineMismatch(CompareInputError):
     """A run and a baseline that must not be compared: different dataset fingerprint, cases/seeds,
     weights policy or configuration name. The message names both sides and the fix."""
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """How much worse than the baseline a metric may get before it counts as a regression.
-
-    The allowed worsening is ``max(abs, rel * |baseline value|)`` in the metric's unit, in the
-    metric's "worse" direction (lower for ``higher_is_better`` metrics, higher otherwise).
-    Improvements never fail.
-    """
-
-    abs: float = 0.0
-    rel: float = 0.0
-
-    def allowed(self, baseline_value: float) -> float:
-        """The allowed worsening for ``baseline_value``, in the metric's unit."""
-        return max(self.abs, self.rel * abs(baseline_value))
-
-    def describe(self) -> str:
-        parts = [f"abs={self.abs:g}"] if self.abs else []
-        parts += [f"rel={self.rel:.0%}"] if self.rel else []
-        return ", ".join(parts) or "abs=0"
-
-    @classmethod
-    def of(cls, spec: float | Mapping[str, float] | Threshold) -> Threshold:
-        """A :class:`Threshold` from a number (absolute), a mapping ``{"abs":…, "rel":…}`` or itself.
-
-        Raises:
-            ValueError: for a negative value or unknown keys.
-        """
-        if isinstance(spec, Threshold):
-            t = spec
-        elif isinstance(spec, Mapping):
-            unknown = set(spec) - {"abs", "rel"}
-            if unknown:
-                raise ValueError(f"threshold keys must be 'abs' and/or 'rel', got {sorted(unknown)}")
-            t = cls(float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0)))
-        else:
-            t = cls(abs=float(spec))
-        if t.abs < 0 or t.rel < 0:
-            raise ValueError(f"thresholds must be ≥ 0, got {t}")
-        return t
 
 
 @dataclass
@@ -151,20 +120,17 @@ def baseline_name(config: str, dataset: str, weights: str) -> str:
 
 
 def bootstrap_ci(
-    values: Sequence[float], statistic: str = "mean", level: float = 0.95, n_boot: int = 2000, seed: int = 0
+    values: Sequence[float], statistic: str = "mean", n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the ``mean`` or ``median`` of ``values`` (NaNs dropped).
+    """Percentile-bootstrap 95 % interval of the ``mean`` or ``median`` of ``values`` (NaNs dropped),
+    through :func:`evalsuite.trackers.stats.bootstrap_statistic` (scipy.stats.bootstrap).
 
     Returns ``None`` for fewer than two finite values. Deterministic (fixed ``seed``).
     """
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
-    if len(v) < 2:
+    est = bootstrap_statistic([math.nan if x is None else x for x in values], statistic, n_boot, seed)
+    if est.n < 2:
         return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    stats = np.median(v[idx], axis=1) if statistic == "median" else v[idx].mean(axis=1)
-    lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return est.low, est.high
 
 
 def metric_ci(entry: Mapping[str, Any], per_sample: Sequence[float] | None) -> tuple[float, float] | None:
@@ -419,7 +385,13 @@ def params_diff(run: ConfigRun, baseline: Baseline) -> list[str]:
 
 @dataclass
 class MetricCheck:
-    """The outcome of comparing one metric with its baseline."""
+    """The outcome of comparing one metric with its baseline (a :class:`Verdict` in metric units).
+
+    Attributes:
+        allowed: the allowed worsening in the metric's unit (``max_regression``, or
+            ``max_regression`` × |baseline| for a relative threshold).
+        verdict: the threshold model's judgement (:func:`~evalsuite.compare.thresholds.judge`).
+    """
 
     config: str
     metric: str
@@ -432,6 +404,7 @@ class MetricCheck:
     threshold: Threshold
     allowed: float
     regressed: bool
+    verdict: Verdict | None = None
 
     @property
     def worsening(self) -> float:
@@ -454,10 +427,11 @@ class MetricCheck:
             if math.isfinite(self.new)
             else "is not a number"
         )
+        note = f"; {self.verdict.detail}" if self.verdict is not None and self.verdict.detail else ""
         return (
             f"{verdict}: {self.config} / {self.metric}: baseline {self.baseline:.4g}{u} → new {self.new:.4g}{u} "
             f"({ci}, n={self.n}); {worse}, {direction}; allowed worsening {self.allowed:.4g}{u} "
-            f"(threshold {self.threshold.describe()})"
+            f"(threshold {self.threshold.describe()}){note}"
         )
 
 
@@ -478,28 +452,33 @@ def compare_metrics(
     run: ConfigRun,
     baseline: Baseline,
     metrics: Iterable[str] | None = None,
-    thresholds: Mapping[str, float | Mapping[str, float] | Threshold] | None = None,
+    thresholds: ThresholdSpec = None,
 ) -> list[MetricCheck]:
-    """Compare ``metrics`` (default: every metric with a threshold) of ``run`` with ``baseline``.
+    """Compare ``metrics`` (default: every metric with a threshold for this configuration) of ``run``
+    with ``baseline``, by the threshold model of :mod:`evalsuite.compare.thresholds` (the same
+    rule as ``evalsuite compare``: a summary value B against the baseline's A).
 
     Raises:
         BaselineMismatch: see :func:`check_comparable`.
         BaselineError: a metric without a threshold, or one absent from the baseline.
+        DirectionError: a metric whose direction neither the threshold nor the baseline records.
+        ThresholdError: a bad threshold.
     """
     check_comparable(run, baseline)
-    thresholds = dict(thresholds or {})
-    names = list(metrics) if metrics is not None else list(thresholds)
+    ths = {t.metric: t for t in for_config(as_thresholds(thresholds), run.config)}
+    names = list(metrics) if metrics is not None else list(ths)
     if not names:
         raise BaselineError(
-            "no metrics to compare: pass metrics=[...] and thresholds={name: allowed worsening}"
+            "no metrics to compare: pass metrics=[...] and thresholds (a thresholds YAML file, a list of "
+            "entries, or {name: allowed worsening})"
         )
     run_metrics = run.summary.get("metrics", {})
     out = []
     for name in names:
-        if name not in thresholds:
+        if name not in ths:
             raise BaselineError(
                 f"{run.config}: no threshold for metric {name!r}; pass thresholds={{{name!r}: "
-                "allowed worsening in its unit}} or {'rel': 0.05}"
+                "allowed worsening in its unit}}, {'rel': 0.05}, or a thresholds YAML entry"
             )
         if name not in baseline.metrics:
             raise BaselineError(
@@ -507,15 +486,16 @@ def compare_metrics(
                 f"{sorted(baseline.metrics)}); refresh it with --evalsuite-update-baselines"
             )
         b = baseline.metrics[name]
-        t = Threshold.of(thresholds[name])
+        t = ths[name]
         entry = run_metrics.get(name)
         new = float(entry["value"]) if entry and entry.get("value") is not None else math.nan
         ci = metric_ci(entry, _per_sample(run, name)) if entry else None
-        hib = bool(b.get("higher_is_better", True))
+        hib = resolve_direction(
+            name, t, b.get("higher_is_better"), entry.get("higher_is_better") if entry else None
+        )
         base_v = float(b["value"])
-        allowed = t.allowed(base_v)
-        worsening = (base_v - new) if hib else (new - base_v)
-        regressed = not math.isfinite(new) or worsening > allowed
+        v = judge(t, run.config, base_v, new, hib, (ci[0] - base_v, ci[1] - base_v) if ci else None)
+        allowed = t.max_regression * abs(base_v) if t.mode == "relative" else t.max_regression
         out.append(
             MetricCheck(
                 run.config,
@@ -528,7 +508,8 @@ def compare_metrics(
                 hib,
                 t,
                 allowed,
-                regressed,
+                v.status != "pass",
+                v,
             )
         )
     return out
@@ -577,12 +558,13 @@ def assert_no_regression(
     run: ConfigRun,
     baseline: Baseline,
     metrics: Iterable[str] | None = None,
-    thresholds: Mapping[str, float | Mapping[str, float] | Threshold] | None = None,
+    thresholds: ThresholdSpec = None,
 ) -> list[MetricCheck]:
     """Fail when any of ``metrics`` got worse than ``baseline`` by more than its threshold.
 
-    ``thresholds`` maps a metric name to its allowed worsening: a number (absolute, in the
-    metric's unit), ``{"abs": a, "rel": r}`` or a :class:`Threshold`. The failure message names,
+    ``thresholds`` is the threshold model of ``evalsuite compare`` (:mod:`evalsuite.compare.thresholds`):
+    a thresholds YAML file, a list of entries (``{"metric": ..., "max_regression": ..., "mode": ...}``
+    or :class:`Threshold`), or the short form ``{metric: number (absolute) | {"abs": x} | {"rel": x}}``. The failure message names,
     for every regressed metric, the configuration, the baseline value, the new value with its 95%
     interval, the allowed worsening and the threshold, and lists configuration parameters that
     changed since the baseline.
