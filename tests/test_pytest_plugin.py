@@ -8,7 +8,9 @@ once for the whole module (the harness resumes it).
 import json
 import math
 import shutil
+import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +18,20 @@ import pytest
 
 import evalsuite
 from evalsuite.compare.baselines import (
+    MACHINE_KEYS,
     Baseline,
     BaselineError,
     BaselineMismatch,
     ConfigRun,
+    MachineMismatchWarning,
     assert_images_match,
     assert_no_regression,
     bootstrap_ci,
     compare_images,
+    compare_metrics,
+    machine_dependent,
     metric_ci,
+    run_machine,
 )
 from evalsuite.compare.thresholds import DirectionError, Threshold, ThresholdError, as_thresholds
 
@@ -123,6 +130,7 @@ def test_unchanged(evalsuite_run, evalsuite_baseline):
     run = evalsuite_run("flux-dev", "smoke", overrides=["steps=2"], **ARGS)
     baseline = evalsuite_baseline(run)
     assert_images_match(run, baseline)
+    # the baseline's machine is another one: latency is skipped with the reason, never compared
     assert_no_regression(run, baseline, metrics=["latency"], thresholds=TH)
 
 def test_guidance_changed(evalsuite_run, evalsuite_baseline):
@@ -138,11 +146,22 @@ def test_baseline_of_other_weights(evalsuite_run, evalsuite_baseline):
     assert_no_regression(run, evalsuite_baseline("flux-dev__smoke__hub"), metrics=["latency"], thresholds=TH)
 """
 
+OTHER_MACHINE = {
+    "arch": "x86_64",
+    "system": "Linux",
+    "cpu": "Some Other CPU @ 9.9GHz",
+    "cores": 96,
+    "device": "cpu",
+    "device_name": None,
+}
+
 
 def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shared_out, tiny_run):
     base = pytester.path / "baselines"
     base.mkdir()
-    shutil.copy(COMMITTED, base / COMMITTED.name)
+    committed = json.loads(COMMITTED.read_text())
+    committed["provenance"]["machine"] = OTHER_MACHINE  # as if written on another machine, anywhere
+    (base / COMMITTED.name).write_text(json.dumps(committed))
     other = json.loads(COMMITTED.read_text())
     other.update(weights="hub", name="flux-dev__smoke__hub")  # as written by a GPU runner
     (base / "flux-dev__smoke__hub.json").write_text(json.dumps(other))
@@ -162,8 +181,11 @@ def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shar
         "-rA",
     )
     out = res.stdout.str()
-    res.assert_outcomes(passed=1, failed=3)
+    res.assert_outcomes(skipped=1, failed=3)
     assert "evalsuite: weights=tiny (no quality evidence)" in out
+    # the unchanged run: images matched, latency skipped with the reason naming both machines
+    assert "flux-dev: no metric compared: skipped: flux-dev / latency: machine-dependent metric" in out
+    assert "'Some Other CPU @ 9.9GHz' →" in out
     # the perturbed configuration: every image named, with its difference, the tolerance and the cause
     assert "flux-dev: 3 of 3 images differ from the baseline's" in out
     assert "inpaint-astronaut-1000: mean |Δ|" in out and "> tolerance 0.25" in out
@@ -257,14 +279,48 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
 
 
 def test_committed_baseline_matches_a_fresh_run(tiny_run):
+    # committed tiny baselines check the images (within tolerance, on any CPU), never a latency
     baseline = Baseline.load(COMMITTED)
     check = assert_images_match(tiny_run, baseline)
     assert set(check.differences) == set(baseline.data["keys"])
-    assert assert_no_regression(tiny_run, baseline, metrics=["latency"], thresholds={"latency": {"rel": 4.0}})
+    assert set(baseline.machine or {}) == set(MACHINE_KEYS)  # it records the machine that wrote it
+
+
+def test_latency_of_another_machines_baseline_is_skipped_with_the_reason(tiny_run, monkeypatch):
+    b = Baseline.from_run(tiny_run)
+    assert b.machine == run_machine(tiny_run) and b.machine["cpu"] and b.machine["cores"]
+    new = tiny_run.summary["metrics"]["latency"]["value"]
+    b.data["metrics"]["latency"]["value"] = new / 100  # "100× slower" than a much faster machine
+    b.data["provenance"]["machine"] = dict(OTHER_MACHINE)
+    (c,) = compare_metrics(tiny_run, b, thresholds={"latency": 0.0})
+    assert c.skipped and not c.regressed
+    assert "another machine (cpu: 'Some Other CPU @ 9.9GHz' →" in c.skipped and "cores: 96 →" in c.skipped
+    # inside pytest, a test whose every metric was skipped is skipped with the reason
+    with pytest.raises(pytest.skip.Exception, match="no metric compared: skipped: flux-dev / latency"):
+        assert_no_regression(tiny_run, b, thresholds={"latency": 0.0})
+    # outside pytest: a warning naming the skipped metric and why
+    monkeypatch.delitem(sys.modules, "pytest")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        (c,) = assert_no_regression(tiny_run, b, thresholds={"latency": 0.0})
+    monkeypatch.undo()
+    assert c.skipped and any(
+        issubclass(w.category, MachineMismatchWarning) and "latency: machine-dependent" in str(w.message)
+        for w in seen
+    )
+    # a baseline without a recorded machine counts as another machine
+    del b.data["provenance"]["machine"]
+    assert "records no machine" in compare_metrics(tiny_run, b, thresholds={"latency": 0.0})[0].skipped
+    # asked for: compared anyway, and the 100× slowdown fails
+    with pytest.raises(AssertionError, match="REGRESSED: flux-dev / latency"):
+        assert_no_regression(tiny_run, b, thresholds={"latency": 0.0}, other_machine="compare")
+    # machine-independent metrics are compared whatever the machine
+    assert not machine_dependent("clip_score", {"unit": ""}) and machine_dependent("latency", {"unit": "s"})
+    assert machine_dependent("peak_allocated_gib") and machine_dependent("energy_j", {})
 
 
 def test_metric_direction_threshold_and_message(tiny_run):
-    b = Baseline.from_run(tiny_run)
+    b = Baseline.from_run(tiny_run)  # written here: the same machine, so latency is compared
     new = tiny_run.summary["metrics"]["latency"]["value"]
     b.data["metrics"]["latency"]["value"] = new * 10  # the baseline was slower: an improvement passes
     assert not assert_no_regression(tiny_run, b, thresholds={"latency": 0})[0].regressed

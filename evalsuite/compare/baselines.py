@@ -16,7 +16,7 @@ A baseline (``reports/baselines/<config>__<dataset>__<weights>.json``, schema
 
 A comparison refuses (:class:`BaselineMismatch`) when the dataset fingerprint, the case/seed set
 or the weights policy differ: numbers from different data or weights are not comparable.
-Everything here is independent of pytest; :mod:`evalsuite.pytest_plugin` wires it to fixtures.
+Everything here is independent of pytest; :mod:`evalsuite.testing.pytest_plugin` wires it to fixtures.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ import base64
 import datetime as dt
 import json
 import math
+import os
+import platform
 import re
+import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +60,10 @@ DEFAULT_IMAGE_TOLERANCE = 0.25
 
 class BaselineError(CompareInputError):
     """A baseline that cannot be read or written (missing file, wrong schema, failed run)."""
+
+
+class MachineMismatchWarning(UserWarning):
+    """Machine-dependent metrics were not compared: the baseline comes from another machine."""
 
 
 class BaselineMismatch(CompareInputError):
@@ -232,9 +240,11 @@ class Baseline:
         p = self.data.get("provenance", {})
         dev = p.get("device", {}) or {}
         vers = p.get("versions", {}) or {}
+        m = p.get("machine") or {}
+        cpu = f", {m.get('cpu')} ×{m.get('cores')}" if m.get("cpu") else ""
         return (
             f"baseline {self.path or self.name} (commit {str(p.get('commit') or 'unknown')[:12]}, "
-            f"{dev.get('type', '?')} {dev.get('name', '')}, torch {vers.get('torch', '?')}, "
+            f"{dev.get('type', '?')} {dev.get('name', '')}{cpu}, torch {vers.get('torch', '?')}, "
             f"created {p.get('created', '?')})"
         )
 
@@ -328,9 +338,82 @@ class Baseline:
                 "device": env.get("device"),
                 "platform": env.get("platform"),
                 "run_id": run.meta.get("run_id"),
+                "machine": run_machine(run),
             },
         }
         return cls(data)
+
+    @property
+    def machine(self) -> dict[str, Any] | None:
+        """The machine that wrote the baseline (``None`` for baselines written before it was recorded)."""
+        m = (self.data.get("provenance") or {}).get("machine")
+        return dict(m) if isinstance(m, dict) else None
+
+
+# -- machines ------------------------------------------------------------------------------------
+
+OTHER_MACHINE_POLICIES = ("skip", "compare")
+OTHER_MACHINE_DEFAULT = "skip"
+"""What :func:`compare_metrics` does with a machine-dependent metric (latency, timings, memory,
+energy) of a baseline written on another machine: ``skip`` it with the reason, or ``compare`` it
+anyway. The pytest plugin sets it from ``--evalsuite-other-machine``."""
+
+MACHINE_KEYS = ("arch", "system", "cpu", "cores", "device", "device_name")
+_MACHINE_UNITS = frozenset({"s", "ms", "us", "J", "Wh", "W", "GiB", "MiB", "GB", "MB"})
+_MACHINE_NAMES = frozenset({"latency", "mfu", "power_w", "tflops"})
+_MACHINE_SUFFIXES = ("_s", "_ms", "_j", "_wh", "_w", "_gib", "_mib")
+
+
+def _cpu_model() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def current_machine(device: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """This host (architecture, system, CPU model, logical cores) and the run's accelerator
+    (``device`` as ``run.json`` records it: ``type`` and, for GPUs, ``name``)."""
+    device = device or {}
+    dtype = str(device.get("type") or "cpu")
+    return {
+        "arch": platform.machine(),
+        "system": platform.system(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "device": dtype,
+        "device_name": str(device.get("name")) if dtype != "cpu" and device.get("name") else None,
+    }
+
+
+def run_machine(run: ConfigRun) -> dict[str, Any]:
+    """The machine of ``run``: this host with the accelerator recorded in its ``run.json`` (runs are
+    compared and baselines written in the process that made them)."""
+    return current_machine((run.meta.get("environment") or {}).get("device"))
+
+
+def machine_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
+    """What differs between a baseline's machine and ``current`` (``key: baseline → now``); one
+    entry saying so when the baseline recorded no machine."""
+    if not recorded:
+        return ["the baseline records no machine (written before evalsuite recorded it)"]
+    return [
+        f"{k}: {recorded.get(k)!r} → {current.get(k)!r}"
+        for k in MACHINE_KEYS
+        if recorded.get(k) != current.get(k)
+    ]
+
+
+def machine_dependent(name: str, entry: Mapping[str, Any] | None = None) -> bool:
+    """Whether metric ``name`` measures the machine rather than the outputs: latency and other
+    timings, memory, energy, power, MFU (by name, unit or column suffix)."""
+    unit = str((entry or {}).get("unit") or "")
+    return name in _MACHINE_NAMES or unit in _MACHINE_UNITS or name.endswith(_MACHINE_SUFFIXES)
 
 
 # -- comparisons ---------------------------------------------------------------------------------
@@ -405,6 +488,8 @@ class MetricCheck:
     allowed: float
     regressed: bool
     verdict: Verdict | None = None
+    skipped: str = ""
+    """Why the metric was not compared (a machine-dependent metric of another machine's baseline)."""
 
     @property
     def worsening(self) -> float:
@@ -416,6 +501,8 @@ class MetricCheck:
         ci = (
             f"95% CI [{self.ci[0]:.4g}, {self.ci[1]:.4g}]" if self.ci else "no CI (set-level metric or n < 2)"
         )
+        if self.skipped:
+            return f"skipped: {self.config} / {self.metric}: {self.skipped}"
         direction = "higher is better" if self.higher_is_better else "lower is better"
         verdict = "REGRESSED" if self.regressed else "ok"
         worse = (
@@ -453,10 +540,16 @@ def compare_metrics(
     baseline: Baseline,
     metrics: Iterable[str] | None = None,
     thresholds: ThresholdSpec = None,
+    other_machine: str | None = None,
 ) -> list[MetricCheck]:
     """Compare ``metrics`` (default: every metric with a threshold for this configuration) of ``run``
     with ``baseline``, by the threshold model of :mod:`evalsuite.compare.thresholds` (the same
     rule as ``evalsuite compare``: a summary value B against the baseline's A).
+
+    A machine-dependent metric (:func:`machine_dependent`: latency, timings, memory, energy) of a
+    baseline written on another machine (:func:`machine_differences`; a baseline without a
+    recorded machine counts as another one) is not compared under ``other_machine="skip"`` (the
+    default, :data:`OTHER_MACHINE_DEFAULT`): its check has ``skipped`` set to the reason.
 
     Raises:
         BaselineMismatch: see :func:`check_comparable`.
@@ -465,6 +558,10 @@ def compare_metrics(
         ThresholdError: a bad threshold.
     """
     check_comparable(run, baseline)
+    policy = other_machine or OTHER_MACHINE_DEFAULT
+    if policy not in OTHER_MACHINE_POLICIES:
+        raise BaselineError(f"other_machine must be one of {OTHER_MACHINE_POLICIES}, got {policy!r}")
+    elsewhere = machine_differences(baseline.machine, run_machine(run))
     ths = {t.metric: t for t in for_config(as_thresholds(thresholds), run.config)}
     names = list(metrics) if metrics is not None else list(ths)
     if not names:
@@ -488,6 +585,21 @@ def compare_metrics(
         b = baseline.metrics[name]
         t = ths[name]
         entry = run_metrics.get(name)
+        if policy == "skip" and elsewhere and machine_dependent(name, b):
+            why = (
+                f"machine-dependent metric not compared with a baseline from another machine "
+                f"({'; '.join(elsewhere)}); speed belongs to benchmarks/ or to baselines written on this "
+                "runner (refresh with --evalsuite-update-baselines here, or pass "
+                "--evalsuite-other-machine=compare to compare anyway)"
+            )
+            out.append(
+                MetricCheck(
+                    run.config, name, float(b["value"]), float(entry["value"]) if entry else math.nan, None,
+                    int(entry.get("n", 0)) if entry else 0, str(b.get("unit", "")),
+                    bool(b.get("higher_is_better", False)), t, math.nan, False, None, why,
+                )
+            )  # fmt: skip
+            continue
         new = float(entry["value"]) if entry and entry.get("value") is not None else math.nan
         ci = metric_ci(entry, _per_sample(run, name)) if entry else None
         hib = resolve_direction(
@@ -559,6 +671,7 @@ def assert_no_regression(
     baseline: Baseline,
     metrics: Iterable[str] | None = None,
     thresholds: ThresholdSpec = None,
+    other_machine: str | None = None,
 ) -> list[MetricCheck]:
     """Fail when any of ``metrics`` got worse than ``baseline`` by more than its threshold.
 
@@ -569,8 +682,12 @@ def assert_no_regression(
     interval, the allowed worsening and the threshold, and lists configuration parameters that
     changed since the baseline.
 
+    Machine-dependent metrics of a baseline from another machine are skipped (see
+    :func:`compare_metrics`): with a :class:`MachineMismatchWarning` naming them and the reason, or,
+    inside pytest when nothing else was compared, by skipping the test with that reason.
+
     Returns:
-        The checks (all passing).
+        The checks (all passing or skipped).
 
     Raises:
         AssertionError: a regression, or rows of the run that failed.
@@ -585,7 +702,7 @@ def assert_no_regression(
             + "\n"
             + _context(run, baseline)
         )
-    checks = compare_metrics(run, baseline, metrics, thresholds)
+    checks = compare_metrics(run, baseline, metrics, thresholds, other_machine)
     bad = [c for c in checks if c.regressed]
     if bad:
         raise AssertionError(
@@ -594,6 +711,14 @@ def assert_no_regression(
             + "\n"
             + _context(run, baseline)
         )
+    skipped = [c for c in checks if c.skipped]
+    if skipped:
+        text = "\n".join(c.message() for c in skipped)
+        if len(skipped) == len(checks) and "pytest" in sys.modules:
+            import pytest
+
+            pytest.skip(f"{run.config}: no metric compared: {text}")
+        warnings.warn(f"{run.config}: {text}", MachineMismatchWarning, stacklevel=2)
     return checks
 
 

@@ -2,7 +2,7 @@
 
 Registered through the ``pytest11`` entry point (``pip install -e .`` makes ``pytest --help``
 list the ``--evalsuite-*`` options); without the installed entry point load it with
-``pytest -p evalsuite.pytest_plugin``. The entry point is named like the module, so both ways
+``pytest -p evalsuite.testing.pytest_plugin``. The entry point is named like the module, so both ways
 together register it once.
 
 Fixtures
@@ -17,6 +17,11 @@ Fixtures
     ``evalsuite_options`` → the parsed options; ``evalsuite_config`` → each name of
     ``--evalsuite-configs`` (tests asking for it are parametrized; default: the test module's
     ``EVALSUITE_CONFIGS`` list, else ``flux-dev``).
+
+Baselines record the machine that wrote them; a machine-dependent metric (latency, timings,
+memory, energy) of a baseline from another machine is skipped with the reason
+(``--evalsuite-other-machine=compare`` compares it anyway): latency is only compared with figures
+measured on the same runner.
 
 Markers ``gpu``, ``slow`` and ``regression`` are registered unless the ini file declares them;
 tests marked ``gpu`` are skipped when CUDA is unavailable.
@@ -50,7 +55,7 @@ DEFAULT_CONFIGS = ("flux-dev",)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("evalsuite", "evalsuite regression runs (evalsuite.pytest_plugin)")
+    g = parser.getgroup("evalsuite", "evalsuite regression runs (evalsuite.testing.pytest_plugin)")
     g.addoption(
         "--evalsuite-weights",
         choices=WEIGHT_POLICIES,
@@ -90,6 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write/refresh the baselines of the runs the tests make instead of only comparing",
     )
     g.addoption(
+        "--evalsuite-other-machine",
+        choices=("skip", "compare"),
+        default="skip",
+        help="machine-dependent metrics (latency, timings, memory, energy) of a baseline written on "
+        "another machine (CPU model, cores, GPU): skip them with the reason (default), or compare anyway",
+    )
+    g.addoption(
         "--evalsuite-weights-dir",
         default=None,
         metavar="DIR",
@@ -103,6 +115,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in declared:
             config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_WRITTEN] = []
+    other = config.getoption("--evalsuite-other-machine", default=None)
+    if other:
+        from evalsuite.compare import baselines
+
+        baselines.OTHER_MACHINE_DEFAULT = str(other)
 
 
 _WRITTEN = pytest.StashKey[list[Path]]()
@@ -112,7 +129,10 @@ def pytest_report_header(config: pytest.Config) -> str:
     o = _options(config)
     note = "" if o.weights == "hub" else " (no quality evidence)"
     mode = "update baselines" if o.update else "compare"
-    return f"evalsuite: weights={o.weights}{note} device={o.device} baselines={o.baselines} mode={mode}"
+    return (
+        f"evalsuite: weights={o.weights}{note} device={o.device} baselines={o.baselines} mode={mode} "
+        f"other-machine={config.getoption('--evalsuite-other-machine')}"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
