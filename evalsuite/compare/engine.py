@@ -6,14 +6,17 @@ Only (configuration, case, seed) rows that are ``ok`` in both runs are compared 
   the two-sided p-value of a paired sign-flip permutation test.
 * Speed, memory, energy: ratios B / A — medians of paired images with a paired-bootstrap CI;
   peak memory compares the maxima.
-* Thresholds (YAML, see :func:`load_thresholds`) give the verdict. Exit codes: 0 nothing regresses
+* Thresholds (YAML, :func:`~evalsuite.compare.thresholds.load_thresholds`) give the verdict. Exit codes: 0 nothing regresses
   beyond its threshold; 1 something does (or rows that were ok in A fail in B); 2 unusable input
   (no shared rows, different dataset fingerprints without ``--allow-different-data``, a threshold
   naming something neither run measured, a bad thresholds file).
 
 Writes ``compare.md``, ``compare.html``, ``compare.json``, both runs' plots side by side, a
-forest plot of relative changes, and a grid of the cases whose paired LPIPS (else pixels)
-changed most.
+forest plot of relative changes, and a grid of the most changed cases (:func:`most_changed`:
+by per-image LPIPS when both runs have it on every paired row, else by pixels; it says which).
+
+Thresholds are :mod:`evalsuite.compare.thresholds` (the model the pytest baselines use too);
+statistics are :mod:`evalsuite.trackers.stats` (scipy.stats).
 """
 
 from __future__ import annotations
@@ -368,9 +371,31 @@ def _small(path: Path) -> np.ndarray:
     return np.asarray(img.resize((128, 128), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
 
 
+LPIPS_COLUMNS = ("lpips", "unmasked_lpips", "lpips_pair", "lpips_pair_masked")
+"""Per-image LPIPS columns the most-changed ranking uses, in order of preference."""
+
+
+def _lpips_column(both: pd.DataFrame) -> tuple[str | None, str]:
+    """The first :data:`LPIPS_COLUMNS` entry with a finite value in both runs on every paired row,
+    and, when there is none, why (for the ranking's description)."""
+    reasons = []
+    for col in LPIPS_COLUMNS:
+        if f"{col}_a" not in both.columns or f"{col}_b" not in both.columns:
+            continue
+        ok = np.isfinite(_num(both[f"{col}_a"])) & np.isfinite(_num(both[f"{col}_b"]))
+        if ok.all():
+            return col, ""
+        reasons.append(f"{col} is missing for {int((~ok).sum())} of {len(both)} paired rows")
+    return None, "; ".join(reasons) or "no per-image LPIPS column in both runs"
+
+
 def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
-    """The ``k`` paired rows whose per-image LPIPS changed most (|B − A|), or, without an ``lpips``
-    column in both runs, whose images differ most (mean absolute pixel difference at 128², 0–1).
+    """The ``k`` paired rows that changed most between the runs.
+
+    Ranked by the change of a per-image LPIPS column (|LPIPS(B) − LPIPS(A)|, the first of
+    :data:`LPIPS_COLUMNS` that both runs have on every paired row), else by the mean absolute
+    pixel difference of the two images (0–1, at 128²). The returned description says which, and
+    why when it is pixels.
 
     Returns:
         (table with config, case_id, seed, image_a, image_b, score; score description).
@@ -380,9 +405,10 @@ def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
     both = both[(both["status_a"] == "ok") & (both["status_b"] == "ok")].copy()
     if both.empty:
         return both, ""
-    if "lpips_a" in both.columns and "lpips_b" in both.columns:
-        both["score"] = np.abs(_num(both["lpips_b"]) - _num(both["lpips_a"]))
-        what = "|LPIPS(B) − LPIPS(A)| per paired image"
+    col, why = _lpips_column(both)
+    if col is not None:
+        both["score"] = np.abs(_num(both[f"{col}_b"]) - _num(both[f"{col}_a"]))
+        what = f"ranked by |LPIPS(B) − LPIPS(A)| per paired image (column {col})"
     else:
         scores = []
         for r in both.to_dict("records"):
@@ -395,7 +421,7 @@ def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
             except (ImageError, TypeError, OSError):
                 scores.append(math.nan)
         both["score"] = scores
-        what = "mean |B − A| pixel difference (0–1, images resized to 128²); no lpips column in both runs"
+        what = f"ranked by mean |B − A| pixel difference (0–1, images resized to 128²), not LPIPS: {why}"
     both = both[np.isfinite(both["score"])].sort_values(
         ["score", "config", "case_id"], ascending=[False, True, True]
     )
@@ -742,7 +768,12 @@ def render_html(cmp: Comparison, assets: CompareAssets, base: Path, embed: bool 
             H.tag("p", assets.grid_what, cls="note"),
             H.figure(H.img(assets.grid, "most changed cases", base, embed), assets.grid_what),
             H.table(
-                ["configuration", "case", "seed", "change"],
+                [
+                    "configuration",
+                    "case",
+                    "seed",
+                    "|Δ LPIPS|" if assets.grid_what.startswith("ranked by |LPIPS") else "pixel |Δ| (0–1)",
+                ],
                 [
                     [r["config"], r["case_id"], r["seed"], fmt(r["score"])]
                     for r in assets.top.to_dict("records")
@@ -769,6 +800,12 @@ def write_compare(cmp: Comparison, out: str | Path, embed_images: bool = False, 
         "changes": [asdict(c) for c in cmp.changes],
         "verdicts": [asdict(v) for v in cmp.verdicts],
         "new_failures": cmp.new_failures.astype(str).to_dict("records"),
+        "most_changed": {
+            "ranked_by": assets.grid_what,
+            "rows": assets.top.drop(columns=["image_a", "image_b"], errors="ignore")
+            .astype({"seed": "int64"}, errors="ignore")
+            .to_dict("records"),
+        },
     }
     (out / "compare.json").write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
     return out
