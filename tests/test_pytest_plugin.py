@@ -7,6 +7,7 @@ once for the whole module (the harness resumes it).
 
 import json
 import math
+import re
 import shutil
 import sys
 import tomllib
@@ -439,3 +440,33 @@ def test_intervals_are_scipy_percentile_bootstraps():
     assert metric_ci({"value": float(np.median(small))}, list(small)) == bootstrap_ci(small, "median")
     assert metric_ci({"value": float(small.mean())}, list(small)) == bootstrap_ci(small, "mean")
     assert metric_ci({"value": 42.0}, list(small)) is None
+
+
+# -- the documented example (docs/regression.md), verbatim, twice ---------------------------------------
+def _doc_blocks(heading: str) -> dict[str, str]:
+    """The first ```python, ```yaml and plain ``` blocks under ``heading`` of docs/regression.md."""
+    text = (REPO / "docs" / "regression.md").read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n## ", 1)]
+    blocks: dict[str, str] = {}
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```$", section, flags=re.M | re.S):
+        blocks.setdefault(m.group(1) or "shell", m.group(2))
+    return blocks
+
+
+def test_documented_example_passes_on_an_unchanged_rerun(pytester):
+    import shlex
+
+    blocks = _doc_blocks("## A first regression test")
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_inpaint_regression.py").write_text(blocks["python"])
+    (pytester.path / "tests" / "inpaint-thresholds.yaml").write_text(blocks["yaml"])
+    commands = [shlex.split(line) for line in blocks["shell"].splitlines() if line.startswith("pytest ")]
+    assert len(commands) == 2 and "--evalsuite-update-baselines" in commands[0]
+    for cmd in commands:  # write the baseline, then an unchanged rerun: a fresh generation compared with it
+        res = pytester.runpytest_subprocess("-p", PLUGIN, *cmd[1:], "-rA")
+        res.assert_outcomes(passed=1)
+    baseline = json.loads(
+        (pytester.path / "reports" / "baselines" / "flux-dev-inpaint__smoke__tiny.json").read_text()
+    )
+    assert set(baseline["metrics"]) == {"unmasked_psnr"} and len(baseline["images"]) == 2
