@@ -250,10 +250,10 @@ class Baseline:
 
     def save(self, path: Path | None = None) -> Path:
         """Write the baseline as indented JSON (atomically); returns the path."""
-        from evalsuite.engine.store import write_json_atomic
+        from evalsuite.paths import atomic_write_json
 
         target = Path(path or self.path or f"{self.name}.json")
-        write_json_atomic(target, self.data)
+        atomic_write_json(target, self.data)
         self.path = target
         return target
 

@@ -43,6 +43,7 @@ from evalsuite.compare.thresholds import (
     resolve_direction,
 )
 from evalsuite.data.imageio import ImageError, load_image, load_mask
+from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.grids import Tile, compose, mask_overlay
 from evalsuite.report.plots import Plot, _save, _txt, all_plots
@@ -788,8 +789,8 @@ def write_compare(cmp: Comparison, out: str | Path, embed_images: bool = False, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     assets = write_assets(cmp, out, k)
-    (out / "compare.md").write_text(render_markdown(cmp, assets), encoding="utf-8")
-    (out / "compare.html").write_text(render_html(cmp, assets, out, embed_images), encoding="utf-8")
+    atomic_write(out / "compare.md", render_markdown(cmp, assets))
+    atomic_write(out / "compare.html", render_html(cmp, assets, out, embed_images))
     doc = {
         "run_a": str(cmp.a.path),
         "run_b": str(cmp.b.path),
@@ -807,7 +808,7 @@ def write_compare(cmp: Comparison, out: str | Path, embed_images: bool = False, 
             .to_dict("records"),
         },
     }
-    (out / "compare.json").write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
+    atomic_write(out / "compare.json", json.dumps(_jsonable(doc), indent=2, allow_nan=False))
     return out
 
 
