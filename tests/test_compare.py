@@ -418,3 +418,20 @@ def test_documented_thresholds_example_works_verbatim(tmp_path: Path, capsys):
     assert {v["metric"] for v in doc["verdicts"]} == {"clip_score", "unmasked_lpips", "latency_s"}
     assert _cli(str(base), str(worse), *args, str(tmp_path / "c2")) == 1
     assert "REGRESSION: flux-dev-inpaint clip_score" in capsys.readouterr().out
+
+
+def test_threshold_on_a_column_without_direction_exits_2_naming_it(runs, tmp_path: Path, capsys):
+    import pandas as pd
+
+    a, b = copy_run(runs["base"], tmp_path / "a"), copy_run(runs["same"], tmp_path / "b")
+    for run in (a, b):
+        df = pd.read_parquet(run / "samples.parquet")
+        df["my_score"] = range(len(df))
+        df.to_parquet(run / "samples.parquet")
+    th = tmp_path / "t.yaml"
+    th.write_text("- {metric: my_score, max_regression: 0}\n")
+    assert _cli(str(a), str(b), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    err = capsys.readouterr().err
+    assert "metric 'my_score' has no known direction" in err and "'direction: lower'" in err
+    th.write_text("- {metric: my_score, max_regression: 0, direction: lower}\n")
+    assert _cli(str(a), str(b), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 0
