@@ -1,4 +1,4 @@
-"""The pytest plugin (evalsuite.pytest_plugin) and the baseline comparisons (evalsuite.regression).
+"""The pytest plugin (evalsuite.testing.pytest_plugin) and the baseline comparisons (evalsuite.compare.baselines).
 
 The plugin is exercised in real pytest subprocesses (pytester) that generate with tiny weights
 on CPU; runs are shared through one ``--evalsuite-out`` folder, so an identical run is generated
