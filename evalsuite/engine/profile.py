@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import inspect
 import itertools
 import logging
 import math
@@ -178,15 +177,12 @@ def _load(
     runner.load()
     notes["load_s"] = time.perf_counter() - t0
     pipe = runner.pipe
-    denoiser_name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
-    denoiser = getattr(pipe, denoiser_name)
+    denoisers = runner.denoisers()
     if point.dtype == "fp8":
         from evalsuite.runners.fp8 import apply_fp8
 
-        notes["fp8"] = apply_fp8(denoiser, spec.fp8_backend)
-        cn = getattr(pipe, "controlnet", None)
-        if cn is not None:
-            notes["fp8_controlnet"] = apply_fp8(cn, spec.fp8_backend)
+        for i, (role, mod) in enumerate(denoisers.items()):
+            notes["fp8" if i == 0 else f"fp8_{role}"] = apply_fp8(mod, spec.fp8_backend)
     if point.memory == "model_offload":
         pipe.enable_model_cpu_offload(device=device)
     elif point.memory == "sequential_offload":
@@ -194,8 +190,9 @@ def _load(
     elif point.memory == "vae_tiling":
         pipe.vae.enable_tiling()
     if point.compile:
-        denoiser.compile(mode=spec.compile_mode)
-        notes["compile"] = f"{denoiser_name}.compile(mode={spec.compile_mode!r})"
+        for mod in denoisers.values():
+            mod.compile(mode=spec.compile_mode)
+        notes["compile"] = ", ".join(f"{role}.compile(mode={spec.compile_mode!r})" for role in denoisers)
     return runner, notes
 
 
@@ -227,39 +224,8 @@ def pick_cases(runner: Runner, pool: Sequence[Case], n: int) -> tuple[list[Case]
 
 
 def bare_call(runner: Runner, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
-    """Call the runner's diffusers pipeline directly (no trackers), with the arguments its signature takes.
-
-    Raises:
-        TypeError: when the pipeline's signature lacks the basic text-to-image arguments.
-    """
-    pipe, p = runner.pipe, runner.params
-    w, h = runner.size
-    sig = inspect.signature(pipe.__call__).parameters
-    kw: dict[str, Any] = dict(
-        prompt=[c.prompt for c in cases],
-        height=h,
-        width=w,
-        num_inference_steps=p.steps,
-        guidance_scale=p.guidance,
-        generator=runner.generators(seeds),
-    )
-    missing = [k for k in kw if k not in sig]
-    if missing:
-        raise TypeError(f"{type(pipe).__name__}.__call__ lacks {missing}")
-    if "max_sequence_length" in sig and hasattr(p, "max_sequence_length"):
-        kw["max_sequence_length"] = p.max_sequence_length
-    for name in ("strength", "true_cfg_scale", "controlnet_conditioning_scale"):
-        if name in sig and hasattr(p, name):
-            kw[name] = getattr(p, name)
-    if runner.task == "inpaint":
-        if "image" not in sig or "mask_image" not in sig:
-            raise TypeError(f"{type(pipe).__name__}.__call__ takes no image/mask_image")
-        inputs = [runner.load_inputs(c) for c in cases]
-        from PIL import Image
-
-        kw["image"] = [im for im, _ in inputs]
-        kw["mask_image"] = [Image.fromarray(m.astype("uint8") * 255) for _, m in inputs]
-    return pipe(**kw)
+    """The runner's bare pipeline call (:meth:`Runner.bare_call`): the overhead baseline."""
+    return runner.bare_call(cases, seeds)
 
 
 # -- measuring a point -----------------------------------------------------------------------
