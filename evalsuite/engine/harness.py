@@ -7,6 +7,7 @@ from evalsuite.config.runconfig import DEFAULT_OUT, RunConfig, RunConfigError, c
 from evalsuite.engine.generate import (
     GenerateScenario,
     RunResult,
+    _generate_batch,
     default_run_id,
     free_memory,
     is_oom,
@@ -33,6 +34,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "StopOnSignals",
+    "_generate_batch",
     "apply_thread_policy",
     "check_seeds",
     "default_run_id",
