@@ -59,11 +59,13 @@ def _copy(run: Path, tmp: Path) -> Path:
 # -- issue 17 item 0: resume keys finished rows on what produced them --------------------------------
 
 
-def test_changed_parameters_regenerate_the_rows_naming_what_changed(tmp_path: Path, finished: Path, capsys):
+def test_changed_parameters_regenerate_the_rows_naming_what_changed(tmp_path: Path, finished: Path, caplog):
     run = _copy(finished, tmp_path)
     before = {p.name: p.read_bytes() for p in (run / "images/flux-dev").glob("*.png")}
-    code = main([*RUN, "--set", "steps=2", "--out", str(tmp_path), "--run-id", "r"])
-    err = capsys.readouterr().err
+    with caplog.at_level("WARNING"):
+        code = main([*RUN, "--set", "steps=2", "--out", str(tmp_path), "--run-id", "r"])
+    err = caplog.text
+    caplog.clear()
     assert code == 0
     assert (
         "flux-dev: 2 finished row(s)" in err and "made differently (steps: 1 → 2); regenerating them" in err
@@ -77,8 +79,9 @@ def test_changed_parameters_regenerate_the_rows_naming_what_changed(tmp_path: Pa
     after = {p.name: p.read_bytes() for p in (run / "images/flux-dev").glob("*.png")}
     assert after.keys() == before.keys() and all(after[k] != before[k] for k in after)
     # the same command again: nothing to regenerate
-    assert main([*RUN, "--set", "steps=2", "--out", str(tmp_path), "--run-id", "r"]) == 0
-    assert "regenerating" not in capsys.readouterr().err
+    with caplog.at_level("WARNING"):
+        assert main([*RUN, "--set", "steps=2", "--out", str(tmp_path), "--run-id", "r"]) == 0
+    assert "regenerating" not in caplog.text
 
 
 def test_changed_case_bytes_regenerate_only_that_case(tmp_path: Path, tiny_dataset: Path, caplog):
@@ -119,7 +122,7 @@ def _corrupt_first_line(run: Path) -> bytes:
 
 
 def test_corrupted_middle_line_is_refused_by_score_and_repaired_by_run(
-    tmp_path: Path, finished: Path, capsys
+    tmp_path: Path, finished: Path, capsys, caplog
 ):
     run = _copy(finished, tmp_path)
     bad = _corrupt_first_line(run)
@@ -133,9 +136,9 @@ def test_corrupted_middle_line_is_refused_by_score_and_repaired_by_run(
     assert main(["report", str(run)]) == 2
     assert "corrupted journal" in capsys.readouterr().err
     # the run sets the line aside loudly and regenerates its row: N is back to 2
-    assert _run(tmp_path) == 0
-    err = capsys.readouterr().err
-    assert "line(s) 1 are corrupted; set aside in rows.jsonl.corrupt" in err
+    with caplog.at_level("WARNING"):
+        assert _run(tmp_path) == 0
+    assert "line(s) 1 are corrupted; set aside in rows.jsonl.corrupt" in caplog.text
     assert (run / "rows.jsonl.corrupt").read_bytes() == bad + b"\n"
     df = pd.read_parquet(run / "samples.parquet")
     assert len(df) == 2 and set(df.status) == {"ok"}
@@ -324,13 +327,15 @@ def test_run_config_gives_the_api_the_same_errors(tmp_path: Path):
 # -- issue 13 item 8: an internal error after generation started exits 1, rows and images kept ---------------
 
 
-def test_internal_error_after_generation_exits_1_and_keeps_rows(tmp_path: Path, capsys):
+def test_internal_error_after_generation_exits_1_and_keeps_rows(tmp_path: Path, capsys, caplog):
     run = tmp_path / "r"
     (run / "report.md").mkdir(parents=True)  # the report cannot be written: a fault after generation
-    code = main([*RUN, "--set", "steps=1", "--run-dir", str(run)])
+    with caplog.at_level("ERROR"):
+        code = main([*RUN, "--set", "steps=1", "--run-dir", str(run)])
     err = capsys.readouterr().err
     assert code == 1
-    assert "internal error during the report: IsADirectoryError" in err and "Traceback" in err
+    assert "internal error during the report: IsADirectoryError" in err
+    assert "Traceback (most recent call last)" in caplog.text  # the traceback is in the log
     assert "rows and images written so far are kept" in err
     meta = json.loads((run / "run.json").read_text())
     assert meta["error"]["phase"] == "the report" and "Traceback" in meta["error"]["traceback"]

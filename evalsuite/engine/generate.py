@@ -578,7 +578,7 @@ class GenerateScenario:
         return RunResult(ctx.store.path, df, ctx.meta.get("summary", {}), ctx.meta)
 
 
-def run(config: RunConfig | None = None, /, **kwargs: Any) -> RunResult:
+def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> RunResult:
     """Run configurations over a dataset, store everything in a run directory, score and report.
 
     Call with a :class:`~evalsuite.config.runconfig.RunConfig`, or with its fields as keywords
@@ -619,6 +619,8 @@ def run(config: RunConfig | None = None, /, **kwargs: Any) -> RunResult:
             ``run.json`` (``interrupted: true``) and the report are written.
         InternalRunError: an unexpected error after generation started (rows and images are kept).
     """
+    if config is not None and not isinstance(config, RunConfig):  # run(["flux-dev"], ...) as before
+        kwargs, config = {"configs": config, **kwargs}, None
     if config is not None and kwargs:
         raise TypeError("pass either a RunConfig or keyword arguments, not both")
     rc = config if config is not None else RunConfig.from_kwargs(kwargs)
