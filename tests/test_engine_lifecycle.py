@@ -88,3 +88,90 @@ def test_engine_has_no_model_family_branches():
             low = ln.lower()
             hits = [w for w in words if w in low and "transformers" not in low and "--configs" not in low]
             assert not hits, f"{path.name}: {ln.strip()}"
+
+
+COMMON_RUN_JSON = {
+    "schema",
+    "kind",
+    "run_id",
+    "created",
+    "started",
+    "finished",
+    "interrupted",
+    "dataset",
+    "seeds",
+    "generator",
+    "determinism",
+    "weights",
+    "weights_dir",
+    "metrics",
+    "metric_weights",
+    "environment",
+    "configs",
+    "attempts",
+    "distributed",
+    "summary",
+}
+
+
+def _profile_args(tmp_path, run_id: str, config: str = "flux-cn-beta") -> list[str]:
+    return [
+        "profile",
+        "--weights",
+        "tiny",
+        "--device",
+        "cpu",
+        "--configs",
+        config,
+        "--resolutions",
+        "32",
+        "--steps",
+        "1",
+        "--min-reps",
+        "1",
+        "--max-reps",
+        "1",
+        "--min-seconds",
+        "0",
+        "--peak-seconds",
+        "0.01",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        run_id,
+    ]
+
+
+def test_profile_and_run_share_lifecycle_schema_and_lock(tmp_path):
+    """A ControlNet configuration gets its bare baseline in `evalsuite profile`; profile and run write
+    the same run.json schema; profile takes the run lock."""
+    import json
+
+    import pandas as pd
+
+    import evalsuite
+    from evalsuite.cli.main import main
+    from evalsuite.engine.lock import LOCK_FILE, RunLock, RunLockedError
+    from evalsuite.engine.profile import ProfileSpec, profile
+
+    assert main(_profile_args(tmp_path, "p")) == 0
+    run = tmp_path / "p"
+    row = pd.read_csv(run / "profile.csv").iloc[0]
+    assert row.status == "ok" and row.baseline_median_s > 0 and not math.isnan(row.harness_overhead_pct)
+    assert "baseline_error" not in row.index or pd.isna(row.baseline_error)
+    assert "ControlNet (" in row.flop_method and "batch×cfg=1" in row.flop_method
+    prof = json.loads((run / "run.json").read_text())
+    gen = evalsuite.run(
+        configs=["flux-dev"], limit=1, overrides=["steps=1"], out=tmp_path, metrics=[], progress=False
+    ).meta
+    assert COMMON_RUN_JSON <= set(prof) and COMMON_RUN_JSON <= set(gen)
+    assert (prof["schema"], prof["kind"]) == ("evalsuite.run/2", "profile")
+    assert (gen["schema"], gen["kind"]) == ("evalsuite.run/2", "generate")
+    assert prof["dataset"]["fingerprint"] == gen["dataset"]["fingerprint"]
+    assert prof["dataset"]["selection"].startswith("profile cases")
+    assert not (run / LOCK_FILE).exists()
+    spec = ProfileSpec(
+        configs=["flux-dev"], resolutions=[32], steps=[1], min_reps=1, max_reps=1, min_seconds=0
+    )
+    with RunLock(run), pytest.raises(RunLockedError, match=r"in use by another evalsuite run"):
+        profile(spec, weights="tiny", device="cpu", out=tmp_path, run_id="p")

@@ -58,8 +58,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--run-id",
         default=None,
-        help="run directory name under --out; default is derived from configs, dataset, weights and "
-        "seeds, so rerunning the same command resumes the same run",
+        help="run directory name under --out (a name: no path separators, not '..'); default is derived "
+        "from configs, dataset, weights and seeds, so rerunning the same command resumes the same run "
+        "(finished rows made with other parameters or case bytes are regenerated)",
     )
     p.add_argument(
         "--run-dir", default=None, metavar="DIR", help="explicit run directory (overrides --out/--run-id)"
@@ -74,7 +75,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         default="auto",
-        help="cpu, cuda, cuda:N, or auto (cuda if available and --weights is not tiny; else cpu)",
+        help="cpu, cuda, cuda:N, mps (where torch has it), or auto (cuda if available and --weights is not "
+        "tiny; else cpu)",
     )
     p.add_argument(
         "--set",
@@ -100,7 +102,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="metrics to score at the end (default: every metric that applies to the configurations' "
         "tasks, see 'evalsuite score --help'); pass --metrics with no name to skip",
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset")
+    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset (N ≥ 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--allow-outside-paths",
