@@ -374,7 +374,10 @@ def test_sigterm_finishes_the_case_writes_everything_and_exits_143(tmp_path: Pat
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=300)
     assert p.returncode == 143, err[-3000:]
-    assert "interrupt (SIGTERM): finishing the current case" in err and "INTERRUPTED: " in err
+    assert (
+        "interrupt: finishing the current case, then writing everything and stopping (SIGTERM received" in err
+        and "INTERRUPTED: " in err
+    )
     meta = json.loads((run / "run.json").read_text())
     assert meta["interrupted"] is True and meta["finished"] is None
     df = pd.read_parquet(run / "samples.parquet")

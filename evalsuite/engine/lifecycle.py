@@ -101,8 +101,8 @@ class StopOnSignals:
         self.requested = True
         self.signum = signum
         log.warning(
-            "interrupt (%s): finishing the current case, then writing everything and stopping "
-            "(Ctrl-C again aborts at once; rerunning the same command resumes)",
+            "interrupt: finishing the current case, then writing everything and stopping (%s received; "
+            "Ctrl-C again aborts at once; rerunning the same command resumes)",
             signal.Signals(signum).name,
         )
 
