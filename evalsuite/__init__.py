@@ -8,14 +8,15 @@ Public API::
     result.summary          # per-configuration counts and metric aggregates
     again = evalsuite.load_run(result.run_dir)
 
-See :func:`run` for every argument.
+See :func:`run` for every argument; ``evalsuite.run(evalsuite.RunConfig(...))`` takes them typed.
 """
 
 from evalsuite import metrics, runners  # noqa: F401  (registers the built-in runners and metrics)
 from evalsuite.config.configuration import ConfigError, Configuration, Override, resolve, resolve_many
+from evalsuite.config.runconfig import RunConfig, RunConfigError
 from evalsuite.data.cases import Case, Dataset, ManifestError, load_manifest
 from evalsuite.data.registry import load_dataset
-from evalsuite.engine.harness import RunResult, load_run, run
+from evalsuite.engine.generate import RunResult, load_run, run
 from evalsuite.metrics import Metric, MetricBatch, MetricResult
 from evalsuite.registry import DATASETS, METRICS, RUNNERS, Registry, RegistryError
 from evalsuite.runners import GenerationOutput, Runner, RunnerParams
@@ -34,6 +35,8 @@ __all__ = [
     "Override",
     "resolve",
     "resolve_many",
+    "RunConfig",
+    "RunConfigError",
     "RunResult",
     "run",
     "load_run",

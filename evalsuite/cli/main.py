@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the run finished but some rows failed (or a comparison regressed);
 2 unusable input (unknown configuration/metric/dataset, invalid manifest or override);
-3 the run directory is locked by another live run; 130 interrupted (Ctrl-C) after writing everything.
+3 the run directory is locked by another live run; 130 interrupted (Ctrl-C), 143 stopped by SIGTERM,
+after writing everything. An internal error after generation started exits 1 (rows and images kept).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--run-id",
         default=None,
-        help="run directory name under --out; default is derived from configs, dataset, weights and "
-        "seeds, so rerunning the same command resumes the same run",
+        help="run directory name under --out (a name: no path separators, not '..'); default is derived "
+        "from configs, dataset, weights and seeds, so rerunning the same command resumes the same run "
+        "(finished rows made with other parameters or case bytes are regenerated)",
     )
     p.add_argument(
         "--run-dir", default=None, metavar="DIR", help="explicit run directory (overrides --out/--run-id)"
@@ -73,7 +75,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         default="auto",
-        help="cpu, cuda, cuda:N, or auto (cuda if available and --weights is not tiny; else cpu)",
+        help="cpu, cuda, cuda:N, mps (where torch has it), or auto (cuda if available and --weights is not "
+        "tiny; else cpu)",
     )
     p.add_argument(
         "--set",
@@ -99,7 +102,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="metrics to score at the end (default: every metric that applies to the configurations' "
         "tasks, see 'evalsuite score --help'); pass --metrics with no name to skip",
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset")
+    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset (N ≥ 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--allow-outside-paths",
@@ -110,35 +113,21 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evalsuite.engine.harness import RunInterrupted, run
+    from evalsuite.config.runconfig import RunConfig
+    from evalsuite.engine.generate import InternalRunError, RunInterrupted, run
 
     try:
-        result = run(
-            configs=args.configs,
-            dataset=args.dataset,
-            weights=args.weights,
-            out=args.out,
-            run_id=args.run_id,
-            run_dir=args.run_dir,
-            seeds=args.seeds,
-            device=args.device,
-            overrides=args.overrides,
-            metrics=args.metrics,
-            weights_dir=args.weights_dir,
-            limit=args.limit,
-            config_dirs=args.config_dir,
-            progress=not args.no_progress,
-            allow_outside_paths=args.allow_outside_paths,
-            metric_weights=args.metric_weights,
-            metric_weights_dir=args.metric_weights_dir,
-        )
+        result = run(RunConfig.from_args(args))
     except RunInterrupted as exc:
         print(f"run directory: {exc.result.run_dir}")
         print(
             f"INTERRUPTED: {exc.result.summary_line()} written; rerun the same command to resume",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return exc.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
+    except InternalRunError as exc:
+        print(f"evalsuite: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_ROWS
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.md'} (and report.html)")
@@ -177,9 +166,11 @@ def cmd_runners(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from evalsuite.engine.lock import locked_run
     from evalsuite.report.report import write_report
 
-    path = write_report(args.run_dir, embed_images=args.embed_images)
+    with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
+        path = write_report(args.run_dir, embed_images=args.embed_images)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.html')}")
     return EXIT_OK

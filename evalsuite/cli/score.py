@@ -101,14 +101,20 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     Raises:
         FileNotFoundError: not a run directory. ScoringError, MetricWeightsError: see ``score_run``.
     """
+    from evalsuite.engine.lock import locked_run
+    from evalsuite.engine.store import RunStore
+
+    with locked_run(run_dir, "score"):  # refused, naming the holder, while a run writes the directory
+        return _rescore(RunStore(run_dir), metrics, **kw)
+
+
+def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]:
     import torch
 
-    from evalsuite.engine.store import RunStore
     from evalsuite.metrics.features import check_metric_weights
     from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
     from evalsuite.report.report import write_report
 
-    store = RunStore(run_dir)
     meta = store.read_meta()
     names = metrics or default_metrics(list(config_tasks(meta).values()))
     from evalsuite.registry import METRICS

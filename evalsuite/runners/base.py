@@ -199,6 +199,20 @@ class Runner(ABC):
         runs a negative batch, else 1). Default 1; runners with CFG override it."""
         return 1
 
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """Call the loaded pipeline directly for ``cases``/``seeds``, the way a user of the library would,
+        without evalsuite's trackers or phase split: the baseline that ``evalsuite profile`` measures
+        the harness overhead against. It must do the same work as :meth:`generate` (same size, steps,
+        guidance, inputs and seeds; decoded images). Every built-in runner overrides it; the default
+        raises ``NotImplementedError`` (the profile then records the baseline as unavailable)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no bare pipeline call (Runner.bare_call)")
+
+    def flop_inputs(self) -> list[Any]:
+        """What the FLOP model needs, after :meth:`load`: one :class:`~evalsuite.trackers.flops.FlopInput`
+        per denoiser forward of a step, for one sample at the current :attr:`size` (the engine scales by
+        batch × :meth:`cfg_batch_multiplier`). Default ``[]``: no FLOP model (MFU is reported as NaN)."""
+        return []
+
     def close(self) -> None:
         """Release the model and free device memory."""
         self.pipe = None

@@ -142,6 +142,14 @@ class FluxBase(Runner):
             images = pipe.image_processor.postprocess(image, output_type="pil")
         return images
 
+    def flop_inputs(self) -> list[Any]:
+        """The FLUX transformer (analytic formula) at the current size and T5 sequence length."""
+        from evalsuite.trackers.flops import FlopInput, flux_tokens
+
+        w, h = self.size
+        tokens = {"image_tokens": flux_tokens(w, h), "text_tokens": int(self.params.max_sequence_length)}
+        return [FlopInput("flux_transformer", self.pipe.transformer.config, tokens, "transformer")]
+
     @staticmethod
     def outputs(images: list[Any], tracker: Tracker, info: dict[str, Any]) -> list[GenerationOutput]:
         """Split a batch's images and tracker into per-image outputs (phase times divided by batch size)."""
@@ -190,3 +198,17 @@ class FluxText2Image(FluxBase):
             ).images
         images = self.decode(latents, tracker)
         return self.outputs(images, tracker, info)
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """``FluxPipeline(prompt=..., ...)`` with this run's size, steps, guidance and seeds (PIL output)."""
+        p = self.params
+        w, h = self.size
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            height=h,
+            width=w,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+            max_sequence_length=p.max_sequence_length,
+        )

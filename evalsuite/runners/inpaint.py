@@ -136,6 +136,24 @@ class _FluxInpaintBase(FluxBase, InpaintInputs):
         out = self.decode(latents, tracker)
         return self.outputs(out, tracker, info)
 
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """The diffusers inpainting pipeline called with prompts, images and masks (PIL output)."""
+        p = self.params
+        w, h = self.size
+        images, masks = self.batch_inputs(cases)
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            image=images,
+            mask_image=masks,
+            height=h,
+            width=w,
+            strength=p.strength,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+            max_sequence_length=p.max_sequence_length,
+        )
+
 
 @RUNNERS.register("flux-inpaint")
 class FluxInpaint(_FluxInpaintBase):

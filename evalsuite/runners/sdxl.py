@@ -152,3 +152,32 @@ class SDXLInpaint(InpaintInputs):
         split_encode_time(tracker, clock)
         out = self.decode(latents, tracker)
         return FluxBase.outputs(out, tracker, info)
+
+    def cfg_batch_multiplier(self) -> int:
+        """Classifier-free guidance runs a negative batch through the UNet when guidance > 1."""
+        return 2 if float(self.params.guidance) > 1.0 else 1
+
+    def flop_inputs(self) -> list[Any]:
+        """The UNet, counted on the meta device at the current size (77 CLIP tokens)."""
+        from evalsuite.trackers.flops import FlopInput
+
+        w, h = self.size
+        return [FlopInput("unet_counted", dict(self.pipe.unet.config), {"width": w, "height": h}, "unet")]
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """``StableDiffusionXLInpaintPipeline(prompt=..., image=..., mask_image=...)`` (PIL output)."""
+        p = self.params
+        w, h = self.size
+        images, masks = self.batch_inputs(cases)
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            negative_prompt=None if p.negative_prompt is None else [p.negative_prompt] * len(cases),
+            image=images,
+            mask_image=masks,
+            height=h,
+            width=w,
+            strength=p.strength,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+        )

@@ -261,19 +261,23 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
                 policy,
                 _evalsuite_out,
             )
+            from evalsuite.config.runconfig import RunConfig
+
             result = evalsuite.run(
-                configs=[config],
-                dataset=dataset,
-                weights=policy,
-                out=_evalsuite_out,
-                seeds=seeds,
-                device=evalsuite_options.device,
-                overrides=list(overrides),
-                metrics=metrics,
-                limit=limit,
-                weights_dir=evalsuite_options.weights_dir,
-                progress=False,
-                report=False,
+                RunConfig(
+                    configs=[config],
+                    dataset=dataset,
+                    weights=policy,
+                    out=_evalsuite_out,
+                    seeds=list(seeds) if seeds is not None else None,
+                    device=evalsuite_options.device,
+                    overrides=list(overrides),
+                    metrics=list(metrics) if metrics is not None else None,
+                    limit=limit,
+                    weights_dir=evalsuite_options.weights_dir,
+                    progress=False,
+                    report=False,
+                )
             )
             cache[key] = ConfigRun(config, result)
         return cache[key]
@@ -340,7 +344,7 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
 
     def make(config: str, overrides: Sequence[str] = (), weights: str | None = None) -> Any:
         from evalsuite.config import configuration as cfg
-        from evalsuite.engine.harness import apply_thread_policy, pick_device
+        from evalsuite.engine.lifecycle import apply_thread_policy, pick_device
         from evalsuite.registry import RUNNERS
         from evalsuite.runners.weights import Weights
 
