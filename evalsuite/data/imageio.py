@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from evalsuite.paths import atomic_writer_path, commit_tmp
 
 log = logging.getLogger(__name__)
 
@@ -253,16 +254,15 @@ def save_png_atomic(img: Image.Image, path: str | os.PathLike[str]) -> None:
     """Write ``img`` as PNG to ``path`` via a temporary file and an atomic rename.
 
     A reader never sees a partial file: either the old file (or none) or the complete new one.
+    The file gets the mode the umask gives a new file (:mod:`evalsuite.paths`' atomic writer).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp, final = atomic_writer_path(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             img.save(f, format="PNG")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    commit_tmp(tmp, final)
