@@ -85,10 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbose: int) -> None:
     """Logging of the command line: see the module docstring."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose >= 2 else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    root_level = logging.DEBUG if verbose >= 2 else logging.WARNING
+    logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(root_level)  # also when a handler was installed before (embedding, pytest)
     logging.getLogger("evalsuite").setLevel(logging.DEBUG if verbose >= 1 else logging.INFO)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.NOTSET if verbose >= 2 else logging.ERROR)
