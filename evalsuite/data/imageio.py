@@ -226,7 +226,8 @@ def check_mask_size(
     if not allow_resize:
         raise ImageError(
             f"{mask_path}: mask is {msize[0]}x{msize[1]} but its image is {image_size[0]}x{image_size[1]}; "
-            "save the mask at the image's size or opt in to nearest-neighbour resizing (allow_mask_resize)"
+            "save the mask at the image's size (a run does not resize masks; 'evalsuite datasets validate' lists "
+            "every such case)"
         )
     log.warning("%s: mask %dx%d resized (nearest) to the image's %dx%d", mask_path, *msize, *image_size)
     return resize_mask(mask, (int(image_size[0]), int(image_size[1])))
