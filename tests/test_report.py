@@ -212,7 +212,7 @@ def test_html_escapes_user_text(reported: Path):
     run_dir = reported
     page = (run_dir / "report.html").read_text()
     assert "<script" not in page.lower()
-    assert "&lt;script&gt;console.error(&quot;XSS-SCRIPT&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;console.error(&#34;XSS-SCRIPT&#34;)&lt;/script&gt;" in page
     assert "&lt;b&gt;boom&lt;/b&gt;" in page
     p = _Tags()
     p.feed(page)

@@ -60,7 +60,7 @@ def test_mask_size_mismatch_error_or_opt_in_resize(tmp_path):
     rep2 = validate_dataset(ds, allow_mask_resize=True)
     assert rep2.ok and _codes(rep2) == {"mask_resized": ["c0"]}
     m = load_mask(ds.cases[0].mask)
-    with pytest.raises(ImageError, match="allow_mask_resize"):
+    with pytest.raises(ImageError, match="a run does not resize masks"):
         check_mask_size((32, 32), m, ds.cases[0].mask)
     assert check_mask_size((32, 32), m, ds.cases[0].mask, allow_resize=True).shape == (32, 32)
 

@@ -58,7 +58,8 @@ class Case:
         mask: absolute path of the mask (white = regenerate), or ``None``.
         reference: absolute path of a reference image, or ``None``.
         category: grouping label for reports.
-        seed: the case's seed; a run's seeds are added to it (see :func:`case_seed`).
+        seed: the case's seed, used when the run is given no ``seeds`` (``--seeds`` replaces it, it
+            is not added to it).
         mask_family: name of the mask generator, or ``None``.
         extra: any further manifest fields, kept verbatim.
     """

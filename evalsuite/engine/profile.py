@@ -911,7 +911,12 @@ def add_parser(sub: Any) -> None:
         default="default",
         help="torch.compile mode (default; max-autotune-no-cudagraphs takes minutes to compile)",
     )
-    p.add_argument("--fp8-backend", default="auto", choices=["auto", "torchao", "scaled_mm"])
+    p.add_argument(
+        "--fp8-backend",
+        default="auto",
+        choices=["auto", "torchao", "scaled_mm"],
+        help="fp8 matmul implementation for dtype fp8 (auto: torchao if installed, else torch._scaled_mm)",
+    )
     p.add_argument("--min-reps", type=int, default=3, help="minimum warm calls per point (default 3)")
     p.add_argument(
         "--min-seconds", type=float, default=5.0, help="minimum warm seconds per point (default 5)"
@@ -928,6 +933,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--out", default="reports", metavar="DIR", help="root of run directories")
     p.add_argument("--run-id", default=None, help="run directory name (default profile-<weights>-<time>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
-    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="[CONFIG.]FIELD=VALUE",
+        help="override a configuration parameter (repeatable), as in 'evalsuite run'",
+    )
+    p.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra folder of configuration YAML files (repeatable)",
+    )
     p.set_defaults(func=cmd_profile)

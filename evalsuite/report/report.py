@@ -378,17 +378,15 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
             if n in r and not math.isnan(r[n].get("headline", math.nan))
         ]
         if own:
-            lines += [
-                "Each metric's own aggregate from run.json (e.g. median latency, set-level FID): "
-                + "; ".join(
-                    f"{md(c)} {md(n)} = {fmt(r['headline'])} (N={_int(r.get('headline_n'))})"
-                    for c, n, r in own
-                ),
-                "",
-            ]
+            lines += ["Each metric's own aggregate from run.json (e.g. median latency, set-level FID):", ""]
+            lines += md_table(
+                ["configuration", "metric", "aggregate", "N"],
+                [[md(c), md(n), fmt(r["headline"]), _int(r.get("headline_n"))] for c, n, r in own],
+            )
     from evalsuite.metrics.scoring import metric_notes
 
-    notes = metric_notes(meta.get("summary", {}))
+    # the notes' own text only: this section writes the heading once
+    notes = [x for x in metric_notes(meta.get("summary", {})) if x.strip() and not x.startswith("#")]
     if notes:
         lines += ["### Metric notes", "", *notes, ""]
     lines += ["### Speed and memory", ""]

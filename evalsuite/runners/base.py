@@ -8,21 +8,41 @@ once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
 
 from __future__ import annotations
 
+import functools
 import gc
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image
 
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
 from evalsuite.runners.weights import Weights
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the methods that need it: listing runners and their parameters
+# (``evalsuite runners``) imports this module and must not import torch.
+DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes (``getattr(torch, name)``)
+
+F = TypeVar("F", bound=Any)
+
+
+def no_grad(fn: F) -> F:
+    """``@torch.no_grad()`` that imports torch when the decorated function is called, not defined."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class CaseError(ValueError):
@@ -106,6 +126,8 @@ class Runner(ABC):
     task: ClassVar[str] = "t2i"
 
     def __init__(self, params: RunnerParams, weights: Weights, device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.params: Any = params
         self.weights = weights
         self.device = torch.device(device)
@@ -115,7 +137,9 @@ class Runner(ABC):
     @property
     def dtype(self) -> torch.dtype:
         """Compute dtype: float32 under ``tiny`` weights, else the configured dtype."""
-        return torch.float32 if self.weights.policy == "tiny" else DTYPES[self.params.dtype]
+        import torch
+
+        return torch.float32 if self.weights.policy == "tiny" else getattr(torch, self.params.dtype)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -159,6 +183,8 @@ class Runner(ABC):
     @staticmethod
     def generators(seeds: Sequence[int]) -> list[torch.Generator]:
         """One CPU generator per sample, seeded: the noise does not depend on device or batch size."""
+        import torch
+
         return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -180,6 +206,8 @@ class Runner(ABC):
         """The modules that run once per denoising step, by role, after :meth:`load`: what a scenario
         compiles, quantizes, casts or caches. Default: the pipeline's ``transformer`` or ``unet``, and
         its ``controlnet`` when it has one. Roles: ``"transformer"``, ``"unet"``, ``"controlnet"``."""
+        import torch
+
         out: dict[str, torch.nn.Module] = {}
         for role in ("transformer", "unet", "controlnet"):
             mod = getattr(self.pipe, role, None)
@@ -191,6 +219,8 @@ class Runner(ABC):
         """Every ``nn.Module`` component of the loaded pipeline by name (denoisers, text encoders, VAE):
         what memory accounting measures and memory strategies move. Default: the pipeline's
         ``components`` mapping, modules only."""
+        import torch
+
         comps = getattr(self.pipe, "components", None) or {}
         return {k: v for k, v in comps.items() if isinstance(v, torch.nn.Module)}
 
@@ -216,6 +246,9 @@ class Runner(ABC):
     def close(self) -> None:
         """Release the model and free device memory."""
         self.pipe = None
-        gc.collect()
+        if self.weights.policy != "tiny" or self.device.type != "cpu":
+            gc.collect()  # a full collection costs ~0.5 s with torch and diffusers loaded: not for tiny CPU models
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()

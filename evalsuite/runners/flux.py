@@ -6,16 +6,17 @@ import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.data.cases import Case
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams
+from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams, no_grad
 from evalsuite.runners.components import flux_components
 from evalsuite.runners.weights import WeightsError
 from evalsuite.trackers.tracking import Tracker
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class FluxBase(Runner):
             eff["lora_synthetic"] = self.lora_info["lora_source"] == "synthetic"
         return eff
 
-    @torch.no_grad()
+    @no_grad
     def encode(
         self, prompts: Sequence[str], tracker: Tracker
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
@@ -130,7 +131,7 @@ class FluxBase(Runner):
             )
         return pe, ppe, info
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, latents: torch.Tensor, tracker: Tracker) -> list[Any]:
         """Unpack, unscale and VAE-decode packed latents to PIL images (as FluxPipeline does)."""
         pipe = self.pipe

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.data.cases import Case
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import GenerationOutput, RunnerParams
+from evalsuite.runners.base import GenerationOutput, RunnerParams, no_grad
 from evalsuite.runners.components import sdxl_inpaint_components
 from evalsuite.runners.flux import FluxBase, count_truncated
 from evalsuite.runners.inpaint import InpaintInputs, split_encode_time, timed_vae_encode
 from evalsuite.runners.weights import WeightsError
 from evalsuite.trackers.tracking import Tracker
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class SDXLInpaint(InpaintInputs):
             )
         self.pipe.set_progress_bar_config(disable=True)
 
-    @torch.no_grad()
+    @no_grad
     def encode(
         self, prompts: Sequence[str], tracker: Tracker
     ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
@@ -102,9 +103,11 @@ class SDXLInpaint(InpaintInputs):
             embeds.update(negative_prompt_embeds=npe, negative_pooled_prompt_embeds=nppe)
         return embeds, info
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, latents: torch.Tensor, tracker: Tracker) -> list[Any]:
         """Decode latents to PIL images exactly as the pipeline does (fp16 VAE upcast, latents mean/std)."""
+        import torch
+
         pipe = self.pipe
         with tracker.phase("vae_decode"):
             upcast = pipe.vae.dtype == torch.float16 and pipe.vae.config.force_upcast
