@@ -6,14 +6,11 @@ a time (speed goals live in ``benchmarks/test_bench_cli.py``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "diffusers", "pandas", "transformers", "matplotlib", "scipy")
@@ -29,16 +26,6 @@ except SystemExit as exc:
     rc = exc.code
 print(json.dumps({{"rc": rc, "out": out.getvalue(), "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
 """
-
-# Until evalsuite/cli/profile.py exists, `profile`'s parser is built from evalsuite.engine.profile,
-# which imports torch and pandas: every command that builds the full parser is then heavy.
-_profile_cli_missing = importlib.util.find_spec("evalsuite.cli.profile") is None
-needs_light_profile = pytest.mark.xfail(
-    _profile_cli_missing,
-    reason="profile's parser still lives in evalsuite.engine.profile (imports torch)",
-    strict=True,
-)
-
 
 def _probe(*argv: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -73,14 +60,12 @@ def test_registry_lists_names_without_importing_modules():
     assert "evalsuite.runners.flux" not in res.stdout and "evalsuite.metrics.quality" not in res.stdout
 
 
-@needs_light_profile
 def test_help_is_light():
     r = _probe("--help")
     assert r["rc"] == 0 and "runners" in r["out"] and "profile" in r["out"]
     assert r["heavy"] == []
 
 
-@needs_light_profile
 def test_runners_is_light_and_shows_task_and_params():
     r = _probe("runners", "flux-dev", "flux-cn-beta", "--json")
     assert r["rc"] == 0
@@ -90,7 +75,6 @@ def test_runners_is_light_and_shows_task_and_params():
     assert r["heavy"] == []
 
 
-@needs_light_profile
 def test_datasets_list_is_light():
     r = _probe("datasets", "list", "--json")
     assert r["rc"] == 0 and "smoke" in r["out"]

@@ -19,11 +19,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 from evalsuite.cli import compare as compare_cli
 from evalsuite.cli import datasets as datasets_cli
+from evalsuite.cli import profile as profile_cli
 from evalsuite.cli import report as report_cli
 from evalsuite.cli import run as run_cli
 from evalsuite.cli import runners as runners_cli
@@ -51,14 +51,6 @@ log = logging.getLogger("evalsuite")
 NOISY_LOGGERS = ("httpx", "urllib3", "diffusers", "transformers", "huggingface_hub", "filelock", "PIL")
 
 
-def _add_profile_parser(sub: Any) -> None:
-    try:  # the light profile CLI (argument parsing apart from the profiling engine)
-        from evalsuite.cli.profile import add_parser
-    except ModuleNotFoundError:  # before it exists, the parser lives with the engine (imports torch)
-        from evalsuite.engine.profile import add_parser
-    add_parser(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evalsuite",
@@ -80,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cli.add_parser(sub)
     compare_cli.add_parser(sub)
     score_cli.add_parser(sub)
-    _add_profile_parser(sub)
+    profile_cli.add_parser(sub)
     return parser
 
 
