@@ -99,17 +99,21 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     ``metric_weights_dir``, ``pairs``, ``metric_options``, ``batch_size``) plus ``dataset`` (a path).
 
     Raises:
-        FileNotFoundError: not a run directory. ScoringError, MetricWeightsError: see ``score_run``.
+        FileNotFoundError: not a run directory. RunDirNotWritable: the run directory cannot be
+        written (checked before scoring). ScoringError, MetricWeightsError: see ``score_run``.
     """
     import torch
 
     from evalsuite.engine.store import RunStore
     from evalsuite.metrics.features import check_metric_weights
     from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
-    from evalsuite.report.report import write_report
+    from evalsuite.report.report import check_writable, write_report
 
     store = RunStore(run_dir)
     meta = store.read_meta()
+    check_writable(
+        store.path, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
+    )
     names = metrics or default_metrics(list(config_tasks(meta).values()))
     from evalsuite.registry import METRICS
 
