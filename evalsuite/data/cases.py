@@ -376,7 +376,10 @@ def decode_json_line(s: str, path: Path, lineno: int) -> Any:
     try:
         return json.loads(s, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise _err(path, lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+        msg = exc.msg.removesuffix(" at")
+        if msg == "Invalid control character":
+            msg += " (characters below U+0020 must be escaped inside strings, e.g. \\u001c)"
+        raise _err(path, lineno, f"invalid JSON ({msg} at column {exc.colno})") from None
     except _DuplicateKey as exc:
         raise _err(path, lineno, f"field {exc.args[0]!r} is given twice on this line; keep one") from None
     except RecursionError:
