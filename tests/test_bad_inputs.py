@@ -888,10 +888,10 @@ def _read_only_command(path: Path, cmd: list[str]) -> list[str] | None:
         return cmd
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         return None
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", script, str(path), "true"], capture_output=True)
     if probe.returncode != 0:
         return None
-    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
     return ["unshare", "-m", "sh", "-c", script, str(path), *cmd]
 
 

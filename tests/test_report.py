@@ -334,3 +334,19 @@ def test_a_failing_report_leaves_the_previous_files_untouched(tmp_path: Path, mo
     monkeypatch.undo()
     assert "renamed-run" in write_report(run).read_text()
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # the staging folder is gone
+
+
+def test_staging_left_by_a_killed_report_is_removed_later(tmp_path: Path):
+    import os
+    import time
+
+    run = _make(tmp_path)
+    stale, fresh = run / ".report.killed", run / ".report.running"
+    for d in (stale, fresh):
+        (d / "plots").mkdir(parents=True)
+        (d / "plots" / "x.png").write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    write_report(run)
+    assert not stale.exists() and fresh.is_dir()  # a staging folder younger than an hour may be in use
+    assert not (run / "plots" / "x.png").exists()

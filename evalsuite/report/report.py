@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -651,8 +652,9 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
         check_writable(path, "report", "report.md, report.html, summary.csv, plots/ and grids/")
     else:
         RunView.load(path)  # raises FileNotFoundError naming the folder
+    _remove_stale_staging(path)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".report.", dir=path))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path))
     except OSError as exc:
         raise RunDirNotWritable(f"cannot write into the run directory {path} ({exc.strerror})") from None
     try:
@@ -667,6 +669,22 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("report: %s", path / REPORT_MD)
     return path / REPORT_MD
+
+
+STAGING_PREFIX = ".report."
+STALE_STAGING_S = 3600.0
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Remove staging folders that a killed ``write_report`` left (older than an hour, so a report
+    being written beside this one keeps its own)."""
+    now = time.time()
+    for d in path.glob(STAGING_PREFIX + "*"):
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _commit(staging: Path, path: Path) -> None:
