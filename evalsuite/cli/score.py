@@ -37,6 +37,16 @@ def add_metric_weight_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {v}")
+    return v
+
+
 def add_parser(sub: Any) -> None:
     """Register the ``score`` subcommand on ``sub`` (argparse subparsers)."""
     p = sub.add_parser("score", help="(re-)score a run directory from its images, without regenerating")
@@ -68,7 +78,7 @@ def add_parser(sub: Any) -> None:
         help="the run's dataset, if it moved (its fingerprint must match run.json)",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per metric update (default 8)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per metric update (default 8)")
     p.set_defaults(func=cmd_score)
 
 
@@ -99,7 +109,8 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     ``metric_weights_dir``, ``pairs``, ``metric_options``, ``batch_size``) plus ``dataset`` (a path).
 
     Raises:
-        FileNotFoundError: not a run directory. ScoringError, MetricWeightsError: see ``score_run``.
+        FileNotFoundError: not a run directory. RunDirNotWritable: the run directory cannot be
+        written (checked before scoring). ScoringError, MetricWeightsError: see ``score_run``.
     """
     from evalsuite.engine.lock import locked_run
     from evalsuite.engine.store import RunStore
@@ -109,13 +120,16 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
 
 
 def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]:
-    import torch
 
     from evalsuite.metrics.features import check_metric_weights
     from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
-    from evalsuite.report.report import write_report
+    from evalsuite.report.report import check_writable, write_report
+    from evalsuite.report.tables import read_run_meta
 
-    meta = store.read_meta()
+    meta = read_run_meta(store)
+    check_writable(
+        store.path, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
+    )
     names = metrics or default_metrics(list(config_tasks(meta).values()))
     from evalsuite.registry import METRICS
 
@@ -125,10 +139,7 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     check_metric_weights(names, mode, kw.get("metric_weights_dir"))
     ds_path = kw.pop("dataset", None)
     dataset = run_dataset(meta, ds_path) if ds_path else None
-    dev = kw.pop("device", "auto")
-    device = torch.device(
-        "cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev)
-    )
+    device = _score_device(kw.pop("device", "auto"))
     summary = score_run(store, names, device=device, dataset=dataset, metric_weights=mode, **kw)
     old = meta.get("summary", {})
     for config, entry in summary.items():
@@ -142,6 +153,30 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     store.write_samples()
     write_report(store.path)
     return summary
+
+
+def _score_device(dev: str) -> Any:
+    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an available GPU).
+
+    Raises:
+        ValueError: another value, or CUDA asked for where there is none.
+    """
+    import re
+
+    import torch
+
+    if dev == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", dev):
+        raise ValueError(f"--device {dev!r}: expected auto, cpu, cuda or cuda:N")
+    if dev.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(dev.partition(":")[2] or 0)
+        if index >= n:
+            raise ValueError(
+                f"--device {dev!r}: this machine has {n} CUDA device(s); use --device cpu or auto"
+            )
+    return torch.device(dev)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

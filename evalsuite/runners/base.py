@@ -8,8 +8,10 @@ once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 # torch is imported inside the methods that need it: listing runners and their parameters
 # (``evalsuite runners``) imports this module and must not import torch.
 DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes (``getattr(torch, name)``)
+MAX_STEPS = 1000  # schedulers are trained on 1000 timesteps; more steps are no real setting
+MAX_SIDE = 8192  # output side limit: the input pixel limit is 8192² (evalsuite.data.imageio.MAX_PIXELS)
 
 F = TypeVar("F", bound=Any)
 
@@ -81,15 +85,38 @@ class RunnerParams:
     allow_empty_masks: bool = False
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for values no pipeline accepts."""
+        """Raise ``ValueError`` for values no pipeline accepts.
+
+        Rules (every runner): each number is finite (no ``.nan``/``.inf``); ``steps`` in
+        [1, 1000]; ``guidance`` ≥ 0; ``batch_size`` ≥ 1; ``width``/``height``/``tiny_size`` positive
+        multiples of 16 up to 8192 (the input pixel limit, 8192²); every ``*scale`` field (e.g.
+        ``lora_scale``, ``conditioning_scale``) ≥ 0; ``dtype`` one of :data:`DTYPES`. Runners add
+        their own (``strength`` in (0, 1], ``true_guidance`` ≥ 1...).
+        """
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
         if self.steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise ValueError(
+                f"steps must be ≤ {MAX_STEPS} (a scheduler's training timesteps), got {self.steps}"
+            )
+        if self.guidance < 0:
+            raise ValueError(f"guidance must be ≥ 0, got {self.guidance}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
         for k in ("width", "height", "tiny_size"):
             v = getattr(self, k)
             if v < 16 or v % 16:
                 raise ValueError(f"{k} must be a positive multiple of 16, got {v}")
+            if v > MAX_SIDE:
+                raise ValueError(f"{k} must be ≤ {MAX_SIDE} (the {MAX_SIDE}² pixel limit), got {v}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("scale") and isinstance(v, int | float) and v < 0:
+                raise ValueError(f"{f.name} must be ≥ 0, got {v}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 

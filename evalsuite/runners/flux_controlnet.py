@@ -54,6 +54,8 @@ class ControlNetInpaintParams(FluxParams):
         super().validate()
         if self.true_guidance < 1:
             raise ValueError(f"true_guidance must be ≥ 1 (1 = off), got {self.true_guidance}")
+        if self.conditioning_scale < 0:  # also covered by the base rule for *scale fields
+            raise ValueError(f"conditioning_scale must be ≥ 0, got {self.conditioning_scale}")
 
 
 @RUNNERS.register("flux-cn-inpaint")

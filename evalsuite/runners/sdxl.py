@@ -47,6 +47,11 @@ class SDXLInpaintParams(RunnerParams):
         super().validate()
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+        # the pipelines run steps - int(steps - steps × strength) denoising steps
+        if int(max(self.steps - self.steps * self.strength, 0)) >= self.steps:
+            raise ValueError(
+                f"strength {self.strength} × steps {self.steps} leaves no denoising step; raise either"
+            )
 
 
 @RUNNERS.register("sdxl-inpaint")
