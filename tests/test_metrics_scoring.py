@@ -147,7 +147,9 @@ def test_unknown_pair_configuration_is_an_error(scored_run, capsys):
 def test_run_fails_before_generating_when_real_metric_weights_are_missing(
     tmp_path, monkeypatch, tiny_dataset
 ):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("EVALSUITE_METRIC_WEIGHTS_DIR", raising=False)
     rc = main(
