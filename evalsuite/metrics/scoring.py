@@ -540,9 +540,24 @@ def metric_notes(summary: dict[str, Any]) -> list[str]:
             and f.get("value") is not None
             and not (isinstance(f.get("value"), float) and math.isnan(f["value"]))
         ):
+            compat = (f.get("preprocessing") or {}).get("compatible_with", "")
             lines.append(
-                f"- `{config}` FID {f['value']:.4g} (N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                f"- `{config}` FID {f['value']:.4g} (mode {f.get('fid_mode', 'clean')}"
+                + (f", {compat}" if compat else "")
+                + f"; N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
                 f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}."
+            )
+        bb = sorted(m for m in ms if m.endswith("_brushbench"))
+        if bb:
+            lines.append(
+                f"- `{config}` {', '.join(bb)}: BrushBench's definition (512² PIL bicubic; 3-channel squared-error "
+                "sum / 1-channel pixel count: MSE 3× ours, PSNR ≈ 4.77 dB lower) — compare these with BrushBench "
+                "tables; `unmasked_mse`/`unmasked_psnr` are evalsuite's per-element definition."
+            )
+        if "clip_score_mlperf" in ms:
+            lines.append(
+                f"- `{config}` clip_score_mlperf: MLPerf's definition (open_clip ViT-B-32/openai, 100·cos without "
+                "clamp, open_clip's eval transform); `clip_score` is evalsuite's (clamped at 0)."
             )
         p = ms.get("lpips_pair")
         if p:
