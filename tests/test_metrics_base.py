@@ -173,9 +173,12 @@ def test_brushbench_variants_follow_their_definition_and_relate_to_ours():
     b = _batch(pred, sources=src, masks=mask)
     mse_bb = UnmaskedMSEBrushBench().update(b)
     psnr_bb = UnmaskedPSNRBrushBench().update(b)
+
+    def u8(t):
+        return (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
     for i in range(2):
-        u8 = lambda t: (t[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
-        ref_mse, ref_psnr = _brushbench_reference(u8(pred), u8(src), mask[i, 0].numpy())
+        ref_mse, ref_psnr = _brushbench_reference(u8(pred[i]), u8(src[i]), mask[i, 0].numpy())
         assert mse_bb[i] == pytest.approx(ref_mse, rel=1e-5)
         assert psnr_bb[i] == pytest.approx(ref_psnr, abs=1e-4)
     # at the same size, 3× our MSE and 10·log10(3) dB below our PSNR
