@@ -82,6 +82,7 @@ def _close_fid(ours, ref):
     assert ref > 0 and abs(ours - ref) <= 1e-4 * abs(ref), (ours, ref)
 
 
+@pytest.mark.slow  # 8 full-size Inception passes (~10 s on an idle 2-core CPU)
 def test_legacy_pytorch_equals_pytorch_fid(shared):
     import pytorch_fid.inception as pi
     from pytorch_fid.fid_score import calculate_frechet_distance, get_activations
@@ -102,6 +103,7 @@ def test_legacy_pytorch_equals_pytorch_fid(shared):
     assert res.extra["fid_mode"] == "legacy_pytorch" and "bilinear" in res.extra["preprocessing"]["resize"]
 
 
+@pytest.mark.slow  # 8 full-size Inception passes (~10 s on an idle 2-core CPU)
 def test_legacy_tensorflow_equals_torch_fidelity(shared):
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
@@ -118,6 +120,7 @@ def test_legacy_tensorflow_equals_torch_fidelity(shared):
     _close_fid(res.value, fid_ref)
 
 
+@pytest.mark.slow  # 8 full-size Inception passes (~10 s on an idle 2-core CPU)
 def test_clean_equals_clean_fid_preprocessing_and_distance(shared):
     from cleanfid import fid as cfid
     from cleanfid.resize import build_resizer

@@ -14,7 +14,9 @@ from typing import Any
 
 METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
-    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked)"
+    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked); "
+    "benchmark-compatible variants on request: clip_score_mlperf, unmasked_mse_brushbench, "
+    "unmasked_psnr_brushbench (see docs/metrics.md)"
 )
 
 
