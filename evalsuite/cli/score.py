@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
-    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked)"
+    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked); "
+    "benchmark-compatible variants on request: clip_score_mlperf, unmasked_mse_brushbench, "
+    "unmasked_psnr_brushbench (see docs/metrics.md)"
 )
 
 
@@ -68,8 +71,9 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="METRIC.KEY=VALUE",
-        help="metric option, e.g. clip_score.model=ViT-B-32, unmasked_psnr.erode_px=4, "
-        "fid.reference=DIR (repeatable; VALUE is parsed as JSON when it can be)",
+        help="metric option, e.g. fid.mode=legacy_pytorch (clean|legacy_pytorch|legacy_tensorflow), "
+        "clip_score.model=ViT-B-32, unmasked_psnr.erode_px=4, fid.reference=DIR (repeatable; VALUE is "
+        "parsed as JSON when it can be; an unknown option is an error naming the valid ones)",
     )
     p.add_argument(
         "--dataset",
@@ -136,7 +140,7 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     for n in names:
         METRICS.get(n)
     mode = kw.pop("metric_weights", None) or _default_mode(meta)
-    check_metric_weights(names, mode, kw.get("metric_weights_dir"))
+    check_metric_weights(names, mode, kw.get("metric_weights_dir"), metric_options=kw.get("metric_options"))
     ds_path = kw.pop("dataset", None)
     dataset = run_dataset(meta, ds_path) if ds_path else None
     device = _score_device(kw.pop("device", "auto"))
@@ -145,6 +149,10 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     for config, entry in summary.items():
         prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
         prev["counts"] = entry["counts"]
+        if entry.get("scoring_errors"):
+            prev["scoring_errors"] = entry["scoring_errors"]
+        else:
+            prev.pop("scoring_errors", None)
         prev.setdefault("metrics", {}).update(entry["metrics"])
     meta["summary"] = old
     meta["metric_weights"] = mode
@@ -203,4 +211,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             vs = f" vs {r['vs']}" if r.get("vs") else ""
             print(f"{config:<28} {name:<20} {val:>12} {r.get('unit', '')}  N={r.get('n')}{vs}{flag}")
     print(f"report: {args.run_dir}/report.md")
-    return 0
+    from evalsuite.metrics.scoring import scoring_failures
+
+    failures = scoring_failures(summary)
+    for line in failures:
+        print(f"evalsuite: error: {line}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,8 +1,9 @@
-"""Metrics: torchmetrics-style classes (``update``/``compute``/``reset``) registered in
-:data:`evalsuite.registry.METRICS`, and their functional twins in :mod:`evalsuite.metrics.functional`.
+"""Metrics: :class:`torchmetrics.Metric` subclasses with typed options (the contract is in
+:mod:`evalsuite.metrics.base`), registered in :data:`evalsuite.registry.METRICS`, and their
+functional twins in :mod:`evalsuite.metrics.functional`.
 
 The names below are imported on first access (PEP 562); the registry imports each metric's module
-when the metric is first asked for.
+when the metric is first asked for (``evalsuite.registry.BUILTIN_METRICS``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "Column": "evalsuite.metrics.base",
     "Metric": "evalsuite.metrics.base",
     "MetricBatch": "evalsuite.metrics.base",
+    "MetricOptionError": "evalsuite.metrics.base",
     "MetricResult": "evalsuite.metrics.base",
+    "NetOptions": "evalsuite.metrics.base",
     "ScoringContext": "evalsuite.metrics.base",
+    "column_facts": "evalsuite.metrics.base",
     "LatencyMetric": "evalsuite.metrics.latency",
 }
 
@@ -30,5 +35,14 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from evalsuite.metrics.base import Metric, MetricBatch, MetricResult, ScoringContext  # noqa: F401
+    from evalsuite.metrics.base import (  # noqa: F401
+        Column,
+        Metric,
+        MetricBatch,
+        MetricOptionError,
+        MetricResult,
+        NetOptions,
+        ScoringContext,
+        column_facts,
+    )
     from evalsuite.metrics.latency import LatencyMetric  # noqa: F401

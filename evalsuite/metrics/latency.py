@@ -22,16 +22,11 @@ class LatencyMetric(Metric):
     unit = "s"
     needs = frozenset()
 
-    def reset(self) -> None:
-        self._values: list[float] = []
-
     def update(self, batch: MetricBatch) -> list[float]:
-        vals = [float(r.get("latency_s", math.nan)) for r in batch.rows]
-        self._values += [v for v in vals if not math.isnan(v)]
-        return vals
+        return self.add_samples([float(r.get("latency_s", math.nan)) for r in batch.rows])
 
     def compute(self) -> MetricResult:
-        v = sorted(self._values)
+        v = sorted(x for x in self.samples() if not math.isnan(x))
         if not v:
             return MetricResult(math.nan, 0)
         p90 = quantile(v, 0.9)  # evalsuite's one percentile definition (linear interpolation)
