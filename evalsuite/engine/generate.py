@@ -582,7 +582,7 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
     """Run configurations over a dataset, store everything in a run directory, score and report.
 
     Call with a :class:`~evalsuite.config.runconfig.RunConfig`, or with its fields as keywords
-    (``evalsuite.run(configs=["flux-dev"], dataset="smoke", limit=2)``):
+    (``evalsuite.run(configs=["my-config"], dataset="smoke", limit=2)``):
 
     Args:
         configs: configuration names (``all`` for every YAML configuration); default: all.
