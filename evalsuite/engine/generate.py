@@ -619,7 +619,7 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
             ``run.json`` (``interrupted: true``) and the report are written.
         InternalRunError: an unexpected error after generation started (rows and images are kept).
     """
-    if config is not None and not isinstance(config, RunConfig):  # run(["flux-dev"], ...) as before
+    if config is not None and not isinstance(config, RunConfig):  # run(["a-config"], ...) as before
         kwargs, config = {"configs": config, **kwargs}, None
     if config is not None and kwargs:
         raise TypeError("pass either a RunConfig or keyword arguments, not both")
