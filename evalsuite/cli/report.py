@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from evalsuite.cli import EXIT_OK
@@ -10,8 +11,13 @@ from evalsuite.cli import EXIT_OK
 
 def cmd_report(args: argparse.Namespace) -> int:
     from evalsuite.engine.lock import locked_run
-    from evalsuite.report.report import write_report
+    from evalsuite.engine.store import RunStore
+    from evalsuite.report.report import check_writable, write_report
+    from evalsuite.report.tables import read_run_meta
 
+    if (Path(args.run_dir) / "run.json").is_file():  # refuse a damaged or read-only run before locking it
+        read_run_meta(RunStore(args.run_dir))
+        check_writable(args.run_dir, "report", "report.md, report.html, summary.csv, plots/ and grids/")
     with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
         path = write_report(args.run_dir, embed_images=args.embed_images)
     print(f"report: {path}")

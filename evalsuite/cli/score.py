@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 METRIC_HELP = (
@@ -118,7 +119,14 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     """
     from evalsuite.engine.lock import locked_run
     from evalsuite.engine.store import RunStore
+    from evalsuite.report.report import check_writable
+    from evalsuite.report.tables import read_run_meta
 
+    if (Path(run_dir) / "run.json").is_file():  # refuse a damaged or read-only run before locking it
+        read_run_meta(RunStore(run_dir))
+        check_writable(
+            run_dir, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
+        )
     with locked_run(run_dir, "score"):  # refused, naming the holder, while a run writes the directory
         return _rescore(RunStore(run_dir), metrics, **kw)
 

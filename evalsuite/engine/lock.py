@@ -177,8 +177,9 @@ def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLoc
         from evalsuite.config.runconfig import RunConfigError
 
         raise RunConfigError(
-            f"run directory {path} cannot be written ({exc.strerror or exc}): `evalsuite {purpose}` writes "
-            "its results there; copy the run directory somewhere writable and run it on the copy"
+            f"cannot write into the run directory {path} ({exc.strerror or exc}): 'evalsuite {purpose}' "
+            f"writes its results there. Nothing was written. Copy the run to a writable folder "
+            f"(cp -r {path} COPY) and run 'evalsuite {purpose} COPY'"
         ) from None
     with RunLock(path, purpose=purpose) as lock:
         yield lock

@@ -126,13 +126,18 @@ def read_run_meta(store: RunStore) -> dict[str, Any]:
         FileNotFoundError: not a run directory.
         ValueError: ``run.json`` is not valid JSON or not an object — naming the file and the fix.
     """
+    damaged = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
     try:
         meta = store.read_meta()
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(
-            f"{store.run_json}: not valid JSON ({exc}); the run's metadata is damaged: restore it from "
-            "a copy, or run again into a new run directory"
-        ) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{store.run_json}: not valid JSON ({exc}); {damaged}") from None
+    except ValueError as exc:
+        msg = str(exc)
+        if msg.startswith(f"{store.run_json}: ") and (
+            "not valid JSON" in msg or "expected a JSON object" in msg
+        ):
+            raise ValueError(f"{msg}; {damaged}") from None
+        raise  # a corrupted journal or a run.json that contradicts its rows: the message says what to do
     if not isinstance(meta, dict):
         raise ValueError(
             f"{store.run_json}: expected a JSON object, got {type(meta).__name__}; the run's metadata is "
