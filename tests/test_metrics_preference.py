@@ -175,6 +175,17 @@ def test_imagereward_output_is_standardised_with_the_published_mean_and_std():
     torch.testing.assert_close(got, (raw - 0.16717362830052426) / 1.0333394966054072, rtol=1e-5, atol=1e-5)
 
 
+def test_imagereward_tokenizer_reads_a_bert_vocab_file(tmp_path):
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "apple", "app", "##le", "on"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = pn.bert_tokenizer(str(tmp_path / "vocab.txt"))(["A red APPLE on", " ".join(["a"] * 50)])
+    ids = tok["input_ids"]
+    assert ids.shape == (2, 35)
+    assert ids[0, :6].tolist() == [2, 5, 6, 7, 10, 3] and set(ids[0, 6:].tolist()) == {0}
+    assert tok["attention_mask"][0].sum() == 6
+    assert ids[1, 0] == 2 and ids[1, 34] == 3 and tok["attention_mask"][1].sum() == 35  # truncated
+
+
 def test_pickscore_and_hps_are_scaled_cosines():
     dev = torch.device("cpu")
     pick = pn.pickscore_net("random", dev)
@@ -255,6 +266,21 @@ def test_missing_real_weights_through_the_metric(tmp_path, monkeypatch):
     m = METRICS.get("hpsv21")(metric_weights="real", metric_weights_dir=str(tmp_path))
     with pytest.raises(fx.MetricWeightsError, match="hf download xswu/HPSv2 HPS_v2.1_compressed.pt"):
         m.update(_batch(_images(1), prompts=PROMPTS[:1]))
+
+
+def test_check_files_before_generation(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert pn.check_files(["imagereward_masked", "aesthetic"], "random", tmp_path) == []
+    with pytest.raises(fx.MetricWeightsError, match="ImageReward.pt"):
+        pn.check_files(["imagereward_masked"], "real", tmp_path)
+    (tmp_path / "HPS_v2.1_compressed.pt").write_bytes(b"x")  # unpinned: presence is enough
+    assert pn.check_files(["hpsv21", "clip_score"], "real", tmp_path) == []
+    monkeypatch.setenv(
+        "HF_HUB_OFFLINE", "0"
+    )  # online: reported (downloaded when scoring), nothing fetched now
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert pn.check_files(["pickscore", "hpsv21"], "real", tmp_path) == ["PickScore_v1/model.safetensors"]
 
 
 def test_a_file_with_the_wrong_sha256_is_refused(tmp_path):

@@ -58,7 +58,8 @@ class WeightFile:
         sha256: pinned digest, or ``None`` where no trustworthy published digest could be read
             (then the file is loaded unverified and its digest is recorded with the numbers).
         fetch: the command that puts the file into ``DIR`` on a connected machine.
-        hub: ``(repo_id, filename)`` looked up in the Hugging Face cache, or ``None``.
+        hub: ``(repo_id, filename)`` looked up in (and downloaded to) the Hugging Face cache.
+        url: direct download URL (into the torch hub checkpoints folder) for files not on a hub.
     """
 
     path: str
@@ -66,18 +67,21 @@ class WeightFile:
     sha256: str | None
     fetch: str
     hub: tuple[str, str] | None = None
+    url: str | None = None
 
 
 AESTHETIC_COMMIT = "6934dd81792f086e613a121dbce43082cb8be85e"
+AESTHETIC_URL = (
+    "https://raw.githubusercontent.com/christophschuhmann/improved-aesthetic-predictor/"
+    f"{AESTHETIC_COMMIT}/sac%2Blogos%2Bava1-l14-linearMSE.pth"
+)
 AESTHETIC_FILE = WeightFile(
     path="sac+logos+ava1-l14-linearMSE.pth",
     source=f"github.com/christophschuhmann/improved-aesthetic-predictor@{AESTHETIC_COMMIT}",
     # sha256 of the git blob at that commit (3,714,759 bytes), computed from the repository.
     sha256="21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0",
-    fetch=(
-        "curl -L -o DIR/sac+logos+ava1-l14-linearMSE.pth https://raw.githubusercontent.com/"
-        f"christophschuhmann/improved-aesthetic-predictor/{AESTHETIC_COMMIT}/sac%2Blogos%2Bava1-l14-linearMSE.pth"
-    ),
+    fetch=f"curl -L -o DIR/sac+logos+ava1-l14-linearMSE.pth {AESTHETIC_URL}",
+    url=AESTHETIC_URL,
 )
 # No sha256 below: the hub's LFS pointers for these files were not readable from this project's
 # sources, and a digest is never guessed. The digest of the file actually loaded is recorded.
@@ -134,9 +138,11 @@ def file_sha256(path: Path) -> str:
     return _VERIFIED[key]
 
 
-def locate(wf: WeightFile, wdir: str | os.PathLike[str] | None = None) -> Path:
+def locate(wf: WeightFile, wdir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
     """Path of ``wf``: the metric weights folder, else the torch hub checkpoints folder, else the
-    Hugging Face cache; downloaded into the Hugging Face cache when the hub is reachable.
+    Hugging Face cache. When none has it, ``download`` is true and ``HF_HUB_OFFLINE`` is not set,
+    it is downloaded (hub files into the Hugging Face cache, ``url`` files into the torch hub
+    checkpoints folder). A pinned sha256 is checked on every file found or downloaded.
 
     Raises:
         MetricWeightsError: not found and ``HF_HUB_OFFLINE`` is set (or the download failed); the
@@ -156,14 +162,20 @@ def locate(wf: WeightFile, wdir: str | os.PathLike[str] | None = None) -> Path:
         except Exception:  # noqa: BLE001 - a broken cache is the same as no cache
             path = None
     if path is None:
-        where = f"{d or 'no metric weights dir'}, {fx._hub_checkpoint('').parent}, Hugging Face cache"
-        if fx.offline() or wf.hub is None:
-            why = "HF_HUB_OFFLINE is set" if fx.offline() else "it is not on a model hub"
+        where = f"{d or 'no metric weights dir'}, {fx._hub_checkpoint('x').parent}, Hugging Face cache"
+        if fx.offline() or not download or (wf.hub is None and wf.url is None):
+            why = "HF_HUB_OFFLINE is set" if fx.offline() else "it is not downloaded yet"
             raise fx._missing(wf.path, where, d, why=why)
-        from huggingface_hub import hf_hub_download
-
         try:
-            path = Path(hf_hub_download(*wf.hub))
+            if wf.hub is not None:
+                from huggingface_hub import hf_hub_download
+
+                path = Path(hf_hub_download(*wf.hub))
+            else:
+                assert wf.url is not None
+                path = fx._hub_checkpoint(Path(wf.path).name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.hub.download_url_to_file(wf.url, str(path), hash_prefix=wf.sha256)
         except Exception as exc:  # noqa: BLE001 - any download failure: say what to fetch
             raise fx._missing(wf.path, where, d, why=f"the download failed ({exc})") from exc
     if wf.sha256 is not None:
@@ -174,6 +186,32 @@ def locate(wf: WeightFile, wdir: str | os.PathLike[str] | None = None) -> Path:
                 f"({wf.source}); replace it: {wf.fetch.replace('DIR', str(path.parent))}"
             )
     return path
+
+
+def check_files(
+    metric_names: Sequence[str], mode: str, wdir: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """Before generation (nothing is downloaded here): the weight files that the given preference
+    metrics need in ``real`` mode and that are found nowhere locally — they will be downloaded when
+    scoring. Empty when ``mode`` is not ``real``.
+
+    Raises:
+        MetricWeightsError: ``HF_HUB_OFFLINE`` is set and a file is missing (the message names the
+            file and the command that fetches it).
+        ValueError: a file is present with the wrong sha256.
+    """
+    if mode != "real":
+        return []
+    missing: list[str] = []
+    for name in metric_names:
+        for wf in WEIGHT_FILES.get(name.removesuffix("_masked"), ()):
+            try:
+                locate(wf, wdir, download=False)
+            except fx.MetricWeightsError:
+                if fx.offline():
+                    raise
+                missing.append(wf.path)
+    return sorted(set(missing))
 
 
 def weights_record(wf: WeightFile, path: Path) -> dict[str, Any]:
@@ -404,13 +442,13 @@ def aesthetic_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] 
     file as ``clip_score``'s default; ``random``: its 2-layer random CLIP with a 64-d head)."""
     key = ("aesthetic", mode, str(device), str(fx.weights_dir(wdir)))
     if key not in _NETS:
+        path = locate(AESTHETIC_FILE, wdir) if mode == "real" else None  # fail before building
         clip = fx.clip_net(mode, device, wdir, "ViT-L-14", "openai")
         dim = 64 if mode == "random" else 768
         _seeded(11)
         head = RegressionHead((dim, 32, 16, 8, 4, 1) if mode == "random" else (768, 1024, 128, 64, 16, 1))
         weights: list[dict[str, Any]] = []
-        if mode == "real":
-            path = locate(AESTHETIC_FILE, wdir)
+        if path is not None:
             head.load_state_dict(_state(path))
             weights.append(weights_record(AESTHETIC_FILE, path))
         net = PrefNet(
@@ -485,12 +523,12 @@ def pickscore_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] 
     if key not in _NETS:
         from transformers import CLIPModel
 
+        path = locate(PICKSCORE_FILE, wdir) if mode == "real" else None  # fail before building
         _seeded(12)
         cfg = pickscore_config(mode)
         model = CLIPModel(cfg)
         weights: list[dict[str, Any]] = []
-        if mode == "real":
-            path = locate(PICKSCORE_FILE, wdir)
+        if path is not None:
             sd = _state(path)
             sd.pop("text_model.embeddings.position_ids", None)
             sd.pop("vision_model.embeddings.position_ids", None)
@@ -539,10 +577,10 @@ def hps_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None
     """HPS v2.1: open_clip ViT-H-14 with the weights of ``HPS_v2.1_compressed.pt`` (key ``state_dict``)."""
     key = ("hpsv21", mode, str(device), str(fx.weights_dir(wdir)))
     if key not in _NETS:
+        path = locate(HPS_FILE, wdir) if mode == "real" else None  # fail before building
         model = _open_clip_model("ViT-H-14", mode, seed=13)
         weights: list[dict[str, Any]] = []
-        if mode == "real":
-            path = locate(HPS_FILE, wdir)
+        if path is not None:
             sd = _state(path)
             sd = {k: v.float() for k, v in sd.items() if isinstance(v, torch.Tensor)}
             model.load_state_dict(sd)
@@ -691,33 +729,39 @@ class _BlipReward(nn.Module):
                     nn.init.normal_(mod.weight, std=0.3)
 
 
+def bert_tokenizer(vocab: str | dict[str, int]) -> Callable[[Sequence[str]], Any]:
+    """ImageReward's prompt tokenizer: BERT WordPiece (lower case) from a ``vocab.txt`` path or a
+    token → id dict; ``[CLS] … [SEP]``, padded and truncated to 35 tokens, with attention mask.
+    (BLIP also adds ``[DEC]``/``[ENC]`` as ids 30522/30523; the score never uses them.)"""
+    from transformers import BertTokenizer
+
+    tok = BertTokenizer(vocab=vocab, do_lower_case=True)
+
+    def tokenize(prompts: Sequence[str]) -> Any:
+        return tok(list(prompts), padding="max_length", truncation=True, max_length=35, return_tensors="pt")
+
+    return tokenize
+
+
 def imagereward_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """ImageReward v1.0 on transformers' Blip vision/text models (see :func:`imagereward_configs`);
     the tokenizer is BERT-base-uncased WordPiece (``random``: a tiny character vocabulary)."""
     key = ("imagereward", mode, str(device), str(fx.weights_dir(wdir)))
     if key not in _NETS:
-        from transformers import BertTokenizer
-
+        files = (locate(IMAGEREWARD_FILE, wdir), locate(BERT_VOCAB_FILE, wdir)) if mode == "real" else None
         _seeded(14)
         model = _BlipReward(mode)
         weights: list[dict[str, Any]] = []
-        if mode == "real":
-            path = locate(IMAGEREWARD_FILE, wdir)
+        if files is not None:
+            path, vocab = files
             vis, txt, head = imagereward_state(_state(path))
             model.vision.load_state_dict(vis)
             model.text.load_state_dict(txt)
             model.head.load_state_dict(head)
-            vocab = locate(BERT_VOCAB_FILE, wdir)
-            tok = BertTokenizer(vocab=str(vocab), do_lower_case=True)
+            tokenize = bert_tokenizer(str(vocab))
             weights += [weights_record(IMAGEREWARD_FILE, path), weights_record(BERT_VOCAB_FILE, vocab)]
         else:
-            tok = BertTokenizer(vocab={t: i for i, t in enumerate(_TINY_VOCAB)}, do_lower_case=True)
-
-        def tokenize(prompts: Sequence[str]) -> Any:
-            return tok(
-                list(prompts), padding="max_length", truncation=True, max_length=35, return_tensors="pt"
-            )
-
+            tokenize = bert_tokenizer({t: i for i, t in enumerate(_TINY_VOCAB)})
         net = PrefNet(
             "imagereward",
             {"blip": model},
