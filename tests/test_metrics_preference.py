@@ -424,3 +424,47 @@ def test_random_full_builds_the_published_architectures():
         32,
         1024,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_evalsuite_score_writes_the_preference_metrics_per_image_and_in_the_summary(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    import evalsuite
+    from evalsuite.cli.main import main
+    from tests._metric_runners import register, write_configs
+    from tests.conftest import write_dataset
+
+    register()
+    rows = [
+        {
+            "id": f"c{i}",
+            "prompt": f"a red apple {i}",
+            "image": f"img/{i}.png",
+            "mask": f"mask/{i}.png",
+            "seed": i,
+        }
+        for i in range(3)
+    ]
+    ds = write_dataset(tmp_path / "ds", rows)
+    monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    res = evalsuite.run(
+        configs=["noise-inp"],
+        dataset=str(ds),
+        config_dirs=[write_configs(tmp_path / "cfg")],
+        out=tmp_path / "out",
+        progress=False,
+        metrics=["latency"],
+    )
+    names = ["aesthetic", "pickscore_masked", "hpsv21", "imagereward_masked"]
+    assert main(["score", str(res.run_dir), "--metrics", *names]) == 0
+    df = pd.read_parquet(res.run_dir / "samples.parquet")
+    ok = df[df.status == "ok"]
+    assert len(ok) == 3 and all(ok[n].notna().all() for n in names)
+    m = json.loads((res.run_dir / "run.json").read_text())["summary"]["noise-inp"]["metrics"]
+    for n in names:
+        assert m[n]["n"] == 3 and m[n]["higher_is_better"] is True and m[n]["quality_evidence"] is False
+        assert m[n]["metric_weights"] == "random"
