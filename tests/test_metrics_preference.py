@@ -124,6 +124,53 @@ def test_hps_preprocessing_matches_open_clip_longest_side_pad(hw):
     assert torch.equal(torch.isclose(ours, black, atol=1e-5), torch.isclose(ref, black, atol=1e-5))
 
 
+def _reference_hpsv2():
+    """HPS v2's own code (``tgxs002/HPSv2``: its open_clip fork), when ``EVALSUITE_REF_HPSV2`` names a
+    checkout. Not a test dependency: the ``hpsv2`` package pins old dependencies and its top-level
+    ``__init__`` imports ``clint`` (stubbed here; the model code does not use it)."""
+    import os
+    import sys
+    import types
+
+    root = os.environ.get("EVALSUITE_REF_HPSV2")
+    if not root:
+        pytest.skip("set EVALSUITE_REF_HPSV2 to a tgxs002/HPSv2 checkout to run the parity test")
+    sys.path.insert(0, root)
+    for n in ("clint", "clint.textui"):
+        sys.modules.setdefault(n, types.ModuleType(n))
+    sys.modules["clint"].textui = sys.modules["clint.textui"]  # type: ignore[attr-defined]
+    sys.modules["clint.textui"].progress = None  # type: ignore[attr-defined]
+    from hpsv2.src.open_clip import factory
+
+    return factory
+
+
+def test_hps_score_equals_hps_v2s_own_code_on_shared_random_weights():
+    """Parity with HPS v2's ``img_score.score`` path (its ``create_model_and_transforms(...,
+    light_augmentation=True)`` transform on a PIL image, its model, ``image_features @
+    text_features.T``) on our tiny architecture with the same weights: within 1e-5."""
+    factory = _reference_hpsv2()
+    factory._MODEL_CONFIGS["evalsuite-tiny"] = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+    ref, _, pre = factory.create_model_and_transforms(
+        "evalsuite-tiny", None, precision="fp32", device="cpu", light_augmentation=True, output_dict=True
+    )
+    net = pn.hps_net("random", torch.device("cpu"))
+    ref.load_state_dict(net.modules["clip"].state_dict())
+    ref.eval()
+    tok = factory.get_tokenizer("evalsuite-tiny")
+    for hw in ((61, 45), (45, 61), (32, 32), (200, 120)):
+        a = _smooth_uint8(*hw, seed=hw[0])
+        with torch.no_grad():
+            out = ref(pre(Image.fromarray(a))[None], tok([PROMPTS[0]]))
+            want = float((out["image_features"] @ out["text_features"].T)[0, 0])
+        got = pn.score("hpsv21", _to_float(a), PROMPTS[:1], "random")[0]
+        assert got == pytest.approx(want, abs=1e-5)
+
+
 def test_preprocessing_is_shared_between_metrics_with_the_same_input():
     x = _images(2, 64, 64)
     spec = pn.Preprocess(32)

@@ -13,9 +13,11 @@ folder ``--metric-weights-dir`` / ``$EVALSUITE_METRIC_WEIGHTS_DIR``), ``random``
 networks, CPU tests) and ``random_full`` (full-size architectures with random weights, for cost
 measurements). Random weights carry **no quality evidence**.
 
-Preprocessing runs on the tensors (on the scoring device) and follows the published PIL pipelines:
-bicubic resize with antialias, 8-bit quantisation, crop/pad, mean/std. It is not bit-identical to
-PIL (different bicubic kernels on 8-bit data): tests bound the difference.
+Preprocessing runs on the tensors (on the scoring device) and follows the published pipelines:
+bicubic resize with antialias, crop/pad, mean/std. Where the reference resizes in PIL (aesthetic,
+PickScore, ImageReward) the result is rounded to 8-bit levels as PIL's is, but it is not
+bit-identical to PIL (different bicubic arithmetic on 8-bit data): tests bound the difference. HPS
+v2 resizes float tensors with torch, which is reproduced exactly.
 """
 
 from __future__ import annotations
@@ -259,13 +261,14 @@ def center_crop(x: torch.Tensor, size: int, rule: str = "round") -> torch.Tensor
 
 def resize_longest_pad(x: torch.Tensor, size: int) -> torch.Tensor:
     """HPS v2's evaluation transform: scale so the longest side is ``size`` (new sides rounded),
-    bicubic with antialias, then pad with black to ``size``² (left/top get ``pad // 2``)."""
+    bicubic with antialias on the float image (HPS resizes the ``ToTensor`` output: no clamp, no
+    8-bit rounding, unlike the PIL pipelines), then pad with black to ``size``² (left/top get
+    ``pad // 2``). Equal to HPS v2's own transform under torchvision ≥ 0.17 (tensor antialias on)."""
     h, w = x.shape[-2:]
     scale = size / float(max(h, w))
     nh, nw = round(h * scale), round(w * scale)
     if (h, w) != (nh, nw):
         x = F.interpolate(x.float(), size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
-    x = _quantise(x)
     ph, pw = size - nh, size - nw
     return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=0.0)
 
@@ -295,10 +298,13 @@ class Preprocess:
 
     def describe(self) -> str:
         if self.resize == "longest_pad":
-            geo = f"longest side to {self.size} (bicubic antialias), black pad to {self.size}²"
+            geo = f"float, longest side to {self.size} (bicubic antialias), black pad to {self.size}²"
         else:
-            geo = f"shortest side to {self.size} (bicubic antialias), centre crop {self.size}² ({self.crop})"
-        return f"8-bit, {geo}, mean/std {self.mean}/{self.std}"
+            geo = (
+                f"shortest side to {self.size} (bicubic antialias, rounded to 8 bits), "
+                f"centre crop {self.size}² ({self.crop})"
+            )
+        return f"{geo}, mean/std {self.mean}/{self.std}"
 
 
 # The resized (pre-crop, pre-normalise) tensors of the last few image batches, so metrics whose
