@@ -437,6 +437,108 @@ def test_imagereward_checkpoint_keys_map_onto_the_transformers_blip_models():
         )
 
 
+def _reference_imagereward():
+    """ImageReward's own BLIP modules (``THUDM/ImageReward``: ``models/BLIP/vit.py``, ``med.py``) when
+    ``EVALSUITE_REF_IMAGEREWARD`` names a checkout. The ``image-reward`` package cannot be a test
+    dependency (it pins old timm/transformers, imports diffusers/datasets/fairscale at the top); so
+    its package ``__init__``s are skipped, ``fairscale``'s checkpoint wrapper is an identity (it is
+    off at inference), and the three ``PreTrainedModel`` helpers that transformers 5 dropped are
+    restored with their old definitions. The model code itself runs unchanged."""
+    import os
+    import sys
+    import types
+
+    root = os.environ.get("EVALSUITE_REF_IMAGEREWARD")
+    if not root:
+        pytest.skip("set EVALSUITE_REF_IMAGEREWARD to a THUDM/ImageReward checkout to run the parity test")
+    import transformers.modeling_utils as mu
+    import transformers.pytorch_utils as pu
+
+    mu.apply_chunking_to_forward = pu.apply_chunking_to_forward
+    mu.prune_linear_layer = pu.prune_linear_layer
+    mu.find_pruneable_heads_and_indices = lambda *a, **k: None
+    for name in ("fairscale", "fairscale.nn", "fairscale.nn.checkpoint"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    ck = types.ModuleType("fairscale.nn.checkpoint.checkpoint_activations")
+    ck.checkpoint_wrapper = lambda m, **k: m  # type: ignore[attr-defined]
+    sys.modules.setdefault(ck.__name__, ck)
+    for pkg in ("ImageReward", "ImageReward/models", "ImageReward/models/BLIP"):
+        mod = types.ModuleType(pkg.replace("/", "."))
+        mod.__path__ = [os.path.join(root, pkg)]  # type: ignore[attr-defined]
+        sys.modules.setdefault(mod.__name__, mod)
+    from ImageReward.models.BLIP.med import BertConfig, BertModel
+    from ImageReward.models.BLIP.vit import VisionTransformer
+
+    BertModel.all_tied_weights_keys = {}
+    BertModel.invert_attention_mask = lambda self, m: (
+        (1.0 - m[:, None, None, :].float()) * torch.finfo(torch.float32).min
+    )
+    BertModel.get_head_mask = lambda self, head_mask, n: [None] * n
+    return BertConfig, BertModel, VisionTransformer
+
+
+def test_imagereward_equals_imagerewards_own_blip_modules_on_shared_random_weights():
+    """Parity with ImageReward's ``score``: its BLIP ViT and BERT (med config) on our tiny sizes with
+    random weights, its state-dict names mapped by :func:`imagereward_state`, the [CLS] output
+    through the head and the published standardisation: equal within 1e-5 on the same input."""
+    BertConfig, BertModel, VisionTransformer = _reference_imagereward()
+    torch.manual_seed(0)
+    vit = VisionTransformer(img_size=32, patch_size=16, embed_dim=32, depth=2, num_heads=2).eval()
+    cfg = BertConfig(
+        vocab_size=len(pn._TINY_VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        layer_norm_eps=1e-12,
+        hidden_act="gelu",
+        add_cross_attention=True,
+        encoder_width=32,
+        pad_token_id=0,
+    )
+    bert = BertModel(config=cfg, add_pooling_layer=False).eval()
+    for mod in [*vit.modules(), *bert.modules()]:
+        if isinstance(mod, torch.nn.Linear):
+            torch.nn.init.normal_(mod.weight, std=0.3)
+    head = pn.RegressionHead((32, 32, 16, 8, 4, 1)).eval()
+    sd = {
+        **{"blip.visual_encoder." + k: v for k, v in vit.state_dict().items()},
+        **{"blip.text_encoder." + k: v for k, v in bert.state_dict().items()},
+        **{"mlp." + k: v for k, v in head.state_dict().items()},
+    }
+    ours = pn._BlipReward("random").eval()
+    vis, txt, hd = pn.imagereward_state(sd)
+    ours.vision.load_state_dict(vis)
+    ours.text.load_state_dict(txt)
+    ours.head.load_state_dict(hd)
+    net = pn.PrefNet(
+        "imagereward",
+        {"blip": ours},
+        pn.bert_tokenizer({t: i for i, t in enumerate(pn._TINY_VOCAB)}),
+        pn.Preprocess(32),
+        "test",
+        False,
+    )
+    x = torch.randn(3, 3, 32, 32)
+    tok = net.tokenize(PROMPTS[:3])
+    with torch.no_grad():
+        emb = vit(x)
+        out = bert(
+            tok["input_ids"],
+            attention_mask=tok["attention_mask"],
+            encoder_hidden_states=emb,
+            encoder_attention_mask=torch.ones(emb.shape[:-1], dtype=torch.long),
+            return_dict=True,
+        )
+        want = (
+            head(out.last_hidden_state[:, 0, :].float()).squeeze(-1) - 0.16717362830052426
+        ) / 1.0333394966054072
+    got = pn.imagereward_scores(net, x, PROMPTS[:3])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert float(want.max() - want.min()) > 1e-3  # the prompts/images matter: not a constant
+
+
 # ---------------------------------------------------------------------------------------------
 # full-size architectures (built on the meta device: no memory, no weights)
 def _params(m: torch.nn.Module) -> int:

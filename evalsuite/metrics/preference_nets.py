@@ -628,7 +628,7 @@ def imagereward_configs(mode: str) -> tuple[Any, Any]:
     if mode == "random":
         v = BlipVisionConfig(
             hidden_size=32,
-            intermediate_size=64,
+            intermediate_size=128,  # BLIP's ViT has mlp_ratio 4
             num_hidden_layers=2,
             num_attention_heads=2,
             image_size=32,
