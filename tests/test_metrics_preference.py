@@ -233,12 +233,43 @@ def test_imagereward_tokenizer_reads_a_bert_vocab_file(tmp_path):
     assert ids[1, 0] == 2 and ids[1, 34] == 3 and tok["attention_mask"][1].sum() == 35  # truncated
 
 
+def test_pickscore_tokenizer_is_the_clip_bpe_of_open_clip_without_its_text_fixing():
+    import open_clip
+
+    ours = pn.clip_hf_tokenizer()
+    oc = open_clip.tokenizer.SimpleTokenizer()
+    plain = [
+        "A red apple on a table",
+        "a photo of a cat, 4k, HDR!!",
+        "word " * 100,
+        "  spaces\tand\nnewlines ",
+    ]
+    ids, ref = ours(plain)["input_ids"], oc(plain)
+    assert ids.shape == (4, 77)
+    for a, b in zip(ids, ref, strict=True):
+        n = int((b == 49407).nonzero()[0]) + 1  # up to the end token; then we pad with it, open_clip with 0
+        assert torch.equal(a[:n], b[:n]) and set(a[n:].tolist()) <= {49407}
+    # no ftfy / HTML unescaping (transformers' CLIP tokenizer does neither; open_clip does both)
+    assert not torch.equal(ours(["fish &amp; chips"])["input_ids"][0, :6], oc(["fish &amp; chips"])[0, :6])
+
+
+def test_pickscore_pools_at_the_first_end_token_so_padding_does_not_matter():
+    pick = pn.pickscore_net("random", torch.device("cpu"))
+    m = pick.modules["clip"]
+    t = pick.tokenize(["a red apple"])
+    zero_pad = t["input_ids"].clone()
+    zero_pad[0, int(t["attention_mask"].sum()) :] = 0
+    a = m.text_model(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).pooler_output
+    b = m.text_model(input_ids=zero_pad).pooler_output
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_pickscore_and_hps_are_scaled_cosines():
     dev = torch.device("cpu")
     pick = pn.pickscore_net("random", dev)
     x = pn.preprocess(_images(2), pick.pre, dev)
     m = pick.modules["clip"]
-    ids = pick.tokenize(PROMPTS[:2])
+    ids = pick.tokenize(PROMPTS[:2])["input_ids"]
     img = m.visual_projection(m.vision_model(pixel_values=x).pooler_output)
     txt = m.text_projection(m.text_model(input_ids=ids).pooler_output)
     cos = torch.nn.functional.cosine_similarity(img, txt, dim=-1)

@@ -429,6 +429,30 @@ def _open_clip_model(name: str, mode: str, seed: int, device: str = "cpu") -> nn
         logging.disable(logging.NOTSET)
 
 
+def clip_hf_tokenizer() -> Callable[[Sequence[str]], Any]:
+    """transformers' ``CLIPTokenizer`` (what PickScore's processor runs) on the CLIP BPE vocabulary,
+    built from the vocabulary file open_clip bundles (the 49,408 tokens: 256 byte symbols, the same
+    with ``</w>``, the 48,894 merges, start/end), so no tokenizer download is needed. Unlike
+    open_clip's tokenizer it does not ``ftfy``-fix or HTML-unescape the text (``&amp;``, curly
+    quotes stay as typed), exactly as the reference. Pads with the end token to 77, truncates."""
+    import gzip
+
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+    from transformers import CLIPTokenizer
+
+    lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+    merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
+    chars = list(bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges)
+
+    def tokenize(prompts: Sequence[str]) -> Any:
+        return tok(list(prompts), padding="max_length", truncation=True, max_length=77, return_tensors="pt")
+
+    return tokenize
+
+
 def _open_clip_tokenizer() -> Callable[[Sequence[str]], torch.Tensor]:
     import open_clip
 
@@ -522,9 +546,8 @@ def pickscore_config(mode: str) -> Any:
 
 def pickscore_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """PickScore v1 (``yuvalkirstain/PickScore_v1``) as a transformers ``CLIPModel`` built from
-    :func:`pickscore_config`. Text goes through open_clip's BPE tokenizer (the same vocabulary and
-    rules as the CLIP tokenizer of ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``; tokens after the end
-    token never reach the pooled output under the causal mask, so padding does not matter)."""
+    :func:`pickscore_config`; prompts through :func:`clip_hf_tokenizer` (the tokenizer of its
+    processor, ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``), pooled at the first end token."""
     key = ("pickscore", mode, str(device), str(fx.weights_dir(wdir)))
     if key not in _NETS:
         from transformers import CLIPModel
@@ -543,7 +566,7 @@ def pickscore_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] 
         net = PrefNet(
             "pickscore",
             {"clip": model},
-            _open_clip_tokenizer(),
+            clip_hf_tokenizer(),
             Preprocess(int(cfg.vision_config.image_size), crop="floor"),
             "pickscore-v1-clip-vit-h-14" + ("" if mode == "real" else f"-{mode}"),
             mode == "real",
@@ -574,7 +597,13 @@ def pickscore_scores(net: PrefNet, x: torch.Tensor, prompts: Sequence[str]) -> t
     dev = x.device
     img = F.normalize(m.visual_projection(m.vision_model(pixel_values=x).pooler_output).float(), dim=-1)
     txt = _text_features(
-        net, prompts, lambda ids: m.text_projection(m.text_model(input_ids=ids.to(dev)).pooler_output)
+        net,
+        prompts,
+        lambda t: m.text_projection(
+            m.text_model(
+                input_ids=t["input_ids"].to(dev), attention_mask=t["attention_mask"].to(dev)
+            ).pooler_output
+        ),
     )
     return m.logit_scale.exp().float() * (img * txt).sum(-1)
 
