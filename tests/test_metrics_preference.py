@@ -308,6 +308,23 @@ def test_text_metrics_depend_on_the_prompt(family):
     assert max(abs(p - q) for p, q in zip(a, b, strict=True)) > 1e-6
 
 
+def test_truncated_prompts_are_counted_with_each_tokenizers_context():
+    long = "a very detailed photograph of a red apple on a wooden table " * 4  # ~50 BERT / ~50 CLIP tokens
+    x = _images(2)
+    got = {}
+    for fam in ("pickscore", "hpsv21", "imagereward"):
+        m = METRICS.get(fam)(metric_weights="random")
+        m.update(_batch(x, prompts=[long, "a red apple"]))
+        got[fam] = (m.compute().extra["truncated_prompts"], m.compute().extra["context_length"])
+    assert got == {"pickscore": (0, 77), "hpsv21": (0, 77), "imagereward": (1, 35)}
+    m = METRICS.get("hpsv21")(metric_weights="random")
+    m.update(_batch(x, prompts=[long * 2, long]))
+    assert m.compute().extra["truncated_prompts"] == 1
+    a = METRICS.get("aesthetic")(metric_weights="random")
+    a.update(_batch(x, prompts=[long * 2, long]))
+    assert a.compute().n == 2 and "truncated_prompts" not in a.compute().extra  # no prompt, nothing cut
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_masked_variant_scores_the_mask_bounding_box_crop(family):
     x, masks = _images(), _masks()

@@ -4,7 +4,9 @@ the whole image and (``*_masked``) on the regenerated region.
 Thin wrappers over :mod:`evalsuite.metrics.preference_nets` (networks, weights, preprocessing and
 scoring live there). Options: ``metric_weights`` (``real``/``random``/``random_full``),
 ``metric_weights_dir``, ``batch_size`` (images per network call, default 32). Higher is better for
-all of them; values are per image, the aggregate is their mean.
+all of them; values are per image, the aggregate is their mean. Prompts longer than the text
+context (77 CLIP tokens; 35 BERT tokens for ImageReward) are cut by the tokenizer, as in the
+reference code; ``extra.truncated_prompts`` counts them.
 
 The masked variants crop each image to the bounding box of its mask and pad it to a square with
 black (:func:`~evalsuite.metrics.functional.mask_bbox_square_crop`, as ``clip_score_masked``), then
@@ -34,6 +36,7 @@ class _Preference(_NetMetric):
 
     def reset(self) -> None:
         self._values: list[float] = []
+        self._truncated = 0
 
     def _net(self) -> pn.PrefNet:
         net = pn.LOADERS[self.family](self._mode(), self.device, self._wdir())
@@ -44,7 +47,7 @@ class _Preference(_NetMetric):
     def update(self, batch: MetricBatch) -> list[float]:
         if batch.images is None or (self.masked and batch.masks is None):
             raise ValueError(f"{self.name} needs {', '.join(sorted(self.needs))}")
-        self._net()
+        net = self._net()
         regions: Any = batch.images
         if self.masked:
             assert batch.masks is not None
@@ -60,6 +63,7 @@ class _Preference(_NetMetric):
             int(self.options.get("batch_size", 32)),
         )
         self._values += vals
+        self._truncated += sum(pn.truncated(net, prompts)) if "prompts" in self.needs else 0
         return vals
 
     def compute(self) -> MetricResult:
@@ -77,6 +81,14 @@ class _Preference(_NetMetric):
                 "region": "mask bounding box, black-padded square" if self.masked else "whole image",
                 "preprocessing": net.pre.describe(),
                 "weights": net.weights,
+                **(
+                    {
+                        "truncated_prompts": self._truncated,
+                        "context_length": getattr(net.tokenize, "context_length", None),
+                    }
+                    if "prompts" in self.needs
+                    else {}
+                ),
             },
         )
 

@@ -450,14 +450,31 @@ def clip_hf_tokenizer() -> Callable[[Sequence[str]], Any]:
     def tokenize(prompts: Sequence[str]) -> Any:
         return tok(list(prompts), padding="max_length", truncation=True, max_length=77, return_tensors="pt")
 
+    return _with_length(tokenize, lambda p: len(tok(p)["input_ids"]), 77)
+
+
+def _with_length(
+    tokenize: Callable[[Sequence[str]], Any], n_tokens: Callable[[str], int], context: int
+) -> Callable[[Sequence[str]], Any]:
+    """Attach ``n_tokens(prompt)`` (untruncated, with special tokens) and ``context_length``."""
+    tokenize.n_tokens = n_tokens  # type: ignore[attr-defined]
+    tokenize.context_length = context  # type: ignore[attr-defined]
     return tokenize
+
+
+def truncated(net: PrefNet, prompts: Sequence[str]) -> list[bool]:
+    """For each prompt, whether the network's tokenizer cuts it (more tokens than its context)."""
+    tok: Any = net.tokenize
+    if tok is None:
+        return [False] * len(prompts)
+    return [tok.n_tokens(p) > tok.context_length for p in prompts]
 
 
 def _open_clip_tokenizer() -> Callable[[Sequence[str]], torch.Tensor]:
     import open_clip
 
     tok = open_clip.tokenizer.SimpleTokenizer()
-    return lambda prompts: tok(list(prompts))
+    return _with_length(lambda prompts: tok(list(prompts)), lambda p: len(tok.encode(p)) + 2, 77)
 
 
 def _finish(net: PrefNet, device: torch.device) -> PrefNet:
@@ -775,7 +792,7 @@ def bert_tokenizer(vocab: str | dict[str, int]) -> Callable[[Sequence[str]], Any
     def tokenize(prompts: Sequence[str]) -> Any:
         return tok(list(prompts), padding="max_length", truncation=True, max_length=35, return_tensors="pt")
 
-    return tokenize
+    return _with_length(tokenize, lambda p: len(tok(p)["input_ids"]), 35)
 
 
 def imagereward_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
