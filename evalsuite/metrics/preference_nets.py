@@ -231,7 +231,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------------------------------------
 # preprocessing
 def _quantise(x: torch.Tensor) -> torch.Tensor:
-    """The 8-bit image the published PIL pipelines resize into: clamp, round to 1/255 steps."""
+    """What PIL's 8-bit resize outputs (uint8): clamp to [0, 1], round to 1/255 steps."""
     return (x.clamp(0, 1) * 255).round() / 255
 
 
