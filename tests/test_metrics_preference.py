@@ -299,6 +299,16 @@ def test_metric_is_deterministic_batch_independent_and_records_no_quality_eviden
     assert res.extra["weights"] == [] and res.extra["preprocessing"]
 
 
+def test_loading_a_network_leaves_the_callers_random_stream_alone():
+    pn._NETS.clear()
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    for fam in FAMILIES:
+        pn.LOADERS[fam]("random", torch.device("cpu"))
+    assert torch.equal(torch.rand(3), want)
+
+
 @pytest.mark.parametrize("family", ("pickscore", "hpsv21", "imagereward"))
 def test_text_metrics_depend_on_the_prompt(family):
     x = _images(2)

@@ -22,6 +22,7 @@ v2 resizes float tensors with torch, which is reproduced exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -407,7 +408,18 @@ _NETS: dict[tuple[Any, ...], PrefNet] = {}
 
 
 def _seeded(seed: int) -> None:
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # inside a loader: see _rng_isolated
+
+
+def _rng_isolated(fn: Callable[..., PrefNet]) -> Callable[..., PrefNet]:
+    """Run a loader on a forked CPU RNG: its fixed seeds do not change the caller's random stream."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> PrefNet:
+        with torch.random.fork_rng(devices=[]):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _open_clip_model(name: str, mode: str, seed: int, device: str = "cpu") -> nn.Module:
@@ -483,6 +495,7 @@ def _finish(net: PrefNet, device: torch.device) -> PrefNet:
     return net
 
 
+@_rng_isolated
 def aesthetic_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """LAION aesthetic predictor v2: the linear MLP ``sac+logos+ava1-l14-linearMSE`` on the
     L2-normalised image embedding of CLIP ViT-L/14 (OpenAI weights, the same open_clip network and
@@ -561,6 +574,7 @@ def pickscore_config(mode: str) -> Any:
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=proj)
 
 
+@_rng_isolated
 def pickscore_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """PickScore v1 (``yuvalkirstain/PickScore_v1``) as a transformers ``CLIPModel`` built from
     :func:`pickscore_config`; prompts through :func:`clip_hf_tokenizer` (the tokenizer of its
@@ -625,6 +639,7 @@ def pickscore_scores(net: PrefNet, x: torch.Tensor, prompts: Sequence[str]) -> t
     return m.logit_scale.exp().float() * (img * txt).sum(-1)
 
 
+@_rng_isolated
 def hps_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """HPS v2.1: open_clip ViT-H-14 with the weights of ``HPS_v2.1_compressed.pt`` (key ``state_dict``)."""
     key = ("hpsv21", mode, str(device), str(fx.weights_dir(wdir)))
@@ -795,6 +810,7 @@ def bert_tokenizer(vocab: str | dict[str, int]) -> Callable[[Sequence[str]], Any
     return _with_length(tokenize, lambda p: len(tok(p)["input_ids"]), 35)
 
 
+@_rng_isolated
 def imagereward_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> PrefNet:
     """ImageReward v1.0 on transformers' Blip vision/text models (see :func:`imagereward_configs`);
     the tokenizer is BERT-base-uncased WordPiece (``random``: a tiny character vocabulary)."""
