@@ -299,6 +299,31 @@ def test_metric_is_deterministic_batch_independent_and_records_no_quality_eviden
     assert res.extra["weights"] == [] and res.extra["preprocessing"]
 
 
+def test_metric_contract_options_direction_and_merged_shards():
+    from evalsuite.metrics.base import Column, MetricOptionError, column_facts
+
+    with pytest.raises(MetricOptionError, match=r"did you mean 'batch_size'.*valid options: metric_weights"):
+        METRICS.get("pickscore")(metric_weights="random", batchsize=3)
+    with pytest.raises(MetricOptionError, match="batch_size must be ≥ 1"):
+        METRICS.get("pickscore")(metric_weights="random", batch_size="0")
+    facts = column_facts()
+    for name in (n for f in FAMILIES for n in (f, f"{f}_masked")):
+        assert facts[name] == Column("", True)
+        assert set(METRICS.get(name).option_names()) == {"metric_weights", "metric_weights_dir", "batch_size"}
+    x, prompts = _images(), PROMPTS[:3] + ["a very long prompt " * 40]
+    one = METRICS.get("hpsv21")(metric_weights="random")
+    whole = one.update(_batch(x, prompts=prompts))
+    a, b = METRICS.get("hpsv21")(metric_weights="random"), METRICS.get("hpsv21")(metric_weights="random")
+    a.update(_batch(x[:2], prompts=prompts[:2]))
+    b.update(_batch(x[2:], prompts=prompts[2:]))
+    a.merge_state(b)  # shards scored apart combine like one pass (merge_state puts b's values first)
+    np.testing.assert_allclose(sorted(a.samples()), sorted(whole), rtol=1e-5, atol=1e-6)
+    assert a.compute().value == pytest.approx(one.compute().value, rel=1e-5)
+    assert a.compute().extra["truncated_prompts"] == one.compute().extra["truncated_prompts"] == 1
+    a.reset()
+    assert a.compute().n == 0 and math.isnan(a.compute().value)
+
+
 def test_loading_a_network_leaves_the_callers_random_stream_alone():
     pn._NETS.clear()
     torch.manual_seed(123)
@@ -352,13 +377,21 @@ def test_masked_variant_scores_the_mask_bounding_box_crop(family):
 
 # ---------------------------------------------------------------------------------------------
 # weight files
+def _hub(monkeypatch, offline: bool, cache=None) -> None:
+    """huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_CACHE once at import; evalsuite asks it."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", offline)
+    if cache is not None:
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+
+
 @pytest.mark.parametrize(
     "wf", [pn.AESTHETIC_FILE, pn.PICKSCORE_FILE, pn.HPS_FILE, pn.IMAGEREWARD_FILE, pn.BERT_VOCAB_FILE]
 )
 def test_missing_real_weights_offline_name_the_file_and_the_fetch_command(wf, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _hub(monkeypatch, True, tmp_path / "hf")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     with pytest.raises(fx.MetricWeightsError) as e:
         pn.locate(wf, tmp_path)
     msg = str(e.value)
@@ -366,7 +399,7 @@ def test_missing_real_weights_offline_name_the_file_and_the_fetch_command(wf, tm
 
 
 def test_missing_real_weights_through_the_metric(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _hub(monkeypatch, True, tmp_path / "hf")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     m = METRICS.get("hpsv21")(metric_weights="real", metric_weights_dir=str(tmp_path))
     with pytest.raises(fx.MetricWeightsError, match="hf download xswu/HPSv2 HPS_v2.1_compressed.pt"):
@@ -375,16 +408,13 @@ def test_missing_real_weights_through_the_metric(tmp_path, monkeypatch):
 
 def test_check_files_before_generation(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _hub(monkeypatch, True, tmp_path / "hf")
     assert pn.check_files(["imagereward_masked", "aesthetic"], "random", tmp_path) == []
     with pytest.raises(fx.MetricWeightsError, match="ImageReward.pt"):
         pn.check_files(["imagereward_masked"], "real", tmp_path)
     (tmp_path / "HPS_v2.1_compressed.pt").write_bytes(b"x")  # unpinned: presence is enough
     assert pn.check_files(["hpsv21", "clip_score"], "real", tmp_path) == []
-    monkeypatch.setenv(
-        "HF_HUB_OFFLINE", "0"
-    )  # online: reported (downloaded when scoring), nothing fetched now
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    _hub(monkeypatch, False)  # online: reported (downloaded when scoring), nothing fetched now
     assert pn.check_files(["pickscore", "hpsv21"], "real", tmp_path) == ["PickScore_v1/model.safetensors"]
 
 

@@ -2,9 +2,10 @@
 the whole image and (``*_masked``) on the regenerated region.
 
 Thin wrappers over :mod:`evalsuite.metrics.preference_nets` (networks, weights, preprocessing and
-scoring live there). Options: ``metric_weights`` (``real``/``random``/``random_full``),
-``metric_weights_dir``, ``batch_size`` (images per network call, default 32). Higher is better for
-all of them; values are per image, the aggregate is their mean. Prompts longer than the text
+scoring live there). Options (:class:`PreferenceOptions`): ``metric_weights``
+(``real``/``random``/``random_full``), ``metric_weights_dir``, ``batch_size`` (images per network
+call, default 32). Higher is better for all of them (unitless); values are per image (the
+per-sample list state of :class:`~evalsuite.metrics.base.Metric`), the aggregate is their mean. Prompts longer than the text
 context (77 CLIP tokens; 35 BERT tokens for ImageReward) are cut by the tokenizer, as in the
 reference code; ``extra.truncated_prompts`` counts them.
 
@@ -15,33 +16,54 @@ score the crop like a whole image: "does the regenerated content match the promp
 
 from __future__ import annotations
 
-import math
-import statistics
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from evalsuite.metrics import functional as fn
 from evalsuite.metrics import preference_nets as pn
-from evalsuite.metrics.base import MetricBatch, MetricResult
-from evalsuite.metrics.quality import _NetMetric, _stats
+from evalsuite.metrics.base import MetricBatch, MetricOptionError, MetricResult, NetOptions
+from evalsuite.metrics.quality import _NetMetric
 from evalsuite.registry import METRICS
+
+
+@dataclass(frozen=True)
+class PreferenceOptions(NetOptions):
+    """Options of the preference metrics.
+
+    Attributes:
+        batch_size: images per network call (≥ 1; the values do not depend on it).
+    """
+
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.batch_size < 1:
+            raise MetricOptionError(f"batch_size must be ≥ 1, got {self.batch_size}")
 
 
 class _Preference(_NetMetric):
     family: ClassVar[str] = ""
     definition: ClassVar[str] = ""
     masked: ClassVar[bool] = False
+    higher_is_better = True
+    unit = ""
     needs = frozenset({"images", "prompts"})
+    Options = PreferenceOptions
 
-    def reset(self) -> None:
-        self._values: list[float] = []
-        self._truncated = 0
+    def setup_states(self) -> None:
+        self.add_state("truncated", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def _net(self) -> pn.PrefNet:
         net = pn.LOADERS[self.family](self._mode(), self.device, self._wdir())
         self.quality_evidence = net.quality_evidence
         return net
+
+    @property
+    def _uses_prompts(self) -> bool:
+        return "prompts" in self.needs
 
     @torch.no_grad()
     def update(self, batch: MetricBatch) -> list[float]:
@@ -52,7 +74,7 @@ class _Preference(_NetMetric):
         if self.masked:
             assert batch.masks is not None
             regions = [fn.mask_bbox_square_crop(i, m) for i, m in zip(batch.images, batch.masks, strict=True)]
-        prompts = list(batch.prompts) if "prompts" in self.needs else [""] * len(batch)
+        prompts = list(batch.prompts) if self._uses_prompts else [""] * len(batch)
         vals = pn.score(
             self.family,
             regions,
@@ -60,37 +82,30 @@ class _Preference(_NetMetric):
             self._mode(),
             self.device,
             self._wdir(),
-            int(self.options.get("batch_size", 32)),
+            self.options.batch_size,
         )
-        self._values += vals
-        self._truncated += sum(pn.truncated(net, prompts)) if "prompts" in self.needs else 0
-        return vals
+        if self._uses_prompts:
+            self.truncated += int(sum(pn.truncated(net, prompts)))
+        return self.add_samples(vals)
 
     def compute(self) -> MetricResult:
-        v = [x for x in self._values if not math.isnan(x)]
-        if not v:
-            return MetricResult(math.nan, 0)
+        r = self.mean_of_samples()
+        if r.n == 0:
+            return r
         net = self._net()
-        return MetricResult(
-            statistics.fmean(v),
-            len(v),
+        r.extra.update(
             {
-                **_stats(v),
                 "feature_network": net.id,
                 "definition": self.definition,
                 "region": "mask bounding box, black-padded square" if self.masked else "whole image",
                 "preprocessing": net.pre.describe(),
                 "weights": net.weights,
-                **(
-                    {
-                        "truncated_prompts": self._truncated,
-                        "context_length": getattr(net.tokenize, "context_length", None),
-                    }
-                    if "prompts" in self.needs
-                    else {}
-                ),
-            },
+            }
         )
+        if self._uses_prompts:
+            r.extra["truncated_prompts"] = int(self.truncated)
+            r.extra["context_length"] = getattr(net.tokenize, "context_length", None)
+        return r
 
 
 class _Masked:
