@@ -418,6 +418,43 @@ def test_check_files_before_generation(tmp_path, monkeypatch):
     assert pn.check_files(["pickscore", "hpsv21"], "real", tmp_path) == ["PickScore_v1/model.safetensors"]
 
 
+def test_pre_generation_weights_check_names_the_preference_files_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv(fx.ENV_DIR, raising=False)
+    _hub(monkeypatch, True, tmp_path / "hf")
+    fx.check_metric_weights(["imagereward", "aesthetic_masked", "hpsv21"], "random")  # nothing needed
+    with pytest.raises(fx.MetricWeightsError) as e:
+        fx.check_metric_weights(["latency", "imagereward_masked"], "real", tmp_path)
+    msg = str(e.value)
+    assert pn.IMAGEREWARD_FILE.path in msg and pn.IMAGEREWARD_FILE.fetch in msg
+    assert f"--metric-weights-dir {tmp_path}" in msg and "\n" not in msg
+    # aesthetic: the CLIP file of clip_score is checked first, then the head
+    with pytest.raises(fx.MetricWeightsError, match="open_clip-ViT-L-14-openai"):
+        fx.check_metric_weights(["aesthetic"], "real", tmp_path)
+    (tmp_path / fx.clip_file(*pn.AESTHETIC_CLIP)).write_bytes(b"x")
+    with pytest.raises(fx.MetricWeightsError, match="sac\\+logos\\+ava1-l14-linearMSE.pth"):
+        fx.check_metric_weights(["aesthetic"], "real", tmp_path)
+    (tmp_path / pn.HPS_FILE.path).write_bytes(b"x")
+    fx.check_metric_weights(["hpsv21_masked", "clip_score"], "real", tmp_path)
+
+
+def test_the_weights_check_imports_the_preference_networks_only_when_asked_for(tmp_path, monkeypatch):
+    import sys
+
+    import evalsuite.metrics
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _hub(monkeypatch, True, tmp_path / "hf")
+    (tmp_path / fx.INCEPTION_FILE).write_bytes(b"x")
+    # make importing preference_nets fail: the check for other metrics must not need it
+    monkeypatch.delattr(evalsuite.metrics, "preference_nets", raising=False)
+    monkeypatch.setitem(sys.modules, "evalsuite.metrics.preference_nets", None)
+    fx.check_metric_weights(["latency", "fid"], "real", tmp_path)
+    fx.check_metric_weights(["pickscore"], "random", tmp_path)
+    with pytest.raises(ImportError):
+        fx.check_metric_weights(["pickscore"], "real", tmp_path)
+
+
 def test_a_file_with_the_wrong_sha256_is_refused(tmp_path):
     (tmp_path / pn.AESTHETIC_FILE.path).write_bytes(b"not the aesthetic head")
     with pytest.raises(ValueError, match="sha256"):

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from evalsuite.metrics import features as fx
 from evalsuite.metrics import functional as fn
 from evalsuite.metrics import preference_nets as pn
 from evalsuite.metrics.base import MetricBatch, MetricOptionError, MetricResult, NetOptions
@@ -48,9 +49,11 @@ class _Preference(_NetMetric):
     family: ClassVar[str] = ""
     definition: ClassVar[str] = ""
     masked: ClassVar[bool] = False
-    higher_is_better = True
+    higher_is_better = True  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     unit = ""
+    truncated: torch.Tensor  # state: prompts cut by the tokenizer (sum over shards)
     needs = frozenset({"images", "prompts"})
+    feature_nets = frozenset({fx.PREFERENCE_NETS})  # files checked before generation (features.py)
     Options = PreferenceOptions
 
     def setup_states(self) -> None:
@@ -66,7 +69,7 @@ class _Preference(_NetMetric):
         return "prompts" in self.needs
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]
         if batch.images is None or (self.masked and batch.masks is None):
             raise ValueError(f"{self.name} needs {', '.join(sorted(self.needs))}")
         net = self._net()
@@ -120,7 +123,9 @@ class Aesthetic(_Preference):
     name = "aesthetic"
     family = "aesthetic"
     needs = frozenset({"images"})
-    feature_nets = frozenset({"clip"})  # the ViT-L-14/openai file of clip_score, plus the head
+    # the ViT-L-14/openai CLIP file of clip_score (checked as a "clip" net), plus the head
+    feature_nets = frozenset({"clip", fx.PREFERENCE_NETS})
+    default_clip = pn.AESTHETIC_CLIP  # read by features.required_weights for the "clip" file
     definition = "MLP(E/‖E‖), E = CLIP ViT-L/14 (OpenAI) image embedding; LAION aesthetic v2 (≈ 1–10)"
 
 

@@ -73,6 +73,7 @@ class WeightFile:
     url: str | None = None
 
 
+AESTHETIC_CLIP = ("ViT-L-14", "openai")  # open_clip model and pretrained tag under the aesthetic head
 AESTHETIC_COMMIT = "6934dd81792f086e613a121dbce43082cb8be85e"
 AESTHETIC_URL = (
     "https://raw.githubusercontent.com/christophschuhmann/improved-aesthetic-predictor/"
@@ -503,7 +504,7 @@ def aesthetic_net(mode: str, device: torch.device, wdir: str | os.PathLike[str] 
     key = ("aesthetic", mode, str(device), str(fx.weights_dir(wdir)))
     if key not in _NETS:
         path = locate(AESTHETIC_FILE, wdir) if mode == "real" else None  # fail before building
-        clip = fx.clip_net(mode, device, wdir, "ViT-L-14", "openai")
+        clip = fx.clip_net(mode, device, wdir, *AESTHETIC_CLIP)
         dim = 64 if mode == "random" else 768
         _seeded(11)
         head = RegressionHead((dim, 32, 16, 8, 4, 1) if mode == "random" else (768, 1024, 128, 64, 16, 1))
