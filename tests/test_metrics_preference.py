@@ -324,6 +324,13 @@ def test_metric_contract_options_direction_and_merged_shards():
     assert a.compute().n == 0 and math.isnan(a.compute().value)
 
 
+def test_preference_metrics_are_opt_in():
+    from evalsuite.metrics.scoring import default_metrics
+
+    defaults = set(default_metrics(["t2i", "inpaint"]))
+    assert defaults and not defaults & {n for f in FAMILIES for n in (f, f"{f}_masked")}
+
+
 def test_loading_a_network_leaves_the_callers_random_stream_alone():
     pn._NETS.clear()
     torch.manual_seed(123)
