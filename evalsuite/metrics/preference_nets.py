@@ -458,7 +458,7 @@ def clip_hf_tokenizer() -> Callable[[Sequence[str]], Any]:
     chars = list(bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges)
+    tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges)  # type: ignore[arg-type]
 
     def tokenize(prompts: Sequence[str]) -> Any:
         return tok(list(prompts), padding="max_length", truncation=True, max_length=77, return_tensors="pt")
@@ -542,8 +542,10 @@ def pickscore_config(mode: str) -> Any:
     from transformers import CLIPConfig
 
     if mode == "random":
-        text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
-        vision = dict(
+        text: dict[str, Any] = dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
+        )
+        vision: dict[str, Any] = dict(
             hidden_size=32,
             intermediate_size=64,
             num_hidden_layers=2,
@@ -835,7 +837,7 @@ def imagereward_net(mode: str, device: torch.device, wdir: str | os.PathLike[str
             "imagereward",
             {"blip": model},
             tokenize,
-            Preprocess(int(model.vision.config.image_size)),
+            Preprocess(int(model.vision.config.image_size)),  # type: ignore[arg-type]
             "imagereward-v1.0-blip-vit-l" + ("" if mode == "real" else f"-{mode}"),
             mode == "real",
             weights,
