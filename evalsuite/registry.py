@@ -64,6 +64,19 @@ BUILTIN_METRICS: dict[str, str] = {
             "lpips_pair",
         )
     },
+    **{
+        n: "evalsuite.metrics.preference"
+        for n in (
+            "aesthetic",
+            "aesthetic_masked",
+            "pickscore",
+            "pickscore_masked",
+            "hpsv21",
+            "hpsv21_masked",
+            "imagereward",
+            "imagereward_masked",
+        )
+    },
 }
 
 #: Built-in dataset loaders: registered name → ``"module:function"`` (a ``:`` names the object itself).

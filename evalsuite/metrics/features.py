@@ -67,6 +67,9 @@ FID_MODES = ("clean", "legacy_pytorch", "legacy_tensorflow")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
 DEFAULT_CLIP = ("ViT-L-14", "openai")
+#: ``feature_nets`` entry of the human-preference metrics: their files are listed (and checked) by
+#: :mod:`evalsuite.metrics.preference_nets`, imported only when such a metric is asked for.
+PREFERENCE_NETS = "preference"
 
 
 class MetricWeightsError(FileNotFoundError):
@@ -237,7 +240,9 @@ def check_metric_weights(
 ) -> None:
     """Fail early (before any generation) when a ``real`` feature network cannot be loaded: a weight
     file is in neither the metric weights folder nor a cache, and downloads are off
-    (``HF_HUB_OFFLINE``) or its host does not answer within 5 s.
+    (``HF_HUB_OFFLINE``) or its host does not answer within 5 s. The human-preference metrics'
+    files are checked by :func:`evalsuite.metrics.preference_nets.check_files` (also verifying a
+    pinned sha256 of a file present).
 
     Raises:
         ValueError: for an unknown ``mode``.
@@ -245,8 +250,9 @@ def check_metric_weights(
     """
     if mode not in MODES:
         raise ValueError(f"metric_weights must be one of {', '.join(MODES)}, got {mode!r}")
+    names = list(metric_names)
     d = weights_dir(wdir)
-    for f, what in required_weights(metric_names, mode, clip_model, metric_options):
+    for f, what in required_weights(names, mode, clip_model, metric_options):
         if isinstance(what, tuple):
             found = _find_clip(what[1], what[2], d)
             where = f"{d or 'no metric weights dir'}, Hugging Face cache"
@@ -260,6 +266,28 @@ def check_metric_weights(
                 raise _missing(f, where, d)
             if not _reachable(url):
                 raise _missing(f, where, d, why=f"{url.split('/')[2]} is unreachable")
+    _check_preference_weights(names, mode, wdir)
+
+
+def _check_preference_weights(names: list[str], mode: str, wdir: str | os.PathLike[str] | None) -> None:
+    """The preference metrics' files (:func:`evalsuite.metrics.preference_nets.check_files`): offline,
+    a missing one raises naming the file and its fetch command; online, its host must answer."""
+    if mode != "real":
+        return
+    from evalsuite.registry import METRICS
+
+    pref = [n for n in names if PREFERENCE_NETS in getattr(METRICS.get(n), "feature_nets", frozenset())]
+    if not pref:
+        return
+    from evalsuite.metrics import preference_nets as pn
+
+    files = {wf.path: wf for wfs in pn.WEIGHT_FILES.values() for wf in wfs}
+    d = weights_dir(wdir)
+    for f in pn.check_files(pref, mode, wdir):  # missing locally; downloaded when scoring
+        url = files[f].url or "https://huggingface.co"
+        if not _reachable(url):
+            where = f"{d or 'no metric weights dir'}, {_hub_checkpoint('x').parent}, Hugging Face cache"
+            raise _missing(f, where, d, why=f"{url.split('/')[2]} is unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
