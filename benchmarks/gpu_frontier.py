@@ -150,11 +150,26 @@ def frontier(config: str, points: list[str], n_cases: int = 2) -> None:
 
     spec = FrontierSpec(configs=[config], points=points, n_cases=n_cases, seeds=[0], bootstrap_resamples=1000)
     over = ["tiny_size=32", "steps=3"] if WEIGHTS == "tiny" else []
-    path = run(spec, weights=WEIGHTS, device=DEVICE, out=RUNS, run_id=f"frontier-{config}", overrides=over)
-    shutil.copy(path / "frontier.md", OUT / f"frontier-{config}.md")
-    shutil.copy(path / "frontier.json", OUT / f"frontier-{config}.json")
-    if (path / "pareto.png").exists():
-        shutil.copy(path / "pareto.png", OUT / f"pareto-{config}.png")
+    run(
+        spec,
+        weights=WEIGHTS,
+        device=DEVICE,
+        out=RUNS,
+        run_id=f"frontier-{config}",
+        overrides=over,
+        mirror=OUT,
+    )
+
+
+def budget(config: str, budgets: list[float], max_seconds: float) -> None:
+    from evalsuite.accel.plan import PlanSpec, plan
+
+    over = ["tiny_size=32", "steps=2"] if WEIGHTS == "tiny" else []
+    spec = PlanSpec(config, budgets, reps=2, max_seconds=max_seconds)
+    path = plan(spec, weights=WEIGHTS, device=DEVICE, out=RUNS, run_id=f"plan-{config}", overrides=over)
+    for name in ("plan.md", "plan.json", "plan.png"):
+        stem, ext = name.rsplit(".", 1)
+        shutil.copy(path / name, OUT / f"{stem}-{config}.{ext}")
 
 
 FLUX_POINTS = [
@@ -181,6 +196,9 @@ def main(argv: list[str]) -> int:
                 peak()
             elif task == "sdxl":
                 sdxl()
+            elif task.startswith("plan:"):
+                name, _, secs = task.removeprefix("plan:").partition("=")
+                budget(name, [22.0, 16.0, 12.0], float(secs or "inf"))
             elif task.startswith("frontier:"):
                 name, _, pts = task.removeprefix("frontier:").partition("=")
                 frontier(name, pts.split(";") if pts else FLUX_POINTS)

@@ -530,8 +530,10 @@ def frontier(
     overrides: Sequence[str] = (),
     config_dirs: Sequence[str | Path] = (),
     dataset: str = "smoke",
+    mirror: Path | None = None,
 ) -> Path:
-    """Run the frontier scenario; returns the run directory.
+    """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
+    the tables and plot after every point).
 
     Raises:
         ConfigError, RegistryError, ValueError: for unusable arguments, before anything is loaded.
@@ -588,7 +590,6 @@ def frontier(
             row = run_point(conf, pt, w, dev, pool, spec, store, ctx, log_prefix=f"[{k}/{total}] ")
             row["is_reference"] = pt == ref_pt
             row["case_id"], row["seed"], row["weights"] = "-", 0, w.policy
-            group.append(row)
             meta["weights"][row["config"]] = w.policy
             meta["configs"][row["config"]] = {
                 "runner": conf.runner,
@@ -596,15 +597,33 @@ def frontier(
                 "point": pt.label,
                 "params": conf.params_dict(),
             }
-            store.write_meta(meta)
-        # paired quality against the reference point of this configuration
-        masks, prompts = _case_inputs(conf, w, pool, spec, group)
-        if scorer is None:
-            scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
-        paired_quality(group, group[0], store, masks, prompts, scorer, spec.bootstrap_resamples)
-        for r in group:
-            store.append_row(r)
-        rows += group
+            # paired quality against this configuration's reference point, as soon as the point is done,
+            # so that a run stopped later still has complete rows and tables
+            masks, prompts = _case_inputs(conf, w, pool, [group[0] if group else row, row])
+            if scorer is None:
+                scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
+            paired_quality(
+                [row], group[0] if group else row, store, masks, prompts, scorer, spec.bootstrap_resamples
+            )
+            group.append(row)
+            store.append_row(row)
+            rows.append(row)
+            _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+    return store.path
+
+
+def _write_outputs(
+    store: RunStore,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    spec: FrontierSpec,
+    ctx: ApplyContext,
+    scorer: PairedScorer | None,
+    mirror: Path | None,
+) -> None:
+    """Write ``run.json``, ``frontier.csv/.md/.json`` and ``pareto.png`` for the rows so far."""
     df = pd.DataFrame(rows)
     for col in ("lpips_mean", "s_per_image"):
         if col not in df.columns:
@@ -618,7 +637,6 @@ def frontier(
         "lpips": scorer.ids["lpips"] if scorer else None,
         "clip": getattr(scorer, "clip_reason", "clip_score metric") if scorer else None,
     }
-    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     store.write_meta(meta)
     flat = df.drop(columns=[c for c in ("images", "notes") if c in df.columns])
     flat.to_csv(store.path / "frontier.csv", index=False)
@@ -628,11 +646,18 @@ def frontier(
         json.loads(json.dumps({"meta": meta, "rows": df.to_dict("records")}, default=str)),
     )
     write_pareto(df, store.path / "pareto.png")
-    return store.path
+    if mirror is not None:
+        import shutil
+
+        mirror.mkdir(parents=True, exist_ok=True)
+        for name in ("frontier.md", "frontier.json", "pareto.png"):
+            if (store.path / name).exists():
+                stem, ext = name.rsplit(".", 1)
+                shutil.copy(store.path / name, mirror / f"{stem}-{store.path.name}.{ext}")
 
 
 def _case_inputs(
-    conf: cfg.Configuration, w: Weights, pool: Sequence[Case], spec: FrontierSpec, group: list[dict[str, Any]]
+    conf: cfg.Configuration, w: Weights, pool: Sequence[Case], group: list[dict[str, Any]]
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Masks (1 = regenerated, at the output size) and prompts of the cases the points used."""
     used = {key.split("|")[0] for r in group if r.get("status") == "ok" for key in r["images"]}

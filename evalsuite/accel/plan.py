@@ -132,6 +132,7 @@ class PlanSpec:
     strategies: strategy texts.
     reps: warm calls per strategy (after one cold call).
     verify: verify each choice under an enforced cap (CUDA only).
+    max_seconds: stop measuring further strategies after this long (they are listed as skipped).
     """
 
     config: str
@@ -139,6 +140,7 @@ class PlanSpec:
     strategies: list[str] = field(default_factory=lambda: list(DEFAULT_STRATEGIES))
     reps: int = 2
     verify: bool = True
+    max_seconds: float = math.inf
 
 
 class Ballast:
@@ -307,10 +309,17 @@ def plan(
     meta["plan"]["denoisers"] = dens
     largest = max(spec.budgets)
     rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
     for k, (text, pt) in enumerate(points, 1):
         est = resident_estimate(sizes, dens, pt, elem)
         label = f"[{k}/{len(points)}] {conf.name} {text}"
-        if est > largest:
+        if time.perf_counter() - started > spec.max_seconds:
+            row = {
+                "strategy": text,
+                "status": "skipped",
+                "reason": f"time limit {spec.max_seconds:g} s reached",
+            }
+        elif est > largest:
             row = {
                 "strategy": text,
                 "status": "skipped",
