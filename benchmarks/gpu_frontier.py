@@ -166,6 +166,8 @@ def budget(config: str, budgets: list[float], max_seconds: float) -> None:
 
     over = ["tiny_size=32", "steps=2"] if WEIGHTS == "tiny" else []
     spec = PlanSpec(config, budgets, reps=2, max_seconds=max_seconds)
+    if os.environ.get("PLAN_STRATEGIES"):
+        spec.strategies = os.environ["PLAN_STRATEGIES"].split(";")
     path = plan(spec, weights=WEIGHTS, device=DEVICE, out=RUNS, run_id=f"plan-{config}", overrides=over)
     for name in ("plan.md", "plan.json", "plan.png"):
         stem, ext = name.rsplit(".", 1)
@@ -198,7 +200,8 @@ def main(argv: list[str]) -> int:
                 sdxl()
             elif task.startswith("plan:"):
                 name, _, secs = task.removeprefix("plan:").partition("=")
-                budget(name, [22.0, 16.0, 12.0], float(secs or "inf"))
+                budgets = [float(b) for b in os.environ.get("PLAN_BUDGETS", "22 16 12").split()]
+                budget(name, budgets, float(secs or "inf"))
             elif task.startswith("frontier:"):
                 name, _, pts = task.removeprefix("frontier:").partition("=")
                 frontier(name, pts.split(";") if pts else FLUX_POINTS)

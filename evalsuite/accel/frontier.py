@@ -213,10 +213,17 @@ def run_point(
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
         log.error("%s%s: %s: %s", log_prefix, row["config"], type(exc).__name__, exc)
     finally:
+        ctx.calibrate = None  # it holds the runner: drop it, or the next point's peaks include this one
         if point.compiled:
             torch._dynamo.reset()
         if runner is not None:
             runner.close()
+        del runner
+        import gc
+
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return row
 
 
