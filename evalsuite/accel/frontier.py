@@ -218,7 +218,7 @@ def run_point(
             torch._dynamo.reset()
         if runner is not None:
             runner.close()
-        del runner
+        runner = None
         import gc
 
         gc.collect()
