@@ -122,7 +122,7 @@ def sdxl(rounds: int = int(os.environ.get("SDXL_ROUNDS", "4"))) -> None:
         "runner-no-vae-encode-timer": no_encode_timer,
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
-    for k, fn in variants.items():  # warm every path once
+    for fn in variants.values():  # warm every path once
         fn()
     for i in range(rounds):
         for k, fn in variants.items():
