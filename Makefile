@@ -21,11 +21,9 @@ demo: $(STAMP)
 	$(BIN)/evalsuite run
 
 ## make test: lint, type-check and the test suite (what CI runs)
-test: $(STAMP)
-	$(BIN)/ruff check evalsuite tests benchmarks
-	$(BIN)/mypy evalsuite
-	$(BIN)/python -m pytest -q
+test: lint typecheck unit
 
+## make lint: ruff check and ruff format --check (run `ruff format evalsuite tests benchmarks` to fix)
 lint: $(STAMP)
 	$(BIN)/ruff check evalsuite tests benchmarks
 	$(BIN)/ruff format --check evalsuite tests benchmarks

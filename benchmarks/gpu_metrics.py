@@ -76,6 +76,14 @@ def synth(
     return src, mask, out(), out()
 
 
+def _make(name: str, device: torch.device, mode: str) -> Any:
+    """The metric ``name`` with ``metric_weights=mode`` where it takes that option (pixel metrics do not)."""
+    from evalsuite.metrics.scoring import metric_kwargs
+
+    cls = METRICS.get(name)
+    return cls(device=device, **metric_kwargs(cls, {"metric_weights": mode}, {}))
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -86,7 +94,7 @@ def metric_pass(
 ) -> dict[str, Any]:
     """Run every inpainting metric (+ paired LPIPS) over n synthetic images; seconds per metric."""
     t0 = time.perf_counter()
-    ms = {name: METRICS.get(name)(device=device, metric_weights=mode) for name in [*INPAINT_SET, PAIRED]}
+    ms = {name: _make(name, device, mode) for name in [*INPAINT_SET, PAIRED]}
     # build the networks once, outside the timed loop (a run pays this once)
     warm = synth(2, size, 99, device)
     wb = MetricBatch(
@@ -276,7 +284,7 @@ def cpu_smoke(device: torch.device) -> dict[str, Any]:
     img = (src + mask * (torch.rand(src.shape, generator=g) - 0.5)).clamp(0, 1)
     pair = (src + mask * (torch.rand(src.shape, generator=g) - 0.5)).clamp(0, 1)
     t0 = time.perf_counter()
-    ms = {name: METRICS.get(name)(device=device, metric_weights="random") for name in [*INPAINT_SET, PAIRED]}
+    ms = {name: _make(name, device, "random") for name in [*INPAINT_SET, PAIRED]}
     ms["fid"].prepare(ScoringContext(config="smoke", task="inpaint", dataset=ds))
     b = MetricBatch(
         rows=[{}] * len(cases),

@@ -32,3 +32,11 @@ def test_bench_metric_update_random_nets(benchmark, batch, name):
     m = METRICS.get(name)(metric_weights="random")
     m.update(batch)  # build the network outside the timing
     benchmark(m.update, batch)
+
+
+@pytest.mark.parametrize("mode", ["clean", "legacy_pytorch", "legacy_tensorflow"])
+def test_bench_fid_preprocessing(benchmark, batch, mode):
+    """The FID modes' resize to 299² (clean: PIL bicubic per float channel, on the CPU)."""
+    from evalsuite.metrics.features import fid_input
+
+    benchmark(fid_input, batch.images, mode, 299)

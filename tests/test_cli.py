@@ -76,7 +76,7 @@ def test_usage_errors_exit_2_before_generating(tmp_path: Path, args, message):
 
 
 def test_every_subcommand_has_help(tmp_path: Path):
-    for sub in ("run", "runners", "datasets", "report"):
+    for sub in ("run", "runners", "datasets", "report", "compare", "score", "profile"):
         res = evalsuite(sub, "--help", cwd=tmp_path)
         assert res.returncode == 0 and "usage: evalsuite" in res.stdout
 
@@ -97,7 +97,35 @@ def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
     run_dir = next((tmp_path / "reports").iterdir())
     (run_dir / "report.md").unlink()
     assert evalsuite("report", str(run_dir), cwd=tmp_path).returncode == 0
-    assert (run_dir / "report.md").is_file()
+    text = (run_dir / "report.md").read_text()
+    assert text.count("### Metric notes") <= 1
+    # each metric's own aggregate is a table (configuration, metric, aggregate, N), not one long line
+    head = text.index("Each metric's own aggregate")
+    table = text[head:].split("\n\n", 2)[1].splitlines()
+    assert table[0] == "| configuration | metric | aggregate | N |"
+    assert any(row.startswith("| flux-dev | latency | ") for row in table[2:])
+
+
+def test_verbose_flag_sets_evalsuite_to_debug():
+    import logging
+
+    from evalsuite.cli.main import build_parser, configure_logging
+
+    names = ("evalsuite", "diffusers")
+    saved = {n: logging.getLogger(n).level for n in (*names, "")}
+    try:
+        assert build_parser().parse_args(["-v", "runners"]).verbose == 1
+        configure_logging(0)
+        assert logging.getLogger("evalsuite.engine").getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("diffusers").getEffectiveLevel() == logging.ERROR
+        configure_logging(1)
+        assert logging.getLogger("evalsuite.engine").getEffectiveLevel() == logging.DEBUG
+        assert logging.getLogger("diffusers").getEffectiveLevel() == logging.ERROR
+        configure_logging(2)
+        assert logging.getLogger("diffusers").getEffectiveLevel() == logging.DEBUG
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n or None).setLevel(level)
 
 
 def test_repo_layout():

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from evalsuite.cli.main import main
-from evalsuite.compare.engine import CompareInputError, compare_runs, load_thresholds, most_changed
+from evalsuite.compare.engine import (
+    CompareInputError,
+    compare_runs,
+    load_thresholds,
+    most_changed,
+    write_compare,
+)
 from tests.browser import chromium, render
 from tests.runfactory import copy_run, make_dataset, make_run
 
@@ -139,12 +145,43 @@ def test_injected_regression_exits_1(runs, regression_out: Path):
     assert "REGRESSION" in (out / "compare.html").read_text()
 
 
-def test_most_changed_ranks_by_paired_lpips(runs):
+def test_most_changed_ranks_by_paired_lpips(runs, tmp_path: Path):
     cmp = compare_runs(runs["base"], runs["worse"])
     top, what = most_changed(cmp, k=3)
-    assert "LPIPS" in what
+    assert what == "ranked by |LPIPS(B) − LPIPS(A)| per paired image (column lpips)"
     assert (top.iloc[0]["config"], top.iloc[0]["case_id"]) == ("cfg-fast", "case-6")
     assert list(top["score"]) == sorted(top["score"], reverse=True)
+    out = write_compare(cmp, tmp_path / "c", k=3)
+    doc = json.loads((out / "compare.json").read_text())
+    assert doc["most_changed"]["ranked_by"] == what and doc["most_changed"]["rows"][0]["case_id"] == "case-6"
+    assert "<th>|Δ LPIPS|</th>" in (out / "compare.html").read_text()
+    assert "(column lpips)" in (out / "compare.md").read_text()
+
+
+def _rename_lpips(run: Path, new: str | None, nan_for: tuple[str, ...] = ()) -> None:
+    """Rename (or drop, ``new=None``) the runs' ``lpips`` column; NaN for the ``nan_for`` case ids."""
+    import pandas as pd
+
+    df = pd.read_parquet(run / "samples.parquet")
+    df = df.drop(columns=["lpips"]) if new is None else df.rename(columns={"lpips": new})
+    if new is not None:
+        df.loc[df["case_id"].isin(nan_for), new] = float("nan")
+    df.to_parquet(run / "samples.parquet")
+
+
+def test_most_changed_uses_the_real_per_image_lpips_column(runs, tmp_path: Path):
+    # real runs have no `lpips` column: the inpainting metric is unmasked_lpips
+    a, b = copy_run(runs["base"], tmp_path / "a"), copy_run(runs["worse"], tmp_path / "b")
+    for run in (a, b):
+        _rename_lpips(run, "unmasked_lpips")
+    top, what = most_changed(compare_runs(a, b), k=2)
+    assert what.endswith("(column unmasked_lpips)") and top.iloc[0]["case_id"] == "case-6"
+    # a column missing on some paired rows (text-to-image rows have no unmasked LPIPS): pixels, and why
+    for run in (a, b):
+        _rename_lpips(run, "unmasked_lpips", nan_for=("case-0",))
+    top, what = most_changed(compare_runs(a, b), k=2)
+    assert what.startswith("ranked by mean |B − A| pixel difference") and "not LPIPS" in what
+    assert "unmasked_lpips is missing for 2 of 16 paired rows" in what
 
 
 def test_pixel_change_ranking_without_lpips(runs, tmp_path: Path):
@@ -156,12 +193,10 @@ def test_pixel_change_ranking_without_lpips(runs, tmp_path: Path):
     img = b / "images" / "cfg-slow" / "case-1-101.png"
     Image.new("RGB", (32, 32), (255, 0, 255)).save(img)
     for run in (a, b):
-        import pandas as pd
-
-        df = pd.read_parquet(run / "samples.parquet").drop(columns=["lpips"])
-        df.to_parquet(run / "samples.parquet")
+        _rename_lpips(run, None)
     top, what = most_changed(compare_runs(a, b), k=2)
-    assert "pixel" in what and (top.iloc[0]["config"], top.iloc[0]["case_id"]) == ("cfg-slow", "case-1")
+    assert what.startswith("ranked by mean |B − A| pixel difference") and "no per-image LPIPS column" in what
+    assert (top.iloc[0]["config"], top.iloc[0]["case_id"]) == ("cfg-slow", "case-1")
     assert top.iloc[1]["score"] == 0
 
 
@@ -330,3 +365,73 @@ def test_real_tiny_run_report_and_compare(tmp_path: Path):
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr[-2000:]
     assert (tmp_path / "b" / "compare-vs-a" / "compare.html").is_file()
     assert "PASS" in cmp.stdout
+
+
+# -- the documented thresholds example (docs/reports.md), verbatim ----------------------------------
+def _doc_thresholds_example() -> str:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text(encoding="utf-8")
+    after = text[text.index("Example (works verbatim") :]
+    return after[after.index("```yaml\n") + len("```yaml\n") : after.index("\n```", after.index("```yaml"))]
+
+
+def _as_real_inpaint_run(run: Path) -> Path:
+    """The synthetic run as a flux-dev-inpaint run scored with clip_score, unmasked_lpips, latency."""
+    import pandas as pd
+
+    from evalsuite.engine.store import RunStore
+
+    df = pd.read_parquet(run / "samples.parquet").rename(columns={"lpips": "unmasked_lpips"})
+    df.to_parquet(run / "samples.parquet")
+    store = RunStore(run)
+    meta = store.read_meta()
+    meta["metrics"] = ["unmasked_lpips" if m == "lpips" else m for m in meta["metrics"]]
+    for entry in meta["summary"].values():
+        entry["metrics"]["unmasked_lpips"] = entry["metrics"].pop("lpips")
+    store.write_meta(meta)
+    return run
+
+
+def test_documented_thresholds_example_works_verbatim(tmp_path: Path, capsys):
+    from evalsuite.config.configuration import resolve
+    from evalsuite.registry import METRICS
+    from evalsuite.report.tables import RESOURCES
+
+    example = _doc_thresholds_example()
+    th = tmp_path / "thresholds.yaml"
+    th.write_text(example)
+    entries = load_thresholds(th)
+    # every name in it is real: metrics of the registry, a column real runs write, a shipped configuration
+    for t in entries:
+        assert t.metric in METRICS or t.metric in RESOURCES, t.metric
+        for c in t.configs or ():
+            assert resolve(c, []).name == c
+    ds = make_dataset(tmp_path / "ds")
+    cfgs = ("flux-dev-inpaint",)
+    base = _as_real_inpaint_run(make_run(tmp_path / "base", ds, configs=cfgs, seed=0))
+    rerun = _as_real_inpaint_run(make_run(tmp_path / "rerun", ds, configs=cfgs, seed=1))
+    worse = _as_real_inpaint_run(
+        make_run(tmp_path / "worse", ds, configs=cfgs, seed=1, shift={"clip_score": -2})
+    )
+    args = ["--thresholds", str(th), "--out"]
+    assert _cli(str(base), str(rerun), *args, str(tmp_path / "c1")) == 0, capsys.readouterr()
+    doc = json.loads((tmp_path / "c1" / "compare.json").read_text())
+    assert {v["metric"] for v in doc["verdicts"]} == {"clip_score", "unmasked_lpips", "latency_s"}
+    assert _cli(str(base), str(worse), *args, str(tmp_path / "c2")) == 1
+    assert "REGRESSION: flux-dev-inpaint clip_score" in capsys.readouterr().out
+
+
+def test_threshold_on_a_column_without_direction_exits_2_naming_it(runs, tmp_path: Path, capsys):
+    import pandas as pd
+
+    a, b = copy_run(runs["base"], tmp_path / "a"), copy_run(runs["same"], tmp_path / "b")
+    for run in (a, b):
+        df = pd.read_parquet(run / "samples.parquet")
+        df["my_score"] = range(len(df))
+        df.to_parquet(run / "samples.parquet")
+    th = tmp_path / "t.yaml"
+    th.write_text("- {metric: my_score, max_regression: 0}\n")
+    assert _cli(str(a), str(b), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
+    err = capsys.readouterr().err
+    assert "metric 'my_score' has no known direction" in err and "'direction: lower'" in err
+    th.write_text("- {metric: my_score, max_regression: 0, direction: lower}\n")
+    assert _cli(str(a), str(b), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 0

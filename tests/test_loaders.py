@@ -248,3 +248,46 @@ def test_folder_loader(tmp_path):
     _pair(root, "a")
     with pytest.raises(ManifestError, match=r"prompts.csv:2: id 'zzz' has no image"):
         load_folder(root)
+
+
+# --- line separators, long ids, letter case (issue 17) ---------------------------------------
+def test_coco_id_list_splits_on_newlines_only_and_accepts_a_bom(tmp_path):
+    cap = _coco(tmp_path)
+    (tmp_path / "ids.txt").write_bytes("\ufeff205\r\n101 \u2028 a note\n".encode())
+    ds = load_coco2014(cap, ids=tmp_path / "ids.txt")
+    assert [c.id for c in ds] == ["coco-205", "coco-101"]
+    (tmp_path / "ids.txt").write_bytes(b"205\n\xff\n")
+    with pytest.raises(ManifestError, match=r"ids.txt:2: not valid UTF-8"):
+        load_coco2014(cap, ids=tmp_path / "ids.txt")
+
+
+def test_csv_prompt_with_unicode_line_separators_is_kept(tmp_path):
+    _pair(tmp_path, "shoe")
+    prompt = "a red shoe\u2028on a table\u0085studio light\x1cmatte"
+    (tmp_path / "cases.csv").write_text(f'image,mask,prompt\nimages/shoe.jpg,masks/shoe.png,"{prompt}"\n')
+    assert load_csv(tmp_path / "cases.csv").cases[0].prompt == prompt
+
+
+def test_csv_ids_that_differ_only_in_case_are_refused(tmp_path):
+    _pair(tmp_path, "Shoe")
+    _pair(tmp_path, "shoe", 1)
+    (tmp_path / "cases.csv").write_text(
+        "image,mask,prompt\nimages/Shoe.jpg,masks/Shoe.png,a\nimages/shoe.jpg,masks/shoe.png,b\n"
+    )
+    with pytest.raises(ManifestError, match=r"cases.csv:3: id 'shoe' differs from 'Shoe' \(line 2\) only"):
+        load_csv(tmp_path / "cases.csv")
+
+
+def test_folder_stem_too_long_for_an_image_file_name_is_refused(tmp_path):
+    _pair(tmp_path, "x" * 200)
+    with pytest.raises(ManifestError, match=r"field 'id' is 200 characters long \(at most 128\)"):
+        load_folder(tmp_path)
+
+
+def test_brushbench_key_too_long_is_refused_before_writing_its_mask(tmp_path):
+    root, _ = _brushbench(tmp_path / "bb")
+    data = json.loads((root / "mapping_file.json").read_text())
+    data["k" * 300] = data.pop("000000001")
+    (root / "mapping_file.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match=r"mapping_file.json:k{300}: the entry key gives a case id"):
+        load_brushbench(root)

@@ -143,7 +143,9 @@ def test_fid_of_a_set_with_itself_is_zero_and_streaming_equals_one_shot():
     r1 = m.compute()
     assert r1.value == pytest.approx(0.0, abs=1e-6) and r1.n == 12 and r1.extra["n_ref"] == 12
     assert abs(r1.extra["kid"]) < 0.05 and r1.extra["kid_std"] >= 0
-    assert r1.extra["preprocessing"]["resize"].startswith("bicubic")
+    assert (
+        r1.extra["preprocessing"]["mode"] == "clean" and "PIL bicubic" in r1.extra["preprocessing"]["resize"]
+    )
     m.reset()  # the reference stays
     for i in range(0, 12, 5):
         m.update(_batch(imgs[i : i + 5]))
@@ -183,8 +185,22 @@ def test_fid_reference_features_are_cached_outside_the_package(tmp_path, monkeyp
 
 
 # -- weights ----------------------------------------------------------------------------------------
+def _hub_offline(monkeypatch, on: bool) -> None:
+    """huggingface_hub reads HF_HUB_OFFLINE once at import; evalsuite asks huggingface_hub."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", on)
+
+
+def test_offline_follows_huggingface_hub(monkeypatch):
+    _hub_offline(monkeypatch, True)
+    assert fx.offline()
+    _hub_offline(monkeypatch, False)
+    assert not fx.offline()
+
+
 def test_check_metric_weights_names_the_missing_file_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _hub_offline(monkeypatch, True)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv(fx.ENV_DIR, raising=False)
@@ -205,7 +221,7 @@ def test_check_metric_weights_names_the_missing_file_offline(tmp_path, monkeypat
 
 
 def test_check_metric_weights_fails_when_the_download_host_is_unreachable(tmp_path, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _hub_offline(monkeypatch, False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(
         fx, "_SOURCES", {**fx._SOURCES, fx.ALEXNET_FILE: "http://127.0.0.1:9/alexnet-owt-7be5be79.pth"}

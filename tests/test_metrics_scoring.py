@@ -147,7 +147,9 @@ def test_unknown_pair_configuration_is_an_error(scored_run, capsys):
 def test_run_fails_before_generating_when_real_metric_weights_are_missing(
     tmp_path, monkeypatch, tiny_dataset
 ):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("EVALSUITE_METRIC_WEIGHTS_DIR", raising=False)
     rc = main(
@@ -168,3 +170,133 @@ def test_run_fails_before_generating_when_real_metric_weights_are_missing(
     )
     assert rc == 2
     assert not (tmp_path / "out").exists() or not list(Path(tmp_path / "out").rglob("*.png"))
+
+
+# -- issue 17: bad caches, missing images, repeated or inapplicable metrics --------------------------
+def _copy_run(res, tmp_path):
+    import shutil
+
+    dst = tmp_path / "run"
+    shutil.copytree(res.run_dir, dst)
+    (dst / "run.lock").unlink(missing_ok=True)
+    return dst
+
+
+def test_cache_root_that_is_a_file_warns_and_scores_without_caching(
+    scored_run, tmp_path, monkeypatch, caplog
+):
+    res, _, _ = scored_run
+    run = _copy_run(res, tmp_path)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(blocker))
+    caplog.set_level("WARNING")
+    rc = main(["score", str(run), "--metrics", "fid"])
+    assert rc == 0
+    assert "cannot be used" in caplog.text and "computing without caching" in caplog.text
+    assert blocker.read_text() == "x"  # untouched
+    fid = json.loads((run / "run.json").read_text())["summary"]["noise-inp"]["metrics"]["fid"]
+    assert fid["n"] == 4 and fid["n_ref"] == 4 and math.isfinite(fid["value"])
+
+
+def test_read_only_cache_root_warns_and_scores_without_caching(scored_run, tmp_path, monkeypatch, caplog):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the file case above covers the same path")
+    res, _, _ = scored_run
+    run = _copy_run(res, tmp_path)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(ro))
+    caplog.set_level("WARNING")
+    try:
+        assert main(["score", str(run), "--metrics", "fid"]) == 0
+    finally:
+        ro.chmod(0o700)
+    assert "computing without caching" in caplog.text and not list(ro.iterdir())
+
+
+def test_a_deleted_image_fails_only_its_row(scored_run, tmp_path, capsys):
+    res, _, _ = scored_run
+    run = _copy_run(res, tmp_path)
+    df = pd.read_parquet(run / "samples.parquet")
+    victim = df[(df.config == "noise-inp") & (df.case_id == "c1")].iloc[0]
+    (run / victim["image"]).unlink()
+    rc = main(["score", str(run), "--metrics", "unmasked_psnr", "fid", "clip_score"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert (
+        "evalsuite: error: noise-inp: 1 row(s) not scored: c1 seed 1: image file" in err
+        and "is missing" in err
+    )
+    out = pd.read_parquet(run / "samples.parquet")
+    row = out[(out.config == "noise-inp") & (out.case_id == "c1")].iloc[0]
+    assert row["score_status"] == "error" and "is missing" in row["score_error"]
+    assert math.isnan(row["unmasked_psnr"]) and math.isnan(row["clip_score"])  # no stale values
+    rest = out[(out.config == "noise-inp") & (out.case_id != "c1")]
+    assert (
+        rest["unmasked_psnr"].notna().all()
+        and (rest["score_status"].isna() | (rest["score_status"] == "ok")).all()
+    )
+    meta = json.loads((run / "run.json").read_text())
+    s = meta["summary"]["noise-inp"]
+    assert s["metrics"]["unmasked_psnr"]["n"] == 3 and s["metrics"]["fid"]["n"] == 3
+    assert s["scoring_errors"]["n"] == 1
+    assert meta["summary"]["noise-inp-turbo8"]["metrics"]["unmasked_psnr"]["n"] == 4  # others untouched
+    assert (run / "report.md").is_file()
+    # the image comes back: the row scores again and the error is cleared
+    import shutil
+
+    shutil.copy(res.run_dir / victim["image"], run / victim["image"])
+    assert main(["score", str(run), "--metrics", "unmasked_psnr"]) == 0
+    out = pd.read_parquet(run / "samples.parquet")
+    row = out[(out.config == "noise-inp") & (out.case_id == "c1")].iloc[0]
+    assert row["score_status"] == "ok" and math.isfinite(row["unmasked_psnr"])
+    assert "scoring_errors" not in json.loads((run / "run.json").read_text())["summary"]["noise-inp"]
+
+
+def test_repeated_and_inapplicable_metrics_warn_and_are_dropped(scored_run, tmp_path, caplog):
+    from evalsuite.engine.store import RunStore, row_key
+    from evalsuite.metrics.scoring import score_run, select_metrics
+
+    res, _, _ = scored_run
+    caplog.set_level("WARNING")
+    assert select_metrics(["latency", "unmasked_psnr", "latency"], {"t": "t2i"}) == ["latency"]
+    assert "metric 'latency' is named more than once in --metrics; scoring it once" in caplog.text
+    assert (
+        "metric 'unmasked_psnr' applies to inpaint configurations only; none of this run's (t (t2i)) is one: "
+        "skipping it" in caplog.text
+    )
+    run = _copy_run(res, tmp_path)
+    store = RunStore(run)
+    t2i = {row_key(r) for r in store.rows() if r["config"] == "noise-t2i"}
+    caplog.clear()
+    summary = score_run(store, ["unmasked_psnr", "latency", "latency"], keys=t2i)
+    assert list(summary) == ["noise-t2i"] and list(summary["noise-t2i"]["metrics"]) == ["latency"]
+    assert (
+        caplog.text.count("named more than once") == 1 and "'unmasked_psnr' applies to inpaint" in caplog.text
+    )
+
+
+def test_a_mistyped_metric_option_is_a_usage_error(scored_run, capsys):
+    res, _, _ = scored_run
+    rc = main(["score", str(res.run_dir), "--metrics", "fid", "--metric-option", "fid.mdoe=clean"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "metric 'fid' has no option 'mdoe' (did you mean 'mode'?); valid options:" in err
+    rc = main(["score", str(res.run_dir), "--metrics", "fid", "--metric-option", "fid.mode=legacy"])
+    assert (
+        rc == 2
+        and "fid.mode must be one of clean, legacy_pytorch, legacy_tensorflow" in capsys.readouterr().err
+    )
+
+
+def test_fid_mode_is_recorded_in_run_json_and_the_report(scored_run, tmp_path):
+    res, _, _ = scored_run
+    run = _copy_run(res, tmp_path)
+    assert main(["score", str(run), "--metrics", "fid", "--metric-option", "fid.mode=legacy_pytorch"]) == 0
+    fid = json.loads((run / "run.json").read_text())["summary"]["noise-inp"]["metrics"]["fid"]
+    assert fid["fid_mode"] == "legacy_pytorch" and fid["preprocessing"]["mode"] == "legacy_pytorch"
+    assert "mode legacy_pytorch" in (run / "report.md").read_text()

@@ -1,4 +1,4 @@
-"""The pytest plugin (evalsuite.pytest_plugin) and the baseline comparisons (evalsuite.regression).
+"""The pytest plugin (evalsuite.testing.pytest_plugin) and the baseline comparisons (evalsuite.compare.baselines).
 
 The plugin is exercised in real pytest subprocesses (pytester) that generate with tiny weights
 on CPU; runs are shared through one ``--evalsuite-out`` folder, so an identical run is generated
@@ -7,26 +7,34 @@ once for the whole module (the harness resumes it).
 
 import json
 import math
+import re
 import shutil
+import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import evalsuite
-from evalsuite.compare.regression import (
+from evalsuite.compare.baselines import (
+    MACHINE_KEYS,
     Baseline,
     BaselineError,
     BaselineMismatch,
     ConfigRun,
-    Threshold,
+    MachineMismatchWarning,
     assert_images_match,
     assert_no_regression,
     bootstrap_ci,
     compare_images,
+    compare_metrics,
+    machine_dependent,
     metric_ci,
+    run_machine,
 )
+from evalsuite.compare.thresholds import DirectionError, Threshold, ThresholdError, as_thresholds
 
 pytest_plugins = ["pytester"]
 
@@ -113,7 +121,7 @@ def test_markers_registered_exactly_once(pytester, ini_declares):
 
 INNER_COMPARE = """
 import pytest
-from evalsuite.compare.regression import assert_images_match, assert_no_regression
+from evalsuite.compare.baselines import assert_images_match, assert_no_regression
 
 pytestmark = pytest.mark.regression
 ARGS = dict(limit=3, metrics=["latency"])
@@ -123,6 +131,7 @@ def test_unchanged(evalsuite_run, evalsuite_baseline):
     run = evalsuite_run("flux-dev", "smoke", overrides=["steps=2"], **ARGS)
     baseline = evalsuite_baseline(run)
     assert_images_match(run, baseline)
+    # the baseline's machine is another one: latency is skipped with the reason, never compared
     assert_no_regression(run, baseline, metrics=["latency"], thresholds=TH)
 
 def test_guidance_changed(evalsuite_run, evalsuite_baseline):
@@ -138,11 +147,22 @@ def test_baseline_of_other_weights(evalsuite_run, evalsuite_baseline):
     assert_no_regression(run, evalsuite_baseline("flux-dev__smoke__hub"), metrics=["latency"], thresholds=TH)
 """
 
+OTHER_MACHINE = {
+    "arch": "x86_64",
+    "system": "Linux",
+    "cpu": "Some Other CPU @ 9.9GHz",
+    "cores": 96,
+    "device": "cpu",
+    "device_name": None,
+}
+
 
 def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shared_out, tiny_run):
     base = pytester.path / "baselines"
     base.mkdir()
-    shutil.copy(COMMITTED, base / COMMITTED.name)
+    committed = json.loads(COMMITTED.read_text())
+    committed["provenance"]["machine"] = OTHER_MACHINE  # as if written on another machine, anywhere
+    (base / COMMITTED.name).write_text(json.dumps(committed))
     other = json.loads(COMMITTED.read_text())
     other.update(weights="hub", name="flux-dev__smoke__hub")  # as written by a GPU runner
     (base / "flux-dev__smoke__hub.json").write_text(json.dumps(other))
@@ -162,8 +182,11 @@ def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shar
         "-rA",
     )
     out = res.stdout.str()
-    res.assert_outcomes(passed=1, failed=3)
+    res.assert_outcomes(skipped=1, failed=3)
     assert "evalsuite: weights=tiny (no quality evidence)" in out
+    # the unchanged run: images matched, latency skipped with the reason naming both machines
+    assert "flux-dev: no metric compared: skipped: flux-dev / latency: machine-dependent metric" in out
+    assert "'Some Other CPU @ 9.9GHz' →" in out
     # the perturbed configuration: every image named, with its difference, the tolerance and the cause
     assert "flux-dev: 3 of 3 images differ from the baseline's" in out
     assert "inpaint-astronaut-1000: mean |Δ|" in out and "> tolerance 0.25" in out
@@ -204,7 +227,7 @@ if "denoise_steps" not in METRICS:
 INNER_UPDATE = """
 import os
 import pytest
-from evalsuite.compare.regression import assert_no_regression
+from evalsuite.compare.baselines import assert_no_regression
 
 pytestmark = pytest.mark.regression
 
@@ -244,7 +267,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     assert "flux-dev: 1 of 1 metrics regressed against the baseline" in out
     assert (
         "REGRESSED: flux-dev / denoise_steps: baseline 2 steps → new 3 steps (95% CI [3, 3], n=2); "
-        "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold abs=0)"
+        "worse by 1 steps, lower is better; allowed worsening 0 steps (threshold worsening ≤ 0 (absolute))"
     ) in out
     assert "configuration changed since the baseline: steps: 2 → 3" in out
 
@@ -257,14 +280,48 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
 
 
 def test_committed_baseline_matches_a_fresh_run(tiny_run):
+    # committed tiny baselines check the images (within tolerance, on any CPU), never a latency
     baseline = Baseline.load(COMMITTED)
     check = assert_images_match(tiny_run, baseline)
     assert set(check.differences) == set(baseline.data["keys"])
-    assert assert_no_regression(tiny_run, baseline, metrics=["latency"], thresholds={"latency": {"rel": 4.0}})
+    assert set(baseline.machine or {}) == set(MACHINE_KEYS)  # it records the machine that wrote it
+
+
+def test_latency_of_another_machines_baseline_is_skipped_with_the_reason(tiny_run, monkeypatch):
+    b = Baseline.from_run(tiny_run)
+    assert b.machine == run_machine(tiny_run) and b.machine["cpu"] and b.machine["cores"]
+    new = tiny_run.summary["metrics"]["latency"]["value"]
+    b.data["metrics"]["latency"]["value"] = new / 100  # "100× slower" than a much faster machine
+    b.data["provenance"]["machine"] = dict(OTHER_MACHINE)
+    (c,) = compare_metrics(tiny_run, b, thresholds={"latency": 0.0})
+    assert c.skipped and not c.regressed
+    assert "another machine (cpu: 'Some Other CPU @ 9.9GHz' →" in c.skipped and "cores: 96 →" in c.skipped
+    # inside pytest, a test whose every metric was skipped is skipped with the reason
+    with pytest.raises(pytest.skip.Exception, match="no metric compared: skipped: flux-dev / latency"):
+        assert_no_regression(tiny_run, b, thresholds={"latency": 0.0})
+    # outside pytest: a warning naming the skipped metric and why
+    monkeypatch.delitem(sys.modules, "pytest")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        (c,) = assert_no_regression(tiny_run, b, thresholds={"latency": 0.0})
+    monkeypatch.undo()
+    assert c.skipped and any(
+        issubclass(w.category, MachineMismatchWarning) and "latency: machine-dependent" in str(w.message)
+        for w in seen
+    )
+    # a baseline without a recorded machine counts as another machine
+    del b.data["provenance"]["machine"]
+    assert "records no machine" in compare_metrics(tiny_run, b, thresholds={"latency": 0.0})[0].skipped
+    # asked for: compared anyway, and the 100× slowdown fails
+    with pytest.raises(AssertionError, match="REGRESSED: flux-dev / latency"):
+        assert_no_regression(tiny_run, b, thresholds={"latency": 0.0}, other_machine="compare")
+    # machine-independent metrics are compared whatever the machine
+    assert not machine_dependent("clip_score", {"unit": ""}) and machine_dependent("latency", {"unit": "s"})
+    assert machine_dependent("peak_allocated_gib") and machine_dependent("energy_j", {})
 
 
 def test_metric_direction_threshold_and_message(tiny_run):
-    b = Baseline.from_run(tiny_run)
+    b = Baseline.from_run(tiny_run)  # written here: the same machine, so latency is compared
     new = tiny_run.summary["metrics"]["latency"]["value"]
     b.data["metrics"]["latency"]["value"] = new * 10  # the baseline was slower: an improvement passes
     assert not assert_no_regression(tiny_run, b, thresholds={"latency": 0})[0].regressed
@@ -274,7 +331,7 @@ def test_metric_direction_threshold_and_message(tiny_run):
         assert_no_regression(tiny_run, b, thresholds={"latency": {"rel": 0.5}})
     msg = str(err.value)
     assert "REGRESSED: flux-dev / latency: baseline" in msg and "lower is better" in msg
-    assert "threshold rel=50%" in msg and "95% CI [" in msg and "n=3" in msg
+    assert "threshold worsening ≤ 50 % (relative)" in msg and "95% CI [" in msg and "n=3" in msg
     with pytest.raises(BaselineError, match="no threshold for metric 'latency'"):
         assert_no_regression(tiny_run, b, metrics=["latency"], thresholds={})
     with pytest.raises(BaselineError, match="'clip_score' is not in"):
@@ -327,17 +384,50 @@ def test_missing_baseline_says_how_to_create_it(tmp_path):
         Baseline.load(tmp_path / "x.json")
 
 
-def test_threshold_and_intervals():
-    assert Threshold.of(0.5) == Threshold(abs=0.5)
-    assert Threshold.of({"rel": 0.1}).allowed(-20.0) == pytest.approx(2.0)
-    assert Threshold(abs=1.0, rel=0.1).allowed(5.0) == 1.0
-    with pytest.raises(ValueError):
-        Threshold.of({"relative": 0.1})
-    with pytest.raises(ValueError):
-        Threshold.of(-1)
+def test_short_threshold_forms_are_the_compare_threshold_model(tmp_path):
+    # the plugin's short form and the compare YAML format give the same Threshold objects
+    assert as_thresholds({"latency": 0.5}) == [Threshold("latency", 0.5, "absolute")]
+    assert as_thresholds({"latency": {"rel": 0.1}}) == [Threshold("latency", 0.1, "relative")]
+    f = tmp_path / "t.yaml"
+    f.write_text("- {metric: latency, max_regression: 0.1, mode: relative, require_significance: true}\n")
+    assert as_thresholds(f) == as_thresholds(
+        [{"metric": "latency", "max_regression": 0.1, "mode": "relative", "require_significance": True}]
+    )
+    with pytest.raises(ThresholdError, match="give one of 'abs'"):
+        as_thresholds({"latency": {"abs": 1.0, "rel": 0.1}})
+    with pytest.raises(ThresholdError, match="unknown field"):
+        as_thresholds({"latency": {"relative": 0.1}})
+    with pytest.raises(ThresholdError, match="must be a number >= 0"):
+        as_thresholds({"latency": -1})
+
+
+def test_unknown_direction_is_an_error_naming_the_metric(tiny_run):
+    b = Baseline.from_run(tiny_run)
+    b.data["metrics"]["latency"].pop("higher_is_better")
+    entry = tiny_run.result.summary["flux-dev"]["metrics"]["latency"]
+    saved = entry.pop("higher_is_better")
+    try:
+        with pytest.raises(DirectionError, match="metric 'latency' has no known direction.*direction: lower"):
+            assert_no_regression(tiny_run, b, thresholds={"latency": 1.0})
+        # declared on the threshold: judged
+        (c,) = assert_no_regression(
+            tiny_run, b, thresholds=[{"metric": "latency", "max_regression": 1.0, "direction": "lower"}]
+        )
+        assert not c.regressed and c.higher_is_better is False
+    finally:
+        entry["higher_is_better"] = saved
+
+
+def test_intervals_are_scipy_percentile_bootstraps():
+    from scipy import stats as sps
+
     rng = np.random.default_rng(1)
     small, large = rng.normal(10, 2, 10), rng.normal(10, 2, 1000)
     lo, hi = bootstrap_ci(small)
+    ref = sps.bootstrap(
+        (small,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0)
+    ).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))  # the same resampling: scipy's own
     assert lo < small.mean() < hi and bootstrap_ci(small) == (lo, hi)
     lo2, hi2 = bootstrap_ci(large)
     assert hi2 - lo2 < hi - lo
@@ -350,3 +440,33 @@ def test_threshold_and_intervals():
     assert metric_ci({"value": float(np.median(small))}, list(small)) == bootstrap_ci(small, "median")
     assert metric_ci({"value": float(small.mean())}, list(small)) == bootstrap_ci(small, "mean")
     assert metric_ci({"value": 42.0}, list(small)) is None
+
+
+# -- the documented example (docs/regression.md), verbatim, twice ---------------------------------------
+def _doc_blocks(heading: str) -> dict[str, str]:
+    """The first ```python, ```yaml and plain ``` blocks under ``heading`` of docs/regression.md."""
+    text = (REPO / "docs" / "regression.md").read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n## ", 1)]
+    blocks: dict[str, str] = {}
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```$", section, flags=re.M | re.S):
+        blocks.setdefault(m.group(1) or "shell", m.group(2))
+    return blocks
+
+
+def test_documented_example_passes_on_an_unchanged_rerun(pytester):
+    import shlex
+
+    blocks = _doc_blocks("## A first regression test")
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_inpaint_regression.py").write_text(blocks["python"])
+    (pytester.path / "tests" / "inpaint-thresholds.yaml").write_text(blocks["yaml"])
+    commands = [shlex.split(line) for line in blocks["shell"].splitlines() if line.startswith("pytest ")]
+    assert len(commands) == 2 and "--evalsuite-update-baselines" in commands[0]
+    for cmd in commands:  # write the baseline, then an unchanged rerun: a fresh generation compared with it
+        res = pytester.runpytest_subprocess("-p", PLUGIN, *cmd[1:], "-rA")
+        res.assert_outcomes(passed=1)
+    baseline = json.loads(
+        (pytester.path / "reports" / "baselines" / "flux-dev-inpaint__smoke__tiny.json").read_text()
+    )
+    assert set(baseline["metrics"]) == {"unmasked_psnr"} and len(baseline["images"]) == 2

@@ -212,7 +212,7 @@ def test_html_escapes_user_text(reported: Path):
     run_dir = reported
     page = (run_dir / "report.html").read_text()
     assert "<script" not in page.lower()
-    assert "&lt;script&gt;console.error(&quot;XSS-SCRIPT&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;console.error(&#34;XSS-SCRIPT&#34;)&lt;/script&gt;" in page
     assert "&lt;b&gt;boom&lt;/b&gt;" in page
     p = _Tags()
     p.feed(page)
@@ -299,3 +299,54 @@ def test_browser_check_detects_console_errors(tmp_path: Path):
     )
     r = render(page, tmp_path)
     assert any("planted-error" in line for line in r.console), r.stderr[-2000:]
+
+
+# -- writing: nothing half-written (issue 17) ---------------------------------------------------------
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_failing_report_leaves_the_previous_files_untouched(tmp_path: Path, monkeypatch):
+    import evalsuite.report.report as R
+
+    run = _make(tmp_path)
+    write_report(run)
+    before = _tree(run)
+    assert "report.html" in before and any(k.startswith("plots/") for k in before)
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full while rendering")
+
+    from evalsuite.engine.store import RunStore
+
+    store = RunStore(run)
+    meta = store.read_meta()
+    old_name, meta["run_id"] = meta["run_id"], "renamed-run"  # the next report differs
+    store.write_meta(meta)
+    before["run.json"] = store.run_json.read_bytes()
+    monkeypatch.setattr(R, "render_html", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(run)
+    assert _tree(run) == before  # plots, grids, report.md and summary.csv were only staged
+    assert (
+        old_name in (run / "report.md").read_text() and "renamed-run" not in (run / "report.md").read_text()
+    )
+    monkeypatch.undo()
+    assert "renamed-run" in write_report(run).read_text()
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # the staging folder is gone
+
+
+def test_staging_left_by_a_killed_report_is_removed_later(tmp_path: Path):
+    import os
+    import time
+
+    run = _make(tmp_path)
+    stale, fresh = run / ".report.killed", run / ".report.running"
+    for d in (stale, fresh):
+        (d / "plots").mkdir(parents=True)
+        (d / "plots" / "x.png").write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    write_report(run)
+    assert not stale.exists() and fresh.is_dir()  # a staging folder younger than an hour may be in use
+    assert not (run / "plots" / "x.png").exists()

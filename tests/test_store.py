@@ -31,7 +31,7 @@ def test_round_trip_and_last_version_wins(tmp_path: Path):
     assert list(back["status"]) == ["ok", "ok"]
     assert back.loc[back.case_id == "y", "steps_s"].iloc[0].tolist() == [0.1, 0.2]
     assert df.shape == back.shape
-    assert store.read_meta()["schema"] == "evalsuite.run/1"
+    assert store.read_meta()["schema"] == "evalsuite.run/2"
 
 
 def test_torn_journal_line_is_ignored_and_next_row_starts_clean(tmp_path: Path):

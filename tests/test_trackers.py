@@ -39,10 +39,38 @@ def test_median_ci_covers_the_true_median_at_least_95_percent():
 
 def test_percentile_and_summarize():
     v = [float(x) for x in range(1, 11)]
-    assert percentile(v, 0.9) == 9.0 and percentile(v, 1.0) == 10.0
+    # linear interpolation (type 7): p90 of 1..10 lies between the 9th and the 10th value
+    assert percentile(v, 0.9) == pytest.approx(9.1) and percentile(v, 1.0) == 10.0
+    assert percentile(v, 0.5) == 5.5 == summarize(v)["median"]  # p50 is the median
+    assert percentile([3.0, 1.0, 2.0], 0.25) == 1.5 and math.isnan(percentile([], 0.9))
     s = summarize(v)
-    assert s["median"] == 5.5 and s["p90"] == 9.0 and s["n"] == 10 and s["ci_low"] <= 5.5 <= s["ci_high"]
+    assert s["p90"] == pytest.approx(9.1) and s["n"] == 10 and s["ci_low"] <= 5.5 <= s["ci_high"]
     assert math.isnan(summarize([])["median"])
+    with pytest.raises(ValueError, match="within"):
+        percentile(v, 90)
+
+
+def test_one_percentile_in_run_json_trackers_and_report_tables(tmp_path):
+    """run.json's latency p90 (the latency metric), the trackers' summarize and the report tables
+    (summary.csv, speed table) give the same p90 — numpy's default linear interpolation."""
+    from evalsuite.metrics.base import MetricBatch
+    from evalsuite.registry import METRICS
+    from evalsuite.report.tables import RunView, speed_table, summary_frame
+    from tests.runfactory import make_dataset, make_run
+
+    run = make_run(tmp_path / "run", make_dataset(tmp_path / "ds", n=7), configs=("cfg",))
+    view = RunView.load(run)
+    lat = view.ok["latency_s"].astype(float).tolist()
+    expected = float(np.quantile(lat, 0.9))
+    assert expected not in lat  # 7 values: nearest-rank would give an observed value instead
+    m = METRICS.get("latency")(device="cpu")
+    m.update(MetricBatch(rows=[{"latency_s": x} for x in lat], images=None, prompts=[""] * len(lat)))
+    assert m.compute().extra["p90"] == pytest.approx(expected)
+    assert summarize(lat)["p90"] == pytest.approx(expected)
+    assert speed_table(view).iloc[0]["latency_p90_s"] == pytest.approx(expected)
+    sf = summary_frame(view)
+    row = sf[(sf["quantity"] == "latency_s") & (sf["group_by"] == "all")].iloc[0]
+    assert row["p90"] == pytest.approx(expected)
 
 
 def test_measure_meets_both_minimum_count_and_duration_and_separates_first_call():

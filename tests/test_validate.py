@@ -60,7 +60,7 @@ def test_mask_size_mismatch_error_or_opt_in_resize(tmp_path):
     rep2 = validate_dataset(ds, allow_mask_resize=True)
     assert rep2.ok and _codes(rep2) == {"mask_resized": ["c0"]}
     m = load_mask(ds.cases[0].mask)
-    with pytest.raises(ImageError, match="allow_mask_resize"):
+    with pytest.raises(ImageError, match="a run does not resize masks"):
         check_mask_size((32, 32), m, ds.cases[0].mask)
     assert check_mask_size((32, 32), m, ds.cases[0].mask, allow_resize=True).shape == (32, 32)
 
@@ -159,3 +159,99 @@ def test_cli_validate_reports_and_exits_1_on_errors(tmp_path):
         timeout=300,
     )
     assert ok.returncode == 0 and "0 errors, 0 warnings" in ok.stdout
+
+
+def test_unknown_manifest_fields_are_warnings_with_did_you_mean(tmp_path, caplog):
+    rows = [
+        {"id": "a", "prompt": "x", "image": "i.png", "mask": "m.png", "sed": 77},
+        {"id": "b", "prompt": "y", "image": "i.png", "mask": "m.png", "sed": 78, "categroy": "food"},
+        {"id": "c", "prompt": "z", "image": "i.png", "mask": "m.png", "source_url": "https://example.org"},
+    ]
+    with caplog.at_level(logging.WARNING, logger="evalsuite.data.cases"):
+        ds = load_manifest(write_dataset(tmp_path / "d", rows))
+    assert [c.seed for c in ds] == [0, 0, 0] and {c.category for c in ds} == {"general"}
+    assert ds.cases[1].extra == {"sed": 78, "categroy": "food"}  # kept verbatim, otherwise unused
+    m = str(tmp_path / "d" / "manifest.jsonl")
+    assert ds.warnings == [
+        f"{m}:1: unknown field 'sed' (2 lines, first on line 1) is ignored. Did you mean 'seed'? "
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+        f"{m}:2: unknown field 'categroy' (line 2) is ignored. Did you mean 'category'? "
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+        f"{m}:3: unknown field 'source_url' (line 3) is ignored. "
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+    ]
+    assert caplog.text.count("unknown field") == 3
+    rep = validate_dataset(ds)
+    assert rep.ok and _codes(rep) == {"unknown_fields": [None, None, None]}
+    assert "0 errors, 3 warnings" in rep.to_text() and "Did you mean 'seed'?" in rep.to_text()
+    assert validate_dataset(ds.select(limit=1)).counts["unknown_fields"] == 3  # a subset keeps them
+
+
+def test_unknown_csv_columns_are_warnings(tmp_path):
+    from evalsuite.data.loaders import load_csv
+
+    root = write_dataset(tmp_path / "d", [{"id": "a", "prompt": "x", "image": "i.png", "mask": "m.png"}])
+    (root / "cases.csv").write_text("image,mask,prompt,categroy\ni.png,m.png,a cat,food\n")
+    ds = load_csv(root / "cases.csv")
+    assert ds.cases[0].category == "general"
+    assert len(ds.warnings) == 1 and "unknown column 'categroy'" in ds.warnings[0]
+    assert "Did you mean 'category'?" in ds.warnings[0]
+    assert _codes(validate_dataset(ds)) == {"unknown_fields": [None]}
+
+
+def _one_pixel_mask(path: Path, size: int, at: tuple[int, int]) -> None:
+    m = np.zeros((size, size), np.uint8)
+    m[at] = 255
+    Image.fromarray(m).save(path)
+
+
+def test_masks_are_checked_at_the_output_size_runners_use(tmp_path):
+    """A mask whose only region vanishes when resized (nearest) to the output size: fine at its
+    source size, empty at 64x64, exactly as the runner sees it."""
+    from evalsuite.data.imageio import resize_mask
+
+    ds = _ds(tmp_path, size=256)
+    _one_pixel_mask(ds.cases[0].mask, 256, (1, 1))  # nearest to 64: samples rows/cols 2, 6, 10, …
+    assert not resize_mask(load_mask(ds.cases[0].mask), (64, 64)).any()
+    assert validate_dataset(ds).issues == []  # at source size: one masked pixel, not empty
+    rep = validate_dataset(ds, resolution=64)
+    assert rep.ok and _codes(rep) == {"empty_masks": ["c0"]}
+    msg = rep.warnings[0].message
+    assert "mask is empty (nothing to inpaint) at the output size 64x64" in msg
+    assert "its 1 masked pixels of 256x256 vanish when resized with nearest neighbour" in msg
+    assert validate_dataset(ds, resolution=(256, 256)).issues == []
+    assert validate_dataset(ds, resolution=64, allow_empty_masks=True).issues == []
+    full = np.full((256, 256), 255, np.uint8)
+    full[1, 1] = 0
+    Image.fromarray(full).save(ds.cases[1].mask)
+    rep = validate_dataset(ds, resolution=64)
+    assert _codes(rep) == {"empty_masks": ["c0"], "full_masks": ["c1"]}
+    assert "full (no region to keep) at the output size 64x64" in rep.warnings[1].message
+
+
+def test_source_size_empty_mask_names_the_size(tmp_path):
+    ds = _ds(tmp_path)
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(ds.cases[0].mask)
+    rep = validate_dataset(ds, resolution=64)
+    empty = [i for i in rep.issues if i.code == "empty_masks"]
+    assert len(empty) == 1 and "is empty (nothing to inpaint) at its source size 32x32" in empty[0].message
+
+
+def test_cli_validate_resolution_and_unknown_field_warnings(tmp_path, capsys):
+    from evalsuite.cli.main import main
+
+    ds = _ds(tmp_path, size=256)
+    _one_pixel_mask(ds.cases[0].mask, 256, (1, 1))
+    lines = (ds.root / "manifest.jsonl").read_text().splitlines()
+    lines[1] = lines[1][:-1] + ', "sed": 77}'
+    (ds.root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["datasets", "validate", str(ds.root)]) == 0
+    out = capsys.readouterr().out
+    assert "0 errors, 1 warnings" in out and "unknown field 'sed'" in out and "Did you mean 'seed'?" in out
+    assert main(["datasets", "validate", str(ds.root), "--resolution", "64x64"]) == 0
+    out = capsys.readouterr().out
+    assert "0 errors, 2 warnings" in out and "at the output size 64x64" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["datasets", "validate", str(ds.root), "--resolution", "100"])
+    assert exc.value.code == 2
+    assert "each side must be a positive multiple of 16, got '100'" in capsys.readouterr().err

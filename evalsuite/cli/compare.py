@@ -42,8 +42,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--thresholds",
         metavar="FILE",
-        help="YAML list of {metric, max_regression, mode, direction, configs, "
-        "require_significance}; see docs/reports.md",
+        help="YAML list of {metric, max_regression, mode, direction, configs, require_significance} "
+        "(the format the pytest baselines use too); see docs/reports.md#thresholds",
     )
     p.add_argument(
         "--allow-different-data",

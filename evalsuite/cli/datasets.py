@@ -107,6 +107,18 @@ def cmd_build_masks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _resolution(text: str) -> tuple[int, int]:
+    """``--resolution``: ``64`` or ``1024x768`` (width x height), each side a positive multiple of 16."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h if sep else w))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PX or WxH, e.g. 64 or 1024x768, got {text!r}") from None
+    if any(v < 16 or v % 16 for v in size):
+        raise argparse.ArgumentTypeError(f"each side must be a positive multiple of 16, got {text!r}")
+    return size
+
+
 def add_parser(sub: Any) -> None:
     """Add the ``datasets`` command (and its subcommands) to the top-level subparsers ``sub``."""
     p = sub.add_parser(
@@ -124,10 +136,12 @@ def add_parser(sub: Any) -> None:
     q.add_argument("name", help="dataset name, LOADER:PATH, folder, manifest or CSV")
     q.add_argument(
         "--resolution",
-        type=int,
+        type=_resolution,
         default=None,
-        metavar="PX",
-        help="a configuration's side in pixels: warn about images that will be upscaled",
+        metavar="PX|WxH",
+        help="the output size runners use (tiny weights: 64; flux-dev: 1024): warn about images that "
+        "will be upscaled and masks that are empty/full at that size (masks are always checked at their "
+        "source size)",
     )
     q.add_argument(
         "--allow-mask-resize",

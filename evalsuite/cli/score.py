@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
-    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked)"
+    "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked); "
+    "benchmark-compatible variants on request: clip_score_mlperf, unmasked_mse_brushbench, "
+    "unmasked_psnr_brushbench (see docs/metrics.md)"
 )
 
 
@@ -37,6 +40,16 @@ def add_metric_weight_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {v}")
+    return v
+
+
 def add_parser(sub: Any) -> None:
     """Register the ``score`` subcommand on ``sub`` (argparse subparsers)."""
     p = sub.add_parser("score", help="(re-)score a run directory from its images, without regenerating")
@@ -58,8 +71,9 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="METRIC.KEY=VALUE",
-        help="metric option, e.g. clip_score.model=ViT-B-32, unmasked_psnr.erode_px=4, "
-        "fid.reference=DIR (repeatable; VALUE is parsed as JSON when it can be)",
+        help="metric option, e.g. fid.mode=legacy_pytorch (clean|legacy_pytorch|legacy_tensorflow), "
+        "clip_score.model=ViT-B-32, unmasked_psnr.erode_px=4, fid.reference=DIR (repeatable; VALUE is "
+        "parsed as JSON when it can be; an unknown option is an error naming the valid ones)",
     )
     p.add_argument(
         "--dataset",
@@ -68,7 +82,7 @@ def add_parser(sub: Any) -> None:
         help="the run's dataset, if it moved (its fingerprint must match run.json)",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per metric update (default 8)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per metric update (default 8)")
     p.set_defaults(func=cmd_score)
 
 
@@ -99,35 +113,46 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     ``metric_weights_dir``, ``pairs``, ``metric_options``, ``batch_size``) plus ``dataset`` (a path).
 
     Raises:
-        FileNotFoundError: not a run directory. ScoringError, MetricWeightsError: see ``score_run``.
+        FileNotFoundError: not a run directory. RunDirNotWritable: the run directory cannot be
+        written (checked before scoring). ScoringError, MetricWeightsError: see ``score_run``.
     """
-    import torch
-
+    from evalsuite.engine.lock import locked_run
     from evalsuite.engine.store import RunStore
+
+    with locked_run(run_dir, "score"):  # refused, naming the holder, while a run writes the directory
+        return _rescore(RunStore(run_dir), metrics, **kw)
+
+
+def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]:
+
     from evalsuite.metrics.features import check_metric_weights
     from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
-    from evalsuite.report.report import write_report
+    from evalsuite.report.report import check_writable, write_report
+    from evalsuite.report.tables import read_run_meta
 
-    store = RunStore(run_dir)
-    meta = store.read_meta()
+    meta = read_run_meta(store)
+    check_writable(
+        store.path, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
+    )
     names = metrics or default_metrics(list(config_tasks(meta).values()))
     from evalsuite.registry import METRICS
 
     for n in names:
         METRICS.get(n)
     mode = kw.pop("metric_weights", None) or _default_mode(meta)
-    check_metric_weights(names, mode, kw.get("metric_weights_dir"))
+    check_metric_weights(names, mode, kw.get("metric_weights_dir"), metric_options=kw.get("metric_options"))
     ds_path = kw.pop("dataset", None)
     dataset = run_dataset(meta, ds_path) if ds_path else None
-    dev = kw.pop("device", "auto")
-    device = torch.device(
-        "cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev)
-    )
+    device = _score_device(kw.pop("device", "auto"))
     summary = score_run(store, names, device=device, dataset=dataset, metric_weights=mode, **kw)
     old = meta.get("summary", {})
     for config, entry in summary.items():
         prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
         prev["counts"] = entry["counts"]
+        if entry.get("scoring_errors"):
+            prev["scoring_errors"] = entry["scoring_errors"]
+        else:
+            prev.pop("scoring_errors", None)
         prev.setdefault("metrics", {}).update(entry["metrics"])
     meta["summary"] = old
     meta["metric_weights"] = mode
@@ -136,6 +161,30 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     store.write_samples()
     write_report(store.path)
     return summary
+
+
+def _score_device(dev: str) -> Any:
+    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an available GPU).
+
+    Raises:
+        ValueError: another value, or CUDA asked for where there is none.
+    """
+    import re
+
+    import torch
+
+    if dev == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", dev):
+        raise ValueError(f"--device {dev!r}: expected auto, cpu, cuda or cuda:N")
+    if dev.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(dev.partition(":")[2] or 0)
+        if index >= n:
+            raise ValueError(
+                f"--device {dev!r}: this machine has {n} CUDA device(s); use --device cpu or auto"
+            )
+    return torch.device(dev)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -162,4 +211,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             vs = f" vs {r['vs']}" if r.get("vs") else ""
             print(f"{config:<28} {name:<20} {val:>12} {r.get('unit', '')}  N={r.get('n')}{vs}{flag}")
     print(f"report: {args.run_dir}/report.md")
-    return 0
+    from evalsuite.metrics.scoring import scoring_failures
+
+    failures = scoring_failures(summary)
+    for line in failures:
+        print(f"evalsuite: error: {line}", file=sys.stderr)
+    return 1 if failures else 0

@@ -6,14 +6,17 @@ Only (configuration, case, seed) rows that are ``ok`` in both runs are compared 
   the two-sided p-value of a paired sign-flip permutation test.
 * Speed, memory, energy: ratios B / A — medians of paired images with a paired-bootstrap CI;
   peak memory compares the maxima.
-* Thresholds (YAML, see :func:`load_thresholds`) give the verdict. Exit codes: 0 nothing regresses
+* Thresholds (YAML, :func:`~evalsuite.compare.thresholds.load_thresholds`) give the verdict. Exit codes: 0 nothing regresses
   beyond its threshold; 1 something does (or rows that were ok in A fail in B); 2 unusable input
   (no shared rows, different dataset fingerprints without ``--allow-different-data``, a threshold
   naming something neither run measured, a bad thresholds file).
 
 Writes ``compare.md``, ``compare.html``, ``compare.json``, both runs' plots side by side, a
-forest plot of relative changes, and a grid of the cases whose paired LPIPS (else pixels)
-changed most.
+forest plot of relative changes, and a grid of the most changed cases (:func:`most_changed`:
+by per-image LPIPS when both runs have it on every paired row, else by pixels; it says which).
+
+Thresholds are :mod:`evalsuite.compare.thresholds` (the model the pytest baselines use too);
+statistics are :mod:`evalsuite.trackers.stats` (scipy.stats).
 """
 
 from __future__ import annotations
@@ -28,10 +31,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from PIL import Image
 
+from evalsuite.compare.thresholds import (
+    CompareInputError,
+    Threshold,
+    ThresholdError,
+    Verdict,
+    judge,
+    load_thresholds,
+    resolve_direction,
+)
 from evalsuite.data.imageio import ImageError, load_image, load_mask
+from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.grids import Tile, compose, mask_overlay
 from evalsuite.report.plots import Plot, _save, _txt, all_plots
@@ -41,112 +53,25 @@ from evalsuite.trackers.stats import bootstrap_mean, paired_ratio_of_medians, si
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REGRESSED",
+    "EXIT_UNUSABLE",
+    "Change",
+    "CompareInputError",
+    "Comparison",
+    "Threshold",
+    "ThresholdError",
+    "Verdict",
+    "compare_runs",
+    "load_thresholds",
+    "most_changed",
+    "write_compare",
+]
+
 EXIT_OK, EXIT_REGRESSED, EXIT_UNUSABLE = 0, 1, 2
 _MAX_QUANTITIES = ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib")
 ALIASES = {"latency": "latency_s"}  # the latency metric is compared through its column (as a ratio)
-_THRESHOLD_KEYS = {"metric", "max_regression", "mode", "direction", "configs", "require_significance"}
-
-
-class CompareInputError(ValueError):
-    """Input that a comparison cannot use (exit code 2); the message says what and how to fix it."""
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """An allowed worsening of one quantity.
-
-    Attributes:
-        metric: a metric or column name (``clip_score``, ``lpips``, ``latency_s``, ``peak_allocated_gib``...).
-        max_regression: the largest allowed worsening (≥ 0), in the metric's unit (``absolute``) or as
-            a fraction of run A's value (``relative``: 0.05 = 5 %).
-        mode: ``absolute`` or ``relative``.
-        direction: ``higher`` or ``lower`` is better; ``None`` = as recorded in ``run.json``.
-        configs: configurations it applies to (``None`` = every shared configuration).
-        require_significance: also require the 95 % CI to lie entirely on the worse side of no change.
-    """
-
-    metric: str
-    max_regression: float
-    mode: str = "absolute"
-    direction: str | None = None
-    configs: tuple[str, ...] | None = None
-    require_significance: bool = False
-
-    def describe(self) -> str:
-        """E.g. ``worsening ≤ 5 % (relative)``."""
-        lim = (
-            f"{100 * self.max_regression:.4g} %" if self.mode == "relative" else f"{self.max_regression:.4g}"
-        )
-        sig = ", significant only" if self.require_significance else ""
-        return f"worsening ≤ {lim} ({self.mode}{sig})"
-
-
-def load_thresholds(path: str | Path) -> list[Threshold]:
-    """Read a thresholds YAML file: a list (or ``thresholds:`` list) of entries like::
-
-        - metric: clip_score        # metric or column name
-          max_regression: 0.5       # allowed worsening, >= 0
-          mode: absolute            # absolute (metric units) | relative (fraction of run A, 0.05 = 5 %)
-          direction: higher         # optional: higher | lower (default: from run.json)
-          configs: [flux-dev]       # optional: default every shared configuration
-          require_significance: false  # optional: also require the 95 % CI to exclude no change
-
-    Raises:
-        CompareInputError: naming the file, the entry and the fix.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CompareInputError(f"thresholds file not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CompareInputError(f"{path}: invalid YAML ({exc})") from None
-    entries = doc.get("thresholds") if isinstance(doc, dict) else doc
-    if not isinstance(entries, list):
-        raise CompareInputError(
-            f"{path}: expected a list of thresholds (or a mapping with a 'thresholds' list)"
-        )
-    out = []
-    for i, e in enumerate(entries, start=1):
-        where = f"{path}: threshold #{i}"
-        if not isinstance(e, dict):
-            raise CompareInputError(
-                f"{where}: expected a mapping with 'metric' and 'max_regression', got {e!r}"
-            )
-        unknown = set(e) - _THRESHOLD_KEYS
-        if unknown:
-            raise CompareInputError(
-                f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                f"allowed: {', '.join(sorted(_THRESHOLD_KEYS))}"
-            )
-        if not isinstance(e.get("metric"), str) or not e["metric"]:
-            raise CompareInputError(f"{where}: 'metric' must be a metric or column name")
-        allowed = e.get("max_regression")
-        if isinstance(allowed, bool) or not isinstance(allowed, int | float) or not allowed >= 0:
-            raise CompareInputError(f"{where}: 'max_regression' must be a number >= 0, got {allowed!r}")
-        mode = e.get("mode", "absolute")
-        if mode not in ("absolute", "relative"):
-            raise CompareInputError(f"{where}: 'mode' must be 'absolute' or 'relative', got {mode!r}")
-        direction = e.get("direction")
-        if direction is not None:
-            d = str(direction).lower().replace("_is_better", "")
-            if d not in ("higher", "lower"):
-                raise CompareInputError(
-                    f"{where}: 'direction' must be 'higher' or 'lower', got {direction!r}"
-                )
-            direction = d
-        configs = e.get("configs")
-        if configs is not None:
-            if isinstance(configs, str):
-                configs = [configs]
-            if not isinstance(configs, list) or not all(isinstance(c, str) for c in configs):
-                raise CompareInputError(f"{where}: 'configs' must be a list of configuration names")
-            configs = tuple(configs)
-        sig = e.get("require_significance", False)
-        if not isinstance(sig, bool):
-            raise CompareInputError(f"{where}: 'require_significance' must be true or false")
-        out.append(Threshold(e["metric"], float(allowed), mode, direction, configs, sig))
-    return out
 
 
 @dataclass
@@ -174,21 +99,6 @@ class Change:
     relative: float
     p_value: float = math.nan
     ratio: float = math.nan
-
-
-@dataclass
-class Verdict:
-    """The check of one threshold on one configuration (``status``: pass, REGRESSION, no data)."""
-
-    config: str
-    metric: str
-    rule: str
-    change: float
-    worsening: float
-    allowed: float
-    status: str
-    detail: str = ""
-    mode: str = "absolute"
 
 
 @dataclass
@@ -401,14 +311,18 @@ def _change(config: str, q: Quantity, va: np.ndarray, vb: np.ndarray) -> Change:
 def _verdicts(
     thresholds: Sequence[Threshold], changes: Sequence[Change], shared: dict[str, int]
 ) -> list[Verdict]:
+    """Each threshold judged on each configuration it names (:func:`~evalsuite.compare.thresholds.judge`).
+
+    Raises:
+        CompareInputError: a threshold on a quantity or configuration not in both runs.
+        DirectionError: a threshold on a quantity whose direction nobody declared.
+    """
     by = {(c.config, c.quantity): c for c in changes}
     measured = {c.quantity for c in changes}
     out = []
     for t in thresholds:
         if t.metric not in measured and ALIASES.get(t.metric) in measured:
-            t = Threshold(
-                ALIASES[t.metric], t.max_regression, t.mode, t.direction, t.configs, t.require_significance
-            )
+            t = t.renamed(ALIASES[t.metric])
         if t.metric not in measured:
             raise CompareInputError(
                 f"threshold on {t.metric!r}: not measured in both runs on shared rows; available: "
@@ -434,57 +348,22 @@ def _verdicts(
                         t.max_regression,
                         "no data",
                         "no paired values for this configuration",
+                        t.mode,
                     )
                 )
                 continue
-            hib = {"higher": True, "lower": False}.get(t.direction or "", c.higher_is_better)
-            if hib is None:
-                raise CompareInputError(
-                    f"threshold on {t.metric!r}: its direction is not recorded in run.json; "
-                    "add 'direction: higher' or 'direction: lower' to the threshold"
-                )
-            change = c.relative if t.mode == "relative" else c.change
-            worsening = -change if hib else change
-            regressed = math.isfinite(worsening) and worsening > t.max_regression
-            detail = ""
-            if regressed and t.require_significance:
-                # the CI bound nearest to "no change" must still be on the worse side
-                if c.kind == "ratio":
-                    bound = c.low if not hib else c.high
-                    significant = math.isfinite(bound) and ((bound > 1) if not hib else (bound < 1))
-                else:
-                    bound = c.low if not hib else c.high
-                    significant = math.isfinite(bound) and ((bound > 0) if not hib else (bound < 0))
-                if not significant:
-                    regressed, detail = False, "exceeds the limit but the 95 % CI includes no change"
-            if not math.isfinite(worsening):
-                out.append(
-                    Verdict(
-                        config,
-                        t.metric,
-                        t.describe(),
-                        change,
-                        worsening,
-                        t.max_regression,
-                        "no data",
-                        "change undefined (zero or missing baseline)",
-                    )
-                )
-                continue
-            out.append(
-                Verdict(
-                    config,
-                    t.metric,
-                    t.describe(),
-                    change,
-                    worsening,
-                    t.max_regression,
-                    "REGRESSION" if regressed else "pass",
-                    detail,
-                    t.mode,
-                )
-            )
+            hib = resolve_direction(t.metric, t, c.higher_is_better)
+            out.append(judge(t, config, c.a, c.b, hib, _change_ci(c)))
     return out
+
+
+def _change_ci(c: Change) -> tuple[float, float] | None:
+    """The 95 % CI of B − A in absolute units (a ratio's CI scaled by A)."""
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return None
+    if c.kind == "ratio":
+        return ((c.low - 1) * c.a, (c.high - 1) * c.a)
+    return (c.low, c.high)
 
 
 # -- changed cases ---------------------------------------------------------------------------------
@@ -493,9 +372,31 @@ def _small(path: Path) -> np.ndarray:
     return np.asarray(img.resize((128, 128), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
 
 
+LPIPS_COLUMNS = ("lpips", "unmasked_lpips", "lpips_pair", "lpips_pair_masked")
+"""Per-image LPIPS columns the most-changed ranking uses, in order of preference."""
+
+
+def _lpips_column(both: pd.DataFrame) -> tuple[str | None, str]:
+    """The first :data:`LPIPS_COLUMNS` entry with a finite value in both runs on every paired row,
+    and, when there is none, why (for the ranking's description)."""
+    reasons = []
+    for col in LPIPS_COLUMNS:
+        if f"{col}_a" not in both.columns or f"{col}_b" not in both.columns:
+            continue
+        ok = np.isfinite(_num(both[f"{col}_a"])) & np.isfinite(_num(both[f"{col}_b"]))
+        if ok.all():
+            return col, ""
+        reasons.append(f"{col} is missing for {int((~ok).sum())} of {len(both)} paired rows")
+    return None, "; ".join(reasons) or "no per-image LPIPS column in both runs"
+
+
 def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
-    """The ``k`` paired rows whose per-image LPIPS changed most (|B − A|), or, without an ``lpips``
-    column in both runs, whose images differ most (mean absolute pixel difference at 128², 0–1).
+    """The ``k`` paired rows that changed most between the runs.
+
+    Ranked by the change of a per-image LPIPS column (|LPIPS(B) − LPIPS(A)|, the first of
+    :data:`LPIPS_COLUMNS` that both runs have on every paired row), else by the mean absolute
+    pixel difference of the two images (0–1, at 128²). The returned description says which, and
+    why when it is pixels.
 
     Returns:
         (table with config, case_id, seed, image_a, image_b, score; score description).
@@ -505,9 +406,10 @@ def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
     both = both[(both["status_a"] == "ok") & (both["status_b"] == "ok")].copy()
     if both.empty:
         return both, ""
-    if "lpips_a" in both.columns and "lpips_b" in both.columns:
-        both["score"] = np.abs(_num(both["lpips_b"]) - _num(both["lpips_a"]))
-        what = "|LPIPS(B) − LPIPS(A)| per paired image"
+    col, why = _lpips_column(both)
+    if col is not None:
+        both["score"] = np.abs(_num(both[f"{col}_b"]) - _num(both[f"{col}_a"]))
+        what = f"ranked by |LPIPS(B) − LPIPS(A)| per paired image (column {col})"
     else:
         scores = []
         for r in both.to_dict("records"):
@@ -520,7 +422,7 @@ def most_changed(cmp: Comparison, k: int = 6) -> tuple[pd.DataFrame, str]:
             except (ImageError, TypeError, OSError):
                 scores.append(math.nan)
         both["score"] = scores
-        what = "mean |B − A| pixel difference (0–1, images resized to 128²); no lpips column in both runs"
+        what = f"ranked by mean |B − A| pixel difference (0–1, images resized to 128²), not LPIPS: {why}"
     both = both[np.isfinite(both["score"])].sort_values(
         ["score", "config", "case_id"], ascending=[False, True, True]
     )
@@ -867,7 +769,12 @@ def render_html(cmp: Comparison, assets: CompareAssets, base: Path, embed: bool 
             H.tag("p", assets.grid_what, cls="note"),
             H.figure(H.img(assets.grid, "most changed cases", base, embed), assets.grid_what),
             H.table(
-                ["configuration", "case", "seed", "change"],
+                [
+                    "configuration",
+                    "case",
+                    "seed",
+                    "|Δ LPIPS|" if assets.grid_what.startswith("ranked by |LPIPS") else "pixel |Δ| (0–1)",
+                ],
                 [
                     [r["config"], r["case_id"], r["seed"], fmt(r["score"])]
                     for r in assets.top.to_dict("records")
@@ -882,8 +789,8 @@ def write_compare(cmp: Comparison, out: str | Path, embed_images: bool = False, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     assets = write_assets(cmp, out, k)
-    (out / "compare.md").write_text(render_markdown(cmp, assets), encoding="utf-8")
-    (out / "compare.html").write_text(render_html(cmp, assets, out, embed_images), encoding="utf-8")
+    atomic_write(out / "compare.md", render_markdown(cmp, assets))
+    atomic_write(out / "compare.html", render_html(cmp, assets, out, embed_images))
     doc = {
         "run_a": str(cmp.a.path),
         "run_b": str(cmp.b.path),
@@ -894,8 +801,14 @@ def write_compare(cmp: Comparison, out: str | Path, embed_images: bool = False, 
         "changes": [asdict(c) for c in cmp.changes],
         "verdicts": [asdict(v) for v in cmp.verdicts],
         "new_failures": cmp.new_failures.astype(str).to_dict("records"),
+        "most_changed": {
+            "ranked_by": assets.grid_what,
+            "rows": assets.top.drop(columns=["image_a", "image_b"], errors="ignore")
+            .astype({"seed": "int64"}, errors="ignore")
+            .to_dict("records"),
+        },
     }
-    (out / "compare.json").write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
+    atomic_write(out / "compare.json", json.dumps(_jsonable(doc), indent=2, allow_nan=False))
     return out
 
 

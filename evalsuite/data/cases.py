@@ -5,7 +5,8 @@ A dataset is a folder holding ``manifest.jsonl``: one JSON object per line with 
 =============  ========  ==============================================================
 field          required  meaning
 =============  ========  ==============================================================
-``id``         yes       unique case id (letters, digits, ``-``, ``_``, ``.``)
+``id``         yes       unique case id: 1–128 letters, digits, ``-``, ``_``, ``.`` (starting with a
+                         letter or digit; unique ignoring letter case)
 ``prompt``     yes       text prompt (string, may be empty)
 ``image``      no        source image path, relative to the manifest's folder (inpainting)
 ``mask``       no        mask path (white/≥ 0.5 = region to regenerate)
@@ -14,6 +15,13 @@ field          required  meaning
 ``seed``       no        integer seed in [0, 2**63 - 1] (default 0)
 ``mask_family`` no       label of the mask generator that made ``mask``
 =============  ========  ==============================================================
+
+Any other field is kept in :attr:`Case.extra` and otherwise unused; each unknown field name is
+reported once per manifest as a warning (with the known field it is closest to, e.g. ``sed`` →
+``seed``), in the log and by ``evalsuite datasets validate``.
+
+Lines are separated by ``\n`` only (JSON Lines): characters such as U+2028 or U+0085 inside a
+prompt are part of the prompt. A UTF-8 byte-order mark at the start is ignored.
 
 Other layouts (BrushBench, COCO-2014 captions, CSV, image/mask folders) are read by
 :mod:`evalsuite.loaders` into the same :class:`Case` objects; :func:`evalsuite.validate.validate_dataset`
@@ -27,8 +35,10 @@ it.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -36,11 +46,62 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "manifest.jsonl"
 MAX_SEED = 2**63 - 1
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+#: longest case id: output images are named ``<case-id>-<seed>.png`` (and written through a
+#: temporary ``.<name>.XXXXXXXX.tmp``), which must fit the usual 255-byte file-name limit (NAME_MAX)
+MAX_ID_LEN = 128
+NAME_MAX = 255
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _PATH_FIELDS = ("image", "mask", "reference")
-_KNOWN_FIELDS = {"id", "prompt", "category", "seed", "mask_family", *_PATH_FIELDS}
+KNOWN_FIELDS = ("id", "prompt", "image", "mask", "reference", "category", "seed", "mask_family")
+
+
+def image_file_name(case_id: str, seed: int) -> str:
+    """The file name of a generated image (the run directory's ``images/<config>/`` entries)."""
+    return f"{case_id}-{seed}.png"
+
+
+# the longest name a valid id can produce, with the temporary-file wrapper: fits NAME_MAX with margin
+_LONGEST_NAME = len(f".{image_file_name('x' * MAX_ID_LEN, MAX_SEED)}.XXXXXXXX.tmp".encode())
+assert _LONGEST_NAME <= NAME_MAX - 64, _LONGEST_NAME
+
+
+def check_case_id(cid: Any) -> str | None:
+    """Why ``cid`` is not a usable case id (``None`` when it is).
+
+    A case id names files (``images/<config>/<case-id>-<seed>.png``), so it is 1–128 ASCII
+    letters, digits, ``-``, ``_`` and ``.``, starting with a letter or digit.
+    """
+    if not isinstance(cid, str) or not _ID_RE.fullmatch(cid):
+        return (
+            "field 'id' must be a string of letters, digits, '-', '_', '.' starting with a letter or "
+            f"digit, got {_short(cid) if isinstance(cid, str) else repr(cid)}"
+        )
+    if len(cid) > MAX_ID_LEN:
+        name = image_file_name(cid, MAX_SEED)
+        return (
+            f"field 'id' is {len(cid)} characters long (at most {MAX_ID_LEN}): its image file name "
+            f"'{cid[:20]}…-<seed>.png' would be up to {len(name)} bytes and must fit the file system's "
+            f"{NAME_MAX}-byte limit; shorten the id"
+        )
+    return None
+
+
+def unknown_field_warnings(unknown: dict[str, list[int]], path: Path, what: str = "field") -> list[str]:
+    """One warning per unknown field name (``{name: [line numbers]}``), with a did-you-mean hint."""
+    out = []
+    for key, lines in unknown.items():
+        close = difflib.get_close_matches(key, KNOWN_FIELDS, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        where = f"line {lines[0]}" if len(lines) == 1 else f"{len(lines)} lines, first on line {lines[0]}"
+        out.append(
+            f"{path}:{lines[0]}: unknown {what} {key!r} ({where}) is ignored.{hint} "
+            f"Known fields: {', '.join(KNOWN_FIELDS)}"
+        )
+    return out
 
 
 class ManifestError(ValueError):
@@ -58,7 +119,8 @@ class Case:
         mask: absolute path of the mask (white = regenerate), or ``None``.
         reference: absolute path of a reference image, or ``None``.
         category: grouping label for reports.
-        seed: the case's seed; a run's seeds are added to it (see :func:`case_seed`).
+        seed: the case's seed, used when the run is given no ``seeds`` (``--seeds`` replaces it, it
+            is not added to it).
         mask_family: name of the mask generator, or ``None``.
         extra: any further manifest fields, kept verbatim.
     """
@@ -89,6 +151,8 @@ class Dataset:
         cases: the cases in manifest order.
         fingerprint: sha256 hex digest (see module doc).
         source: where it was read from (manifest path or loader description).
+        warnings: problems that do not stop a run (e.g. unknown manifest fields), one line each;
+            they are logged when read and reported by :func:`evalsuite.data.validate.validate_dataset`.
     """
 
     name: str
@@ -96,6 +160,7 @@ class Dataset:
     cases: list[Case]
     fingerprint: str
     source: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -120,32 +185,54 @@ class Dataset:
             cases = [by_id[i] for i in ids]
         if limit is not None:
             cases = cases[:limit]
-        return Dataset(self.name, self.root, list(cases), self.fingerprint, self.source)
+        return Dataset(self.name, self.root, list(cases), self.fingerprint, self.source, list(self.warnings))
 
 
 def _err(path: Path, lineno: int, msg: str) -> ManifestError:
     return ManifestError(f"{path}:{lineno}: {msg}")
 
 
+def _short(value: str, n: int = 60) -> str:
+    return repr(value if len(value) <= n else value[: n - 1] + "…")
+
+
 def _resolve(root: Path, value: Any, key: str, path: Path, lineno: int, allow_outside: bool) -> Path:
     if not isinstance(value, str) or not value:
         raise _err(path, lineno, f"field {key!r} must be a non-empty path string, got {value!r}")
+    if "\0" in value:
+        raise _err(path, lineno, f"field {key!r} = {_short(value)} contains a NUL character; fix the path")
     p = Path(value)
-    full = (p if p.is_absolute() else root / p).resolve()
-    if not allow_outside and not full.is_relative_to(root.resolve()):
-        raise _err(
-            path,
-            lineno,
-            f"field {key!r} = {value!r} points outside the dataset folder {root}; "
-            "move the file into the dataset or pass --allow-outside-paths",
-        )
-    if not full.is_file():
-        raise _err(path, lineno, f"field {key!r}: file not found: {full}")
+    try:
+        full = (p if p.is_absolute() else root / p).resolve()
+        if not allow_outside and not full.is_relative_to(root.resolve()):
+            raise _err(
+                path,
+                lineno,
+                f"field {key!r} = {value!r} points outside the dataset folder {root}; "
+                "move the file into the dataset or pass --allow-outside-paths",
+            )
+        if full.is_dir():
+            raise _err(path, lineno, f"field {key!r}: {full} is a folder, not an image file")
+        if not full.is_file():
+            raise _err(path, lineno, f"field {key!r}: file not found: {full}")
+    except OSError as exc:  # e.g. a name longer than the file system allows, a symlink loop
+        raise _err(path, lineno, f"field {key!r} = {_short(value)}: unusable path ({exc.strerror})") from None
     return full
 
 
-def parse_manifest_line(obj: Any, path: Path, lineno: int, root: Path, allow_outside: bool = False) -> Case:
+def parse_manifest_line(
+    obj: Any,
+    path: Path,
+    lineno: int,
+    root: Path,
+    allow_outside: bool = False,
+    unknown: dict[str, list[int]] | None = None,
+) -> Case:
     """Validate one decoded manifest object and build its :class:`Case`.
+
+    Args:
+        unknown: when given, the line number is appended under each field name that is not a
+            known field (see :func:`unknown_field_warnings`).
 
     Raises:
         ManifestError: naming ``path:lineno`` and the field at fault.
@@ -156,10 +243,9 @@ def parse_manifest_line(obj: Any, path: Path, lineno: int, root: Path, allow_out
         if key not in obj:
             raise _err(path, lineno, f"missing required field {key!r}")
     cid, prompt = obj["id"], obj["prompt"]
-    if not isinstance(cid, str) or not _ID_RE.match(cid):
-        raise _err(
-            path, lineno, f"field 'id' must be a string of letters, digits, '-', '_', '.', got {cid!r}"
-        )
+    bad_id = check_case_id(cid)
+    if bad_id:
+        raise _err(path, lineno, bad_id)
     if not isinstance(prompt, str):
         raise _err(path, lineno, f"field 'prompt' must be a string, got {type(prompt).__name__}")
     seed = obj.get("seed", 0)
@@ -180,7 +266,10 @@ def parse_manifest_line(obj: Any, path: Path, lineno: int, root: Path, allow_out
     }
     if ("mask" in paths) != ("image" in paths):
         raise _err(path, lineno, "an inpainting case needs both 'image' and 'mask' (one is missing)")
-    extra = {k: v for k, v in obj.items() if k not in _KNOWN_FIELDS}
+    extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
+    if unknown is not None:
+        for k in extra:
+            unknown.setdefault(k, []).append(lineno)
     return Case(
         id=cid,
         prompt=prompt,
@@ -229,32 +318,100 @@ def load_manifest(
         raise FileNotFoundError(f"dataset manifest not found: {path} (expected a folder with {MANIFEST})")
     root = path.parent
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _err(
+            path,
+            1,
+            "the manifest is UTF-16 (it starts with a UTF-16 byte-order mark, as Windows PowerShell "
+            "writes by default); save it as UTF-8",
+        )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
         raise _err(path, bad_line, f"not valid UTF-8 ({exc.reason}); save the manifest as UTF-8") from None
     cases: list[Case] = []
-    seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        s = line.strip()
+    seen = IdIndex()
+    unknown: dict[str, list[int]] = {}
+    # JSON Lines: "\n" ends a line; str.splitlines() would also split on U+2028, U+0085, \x1c...,
+    # which are valid inside JSON strings
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        s = line.strip(" \t\r")
         if not s or s.startswith("#"):
             continue
-        try:
-            obj = json.loads(s)
-        except json.JSONDecodeError as exc:
-            raise _err(path, lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-        case = parse_manifest_line(obj, path, lineno, root, allow_outside)
-        if case.id in seen:
-            raise _err(path, lineno, f"duplicate id {case.id!r} (first on line {seen[case.id]})")
-        seen[case.id] = lineno
+        obj = decode_json_line(s, path, lineno)
+        case = parse_manifest_line(obj, path, lineno, root, allow_outside, unknown)
+        seen.add(case.id, path, lineno)
         cases.append(case)
     if not cases:
         raise ManifestError(f"{path}: the manifest has no cases")
+    warnings = unknown_field_warnings(unknown, path)
+    for w in warnings:
+        log.warning("%s", w)
     return Dataset(
         name=name or root.name,
         root=root,
         cases=cases,
         fingerprint=fingerprint(raw, root, cases),
         source=str(path),
+        warnings=warnings,
     )
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def decode_json_line(s: str, path: Path, lineno: int) -> Any:
+    """``json.loads`` of one manifest line; every failure becomes a :class:`ManifestError` naming
+    ``path:lineno`` (invalid JSON, a key given twice, nesting too deep, an integer too long)."""
+    try:
+        return json.loads(s, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        msg = exc.msg.removesuffix(" at")
+        if msg == "Invalid control character":
+            msg += " (characters below U+0020 must be escaped inside strings, e.g. \\u001c)"
+        raise _err(path, lineno, f"invalid JSON ({msg} at column {exc.colno})") from None
+    except _DuplicateKey as exc:
+        raise _err(path, lineno, f"field {exc.args[0]!r} is given twice on this line; keep one") from None
+    except RecursionError:
+        raise _err(path, lineno, "invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _err(path, lineno, f"invalid JSON ({str(exc).split(';')[0]})") from None
+
+
+class IdIndex:
+    """Case ids seen so far: refuses a duplicate, and ids that differ only in letter case (their
+    image files would overwrite each other on case-insensitive file systems such as macOS's and
+    Windows')."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, tuple[str, int]] = {}
+
+    def add(self, cid: str, path: Path, lineno: int | str, fix: str = "") -> None:
+        """Record ``cid`` found at ``path:lineno``.
+
+        Raises:
+            ManifestError: a duplicate (or case-insensitive duplicate) naming both lines.
+        """
+        prev = self._lines.get(cid.casefold())
+        if prev is not None:
+            first, at = prev
+            if first == cid:
+                raise _err(path, lineno, f"duplicate id {cid!r} (first on line {at}){fix}")
+            raise _err(
+                path,
+                lineno,
+                f"id {cid!r} differs from {first!r} (line {at}) only in letter case: their image files "
+                "would overwrite each other on case-insensitive file systems (macOS, Windows); rename one",
+            )
+        self._lines[cid.casefold()] = (cid, lineno)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from evalsuite.paths import atomic_writer_path, commit_tmp
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,8 @@ def check_mask_size(
     if not allow_resize:
         raise ImageError(
             f"{mask_path}: mask is {msize[0]}x{msize[1]} but its image is {image_size[0]}x{image_size[1]}; "
-            "save the mask at the image's size or opt in to nearest-neighbour resizing (allow_mask_resize)"
+            "save the mask at the image's size (a run does not resize masks; 'evalsuite datasets validate' lists "
+            "every such case)"
         )
     log.warning("%s: mask %dx%d resized (nearest) to the image's %dx%d", mask_path, *msize, *image_size)
     return resize_mask(mask, (int(image_size[0]), int(image_size[1])))
@@ -253,16 +255,15 @@ def save_png_atomic(img: Image.Image, path: str | os.PathLike[str]) -> None:
     """Write ``img`` as PNG to ``path`` via a temporary file and an atomic rename.
 
     A reader never sees a partial file: either the old file (or none) or the complete new one.
+    The file gets the mode the umask gives a new file (:mod:`evalsuite.paths`' atomic writer).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp, final = atomic_writer_path(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             img.save(f, format="PNG")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    commit_tmp(tmp, final)

@@ -7,10 +7,13 @@ and duplicate ids). This module opens every image and mask and reports, per case
 =========  ==================================================================================
 error      unreadable/truncated/missing image or mask; mask size ≠ image size (unless
            ``allow_mask_resize``); duplicate case id; a mask without an image
-warning    empty or full mask (the run records the case as ``skipped`` with the reason);
-           image converted to RGB (RGBA, palette, CMYK, 16-bit, greyscale); non-binary mask
-           pixels (binarised at 0.5, counted); mask resized to the image (opt-in); image smaller
-           than the configuration's resolution (upscaled with Lanczos)
+warning    empty or full mask (the run records the case as ``skipped`` with the reason), checked
+           at the source size and — when a ``resolution`` is given — at that output size, where
+           runners check it (a small region can vanish when the mask is resized with nearest
+           neighbour); image converted to RGB (RGBA, palette, CMYK, 16-bit, greyscale); non-binary
+           mask pixels (binarised at 0.5, counted); mask resized to the image (opt-in); image
+           smaller than the configuration's resolution (upscaled with Lanczos); unknown manifest
+           fields or CSV columns (ignored; with the known field they are closest to)
 =========  ==================================================================================
 
 A run never stops on a bad case: at run time the same problems become per-row ``error`` or
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalsuite.data.cases import Dataset
-from evalsuite.data.imageio import ImageError, inspect_image, mask_stats
+from evalsuite.data.imageio import ImageError, inspect_image, load_mask, mask_stats, resize_mask
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,10 @@ def validate_dataset(
 
     Args:
         ds: the dataset.
-        resolution: a configuration's output size (side or (width, height)); images smaller than
-            it get a warning that they will be upscaled with Lanczos.
+        resolution: a configuration's output size (side or (width, height)), as runners use it
+            (``tiny`` weights: ``tiny_size``, default 64; else ``width`` × ``height``): images smaller
+            than it get a warning that they will be upscaled with Lanczos, and masks are also checked
+            for being empty/full at that size. Without it, masks are checked at their source size only.
         allow_mask_resize: a mask of another size than its image is a warning (resized nearest
             on load) instead of an error.
         allow_empty_masks: empty/full masks are not reported (for configurations that accept them).
@@ -129,6 +134,8 @@ def validate_dataset(
         A :class:`ValidationReport`; it never raises for a bad case.
     """
     rep = ValidationReport(ds.name, ds.fingerprint, len(ds.cases))
+    for w in ds.warnings:
+        rep.add("warning", None, "unknown_fields", w)
     target = _size_of(resolution)
     seen: set[str] = set()
     for case in ds.cases:
@@ -193,12 +200,50 @@ def validate_dataset(
                     f"({100.0 * st.n_nonbinary / st.n_pixels:.2f} %) binarised at 0.5",
                 )
                 rep.counts["nonbinary_pixels"] += st.n_nonbinary
-            if not allow_empty_masks and (st.empty or st.full):
+            if allow_empty_masks:
+                continue
+            if st.empty or st.full:
                 kind = "empty (nothing to inpaint)" if st.empty else "full (no region to keep)"
                 rep.add(
                     "warning",
                     case.id,
                     "empty_masks" if st.empty else "full_masks",
-                    f"{case.mask}: mask is {kind}; inpainting runs record this case as skipped",
+                    f"{case.mask}: mask is {kind} at its source size {st.size[0]}x{st.size[1]}; "
+                    "inpainting runs record this case as skipped",
                 )
+            elif target is not None and info is not None:
+                _check_at_output_size(rep, case.id, case.mask, st, info, target, allow_mask_resize)
     return rep
+
+
+def _check_at_output_size(
+    rep: ValidationReport,
+    case_id: str,
+    mask_path: Any,
+    st: Any,
+    info: Any,
+    target: tuple[int, int],
+    allow_mask_resize: bool,
+) -> None:
+    """Empty/full at the output size, resized as runners do: to the image's size (opt-in), then
+    nearest neighbour to the output size."""
+    if info is not None and st.size != info.size:
+        if not allow_mask_resize:
+            return  # already an error
+        mask = resize_mask(load_mask(mask_path), info.size)
+    else:
+        mask = load_mask(mask_path)
+    out = resize_mask(mask, target)
+    if out.any() and not out.all():
+        return
+    empty = not out.any()
+    kind = "empty (nothing to inpaint)" if empty else "full (no region to keep)"
+    gone = f"its {st.n_masked} masked" if empty else f"its {st.n_pixels - st.n_masked} kept"
+    rep.add(
+        "warning",
+        case_id,
+        "empty_masks" if empty else "full_masks",
+        f"{mask_path}: mask is {kind} at the output size {target[0]}x{target[1]} ({gone} pixels of "
+        f"{st.size[0]}x{st.size[1]} vanish when resized with nearest neighbour, as runners do); "
+        "runs at that size record this case as skipped",
+    )

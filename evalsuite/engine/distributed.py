@@ -2,8 +2,8 @@
 
 Both launchers set ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``.
 When ``WORLD_SIZE > 1`` evalsuite joins a ``gloo`` process group (used only for coordination:
-barriers and a broadcast of the pending work list, so it works the same on CPU and GPU hosts and
-needs no NCCL), picks ``cuda:LOCAL_RANK`` as its device when the device is ``auto``/``cuda``,
+barriers only — nothing is broadcast: every rank computes the same pending work list from the
+journals on the shared run directory —, so it works the same on CPU and GPU hosts and needs no NCCL), picks ``cuda:LOCAL_RANK`` as its device when the device is ``auto``/``cuda``,
 and takes every ``world_size``-th pending work item, counted from ``rank``.
 
 The work list is computed from the journals of *all* ranks before sharding, so finished rows

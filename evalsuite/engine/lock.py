@@ -1,30 +1,36 @@
 """An exclusive lock on a run directory, so two processes never write the same run.
 
-The lock is ``<run-dir>/run.lock``: a small JSON file naming the holder (pid, host, start time,
-command) on which the holder keeps an exclusive ``flock``. The kernel drops a ``flock`` when its
-process dies, however it dies (SIGKILL, OOM killer, power loss of a client), so a lock file left
-behind by a killed run is *stale*: the next run finds it unlocked, logs that it takes it over
-(naming the dead holder) and proceeds. A run that finds the lock held refuses to start with
-:class:`RunLockedError`, naming the holder's pid and host.
+The kernel lock is taken with :mod:`filelock` (``flock`` on POSIX, ``msvcrt.locking`` on Windows)
+on ``<run-dir>/.run.lock``; the kernel drops it when its process dies, however it dies (SIGKILL,
+OOM killer), so a dead run never blocks the next one. Beside it the holder writes ``run.lock``, a
+small JSON record naming it (pid, host, start time, process start, command), and removes it when
+it releases the lock. So:
 
-Where the filesystem does not support ``flock`` (some network filesystems), the lock falls back to
-the pid in the file: the holder is considered alive when that pid exists on this host and its
-process start time matches the one recorded (so a reused pid is not mistaken for the holder).
+* a run that finds the kernel lock free but a ``run.lock`` record left behind logs that it takes
+  over the dead run's lock (naming its pid, host and time) and proceeds (``took_over``);
+* a run that finds the kernel lock held refuses to start with :class:`RunLockedError`, naming the
+  holder's pid, host and since-when from the record.
+
+``evalsuite run``, ``evalsuite profile``, ``evalsuite score`` and ``evalsuite report`` all take it.
+Where the filesystem has no kernel locks, :mod:`filelock` falls back to its own soft lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import errno
-import fcntl
 import json
 import logging
 import os
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import filelock
 
 log = logging.getLogger(__name__)
 
@@ -48,41 +54,22 @@ def _process_start_time(pid: int) -> float | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _holder_alive(holder: dict[str, Any]) -> bool:
-    """Fallback liveness check (no ``flock``): same host, pid exists, same process start time."""
-    pid = holder.get("pid")
-    if not isinstance(pid, int) or holder.get("host") != socket.gethostname():
-        return isinstance(pid, int)  # another host: cannot check, assume alive
-    if not _pid_alive(pid):
-        return False
-    started = holder.get("process_start")
-    now = _process_start_time(pid)
-    return started is None or now is None or abs(now - float(started)) < 1.0
-
-
 class RunLock:
     """Exclusive lock on one run directory (see module doc).
 
     Use as a context manager, or call :meth:`acquire` / :meth:`release`.
 
     Attributes:
-        path: the lock file.
+        path: the holder record (``run.lock``).
+        purpose: what the holder does (``run``, ``profile``, ``score``, ``report``), in the record.
         took_over: the stale holder's record when the lock was taken over from a dead run.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], name: str = LOCK_FILE) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], name: str = LOCK_FILE, purpose: str = "run") -> None:
         self.path = Path(run_dir) / name
-        self._fd: int | None = None
+        self.purpose = purpose
+        self._lock = filelock.FileLock(str(self.path.with_name(f".{name}")), timeout=0)
+        self._held = False
         self.took_over: dict[str, Any] | None = None
 
     def read_holder(self) -> dict[str, Any]:
@@ -97,9 +84,11 @@ class RunLock:
         pid = holder.get("pid", "unknown")
         host = holder.get("host", "unknown host")
         since = holder.get("since", "an unknown time")
+        what = holder.get("purpose", "run")
         return RunLockedError(
             f"run directory {self.path.parent} is in use by another evalsuite run (pid {pid} on {host}, "
-            f"since {since}); wait for it to finish or stop it, or choose another --run-dir/--run-id",
+            f"evalsuite {what}, since {since}); wait for it to finish or stop it, or choose another "
+            "--run-dir/--run-id",
             holder,
         )
 
@@ -110,32 +99,13 @@ class RunLock:
             RunLockedError: when another live process holds it (message names its pid).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            use_pid_check = False
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self.read_holder()
-                os.close(fd)
-                raise self._refuse(holder) from None
-            except OSError as exc:
-                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                    os.close(fd)
-                    raise
-                use_pid_check = True
-            # the file may have been unlinked by a releasing holder between our open and flock
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if not same:
-                os.close(fd)
-                continue
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise self._refuse(self.read_holder()) from None
+        self._held = True
+        try:
             previous = self.read_holder()
-            if use_pid_check and previous and previous.get("pid") != os.getpid() and _holder_alive(previous):
-                os.close(fd)
-                raise self._refuse(previous)
             if previous and previous.get("pid") is not None:
                 self.took_over = previous
                 log.warning(
@@ -151,28 +121,31 @@ class RunLock:
                 "host": socket.gethostname(),
                 "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "process_start": _process_start_time(os.getpid()),
+                "purpose": self.purpose,
                 "argv": sys.argv,
             }
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
-            os.fsync(fd)
-            self._fd = fd
-            return self
+            from evalsuite.paths import atomic_write
+
+            atomic_write(self.path, json.dumps(record) + "\n")
+        except BaseException:
+            self.release()
+            raise
+        return self
 
     def release(self) -> None:
-        """Remove the lock file and drop the lock (idempotent)."""
-        if self._fd is None:
+        """Remove the holder record and drop the lock (idempotent)."""
+        if not self._held:
             return
         try:
             self.path.unlink(missing_ok=True)
         finally:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+            self._lock.release(force=True)
+            self._held = False
 
     @property
     def held(self) -> bool:
         """True while this object holds the lock."""
-        return self._fd is not None
+        return self._held
 
     def __enter__(self) -> RunLock:
         return self.acquire()
@@ -181,3 +154,31 @@ class RunLock:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLock]:
+    """Hold the lock of an existing run directory while a command rewrites files in it (``evalsuite
+    score``, ``evalsuite report``): refused with :class:`RunLockedError` naming the holder while a run
+    writes the directory.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a run directory.
+        RunConfigError: the run directory cannot be written (nothing is written then).
+        RunLockedError: another live process holds it.
+    """
+    path = Path(run_dir)
+    if not (path / "run.json").is_file():
+        raise FileNotFoundError(f"{path} is not a run directory (no run.json)")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        from evalsuite.config.runconfig import RunConfigError
+
+        raise RunConfigError(
+            f"run directory {path} cannot be written ({exc.strerror or exc}): `evalsuite {purpose}` writes "
+            "its results there; copy the run directory somewhere writable and run it on the copy"
+        ) from None
+    with RunLock(path, purpose=purpose) as lock:
+        yield lock

@@ -21,10 +21,8 @@ tiny weights that proves the plumbing only.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
-import inspect
 import itertools
 import logging
 import math
@@ -39,9 +37,10 @@ import pandas as pd
 import torch
 
 from evalsuite.config import configuration as cfg
+from evalsuite.config.profile import DTYPES, MEMORY_MODES
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
-from evalsuite.engine.provenance import environment
+from evalsuite.engine.lifecycle import RunContext
 from evalsuite.engine.store import RunStore, write_json_atomic
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import CaseError, Runner
@@ -51,16 +50,6 @@ from evalsuite.trackers.tracking import DeviceMonitor, measure, summarize
 
 log = logging.getLogger(__name__)
 
-MEMORY_MODES = ("gpu", "model_offload", "sequential_offload", "vae_tiling")
-DTYPES = {
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-    "fp32": "float32",
-    "float32": "float32",
-    "fp8": "fp8",
-}
 PHASES = ("text_encode", "vae_encode", "denoise", "vae_decode")
 OVERHEAD_GOAL_PCT = 1.0
 
@@ -178,15 +167,12 @@ def _load(
     runner.load()
     notes["load_s"] = time.perf_counter() - t0
     pipe = runner.pipe
-    denoiser_name = "transformer" if getattr(pipe, "transformer", None) is not None else "unet"
-    denoiser = getattr(pipe, denoiser_name)
+    denoisers = runner.denoisers()
     if point.dtype == "fp8":
         from evalsuite.runners.fp8 import apply_fp8
 
-        notes["fp8"] = apply_fp8(denoiser, spec.fp8_backend)
-        cn = getattr(pipe, "controlnet", None)
-        if cn is not None:
-            notes["fp8_controlnet"] = apply_fp8(cn, spec.fp8_backend)
+        for i, (role, mod) in enumerate(denoisers.items()):
+            notes["fp8" if i == 0 else f"fp8_{role}"] = apply_fp8(mod, spec.fp8_backend)
     if point.memory == "model_offload":
         pipe.enable_model_cpu_offload(device=device)
     elif point.memory == "sequential_offload":
@@ -194,8 +180,9 @@ def _load(
     elif point.memory == "vae_tiling":
         pipe.vae.enable_tiling()
     if point.compile:
-        denoiser.compile(mode=spec.compile_mode)
-        notes["compile"] = f"{denoiser_name}.compile(mode={spec.compile_mode!r})"
+        for mod in denoisers.values():
+            mod.compile(mode=spec.compile_mode)
+        notes["compile"] = ", ".join(f"{role}.compile(mode={spec.compile_mode!r})" for role in denoisers)
     return runner, notes
 
 
@@ -227,39 +214,8 @@ def pick_cases(runner: Runner, pool: Sequence[Case], n: int) -> tuple[list[Case]
 
 
 def bare_call(runner: Runner, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
-    """Call the runner's diffusers pipeline directly (no trackers), with the arguments its signature takes.
-
-    Raises:
-        TypeError: when the pipeline's signature lacks the basic text-to-image arguments.
-    """
-    pipe, p = runner.pipe, runner.params
-    w, h = runner.size
-    sig = inspect.signature(pipe.__call__).parameters
-    kw: dict[str, Any] = dict(
-        prompt=[c.prompt for c in cases],
-        height=h,
-        width=w,
-        num_inference_steps=p.steps,
-        guidance_scale=p.guidance,
-        generator=runner.generators(seeds),
-    )
-    missing = [k for k in kw if k not in sig]
-    if missing:
-        raise TypeError(f"{type(pipe).__name__}.__call__ lacks {missing}")
-    if "max_sequence_length" in sig and hasattr(p, "max_sequence_length"):
-        kw["max_sequence_length"] = p.max_sequence_length
-    for name in ("strength", "true_cfg_scale", "controlnet_conditioning_scale"):
-        if name in sig and hasattr(p, name):
-            kw[name] = getattr(p, name)
-    if runner.task == "inpaint":
-        if "image" not in sig or "mask_image" not in sig:
-            raise TypeError(f"{type(pipe).__name__}.__call__ takes no image/mask_image")
-        inputs = [runner.load_inputs(c) for c in cases]
-        from PIL import Image
-
-        kw["image"] = [im for im, _ in inputs]
-        kw["mask_image"] = [Image.fromarray(m.astype("uint8") * 255) for _, m in inputs]
-    return pipe(**kw)
+    """The runner's bare pipeline call (:meth:`Runner.bare_call`): the overhead baseline."""
+    return runner.bare_call(cases, seeds)
 
 
 # -- measuring a point -----------------------------------------------------------------------
@@ -370,6 +326,119 @@ def measure_baseline(
 # -- the sweep -------------------------------------------------------------------------------
 
 
+class ProfileScenario:
+    """``evalsuite profile``: every point of a :class:`ProfileSpec`, measured through the runners, in
+    the shared run lifecycle (:func:`evalsuite.engine.lifecycle.execute`)."""
+
+    kind = "profile"
+
+    def __init__(
+        self,
+        spec: ProfileSpec,
+        confs: dict[str, cfg.Configuration],
+        points: list[Point],
+        w: Weights,
+        pool: Sequence[Case],
+    ) -> None:
+        self.spec, self.confs, self.points, self.w, self.pool = spec, confs, points, w, pool
+        self.rows: list[dict[str, Any]] = []
+        self.peaks: dict[str, dict[str, Any]] = {}
+
+    def plan(self, ctx: RunContext) -> None:
+        spec, w = self.spec, self.w
+        peak_dtypes = sorted(
+            {
+                "fp8" if p.dtype == "fp8" else ("float32" if w.policy == "tiny" else p.dtype)
+                for p in self.points
+            }
+        )
+        if "fp8" in peak_dtypes and "bfloat16" not in peak_dtypes and w.policy != "tiny":
+            peak_dtypes.append("bfloat16")
+        self.peaks = {
+            d: measure_peak_tflops(ctx.device, d, min_seconds=spec.peak_seconds) for d in peak_dtypes
+        }
+        for d, pk in self.peaks.items():
+            log.info("matmul peak %s: %.4g TFLOP/s", d, pk.get("tflops", math.nan))
+        ctx.meta["profile"] = {
+            "spec": dataclasses.asdict(spec),
+            "peaks": self.peaks,
+            "overhead_goal_pct": OVERHEAD_GOAL_PCT,
+            "timing": "CUDA events/synchronised perf_counter; median, p90, 95 % order-statistic CI of the median",
+            "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
+        }
+
+    def run(self, ctx: RunContext) -> None:
+        store, meta, w = ctx.store, ctx.meta, self.w
+        baselined: set[str] = set()
+        for key, group in itertools.groupby(self.points, key=lambda p: p.load_key):
+            if ctx.stop.requested:
+                break
+            group_points = list(group)
+            conf = self.confs[key[0]]
+            try:
+                runner, notes = _load(conf, group_points[0], self.spec, w, ctx.device)
+            except Exception as exc:
+                for pt in group_points:
+                    self.rows.append(
+                        _record(
+                            store,
+                            meta,
+                            conf,
+                            pt,
+                            w,
+                            {"status": "error", "error": f"load: {type(exc).__name__}: {exc}"},
+                        )
+                    )
+                log.error("%s: cannot load: %s", group_points[0].label(), exc)
+                continue
+            try:
+                for pt in group_points:
+                    if ctx.stop.requested:
+                        break
+                    self.rows.append(
+                        _measure_one(
+                            store,
+                            meta,
+                            conf,
+                            runner,
+                            pt,
+                            self.spec,
+                            w,
+                            self.pool,
+                            self.peaks,
+                            notes,
+                            baselined,
+                        )
+                    )
+            finally:
+                if key[3]:
+                    torch._dynamo.reset()  # drop compiled graphs (and what they hold) before freeing
+                runner.close()
+
+    def score(self, ctx: RunContext) -> dict[str, Any]:
+        from evalsuite.metrics.scoring import score_run
+
+        return score_run(ctx.store, ["latency"], device="cpu")
+
+    def interrupted(self, ctx: RunContext) -> dict[str, Any]:
+        from evalsuite.metrics.scoring import count_summary
+
+        log.warning("interrupted: %d of %d profile points measured", len(self.rows), len(self.points))
+        return {
+            label: {"counts": count_summary([r for r in self.rows if r["config"] == label]), "metrics": {}}
+            for label in {r["config"] for r in self.rows}
+        }
+
+    def report(self, ctx: RunContext) -> None:
+        write_outputs(ctx.store.path, pd.DataFrame(self.rows), ctx.meta)
+        from evalsuite.report.report import write_report
+
+        write_report(ctx.store.path)
+
+    def result(self, ctx: RunContext) -> Path:
+        return ctx.store.path
+
+
 def profile(
     spec: ProfileSpec,
     weights: str = "random",
@@ -382,102 +451,48 @@ def profile(
 ) -> Path:
     """Run a profile sweep and write its run directory; returns the directory.
 
+    Same lifecycle as ``evalsuite run`` (:mod:`evalsuite.engine.lifecycle`): run lock, store,
+    provenance and ``run.json`` schema (``kind: profile``), SIGINT/SIGTERM handling.
+
     Raises:
-        ConfigError, RegistryError, ValueError: for unusable arguments, before anything is loaded.
+        ConfigError, RegistryError, RunConfigError, ValueError: for unusable arguments, before anything
+            is loaded.
+        RunLockedError: another live process uses the run directory.
+        RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
     """
+    from evalsuite.config.runconfig import check_run_id, check_writable_dir
     from evalsuite.data.registry import load_dataset
-    from evalsuite.engine.harness import apply_thread_policy, pick_device
+    from evalsuite.engine.lifecycle import apply_thread_policy, execute, pick_device, start_meta
 
     spec.validate()
+    check_run_id(run_id)
+    check_writable_dir(Path(out), "--out")
     w = Weights(weights)  # type: ignore[arg-type]
     ovs = [cfg.Override.parse(o) for o in overrides]
     confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config_dirs)}
     points = spec.points(list(confs.values()), w.policy)
     dev = pick_device(device, w.policy)
     apply_thread_policy(dev, w.policy)
-    pool = list(load_dataset(dataset).cases)
-    now = dt.datetime.now(dt.UTC)
-    rid = run_id or f"profile-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"
+    ds = load_dataset(dataset)  # hashed once: cases and fingerprint from the same read
+    rid = run_id or f"profile-{w.policy}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"
     store = RunStore(Path(out) / rid)
-    store.path.mkdir(parents=True, exist_ok=True)
+    scenario = ProfileScenario(spec, confs, points, w, list(ds.cases))
 
-    peak_dtypes = sorted(
-        {"fp8" if p.dtype == "fp8" else ("float32" if w.policy == "tiny" else p.dtype) for p in points}
-    )
-    if "fp8" in peak_dtypes and "bfloat16" not in peak_dtypes and w.policy != "tiny":
-        peak_dtypes.append("bfloat16")
-    peaks = {d: measure_peak_tflops(dev, d, min_seconds=spec.peak_seconds) for d in peak_dtypes}
-    for d, pk in peaks.items():
-        log.info("matmul peak %s: %.4g TFLOP/s", d, pk.get("tflops", math.nan))
+    def context(store: RunStore, lock: Any, stop: Any) -> RunContext:
+        meta = start_meta(
+            store,
+            "profile",
+            ds,
+            dev,
+            seeds="0..batch-1",
+            metrics=["latency"],
+            metric_weights=None,
+            lock=lock,
+            dataset_note="profile cases (the first usable case, repeated per batch)",
+        )
+        return RunContext(store, lock, meta, dev, stop)
 
-    meta: dict[str, Any] = {
-        "run_id": store.path.name,
-        "kind": "profile",
-        "created": now.isoformat(timespec="seconds"),
-        "started": now.isoformat(timespec="seconds"),
-        "finished": None,
-        "dataset": {
-            "name": dataset,
-            "size": len(pool),
-            "fingerprint": load_dataset(dataset).fingerprint,
-            "source": "profile cases (the first usable case, repeated per batch)",
-        },
-        "seeds": "0..batch-1",
-        "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
-        "weights": {},
-        "metrics": ["latency"],
-        "environment": environment(dev),
-        "configs": {},
-        "profile": {
-            "spec": dataclasses.asdict(spec),
-            "peaks": peaks,
-            "overhead_goal_pct": OVERHEAD_GOAL_PCT,
-            "timing": "CUDA events/synchronised perf_counter; median, p90, 95 % order-statistic CI of the median",
-            "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
-        },
-    }
-    store.write_meta(meta)
-    rows: list[dict[str, Any]] = []
-    baselined: set[str] = set()
-    for key, group in itertools.groupby(points, key=lambda p: p.load_key):
-        group_points = list(group)
-        conf = confs[key[0]]
-        try:
-            runner, notes = _load(conf, group_points[0], spec, w, dev)
-        except Exception as exc:
-            for pt in group_points:
-                rows.append(
-                    _record(
-                        store,
-                        meta,
-                        conf,
-                        pt,
-                        w,
-                        {"status": "error", "error": f"load: {type(exc).__name__}: {exc}"},
-                    )
-                )
-            log.error("%s: cannot load: %s", group_points[0].label(), exc)
-            continue
-        try:
-            for pt in group_points:
-                rows.append(
-                    _measure_one(store, meta, conf, runner, pt, spec, w, pool, peaks, notes, baselined)
-                )
-        finally:
-            if key[3]:
-                torch._dynamo.reset()  # drop compiled graphs (and what they hold) before freeing
-            runner.close()
-    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    from evalsuite.metrics.scoring import score_run
-
-    meta["summary"] = score_run(store, ["latency"], device="cpu")
-    store.write_meta(meta)
-    store.write_samples()
-    write_outputs(store.path, pd.DataFrame(rows), meta)
-    from evalsuite.report.report import write_report
-
-    write_report(store.path)
-    return store.path
+    return execute(scenario, store, context)
 
 
 def _measure_one(
@@ -782,116 +797,3 @@ def write_outputs(run_dir: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None
     (run_dir / "profile.md").write_text(render_markdown(df, meta), encoding="utf-8")
     write_json_atomic(run_dir / "profile.json", {"meta": meta, "rows": df.to_dict("records")})
     write_plots(df, run_dir)
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def _on_off(v: str) -> bool:
-    if v not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {v!r}")
-    return v == "on"
-
-
-def cmd_profile(args: argparse.Namespace) -> int:
-    spec = ProfileSpec(
-        configs=args.configs,
-        resolutions=args.resolutions or [],
-        batches=args.batches,
-        steps=args.steps or [],
-        dtypes=args.dtypes,
-        memory_modes=args.memory_modes,
-        compile=args.compile,
-        compile_mode=args.compile_mode,
-        fp8_backend=args.fp8_backend,
-        min_reps=args.min_reps,
-        min_seconds=args.min_seconds,
-        max_reps=args.max_reps,
-        baseline=not args.no_baseline,
-        save_images=args.save_images,
-        peak_seconds=args.peak_seconds,
-    )
-    path = profile(
-        spec,
-        weights=args.weights,
-        device=args.device,
-        out=args.out,
-        run_id=args.run_id,
-        overrides=args.overrides,
-        config_dirs=args.config_dir,
-        dataset=args.dataset,
-    )
-    print((path / "profile.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
-    df = pd.read_csv(path / "profile.csv")
-    return 1 if (df["status"] != "ok").any() else 0
-
-
-def add_parser(sub: Any) -> None:
-    """Register ``evalsuite profile`` on an argparse sub-parser collection."""
-    p = sub.add_parser(
-        "profile",
-        help="speed/VRAM/energy sweep: configs × resolution × batch × steps × dtype × "
-        "memory mode × compile (random weights by default)",
-    )
-    p.add_argument(
-        "--configs", nargs="+", default=["flux-dev"], metavar="NAME", help="configurations (default flux-dev)"
-    )
-    p.add_argument(
-        "--weights",
-        choices=["tiny", "random", "hub"],
-        default="random",
-        help="weights policy (default random: full-size architectures, no download)",
-    )
-    p.add_argument(
-        "--resolutions",
-        nargs="+",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="square sides in pixels (default: each configuration's own)",
-    )
-    p.add_argument("--batches", nargs="+", type=int, default=[1], metavar="N", help="batch sizes (default 1)")
-    p.add_argument(
-        "--steps",
-        nargs="+",
-        type=int,
-        default=None,
-        metavar="N",
-        help="denoising steps (default: each configuration's own)",
-    )
-    p.add_argument("--dtypes", nargs="+", default=["bf16"], choices=sorted(DTYPES), help="default bf16")
-    p.add_argument("--memory-modes", nargs="+", default=["gpu"], choices=MEMORY_MODES, help="default gpu")
-    p.add_argument(
-        "--compile",
-        nargs="+",
-        type=_on_off,
-        default=[False],
-        metavar="on|off",
-        help="torch.compile the denoiser: off, on, or 'off on' for both (default off)",
-    )
-    p.add_argument(
-        "--compile-mode",
-        default="default",
-        help="torch.compile mode (default; max-autotune-no-cudagraphs takes minutes to compile)",
-    )
-    p.add_argument("--fp8-backend", default="auto", choices=["auto", "torchao", "scaled_mm"])
-    p.add_argument("--min-reps", type=int, default=3, help="minimum warm calls per point (default 3)")
-    p.add_argument(
-        "--min-seconds", type=float, default=5.0, help="minimum warm seconds per point (default 5)"
-    )
-    p.add_argument("--max-reps", type=int, default=50, help="maximum warm calls per point (default 50)")
-    p.add_argument("--peak-seconds", type=float, default=2.0, help="seconds per matmul peak measurement")
-    p.add_argument("--no-baseline", action="store_true", help="skip the bare diffusers baseline")
-    p.add_argument(
-        "--save-images",
-        action="store_true",
-        help="store one image per point (to price fp8/compile/steps with a paired metric)",
-    )
-    p.add_argument("--dataset", default="smoke", help="where the profile case comes from (default smoke)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--out", default="reports", metavar="DIR", help="root of run directories")
-    p.add_argument("--run-id", default=None, help="run directory name (default profile-<weights>-<time>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
-    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
-    p.set_defaults(func=cmd_profile)

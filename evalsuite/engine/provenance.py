@@ -40,15 +40,27 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_commit(path: Path | None = None) -> str | None:
-    """The git commit of the evalsuite source tree (with ``-dirty`` when modified), or ``None``."""
-    cwd = path or Path(__file__).resolve().parent
+    """The git commit of evalsuite's own source checkout (with ``-dirty`` when modified), or ``None``.
+
+    Only a checkout whose top level holds this very package counts: an installed evalsuite
+    (site-packages, perhaps inside some other repository) has no commit — its version is in
+    ``versions``. The current directory plays no part.
+    """
+    root = path or Path(__file__).resolve().parents[2]  # evalsuite/engine/provenance.py → checkout
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
+            return None
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
         if sha.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=5,

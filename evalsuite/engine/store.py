@@ -12,16 +12,29 @@ A row is appended to the journal only after its image has been written completel
 file + fsync + atomic rename), and the journal line itself is written with a single ``write``
 and fsync'd. On a rerun, rows whose key (config, case_id, seed) has ``status == "ok"`` and whose
 image exists are skipped; a row that appears twice (e.g. an error then a success) keeps its last
-version. A torn last journal line (a crash mid-write) is ignored. Temporary files of a killed
+version: a later generation line (one with ``status``) replaces the row, a later line without
+``status`` (metric values appended by scoring) is merged into it. Each generation row records what
+produced it (``config_hash``, ``case_hash``, ``dataset_fingerprint``), so a resumed run keeps a
+finished row only when it would be generated the same way today (see docs/run-format.md).
+
+A torn last journal line (a crash mid-write) is ignored, and cut off before the next append. A
+corrupted line anywhere else is never dropped silently: reading the journal raises
+:class:`JournalError` naming the file and line, and the next ``evalsuite run`` sets the line aside
+in ``rows.jsonl.corrupt`` (:meth:`RunStore.repair_journal`) and regenerates its row. An unreadable
+``samples.parquet`` is rebuilt from the journal with a warning. Temporary files of a killed
 writer are removed when the next run opens the directory (:meth:`RunStore.clean_partial`), and a
-run holds ``run.lock`` (:mod:`evalsuite.lock`) while it writes.
+run holds ``run.lock`` (:mod:`evalsuite.engine.lock`) while it writes.
+
+``run.json`` carries ``schema: evalsuite.run/2``; directories written as ``evalsuite.run/1`` are
+migrated when read (:func:`migrate_meta`); any other version is refused with :class:`RunFormatError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,13 +42,20 @@ from typing import Any
 
 import pandas as pd
 
-from evalsuite.paths import atomic_write_json
+from evalsuite.paths import atomic_write, atomic_write_json, atomic_writer_path, commit_tmp
+
+log = logging.getLogger(__name__)
 
 RUN_JSON = "run.json"
 JOURNAL = "rows.jsonl"
 JOURNAL_TIME = "_journal_time"  # append time of a line; orders lines across journals
 SAMPLES = "samples.parquet"
-SCHEMA = "evalsuite.run/1"
+SCHEMA = "evalsuite.run/2"
+SCHEMA_V1 = "evalsuite.run/1"
+READABLE_SCHEMAS = (SCHEMA_V1, SCHEMA)
+CORRUPT_SUFFIX = ".corrupt"
+# fields of a generation row that say what produced it (resume and report check them)
+PROVENANCE_FIELDS = ("config_hash", "case_hash", "dataset_fingerprint")
 
 Key = tuple[str, str, int]
 
@@ -43,6 +63,95 @@ Key = tuple[str, str, int]
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (see :func:`evalsuite.paths.atomic_write_json`)."""
     atomic_write_json(path, data)
+
+
+class RunFormatError(ValueError):
+    """A run directory this version cannot read, or whose ``run.json`` contradicts its rows."""
+
+
+class JournalError(RunFormatError):
+    """A corrupted line in the middle of a journal (the message names the file, the line and the fix)."""
+
+    def __init__(self, message: str, bad: dict[Path, list[int]]) -> None:
+        super().__init__(message)
+        self.bad = bad
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(json.loads(json.dumps(obj, default=str)), sort_keys=True, default=str)
+
+
+def config_hash(runner: str | None, params: dict[str, Any], weights: str | None) -> str:
+    """What identifies how a configuration generates: its runner, resolved parameters and weights policy."""
+    doc = {"runner": runner, "params": params, "weights": weights}
+    return hashlib.sha256(_canonical(doc).encode()).hexdigest()[:16]
+
+
+def meta_config_hash(entry: dict[str, Any]) -> str:
+    """:func:`config_hash` of a ``run.json`` ``configs`` entry."""
+    return config_hash(entry.get("runner"), entry.get("params") or {}, entry.get("weights"))
+
+
+def migrate_meta(meta: dict[str, Any], where: Path | str = "run.json") -> dict[str, Any]:
+    """``run.json`` in the current schema: ``evalsuite.run/1`` is migrated (fields added with their
+    old meaning), the current one passes; anything else raises :class:`RunFormatError`."""
+    schema = meta.get("schema", SCHEMA_V1)
+    if schema == SCHEMA:
+        return meta
+    if schema != SCHEMA_V1:
+        raise RunFormatError(
+            f"{where}: schema {schema!r} is not one this evalsuite reads ({', '.join(READABLE_SCHEMAS)}); "
+            "it was written by another evalsuite version: read it with that version, or upgrade"
+        )
+    out = dict(meta)
+    out["schema"] = SCHEMA
+    out["migrated_from"] = SCHEMA_V1
+    out.setdefault("kind", "profile" if "profile" in meta else "generate")
+    out.setdefault("interrupted", False)
+    out.setdefault("attempts", [])
+    out.setdefault("finished", None)
+    out.setdefault("configs", {})
+    out.setdefault("weights", {})
+    for entry in out["configs"].values():
+        if isinstance(entry, dict) and "config_hash" not in entry and out["kind"] == "generate":
+            entry["config_hash"] = meta_config_hash(entry)
+    return out
+
+
+def check_meta_against_rows(meta: dict[str, Any], rows: list[dict[str, Any]], where: Path) -> None:
+    """Raise :class:`RunFormatError` when ``run.json`` does not describe the rows of the journal:
+    rows of a configuration run.json does not list, rows generated from another dataset fingerprint
+    or with other configuration parameters than run.json records (an edited or foreign run.json).
+    Rows without provenance fields (``evalsuite.run/1``, profile points) are not checked."""
+    configs = meta.get("configs") or {}
+    unknown = sorted({str(r["config"]) for r in rows} - set(configs))
+    if unknown:
+        raise RunFormatError(
+            f"{where}: rows.jsonl holds rows of configuration(s) {', '.join(unknown)} that run.json does "
+            "not list: run.json was edited or belongs to another run; restore it, or rerun `evalsuite run`"
+        )
+    want_fp = (meta.get("dataset") or {}).get("fingerprint")
+    other = [r for r in rows if r.get("dataset_fingerprint") and r["dataset_fingerprint"] != want_fp]
+    if other:
+        got = other[0]["dataset_fingerprint"]
+        raise RunFormatError(
+            f"{where}: run.json says dataset {(meta.get('dataset') or {}).get('name')!r} (fingerprint "
+            f"{str(want_fp)[:12]}…), but {len(other)} row(s) of rows.jsonl were generated from dataset "
+            f"fingerprint {str(got)[:12]}…: run.json was edited or belongs to another run; restore it, or "
+            "rerun `evalsuite run` to regenerate"
+        )
+    for name, entry in configs.items():
+        if not isinstance(entry, dict) or not entry.get("params"):
+            continue
+        hashes = {r.get("config_hash") for r in rows if r["config"] == name and r.get("config_hash")}
+        want = meta_config_hash(entry)
+        if hashes - {want}:
+            n = sum(1 for r in rows if r["config"] == name and r.get("config_hash") not in (None, want))
+            raise RunFormatError(
+                f"{where}: run.json's runner/parameters/weights for configuration {name!r} are not the ones "
+                f"its {n} row(s) were generated with: run.json was edited or belongs to another run; restore "
+                "it, or rerun `evalsuite run` to regenerate"
+            )
 
 
 def row_key(row: dict[str, Any]) -> Key:
@@ -87,7 +196,11 @@ class RunStore:
         ``.samples.*``); returns how many. Call only while holding the run's lock."""
         if not self.path.is_dir():
             return 0
-        junk = [*self.path.glob(f".{RUN_JSON}.*"), *self.path.glob(".samples.*")]
+        junk = [
+            *self.path.glob(f".{RUN_JSON}.*"),
+            *self.path.glob(".samples.*"),
+            *self.path.glob(".rows*.tmp"),
+        ]
         if (self.path / "images").is_dir():
             junk += (self.path / "images").rglob(".*.tmp")
         for p in junk:
@@ -95,15 +208,29 @@ class RunStore:
         return len(junk)
 
     # -- run.json --------------------------------------------------------------------------
-    def read_meta(self) -> dict[str, Any]:
-        """The contents of ``run.json``.
+    def read_meta(self, check: bool = True) -> dict[str, Any]:
+        """The contents of ``run.json`` in the current schema (older versions migrated).
+
+        With ``check`` (the default), a finished or interrupted run's ``run.json`` is checked against
+        its rows (:func:`check_meta_against_rows`), and the journal must be readable.
 
         Raises:
             FileNotFoundError: naming the directory when it is not a run directory.
+            RunFormatError: unreadable or unknown ``run.json``, a journal with a corrupted line
+                (:class:`JournalError`), or a ``run.json`` that contradicts the rows.
         """
         if not self.run_json.is_file():
             raise FileNotFoundError(f"{self.path} is not a run directory (no {RUN_JSON})")
-        return json.loads(self.run_json.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunFormatError(f"{self.run_json}: not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise RunFormatError(f"{self.run_json}: expected a JSON object, got {type(meta).__name__}")
+        meta = migrate_meta(meta, self.run_json)
+        if check and (meta.get("finished") or meta.get("interrupted")):
+            check_meta_against_rows(meta, self.rows(), self.run_json)
+        return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         meta = {"schema": SCHEMA, **{k: v for k, v in meta.items() if k != "schema"}}
@@ -115,42 +242,129 @@ class RunStore:
         self.path.mkdir(parents=True, exist_ok=True)
         row = {**row, JOURNAL_TIME: time.time()}
         line = (json.dumps(row, default=_json_default, allow_nan=True) + "\n").encode("utf-8")
-        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._cut_torn_tail(self.journal)
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
-            # a previous crash may have left a torn line without newline: start on a fresh line
-            if os.fstat(fd).st_size:
-                with open(self.journal, "rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        line = b"\n" + line
             os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
 
+    @staticmethod
+    def _cut_torn_tail(journal: Path) -> None:
+        """A previous crash may have left a torn last line (no newline): cut it off, so that the next
+        line starts clean and the torn one never becomes a corrupted line in the middle."""
+        try:
+            size = journal.stat().st_size
+        except FileNotFoundError:
+            return
+        if not size:
+            return
+        with open(journal, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            data_tail = min(size, 1 << 20)
+            f.seek(size - data_tail)
+            chunk = f.read()
+            cut = chunk.rfind(b"\n")
+            new_size = (size - data_tail + cut + 1) if cut >= 0 else 0
+            log.warning("%s: cut off a torn last line left by an interrupted write", journal)
+            f.truncate(new_size)
+            f.flush()
+            os.fsync(f.fileno())
+
+    @staticmethod
+    def _parse_journal(journal: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, bytes]]]:
+        """(line number, row) of every valid line and (line number, bytes) of every corrupted line in
+        the middle; a torn last line (no newline) is left out of both."""
+        data = journal.read_bytes()
+        pieces = data.split(b"\n")
+        torn_last = not data.endswith(b"\n")
+        good, bad = [], []
+        for i, raw in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+                if not isinstance(row, dict):
+                    raise TypeError("not an object")
+                row_key(row)
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+                if not (last and torn_last):
+                    bad.append((i + 1, raw))
+                continue
+            if last and torn_last:
+                continue  # complete JSON but no newline: an interrupted write; ignored like any torn line
+            good.append((i + 1, row))
+        return good, bad
+
     def rows(self) -> list[dict[str, Any]]:
         """The rows of every journal, the last version of each key (by append time), in first-seen order.
 
-        A later line for a key is merged into the earlier one (so metric values appended by
-        scoring join their row); lines from several ranks' journals are ordered by append time.
+        A later generation line (with ``status``) replaces its row; a later line without ``status``
+        (metric values appended by scoring) is merged into it. Lines from several ranks' journals are
+        ordered by append time.
+
+        Raises:
+            JournalError: a corrupted line in the middle of a journal (a torn last line is ignored).
         """
         lines: list[tuple[float, int, int, dict[str, Any]]] = []
+        corrupt: dict[Path, list[int]] = {}
         for fi, journal in enumerate(self.journals()):
-            for li, line in enumerate(journal.read_text(encoding="utf-8", errors="replace").splitlines()):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    row_key(row)
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue  # torn line from an interrupted write
+            good, bad = self._parse_journal(journal)
+            if bad:
+                corrupt[journal] = [n for n, _ in bad]
+            for li, row in good:
                 lines.append((float(row.pop(JOURNAL_TIME, 0.0)), fi, li, row))
+        if corrupt:
+            where = "; ".join(f"{p} line(s) {', '.join(map(str, ns))}" for p, ns in corrupt.items())
+            raise JournalError(
+                f"corrupted journal: {where} cannot be read as rows; nothing was dropped. Rerun "
+                f"`evalsuite run` with the same arguments: it sets the line(s) aside in "
+                f"<journal>{CORRUPT_SUFFIX} and regenerates their rows",
+                corrupt,
+            )
         lines.sort(key=lambda t: t[:3])
         latest: dict[Key, dict[str, Any]] = {}
         for *_, row in lines:
             key = row_key(row)
-            latest[key] = row if key not in latest else {**latest[key], **row}
+            if key not in latest or "status" in row:
+                latest[key] = row
+            else:
+                latest[key] = {**latest[key], **row}
         return list(latest.values())
+
+    def repair_journal(self) -> int:
+        """Set corrupted middle lines aside in ``<journal>.corrupt`` and rewrite the journal without
+        them (atomically), loudly; returns how many lines were set aside. Call only while holding the
+        run's lock. Their rows are then pending and get regenerated."""
+        moved = 0
+        for journal in self.journals():
+            self._cut_torn_tail(journal)
+            good, bad = self._parse_journal(journal)
+            if not bad:
+                continue
+            aside = journal.with_name(journal.name + CORRUPT_SUFFIX)
+            with open(aside, "ab") as f:
+                for _, raw in bad:
+                    f.write(raw.rstrip(b"\n") + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            keep = set(n for n, _ in good)
+            lines = journal.read_bytes().split(b"\n")
+            kept = b"".join(ln + b"\n" for i, ln in enumerate(lines, 1) if i in keep)
+            atomic_write(journal, kept)
+            moved += len(bad)
+            log.warning(
+                "%s: line(s) %s are corrupted; set aside in %s (nothing deleted); their rows are "
+                "regenerated by this run",
+                journal,
+                ", ".join(str(n) for n, _ in bad),
+                aside.name,
+            )
+        return moved
 
     def done_keys(self) -> set[Key]:
         """Keys with ``status == "ok"`` whose image file exists."""
@@ -168,20 +382,32 @@ class RunStore:
     def write_samples(self) -> pd.DataFrame:
         """Rebuild ``samples.parquet`` from the journal (atomically) and return the table."""
         df = rows_to_frame(self.rows())
-        fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".parquet", dir=self.path)
-        os.close(fd)
+        tmp, final = atomic_writer_path(self.samples_path)
         try:
             df.to_parquet(tmp, index=False)
-            os.replace(tmp, self.samples_path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        commit_tmp(tmp, final)  # the umask's mode, like every other file of the run
         return df
 
     def samples(self) -> pd.DataFrame:
-        """``samples.parquet`` if present, else the table built from the journal."""
+        """``samples.parquet`` if present and readable, else the table rebuilt from the journal (an
+        unreadable ``samples.parquet`` is reported with a warning, not fatal: the journal holds every
+        row)."""
         if self.samples_path.is_file():
-            return pd.read_parquet(self.samples_path)
+            try:
+                return pd.read_parquet(self.samples_path)
+            except Exception as exc:  # noqa: BLE001 - any unreadable parquet: fall back to the journal
+                log.warning(
+                    "%s is unreadable (%s: %s); rebuilt the table from %s instead (`evalsuite score %s` "
+                    "rewrites the file)",
+                    self.samples_path,
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                    JOURNAL,
+                    self.path,
+                )
         return rows_to_frame(self.rows())
 
 

@@ -1,8 +1,48 @@
-"""Metrics: torchmetrics-style classes (``update``/``compute``/``reset``) registered in
-:data:`evalsuite.registry.METRICS`, and their functional twins in :mod:`evalsuite.metrics.functional`."""
+"""Metrics: :class:`torchmetrics.Metric` subclasses with typed options (the contract is in
+:mod:`evalsuite.metrics.base`), registered in :data:`evalsuite.registry.METRICS`, and their
+functional twins in :mod:`evalsuite.metrics.functional`.
 
-from evalsuite.metrics import quality  # noqa: F401  (registers fid, clip_score, unmasked_*, lpips_pair)
-from evalsuite.metrics.base import Metric, MetricBatch, MetricResult, ScoringContext
-from evalsuite.metrics.latency import LatencyMetric
+The names below are imported on first access (PEP 562); the registry imports each metric's module
+when the metric is first asked for (``evalsuite.registry.BUILTIN_METRICS``).
+"""
 
-__all__ = ["Metric", "MetricBatch", "MetricResult", "ScoringContext", "LatencyMetric"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Column": "evalsuite.metrics.base",
+    "Metric": "evalsuite.metrics.base",
+    "MetricBatch": "evalsuite.metrics.base",
+    "MetricOptionError": "evalsuite.metrics.base",
+    "MetricResult": "evalsuite.metrics.base",
+    "NetOptions": "evalsuite.metrics.base",
+    "ScoringContext": "evalsuite.metrics.base",
+    "column_facts": "evalsuite.metrics.base",
+    "LatencyMetric": "evalsuite.metrics.latency",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evalsuite.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from evalsuite.metrics.base import (  # noqa: F401
+        Column,
+        Metric,
+        MetricBatch,
+        MetricOptionError,
+        MetricResult,
+        NetOptions,
+        ScoringContext,
+        column_facts,
+    )
+    from evalsuite.metrics.latency import LatencyMetric  # noqa: F401

@@ -57,9 +57,13 @@ log = logging.getLogger(__name__)
 
 MODES = ("real", "random", "random_full")
 ENV_DIR = "EVALSUITE_METRIC_WEIGHTS_DIR"
-ENV_CACHE = "EVALSUITE_CACHE_DIR"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
+PT_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+PT_INCEPTION_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_INCEPTION_FILE
+)
+FID_MODES = ("clean", "legacy_pytorch", "legacy_tensorflow")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
 DEFAULT_CLIP = ("ViT-L-14", "openai")
@@ -83,17 +87,11 @@ def weights_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set: nothing may be downloaded."""
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    """True when the Hugging Face hub is offline (``HF_HUB_OFFLINE``, read the way huggingface_hub
+    reads it, at call time): nothing may be downloaded."""
+    from huggingface_hub import is_offline_mode
 
-
-def cache_dir() -> Path:
-    """User cache folder for reference statistics: ``$EVALSUITE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/evalsuite``, else ``~/.cache/evalsuite`` (never inside the package)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "evalsuite"
+    return bool(is_offline_mode())
 
 
 def clip_file(model: str, pretrained: str) -> str:
@@ -116,7 +114,7 @@ def _missing(
     )
 
 
-_SOURCES = {INCEPTION_FILE: INCEPTION_URL, ALEXNET_FILE: ALEXNET_URL}
+_SOURCES = {INCEPTION_FILE: INCEPTION_URL, PT_INCEPTION_FILE: PT_INCEPTION_URL, ALEXNET_FILE: ALEXNET_URL}
 
 
 def _reachable(url: str, timeout: float = 5.0) -> bool:
@@ -185,28 +183,49 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return sd.get("state_dict", sd) if isinstance(sd, dict) else sd
 
 
+def _clip_models(cls: Any, opts: dict[str, Any], default: tuple[str, str]) -> tuple[str, str]:
+    base = getattr(cls, "default_clip", default)
+    return (str(opts.get("model", base[0])), str(opts.get("pretrained", base[1])))
+
+
+def required_weights(
+    metric_names: Iterable[str],
+    mode: str,
+    clip_model: tuple[str, str] = DEFAULT_CLIP,
+    metric_options: dict[str, dict[str, Any]] | None = None,
+) -> list[tuple[str, Any]]:
+    """``(file, what)`` of every weight file the metrics need in ``real`` mode; ``what`` is
+    ``("clip", model, pretrained)`` for CLIP checkpoints, else the download URL."""
+    if mode != "real":
+        return []
+    from evalsuite.registry import METRICS
+
+    out: list[tuple[str, Any]] = []
+    for n in metric_names:
+        cls = METRICS.get(n)
+        opts = (metric_options or {}).get(n, {})
+        nets = set(getattr(cls, "feature_nets", frozenset()))
+        if "inception" in nets:
+            f = inception_file(str(opts.get("mode", "clean")))
+            out.append((f, _SOURCES[f]))
+        if "lpips" in nets:
+            out.append((ALEXNET_FILE, ALEXNET_URL))
+        if "clip" in nets:
+            m, p = _clip_models(cls, opts, clip_model)
+            out.append((clip_file(m, p), ("clip", m, p)))
+    seen: set[str] = set()
+    return [x for x in out if not (x[0] in seen or seen.add(x[0]))]  # type: ignore[func-returns-value]
+
+
 def required_files(
     metric_names: Iterable[str],
     mode: str,
     wdir: str | os.PathLike[str] | None = None,
     clip_model: tuple[str, str] = DEFAULT_CLIP,
+    metric_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[str]:
     """Names of the weight files the given metrics need in ``real`` mode (empty otherwise)."""
-    if mode != "real":
-        return []
-    from evalsuite.registry import METRICS
-
-    nets: set[str] = set()
-    for n in metric_names:
-        nets |= set(getattr(METRICS.get(n), "feature_nets", frozenset()))
-    files = []
-    if "inception" in nets:
-        files.append(INCEPTION_FILE)
-    if "lpips" in nets:
-        files.append(ALEXNET_FILE)
-    if "clip" in nets:
-        files.append(clip_file(*clip_model))
-    return files
+    return [f for f, _ in required_weights(metric_names, mode, clip_model, metric_options)]
 
 
 def check_metric_weights(
@@ -214,6 +233,7 @@ def check_metric_weights(
     mode: str,
     wdir: str | os.PathLike[str] | None = None,
     clip_model: tuple[str, str] = DEFAULT_CLIP,
+    metric_options: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Fail early (before any generation) when a ``real`` feature network cannot be loaded: a weight
     file is in neither the metric weights folder nor a cache, and downloads are off
@@ -226,9 +246,9 @@ def check_metric_weights(
     if mode not in MODES:
         raise ValueError(f"metric_weights must be one of {', '.join(MODES)}, got {mode!r}")
     d = weights_dir(wdir)
-    for f in required_files(metric_names, mode, d, clip_model):
-        if f.startswith("open_clip-"):
-            found = _find_clip(*clip_model, d)
+    for f, what in required_weights(metric_names, mode, clip_model, metric_options):
+        if isinstance(what, tuple):
+            found = _find_clip(what[1], what[2], d)
             where = f"{d or 'no metric weights dir'}, Hugging Face cache"
             url = "https://huggingface.co"
         else:
@@ -267,8 +287,9 @@ class FeatureNet:
 class TinyConvFeatures(nn.Module):
     """Small random conv net (64-d features) standing in for Inception in ``random`` mode.
 
-    Input: uint8 (N, 3, H, W); the same scaling as Inception ((x − 128) / 128). Weights come from
-    a fixed seed, so features — and cached reference statistics — are reproducible.
+    Input: the normalised float tensor the FID mode's preprocessing produces (:func:`fid_input`),
+    like the Inception. Weights come from a fixed seed, so features — and cached reference
+    statistics — are reproducible.
     """
 
     def __init__(self, dim: int = 64, seed: int = 0) -> None:
@@ -287,22 +308,51 @@ class TinyConvFeatures(nn.Module):
                 conv.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.float() - 128) / 128
+        x = x.float()
         for c in self.convs:
             x = F.relu(c(x))
         return x.mean(dim=(2, 3))
 
 
-class _InceptionPool(nn.Module):
-    """torch-fidelity's FID Inception-v3 returning the 2048-d pool features for uint8 input."""
+_INCEPTION_LAYERS = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "MaxPool_1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "MaxPool_2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+)
+
+
+class InceptionFeatures(nn.Module):
+    """The FID Inception-v3 (the 2015-12-05 TensorFlow graph as ported by torch-fidelity) from its
+    first convolution to the 2048-d average pool, for an already resized and normalised float
+    input (N, 3, 299, 299): the resize and the scaling belong to the FID mode (:func:`fid_input`).
+
+    ``inner`` is torch-fidelity's ``FeatureExtractorInceptionV3``; its state-dict keys are
+    torchvision's, so torch-fidelity's weight file and pytorch-fid's ``pt_inception`` file both load.
+    """
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.inner(x)
-        return (out[0] if isinstance(out, tuple | list) else out).reshape(x.shape[0], -1)
+        for name in _INCEPTION_LAYERS:
+            x = getattr(self.inner, name)(x)
+        return torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
 
 
 def _build_inception(state: dict[str, torch.Tensor] | None) -> nn.Module:
@@ -318,32 +368,54 @@ def _build_inception(state: dict[str, torch.Tensor] | None) -> nn.Module:
     # state dict we read safely instead.
     with mock.patch.object(fe, "load_state_dict_from_url", lambda *a, **k: state):
         net = _Quiet("inception-v3-compat", ["2048"])
-    return _InceptionPool(net)
+    return InceptionFeatures(net)
 
 
-def inception(mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None) -> FeatureNet:
-    """The FID/KID feature network for ``mode`` (see module doc), cached per process.
+def inception_file(fid_mode: str) -> str:
+    """Weight file of the FID Inception for ``fid_mode``: pytorch-fid's for ``legacy_pytorch``,
+    torch-fidelity's (the same TF graph as clean-fid's TorchScript model) otherwise."""
+    return PT_INCEPTION_FILE if fid_mode == "legacy_pytorch" else INCEPTION_FILE
+
+
+def inception_dim(mode: str) -> int:
+    """Feature dimension of the FID network for a ``metric_weights`` mode (64 random, else 2048)."""
+    return 64 if mode == "random" else 2048
+
+
+def inception(
+    mode: str, device: torch.device, wdir: str | os.PathLike[str] | None = None, fid_mode: str = "clean"
+) -> FeatureNet:
+    """The FID/KID feature network for ``mode`` (see module doc) and ``fid_mode``, cached per process.
 
     Raises:
         MetricWeightsError: ``real`` mode, offline, file not found.
     """
-    key = ("inception", mode, str(device), str(weights_dir(wdir)))
+    if fid_mode not in FID_MODES:
+        raise ValueError(f"FID mode must be one of {', '.join(FID_MODES)}, got {fid_mode!r}")
+    file = inception_file(fid_mode)
+    key = ("inception", mode, file if mode == "real" else "", str(device), str(weights_dir(wdir)))
     if key not in _NETS:
         if mode == "random":
             net: nn.Module = TinyConvFeatures()
             fid = "tiny-conv-64d-seed0"
-            size, dim = 64, 64
+            size = 64
         else:
             state = None
             if mode == "real":
-                state = _real_state(INCEPTION_FILE, INCEPTION_URL, wdir)
+                url = PT_INCEPTION_URL if file == PT_INCEPTION_FILE else INCEPTION_URL
+                state = _real_state(file, url, wdir)
             else:
                 torch.manual_seed(0)
             net = _build_inception(state)
-            fid = "inception-v3-compat-torch-fidelity" + ("" if mode == "real" else "-random")
-            size, dim = 299, 2048
+            if mode == "real":
+                fid = "inception-v3-2015-12-05-" + (
+                    "pytorch-fid" if file == PT_INCEPTION_FILE else "torch-fidelity"
+                )
+            else:
+                fid = "inception-v3-2015-12-05-random"
+            size = 299
         net = net.to(device).eval().requires_grad_(False)
-        _NETS[key] = FeatureNet(net, fid, mode == "real", {"size": size, "dim": dim})
+        _NETS[key] = FeatureNet(net, fid, mode == "real", {"size": size, "dim": inception_dim(mode)})
     return _NETS[key]
 
 
@@ -477,22 +549,78 @@ def count_truncated(tokenizer: Any, prompts: Iterable[str], context_length: int)
 
 # ---------------------------------------------------------------------------------------------
 # preprocessing and reference statistics
-def inception_input(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Float (N, 3, H, W) in [0, 1] → uint8 (N, 3, size, size): bicubic with antialias (torch,
-    float32), clamp, ×255, round. Applied identically to generated and reference images."""
-    x = images.float()
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float (N, 3, H, W) in [0, 1] → uint8: round(x·255). Exact for images read from 8-bit files."""
+    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def preprocessing_record(size: int) -> dict[str, Any]:
-    """What :func:`inception_input` does, as recorded beside FID/KID."""
+def _pil_bicubic_float(u8: torch.Tensor, size: int) -> torch.Tensor:
+    """clean-fid's "clean" resize: each channel as a 32-bit float PIL image, bicubic to size², clipped to [0, 255]."""
+    from PIL import Image
+
+    arr = u8.permute(0, 2, 3, 1).cpu().numpy()
+    out = np.empty((arr.shape[0], 3, size, size), np.float32)
+    for i, img in enumerate(arr):
+        for c in range(3):
+            ch = Image.fromarray(np.ascontiguousarray(img[:, :, c]).astype(np.float32))
+            out[i, c] = np.asarray(ch.resize((size, size), resample=Image.Resampling.BICUBIC)).clip(0, 255)
+    return torch.from_numpy(out)
+
+
+def fid_input(images: torch.Tensor, fid_mode: str, size: int) -> torch.Tensor:
+    """The network input of an FID mode: float (N, 3, H, W) in [0, 1] (8-bit images) → normalised
+    float32 (N, 3, size, size). Generated and reference images go through the same function.
+
+    ``clean`` (clean-fid)
+        uint8 → per channel, 32-bit float PIL image, PIL bicubic to size² → clip [0, 255] →
+        (x − 128)/128 (no quantisation after the resize).
+    ``legacy_pytorch`` (pytorch-fid; MLPerf's SDXL check)
+        uint8/255 → ``F.interpolate(bilinear, align_corners=False)`` (no antialias) → 2x − 1.
+    ``legacy_tensorflow`` (torch-fidelity; the original TF FID)
+        uint8 as float → torch-fidelity's ``interpolate_bilinear_2d_like_tensorflow1x`` → (x − 128)/128.
+    """
+    u8 = to_uint8(images)
+    if fid_mode == "clean":
+        return (_pil_bicubic_float(u8, size).to(images.device) - 128) / 128
+    if fid_mode == "legacy_pytorch":
+        x = F.interpolate(u8.float() / 255, size=(size, size), mode="bilinear", align_corners=False)
+        return 2 * x - 1
+    if fid_mode == "legacy_tensorflow":
+        from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+        x = interpolate_bilinear_2d_like_tensorflow1x(u8.float(), size=(size, size), align_corners=False)
+        return (x - 128) / 128
+    raise ValueError(f"FID mode must be one of {', '.join(FID_MODES)}, got {fid_mode!r}")
+
+
+_FID_RECORDS = {
+    "clean": {
+        "compatible_with": "clean-fid mode='clean'",
+        "resize": "PIL bicubic on 32-bit float channels to {s}x{s}, clip [0,255], no quantisation",
+        "network_input": "(x−128)/128",
+    },
+    "legacy_pytorch": {
+        "compatible_with": "pytorch-fid (MLPerf SDXL accuracy check)",
+        "resize": "torch bilinear (align_corners=False, no antialias) to {s}x{s} on x/255",
+        "network_input": "2x−1",
+    },
+    "legacy_tensorflow": {
+        "compatible_with": "torch-fidelity / original TensorFlow FID",
+        "resize": "torch-fidelity's TF1.x-compatible bilinear to {s}x{s} on uint8 values",
+        "network_input": "(x−128)/128",
+    },
+}
+
+
+def preprocessing_record(size: int, fid_mode: str = "clean") -> dict[str, Any]:
+    """What :func:`fid_input` does for ``fid_mode``, as recorded beside FID/KID (and in cache keys)."""
+    r = _FID_RECORDS[fid_mode]
     return {
-        "input": "8-bit PNG → float32 [0,1]",
-        "resize": f"bicubic antialias (torch) to {size}x{size}",
-        "quantise": "round(x·255) → uint8",
-        "network_input": "uint8, scaled (x−128)/128 inside the network",
+        "mode": fid_mode,
+        "input": "8-bit image → uint8",
+        "resize": r["resize"].format(s=size),
+        "network_input": r["network_input"],
+        "compatible_with": r["compatible_with"],
     }
 
 
@@ -502,9 +630,19 @@ def stats_key(fingerprint: str, what: str, net_id: str, preprocessing: dict[str,
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _reference_folder() -> Path | None:
+    from evalsuite.paths import cache_dir
+
+    return cache_dir("reference-features")
+
+
 def load_reference_features(key: str) -> np.ndarray | None:
-    """Cached (N, D) reference features for ``key`` or ``None`` (``.npz``, read with ``allow_pickle=False``)."""
-    path = cache_dir() / "reference-features" / f"{key}.npz"
+    """Cached (N, D) reference features for ``key`` or ``None`` (``.npz``, read with ``allow_pickle=False``;
+    also ``None`` when the cache root cannot be used — :func:`evalsuite.paths.cache_dir` warned)."""
+    folder = _reference_folder()
+    if folder is None:
+        return None
+    path = folder / f"{key}.npz"
     if not path.is_file():
         return None
     try:
@@ -515,12 +653,21 @@ def load_reference_features(key: str) -> np.ndarray | None:
         return None
 
 
-def save_reference_features(key: str, feats: np.ndarray, meta: dict[str, Any]) -> Path:
-    """Write reference features (+ JSON metadata) atomically under :func:`cache_dir`."""
-    folder = cache_dir() / "reference-features"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.npz"
-    tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, features=feats.astype(np.float64), meta=np.array(json.dumps(meta, default=str)))
-    os.replace(tmp, path)
-    return path
+def save_reference_features(key: str, feats: np.ndarray, meta: dict[str, Any]) -> Path | None:
+    """Write reference features (+ JSON metadata) atomically under the cache root's
+    ``reference-features/``; ``None`` (with a warning) when the cache cannot be written — the
+    caller goes on with the features it computed."""
+    import io
+
+    from evalsuite.paths import atomic_write
+
+    folder = _reference_folder()
+    if folder is None:
+        return None
+    buf = io.BytesIO()
+    np.savez(buf, features=feats.astype(np.float64), meta=np.array(json.dumps(meta, default=str)))
+    try:
+        return atomic_write(folder / f"{key}.npz", buf.getvalue())
+    except OSError as exc:
+        log.warning("cannot write the reference cache in %s (%s); continuing without caching", folder, exc)
+        return None

@@ -7,13 +7,14 @@ import statistics
 
 from evalsuite.metrics.base import Metric, MetricBatch, MetricResult
 from evalsuite.registry import METRICS
+from evalsuite.trackers.stats import quantile
 
 
 @METRICS.register("latency")
 class LatencyMetric(Metric):
     """End-to-end generation seconds per image (``latency_s`` of each row); aggregate = median.
 
-    The extra fields are the mean and p90. Lower is better.
+    The extra fields are the mean and p90 (:func:`evalsuite.trackers.stats.quantile`). Lower is better.
     """
 
     name = "latency"
@@ -21,17 +22,12 @@ class LatencyMetric(Metric):
     unit = "s"
     needs = frozenset()
 
-    def reset(self) -> None:
-        self._values: list[float] = []
-
     def update(self, batch: MetricBatch) -> list[float]:
-        vals = [float(r.get("latency_s", math.nan)) for r in batch.rows]
-        self._values += [v for v in vals if not math.isnan(v)]
-        return vals
+        return self.add_samples([float(r.get("latency_s", math.nan)) for r in batch.rows])
 
     def compute(self) -> MetricResult:
-        v = sorted(self._values)
+        v = sorted(x for x in self.samples() if not math.isnan(x))
         if not v:
             return MetricResult(math.nan, 0)
-        p90 = v[min(len(v) - 1, math.ceil(0.9 * len(v)) - 1)]
+        p90 = quantile(v, 0.9)  # evalsuite's one percentile definition (linear interpolation)
         return MetricResult(statistics.median(v), len(v), {"mean": statistics.fmean(v), "p90": p90})

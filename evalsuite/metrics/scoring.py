@@ -9,6 +9,13 @@ resized to the output image's size, read from the run's dataset (``run.json`` �
 whose fingerprint must match the one recorded. A metric is skipped for configurations whose
 runner task is not in its ``tasks``. Paired metrics (``lpips_pair``) compare two configurations
 at the same case and seed; the default pairs are ``X-turbo<N>`` vs ``X`` for every such pair present.
+
+A metric named twice is scored once, and one that applies to none of the run's configurations is
+skipped, each with a warning (:func:`select_metrics`). A row whose image cannot be read (deleted,
+truncated) does not sink the others: its metrics are left empty, the row gets
+``score_status = "error"`` and ``score_error`` (the reason), the set-level metrics rest on the
+rest, and the configuration's summary entry lists it under ``scoring_errors``
+(``evalsuite score`` then exits 1).
 """
 
 from __future__ import annotations
@@ -143,16 +150,78 @@ def _default_mode(meta: dict[str, Any]) -> str:
     return default_mode("random" if "random" in policies else "tiny")
 
 
+def select_metrics(
+    names: Sequence[str], tasks: dict[str, str], configs: Sequence[str] | None = None
+) -> list[str]:
+    """``names`` without repeats and without metrics that apply to none of ``configs``' tasks
+    (``tasks``: configuration → runner task), warning once for each one dropped.
+
+    Raises:
+        RegistryError: an unknown metric name.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            log.warning("metric %r is named more than once in --metrics; scoring it once", n)
+            continue
+        seen.add(n)
+        out.append(n)
+    confs = list(configs) if configs is not None else list(tasks)
+    if not confs:
+        return out
+    kept = []
+    for n in out:
+        cls = METRICS.get(n)
+        applies = [c for c in confs if tasks.get(c, "t2i") in getattr(cls, "tasks", {"t2i", "inpaint"})]
+        if not applies:
+            log.warning(
+                "metric %r applies to %s configurations only; none of this run's (%s) is one: skipping it",
+                n,
+                "/".join(sorted(getattr(cls, "tasks", ()))),
+                ", ".join(f"{c} ({tasks.get(c, 't2i')})" for c in confs),
+            )
+            continue
+        kept.append(n)
+    return kept
+
+
+def metric_kwargs(cls: Any, common: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Constructor options for ``cls``: the run-wide ``common`` ones it accepts (``metric_weights``...)
+    plus the user's ``options`` (all of them, so that a typo is refused by the metric)."""
+    accepted = set(cls.option_names()) if hasattr(cls, "option_names") else set(common)
+    return {**{k: v for k, v in common.items() if k in accepted}, **options}
+
+
+class RowImageError(Exception):
+    """A stored image of a row that cannot be read; scoring marks the row and goes on."""
+
+
 class _Loader:
     """Reads images, sources and masks for rows, resized to each output's size."""
 
     def __init__(self, store: RunStore, cases: dict[str, Case] | None, device: torch.device) -> None:
         self.store, self.cases, self.device = store, cases, device
 
+    def image(self, row: dict[str, Any]) -> torch.Tensor:
+        """The row's stored image as float (3, H, W).
+
+        Raises:
+            RowImageError: missing or unreadable file (the message names it).
+        """
+        path = self.store.path / str(row.get("image") or "")
+        if not row.get("image"):
+            raise RowImageError("the row records no image file")
+        try:
+            with Image.open(path) as im:
+                return _to_tensor(im)
+        except FileNotFoundError:
+            raise RowImageError(f"image file {path} is missing") from None
+        except (OSError, ValueError) as exc:
+            raise RowImageError(f"image file {path} cannot be read ({exc})") from None
+
     def images(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
-        return torch.stack([_to_tensor(Image.open(self.store.path / r["image"])) for r in rows]).to(
-            self.device
-        )
+        return torch.stack([self.image(r) for r in rows]).to(self.device)
 
     def _case(self, row: dict[str, Any], what: str) -> Case:
         if self.cases is None:
@@ -186,14 +255,39 @@ class _Loader:
         rows: Sequence[dict[str, Any]],
         needs: set[str],
         pair_rows: Sequence[dict[str, Any]] | None = None,
+        failed: dict[Key, str] | None = None,
     ) -> Any:
+        """A :class:`MetricBatch` of ``rows``; a row whose image (or its pair's) cannot be read is
+        left out of it (``batch.rows`` are the rows kept) and recorded in ``failed``."""
         from evalsuite.metrics.base import MetricBatch
 
-        images = self.images(rows) if needs & {"images", "sources", "masks", "pairs"} else None
+        failed = {} if failed is None else failed
+        images = pairs = None
+        if needs & {"images", "sources", "masks", "pairs"} or pair_rows is not None:
+            kept, imgs, pimgs = [], [], []
+            for i, r in enumerate(rows):
+                k = row_key(r)
+                if k in failed:
+                    continue
+                try:
+                    img = self.image(r)
+                    pimg = self.image(pair_rows[i]) if pair_rows is not None else None
+                except RowImageError as exc:
+                    failed[k] = str(exc)
+                    log.warning("scoring: leaving out %s/%s seed %s: %s", k[0], k[1], k[2], exc)
+                    continue
+                kept.append(r)
+                imgs.append(img)
+                pimgs.append(pimg)
+            rows = kept
+            if not rows:
+                return MetricBatch(rows=[])
+            images = torch.stack(imgs).to(self.device)
+            if pair_rows is not None:
+                pairs = torch.stack(pimgs).to(self.device)  # type: ignore[arg-type]
         sources = masks = None
         if images is not None and needs & {"sources", "masks"}:
             sources, masks = self.sources_masks(rows, images)
-        pairs = self.images(pair_rows) if pair_rows is not None else None
         return MetricBatch(
             rows=rows,
             images=images,
@@ -244,15 +338,25 @@ def score_run(
     for r in rows:
         by_config.setdefault(r["config"], []).append(r)
     tasks = config_tasks(meta)
-    classes = {n: METRICS.get(n) for n in metric_names}
+    names = select_metrics(metric_names, tasks, list(by_config) or None)
+    classes = {n: METRICS.get(n) for n in names}
     mode = metric_weights or _default_mode(meta)
     opts = metric_options or {}
+    for n in opts:
+        if n not in classes:
+            METRICS.get(n)  # unknown metric → RegistryError
+            log.warning("--metric-option for %r, which is not scored in this call: ignored", n)
     dev = torch.device(device)
+    common = {
+        "metric_weights": mode,
+        "metric_weights_dir": str(metric_weights_dir) if metric_weights_dir else None,
+    }
 
     def make(name: str) -> Any:
-        return classes[name](
-            device=dev, metric_weights=mode, metric_weights_dir=metric_weights_dir, **opts.get(name, {})
-        )
+        return classes[name](device=dev, **metric_kwargs(classes[name], common, opts.get(name, {})))
+
+    for n in classes:  # unknown or ill-typed options → MetricOptionError now, before any work
+        make(n)
 
     from evalsuite.metrics.base import Metric, ScoringContext
 
@@ -269,6 +373,7 @@ def score_run(
     loader = _Loader(store, cases, dev)
     summary: dict[str, Any] = {}
     updates: dict[Key, dict[str, Any]] = {}
+    failed: dict[Key, str] = {}
 
     def record(row: dict[str, Any], col: str, v: float) -> None:
         k = row_key(row)
@@ -287,8 +392,10 @@ def score_run(
             m.prepare(ctx)
         needs = set().union(*(set(m.needs) for _, m in active))
         for i in range(0, len(ok), batch_size):
-            chunk = ok[i : i + batch_size]
-            batch = loader.batch(chunk, needs)
+            batch = loader.batch(ok[i : i + batch_size], needs, failed=failed)
+            chunk = list(batch.rows)
+            if not chunk:
+                continue
             for name, m in active:
                 vals = m.update(batch)
                 if m.per_sample and vals is not None:
@@ -302,9 +409,39 @@ def score_run(
 
     paired = [n for n, c in classes.items() if c.paired]
     if paired:
-        _score_pairs(paired, make, by_config, tasks, pairs, loader, batch_size, summary, record)
+        if pairs is None and not default_pairs(list(by_config)):
+            log.warning(
+                "%s: no configuration pairs in this run (X-turboN with X, or --pair A:B): nothing to compare",
+                ", ".join(paired),
+            )
+        else:
+            _score_pairs(paired, make, by_config, tasks, pairs, loader, batch_size, summary, record, failed)
+    blank = {c: math.nan for n, cls in classes.items() if cls.per_sample for c in (n, *cls.columns)}
+    for k, reason in failed.items():
+        updates.setdefault(k, {"config": k[0], "case_id": k[1], "seed": k[2]}).update(
+            {**blank, "score_status": "error", "score_error": reason}
+        )
+        entry = summary.setdefault(k[0], {"counts": count_summary(by_config.get(k[0], [])), "metrics": {}})
+        errs = entry.setdefault("scoring_errors", {"n": 0, "errors": []})
+        errs["n"] += 1
+        if len(errs["errors"]) < 20:
+            errs["errors"].append(f"{k[1]} seed {k[2]}: {reason}")
+    for r in rows:  # a row that failed an earlier scoring and scores now
+        k = row_key(r)
+        if r.get("score_status") == "error" and k in updates and k not in failed:
+            updates[k].update({"score_status": "ok", "score_error": None})
     store.update_rows(updates.values())
     return summary
+
+
+def scoring_failures(summary: dict[str, Any]) -> list[str]:
+    """One line per configuration with rows that could not be scored (empty when all were)."""
+    return [
+        f"{config}: {e['scoring_errors']['n']} row(s) not scored: "
+        + "; ".join(e["scoring_errors"]["errors"][:3])
+        for config, e in summary.items()
+        if e.get("scoring_errors", {}).get("n")
+    ]
 
 
 def _score_pairs(
@@ -317,6 +454,7 @@ def _score_pairs(
     batch_size: int,
     summary: dict[str, Any],
     record: Any,
+    failed: dict[Key, str],
 ) -> None:
     configs = list(by_config)
     todo = default_pairs(configs) if pairs is None else list(pairs)
@@ -344,10 +482,15 @@ def _score_pairs(
             m = make(name)
             for i in range(0, len(matched), batch_size):
                 chunk = matched[i : i + batch_size]
-                ra = [x for x, _ in chunk]
                 batch = loader.batch(
-                    ra, set(m.needs) | ({"masks"} if inpaint else set()), [y for _, y in chunk]
+                    [x for x, _ in chunk],
+                    set(m.needs) | ({"masks"} if inpaint else set()),
+                    [y for _, y in chunk],
+                    failed=failed,
                 )
+                ra = list(batch.rows)
+                if not ra:
+                    continue
                 if not inpaint:
                     batch.sources = batch.masks = None
                 vals = m.update(batch)
@@ -397,9 +540,24 @@ def metric_notes(summary: dict[str, Any]) -> list[str]:
             and f.get("value") is not None
             and not (isinstance(f.get("value"), float) and math.isnan(f["value"]))
         ):
+            compat = (f.get("preprocessing") or {}).get("compatible_with", "")
             lines.append(
-                f"- `{config}` FID {f['value']:.4g} (N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                f"- `{config}` FID {f['value']:.4g} (mode {f.get('fid_mode', 'clean')}"
+                + (f", {compat}" if compat else "")
+                + f"; N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
                 f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}."
+            )
+        bb = sorted(m for m in ms if m.endswith("_brushbench"))
+        if bb:
+            lines.append(
+                f"- `{config}` {', '.join(bb)}: BrushBench's definition (512² PIL bicubic; 3-channel squared-error "
+                "sum / 1-channel pixel count: MSE 3× ours, PSNR ≈ 4.77 dB lower) — compare these with BrushBench "
+                "tables; `unmasked_mse`/`unmasked_psnr` are evalsuite's per-element definition."
+            )
+        if "clip_score_mlperf" in ms:
+            lines.append(
+                f"- `{config}` clip_score_mlperf: MLPerf's definition (open_clip ViT-B-32/openai, 100·cos without "
+                "clamp, open_clip's eval transform); `clip_score` is evalsuite's (clamped at 0)."
             )
         p = ms.get("lpips_pair")
         if p:

@@ -1,16 +1,20 @@
 """Building self-contained HTML pages: inline CSS, no scripts, no network, every text escaped.
 
-Text reaches the page only through :func:`esc` (or :func:`table`/:func:`tag`, which call it);
-markup produced here is wrapped in :class:`Markup` so it is not escaped twice.
+Text reaches the page only through :func:`markupsafe.escape` (:func:`esc`, and
+``Markup(...).format(...)``, which escapes its arguments); markup produced here is a
+:class:`markupsafe.Markup`, so it is not escaped twice.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import mimetypes
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from markupsafe import Markup, escape
+
+__all__ = ["CSS", "Markup", "esc", "figure", "img", "join", "link", "page", "table", "tag"]
 
 CSS = """
 :root { color-scheme: light; }
@@ -41,27 +45,22 @@ dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; }
 """
 
 
-class Markup(str):
-    """A string that is already HTML (produced by this module)."""
-
-
 def esc(x: object) -> Markup:
-    """``x`` as HTML text (``&``, ``<``, ``>``, quotes escaped); :class:`Markup` passes through."""
-    if isinstance(x, Markup):
-        return x
-    return Markup(html.escape("" if x is None else str(x), quote=True))
+    """``x`` as HTML text (``&``, ``<``, ``>``, quotes escaped by :func:`markupsafe.escape`);
+    :class:`~markupsafe.Markup` passes through, ``None`` is the empty string."""
+    return escape("" if x is None else x)
 
 
 def tag(name: str, content: object = "", cls: str | None = None, **attrs: str) -> Markup:
-    """``<name attrs>content</name>`` with escaped attribute values and content."""
-    a = "".join(f' {k.rstrip("_")}="{html.escape(str(v), quote=True)}"' for k, v in attrs.items())
-    c = f' class="{html.escape(cls, quote=True)}"' if cls else ""
-    return Markup(f"<{name}{c}{a}>{esc(content)}</{name}>")
+    """``<name attrs>content</name>`` with escaped attribute values and content (``class_`` → ``class``)."""
+    a = Markup("").join(Markup(' {}="{}"').format(k.rstrip("_"), v) for k, v in attrs.items())
+    c = Markup(' class="{}"').format(cls) if cls else Markup("")
+    return Markup("<{0}{1}{2}>{3}</{0}>").format(Markup(name), c, a, esc(content))
 
 
 def join(parts: Iterable[object]) -> Markup:
     """Concatenate escaped parts."""
-    return Markup("".join(esc(p) for p in parts))
+    return Markup("").join(esc(p) for p in parts)
 
 
 def table(
@@ -70,19 +69,21 @@ def table(
     numeric: Sequence[bool] | None = None,
     row_classes: Sequence[str] | None = None,
 ) -> Markup:
-    """An HTML table; cells are escaped unless they are :class:`Markup`."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    """An HTML table; cells are escaped unless they are :class:`~markupsafe.Markup`."""
+    head = Markup("").join(Markup("<th>{}</th>").format(h) for h in headers)
     body = []
     for i, r in enumerate(rows):
-        cells = "".join(
-            f'<td class="num">{esc(c)}</td>'
+        cells = Markup("").join(
+            Markup('<td class="num">{}</td>').format(c)
             if numeric and j < len(numeric) and numeric[j]
-            else f"<td>{esc(c)}</td>"
+            else Markup("<td>{}</td>").format(c)
             for j, c in enumerate(r)
         )
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        cls = Markup(' class="{}"').format(row_classes[i]) if row_classes and row_classes[i] else ""
+        body.append(Markup("<tr{}>{}</tr>").format(cls, cells))
+    return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(
+        head, Markup("").join(body)
+    )
 
 
 def img(
@@ -100,18 +101,18 @@ def img(
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         src = f"data:{mime};base64,{data}"
-    w = f' width="{int(width)}"' if width else ""
-    return Markup(f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(alt, quote=True)}"{w}>')
+    w = Markup(' width="{}"').format(int(width)) if width else ""
+    return Markup('<img src="{}" alt="{}"{}>').format(src, alt, w)
 
 
 def figure(image: Markup, caption: object, links: Markup | str = "") -> Markup:
     """A ``<figure>`` with a caption (escaped) and optional extra markup (links)."""
-    return Markup(f"<figure>{image}<figcaption>{esc(caption)} {esc(links)}</figcaption></figure>")
+    return Markup("<figure>{}<figcaption>{} {}</figcaption></figure>").format(esc(image), caption, links)
 
 
 def link(href: str, text: object) -> Markup:
     """``<a href>`` to a relative path."""
-    return Markup(f'<a href="{html.escape(href, quote=True)}">{esc(text)}</a>')
+    return Markup('<a href="{}">{}</a>').format(href, esc(text))
 
 
 def page(title: str, body: Iterable[object]) -> str:
@@ -122,6 +123,6 @@ def page(title: str, body: Iterable[object]) -> str:
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self' data: file:; "
         "style-src 'unsafe-inline'\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
-        + "\n".join(esc(b) for b in body)
+        + "\n".join(str(esc(b)) for b in body)
         + "\n</main></body></html>\n"
     )

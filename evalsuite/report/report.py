@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from evalsuite.data.cases import Dataset
+from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.grids import run_grids
 from evalsuite.report.plots import Plot, all_plots
@@ -378,17 +383,15 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
             if n in r and not math.isnan(r[n].get("headline", math.nan))
         ]
         if own:
-            lines += [
-                "Each metric's own aggregate from run.json (e.g. median latency, set-level FID): "
-                + "; ".join(
-                    f"{md(c)} {md(n)} = {fmt(r['headline'])} (N={_int(r.get('headline_n'))})"
-                    for c, n, r in own
-                ),
-                "",
-            ]
+            lines += ["Each metric's own aggregate from run.json (e.g. median latency, set-level FID):", ""]
+            lines += md_table(
+                ["configuration", "metric", "aggregate", "N"],
+                [[md(c), md(n), fmt(r["headline"]), _int(r.get("headline_n"))] for c, n, r in own],
+            )
     from evalsuite.metrics.scoring import metric_notes
 
-    notes = metric_notes(meta.get("summary", {}))
+    # the notes' own text only: this section writes the heading once
+    notes = [x for x in metric_notes(meta.get("summary", {})) if x.strip() and not x.startswith("#")]
     if notes:
         lines += ["### Metric notes", "", *notes, ""]
     lines += ["### Speed and memory", ""]
@@ -597,20 +600,110 @@ def _case_table(data: ReportData) -> list[list[Any]]:
 
 
 # -- entry point -----------------------------------------------------------------------------------
+class RunDirNotWritable(ValueError):
+    """A run directory that a command must write into cannot be written (read-only file system or
+    folder); the message names the folder, the command and the fix. The CLI exits with code 2."""
+
+
+def check_writable(run_dir: str | Path, command: str, writes: str) -> None:
+    """Refuse early, before any work, when ``run_dir`` (or a file ``command`` rewrites there) cannot
+    be written: a temporary file is created and removed in the folder itself.
+
+    Raises:
+        RunDirNotWritable: naming the folder, what ``command`` writes and how to proceed.
+    """
+    path = Path(run_dir)
+    reason = None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    else:
+        names = (REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR, GRIDS_DIR, "run.json", "rows.jsonl")
+        locked = [n for n in names if (path / n).exists() and not os.access(path / n, os.W_OK)]
+        if locked:
+            reason = f"{', '.join(locked)} not writable"
+    if reason:
+        raise RunDirNotWritable(
+            f"cannot write into the run directory {path} ({reason}): 'evalsuite {command}' writes "
+            f"{writes} there. Nothing was written. Copy the run to a writable folder "
+            f"(cp -r {path} COPY) and run 'evalsuite {command} COPY'"
+        )
+
+
 def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
     """Write ``report.md``, ``report.html``, ``summary.csv``, ``plots/`` and ``grids/`` into
     ``run_dir``; return the path of ``report.md``.
 
+    Everything is first written into a temporary folder inside ``run_dir``, then each file is
+    renamed into place: a failure leaves the previous report files as they were (no half-written
+    file), and a read-only run directory is refused before anything is computed.
+
     Raises:
         FileNotFoundError: when ``run_dir`` is not a run directory.
+        RunDirNotWritable: when ``run_dir`` cannot be written.
     """
-    data = build(run_dir)
-    path = data.view.path
-    data.summary.to_csv(path / SUMMARY_CSV, index=False)
-    (path / REPORT_MD).write_text(render_markdown(data.meta, data), encoding="utf-8")
-    (path / REPORT_HTML).write_text(render_html(data, embed=embed_images), encoding="utf-8")
+    path = Path(run_dir)
+    if (path / "run.json").is_file():
+        check_writable(path, "report", "report.md, report.html, summary.csv, plots/ and grids/")
+    else:
+        RunView.load(path)  # raises FileNotFoundError naming the folder
+    _remove_stale_staging(path)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path))
+    except OSError as exc:
+        raise RunDirNotWritable(f"cannot write into the run directory {path} ({exc.strerror})") from None
+    try:
+        data = build(path, out_dir=staging)
+        (staging / SUMMARY_CSV).write_bytes(data.summary.to_csv(index=False).encode("utf-8"))
+        (staging / REPORT_MD).write_text(render_markdown(data.meta, data), encoding="utf-8")
+        (staging / REPORT_HTML).write_text(
+            render_html(data, embed=embed_images, base=staging), encoding="utf-8"
+        )
+        _commit(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log.info("report: %s", path / REPORT_MD)
     return path / REPORT_MD
 
 
-__all__ = ["ReportData", "banner", "build", "render_html", "render_markdown", "write_report"]
+STAGING_PREFIX = ".report."
+STALE_STAGING_S = 3600.0
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Remove staging folders that a killed ``write_report`` left (older than an hour, so a report
+    being written beside this one keeps its own)."""
+    now = time.time()
+    for d in path.glob(STAGING_PREFIX + "*"):
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _commit(staging: Path, path: Path) -> None:
+    """Move the staged assets, then the pages, into ``path`` (each rename atomic; pages last, so a
+    page never links an asset that is not there yet)."""
+    for sub in (PLOTS_DIR, GRIDS_DIR):
+        if (staging / sub).is_dir():
+            (path / sub).mkdir(exist_ok=True)
+            for f in sorted((staging / sub).iterdir()):
+                os.replace(f, path / sub / f.name)
+    for name in (SUMMARY_CSV, REPORT_MD, REPORT_HTML):
+        atomic_write(path / name, (staging / name).read_bytes())
+
+
+__all__ = [
+    "ReportData",
+    "RunDirNotWritable",
+    "banner",
+    "build",
+    "check_writable",
+    "render_html",
+    "render_markdown",
+    "write_report",
+]

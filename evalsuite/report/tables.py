@@ -119,6 +119,28 @@ class Quantity:
         return {True: "↑", False: "↓"}.get(self.higher_is_better, "")  # type: ignore[arg-type]
 
 
+def read_run_meta(store: RunStore) -> dict[str, Any]:
+    """``run.json`` of ``store``, checked to be a JSON object.
+
+    Raises:
+        FileNotFoundError: not a run directory.
+        ValueError: ``run.json`` is not valid JSON or not an object — naming the file and the fix.
+    """
+    try:
+        meta = store.read_meta()
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(
+            f"{store.run_json}: not valid JSON ({exc}); the run's metadata is damaged: restore it from "
+            "a copy, or run again into a new run directory"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"{store.run_json}: expected a JSON object, got {type(meta).__name__}; the run's metadata is "
+            "damaged: restore it from a copy, or run again into a new run directory"
+        )
+    return meta
+
+
 @dataclass
 class RunView:
     """A loaded run directory.
@@ -140,9 +162,10 @@ class RunView:
 
         Raises:
             FileNotFoundError: when ``run_dir`` holds no ``run.json``.
+            ValueError: when ``run.json`` is not a JSON object (naming the file).
         """
         store = RunStore(run_dir)
-        meta = store.read_meta()
+        meta = read_run_meta(store)
         return cls(store.path, meta, normalise(store.samples()))
 
     @property

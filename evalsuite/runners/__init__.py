@@ -1,9 +1,34 @@
-"""Runners: one class per model family, registered in :data:`evalsuite.registry.RUNNERS`."""
+"""Runners: one class per model family, registered in :data:`evalsuite.registry.RUNNERS`.
 
-from evalsuite.runners.base import CaseError, GenerationOutput, Runner, RunnerParams
-from evalsuite.runners.flux import FluxParams, FluxText2Image
-from evalsuite.runners.flux_controlnet import FluxControlNetInpaint  # noqa: F401  (registers flux-cn-inpaint)
-from evalsuite.runners.inpaint import FluxFill, FluxInpaint  # noqa: F401  (registers flux-inpaint, flux-fill)
-from evalsuite.runners.sdxl import SDXLInpaint  # noqa: F401  (registers sdxl-inpaint)
+The names below are imported on first access (PEP 562), so importing one light module of this
+package (``evalsuite.runners.weights``) does not import every runner, torch and diffusers.
+"""
 
-__all__ = ["CaseError", "GenerationOutput", "Runner", "RunnerParams", "FluxParams", "FluxText2Image"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "CaseError": "evalsuite.runners.base",
+    "GenerationOutput": "evalsuite.runners.base",
+    "Runner": "evalsuite.runners.base",
+    "RunnerParams": "evalsuite.runners.base",
+    "FluxParams": "evalsuite.runners.flux",
+    "FluxText2Image": "evalsuite.runners.flux",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evalsuite.runners' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from evalsuite.runners.base import CaseError, GenerationOutput, Runner, RunnerParams  # noqa: F401
+    from evalsuite.runners.flux import FluxParams, FluxText2Image  # noqa: F401

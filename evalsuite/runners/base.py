@@ -8,21 +8,45 @@ once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gc
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image
 
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
 from evalsuite.runners.weights import Weights
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the methods that need it: listing runners and their parameters
+# (``evalsuite runners``) imports this module and must not import torch.
+DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes (``getattr(torch, name)``)
+MAX_STEPS = 1000  # schedulers are trained on 1000 timesteps; more steps are no real setting
+MAX_SIDE = 8192  # output side limit: the input pixel limit is 8192² (evalsuite.data.imageio.MAX_PIXELS)
+
+F = TypeVar("F", bound=Any)
+
+
+def no_grad(fn: F) -> F:
+    """``@torch.no_grad()`` that imports torch when the decorated function is called, not defined."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class CaseError(ValueError):
@@ -61,15 +85,38 @@ class RunnerParams:
     allow_empty_masks: bool = False
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for values no pipeline accepts."""
+        """Raise ``ValueError`` for values no pipeline accepts.
+
+        Rules (every runner): each number is finite (no ``.nan``/``.inf``); ``steps`` in
+        [1, 1000]; ``guidance`` ≥ 0; ``batch_size`` ≥ 1; ``width``/``height``/``tiny_size`` positive
+        multiples of 16 up to 8192 (the input pixel limit, 8192²); every ``*scale`` field (e.g.
+        ``lora_scale``, ``conditioning_scale``) ≥ 0; ``dtype`` one of :data:`DTYPES`. Runners add
+        their own (``strength`` in (0, 1], ``true_guidance`` ≥ 1...).
+        """
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
         if self.steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise ValueError(
+                f"steps must be ≤ {MAX_STEPS} (a scheduler's training timesteps), got {self.steps}"
+            )
+        if self.guidance < 0:
+            raise ValueError(f"guidance must be ≥ 0, got {self.guidance}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
         for k in ("width", "height", "tiny_size"):
             v = getattr(self, k)
             if v < 16 or v % 16:
                 raise ValueError(f"{k} must be a positive multiple of 16, got {v}")
+            if v > MAX_SIDE:
+                raise ValueError(f"{k} must be ≤ {MAX_SIDE} (the {MAX_SIDE}² pixel limit), got {v}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("scale") and isinstance(v, int | float) and v < 0:
+                raise ValueError(f"{f.name} must be ≥ 0, got {v}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
@@ -106,6 +153,8 @@ class Runner(ABC):
     task: ClassVar[str] = "t2i"
 
     def __init__(self, params: RunnerParams, weights: Weights, device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.params: Any = params
         self.weights = weights
         self.device = torch.device(device)
@@ -115,7 +164,9 @@ class Runner(ABC):
     @property
     def dtype(self) -> torch.dtype:
         """Compute dtype: float32 under ``tiny`` weights, else the configured dtype."""
-        return torch.float32 if self.weights.policy == "tiny" else DTYPES[self.params.dtype]
+        import torch
+
+        return torch.float32 if self.weights.policy == "tiny" else getattr(torch, self.params.dtype)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -159,6 +210,8 @@ class Runner(ABC):
     @staticmethod
     def generators(seeds: Sequence[int]) -> list[torch.Generator]:
         """One CPU generator per sample, seeded: the noise does not depend on device or batch size."""
+        import torch
+
         return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -180,6 +233,8 @@ class Runner(ABC):
         """The modules that run once per denoising step, by role, after :meth:`load`: what a scenario
         compiles, quantizes, casts or caches. Default: the pipeline's ``transformer`` or ``unet``, and
         its ``controlnet`` when it has one. Roles: ``"transformer"``, ``"unet"``, ``"controlnet"``."""
+        import torch
+
         out: dict[str, torch.nn.Module] = {}
         for role in ("transformer", "unet", "controlnet"):
             mod = getattr(self.pipe, role, None)
@@ -191,6 +246,8 @@ class Runner(ABC):
         """Every ``nn.Module`` component of the loaded pipeline by name (denoisers, text encoders, VAE):
         what memory accounting measures and memory strategies move. Default: the pipeline's
         ``components`` mapping, modules only."""
+        import torch
+
         comps = getattr(self.pipe, "components", None) or {}
         return {k: v for k, v in comps.items() if isinstance(v, torch.nn.Module)}
 
@@ -199,9 +256,26 @@ class Runner(ABC):
         runs a negative batch, else 1). Default 1; runners with CFG override it."""
         return 1
 
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """Call the loaded pipeline directly for ``cases``/``seeds``, the way a user of the library would,
+        without evalsuite's trackers or phase split: the baseline that ``evalsuite profile`` measures
+        the harness overhead against. It must do the same work as :meth:`generate` (same size, steps,
+        guidance, inputs and seeds; decoded images). Every built-in runner overrides it; the default
+        raises ``NotImplementedError`` (the profile then records the baseline as unavailable)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no bare pipeline call (Runner.bare_call)")
+
+    def flop_inputs(self) -> list[Any]:
+        """What the FLOP model needs, after :meth:`load`: one :class:`~evalsuite.trackers.flops.FlopInput`
+        per denoiser forward of a step, for one sample at the current :attr:`size` (the engine scales by
+        batch × :meth:`cfg_batch_multiplier`). Default ``[]``: no FLOP model (MFU is reported as NaN)."""
+        return []
+
     def close(self) -> None:
         """Release the model and free device memory."""
         self.pipe = None
-        gc.collect()
+        if self.weights.policy != "tiny" or self.device.type != "cpu":
+            gc.collect()  # a full collection costs ~0.5 s with torch and diffusers loaded: not for tiny CPU models
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.empty_cache()

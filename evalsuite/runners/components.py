@@ -13,9 +13,10 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+if TYPE_CHECKING:  # torch is imported where components are built, not when this module is
+    import torch
 
 M = TypeVar("M")
 
@@ -206,6 +207,8 @@ SDXL_SCHEDULER: dict[str, Any] = dict(
 @contextmanager
 def build_on(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
     """Construct modules directly on ``device`` in ``dtype`` (restores the default dtype after)."""
+    import torch
+
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -222,6 +225,8 @@ def build(
 
     The seed makes ``tiny`` (and ``random``) weights identical from one build to the next.
     """
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with build_on(device, dtype):

@@ -7,7 +7,7 @@ latent features of the masked image plus 4 packed features of the (inverted) mas
 :class:`~diffusers.FluxControlNetModel` has a ``64 → 3072`` projection and cannot load them, and
 the authors' reference code imports ``diffusers.models.controlnet`` (removed in diffusers 0.37).
 
-What this module reproduces (see ``REFERENCE.md``, "The Alimama inpainting ControlNet"):
+What this module reproduces (the authors' reference pipeline; docs/controlnet-inpainting.md):
 
 * control input: image scaled to [-1, 1]; mask in greyscale binarised at ≥ 0.5 (128 of 255);
   pixels where the mask is 1 set to -1; the masked image VAE-encoded by *sampling* the posterior,

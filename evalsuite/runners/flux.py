@@ -6,16 +6,17 @@ import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.data.cases import Case
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams
+from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams, no_grad
 from evalsuite.runners.components import flux_components
 from evalsuite.runners.weights import WeightsError
 from evalsuite.trackers.tracking import Tracker
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class FluxBase(Runner):
             eff["lora_synthetic"] = self.lora_info["lora_source"] == "synthetic"
         return eff
 
-    @torch.no_grad()
+    @no_grad
     def encode(
         self, prompts: Sequence[str], tracker: Tracker
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
@@ -130,7 +131,7 @@ class FluxBase(Runner):
             )
         return pe, ppe, info
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, latents: torch.Tensor, tracker: Tracker) -> list[Any]:
         """Unpack, unscale and VAE-decode packed latents to PIL images (as FluxPipeline does)."""
         pipe = self.pipe
@@ -141,6 +142,14 @@ class FluxBase(Runner):
             image = pipe.vae.decode(lat, return_dict=False)[0]
             images = pipe.image_processor.postprocess(image, output_type="pil")
         return images
+
+    def flop_inputs(self) -> list[Any]:
+        """The FLUX transformer (analytic formula) at the current size and T5 sequence length."""
+        from evalsuite.trackers.flops import FlopInput, flux_tokens
+
+        w, h = self.size
+        tokens = {"image_tokens": flux_tokens(w, h), "text_tokens": int(self.params.max_sequence_length)}
+        return [FlopInput("flux_transformer", self.pipe.transformer.config, tokens, "transformer")]
 
     @staticmethod
     def outputs(images: list[Any], tracker: Tracker, info: dict[str, Any]) -> list[GenerationOutput]:
@@ -190,3 +199,17 @@ class FluxText2Image(FluxBase):
             ).images
         images = self.decode(latents, tracker)
         return self.outputs(images, tracker, info)
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """``FluxPipeline(prompt=..., ...)`` with this run's size, steps, guidance and seeds (PIL output)."""
+        p = self.params
+        w, h = self.size
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            height=h,
+            width=w,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+            max_sequence_length=p.max_sequence_length,
+        )

@@ -54,6 +54,8 @@ class ControlNetInpaintParams(FluxParams):
         super().validate()
         if self.true_guidance < 1:
             raise ValueError(f"true_guidance must be ≥ 1 (1 = off), got {self.true_guidance}")
+        if self.conditioning_scale < 0:  # also covered by the base rule for *scale fields
+            raise ValueError(f"conditioning_scale must be ≥ 0, got {self.conditioning_scale}")
 
 
 @RUNNERS.register("flux-cn-inpaint")
@@ -153,3 +155,44 @@ class FluxControlNetInpaint(FluxBase):
 
         info.update(vae_sample_rng=VAE_SAMPLE_RNG, true_cfg=p.true_guidance > 1)
         return self.outputs(images, tracker, info)
+
+    def cfg_batch_multiplier(self) -> int:
+        """True CFG (``true_guidance > 1``) runs the negative prompt through both denoisers each step."""
+        return 2 if float(self.params.true_guidance) > 1.0 else 1
+
+    def flop_inputs(self) -> list[Any]:
+        """The FLUX transformer plus the Alimama ControlNet (its condition embedder's input width)."""
+        import torch
+
+        from evalsuite.trackers.flops import FlopInput
+
+        out = super().flop_inputs()
+        cn = self.pipe.controlnet
+        emb = getattr(cn, "controlnet_x_embedder", None)
+        cond = int(emb.in_features) if isinstance(emb, torch.nn.Linear) else None
+        out.append(
+            FlopInput("flux_controlnet", cn.config, {**out[0].args, "cond_channels": cond}, "controlnet")
+        )
+        return out
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """The port's own pipeline as its users call it: ``AlimamaInpaintPipeline(prompt=..., image=...,
+        mask=...)`` (it encodes the prompts and prepares the control input itself; PIL output), without
+        evalsuite's trackers or phase split."""
+        p = self.params
+        w, h = self.size
+        inputs = [self.load_inputs(c) for c in cases]
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            image=[im for im, _ in inputs],
+            mask=[m for _, m in inputs],
+            height=h,
+            width=w,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            true_guidance_scale=p.true_guidance,
+            controlnet_conditioning_scale=p.conditioning_scale,
+            negative_prompt=p.negative_prompt,
+            generator=self.generators(seeds),
+            max_sequence_length=p.max_sequence_length,
+        )

@@ -104,6 +104,11 @@ class FluxInpaintParams(FluxParams):
         super().validate()
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+        # the pipelines run steps - int(steps - steps × strength) denoising steps
+        if int(max(self.steps - self.steps * self.strength, 0)) >= self.steps:
+            raise ValueError(
+                f"strength {self.strength} × steps {self.steps} leaves no denoising step; raise either"
+            )
 
 
 class _FluxInpaintBase(FluxBase, InpaintInputs):
@@ -135,6 +140,24 @@ class _FluxInpaintBase(FluxBase, InpaintInputs):
         split_encode_time(tracker, clock)
         out = self.decode(latents, tracker)
         return self.outputs(out, tracker, info)
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """The diffusers inpainting pipeline called with prompts, images and masks (PIL output)."""
+        p = self.params
+        w, h = self.size
+        images, masks = self.batch_inputs(cases)
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            image=images,
+            mask_image=masks,
+            height=h,
+            width=w,
+            strength=p.strength,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+            max_sequence_length=p.max_sequence_length,
+        )
 
 
 @RUNNERS.register("flux-inpaint")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.data.cases import Case
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import GenerationOutput, RunnerParams
+from evalsuite.runners.base import GenerationOutput, RunnerParams, no_grad
 from evalsuite.runners.components import sdxl_inpaint_components
 from evalsuite.runners.flux import FluxBase, count_truncated
 from evalsuite.runners.inpaint import InpaintInputs, split_encode_time, timed_vae_encode
 from evalsuite.runners.weights import WeightsError
 from evalsuite.trackers.tracking import Tracker
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class SDXLInpaintParams(RunnerParams):
         super().validate()
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+        # the pipelines run steps - int(steps - steps × strength) denoising steps
+        if int(max(self.steps - self.steps * self.strength, 0)) >= self.steps:
+            raise ValueError(
+                f"strength {self.strength} × steps {self.steps} leaves no denoising step; raise either"
+            )
 
 
 @RUNNERS.register("sdxl-inpaint")
@@ -81,7 +87,7 @@ class SDXLInpaint(InpaintInputs):
             )
         self.pipe.set_progress_bar_config(disable=True)
 
-    @torch.no_grad()
+    @no_grad
     def encode(
         self, prompts: Sequence[str], tracker: Tracker
     ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
@@ -102,9 +108,11 @@ class SDXLInpaint(InpaintInputs):
             embeds.update(negative_prompt_embeds=npe, negative_pooled_prompt_embeds=nppe)
         return embeds, info
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, latents: torch.Tensor, tracker: Tracker) -> list[Any]:
         """Decode latents to PIL images exactly as the pipeline does (fp16 VAE upcast, latents mean/std)."""
+        import torch
+
         pipe = self.pipe
         with tracker.phase("vae_decode"):
             upcast = pipe.vae.dtype == torch.float16 and pipe.vae.config.force_upcast
@@ -152,3 +160,32 @@ class SDXLInpaint(InpaintInputs):
         split_encode_time(tracker, clock)
         out = self.decode(latents, tracker)
         return FluxBase.outputs(out, tracker, info)
+
+    def cfg_batch_multiplier(self) -> int:
+        """Classifier-free guidance runs a negative batch through the UNet when guidance > 1."""
+        return 2 if float(self.params.guidance) > 1.0 else 1
+
+    def flop_inputs(self) -> list[Any]:
+        """The UNet, counted on the meta device at the current size (77 CLIP tokens)."""
+        from evalsuite.trackers.flops import FlopInput
+
+        w, h = self.size
+        return [FlopInput("unet_counted", dict(self.pipe.unet.config), {"width": w, "height": h}, "unet")]
+
+    def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
+        """``StableDiffusionXLInpaintPipeline(prompt=..., image=..., mask_image=...)`` (PIL output)."""
+        p = self.params
+        w, h = self.size
+        images, masks = self.batch_inputs(cases)
+        return self.pipe(
+            prompt=[c.prompt for c in cases],
+            negative_prompt=None if p.negative_prompt is None else [p.negative_prompt] * len(cases),
+            image=images,
+            mask_image=masks,
+            height=h,
+            width=w,
+            strength=p.strength,
+            num_inference_steps=p.steps,
+            guidance_scale=p.guidance,
+            generator=self.generators(seeds),
+        )

@@ -4,8 +4,8 @@
     Real checkpoints. A model reference (``black-forest-labs/FLUX.1-dev``) resolves, in order,
     to ``<weights_dir>/<org>/<name>`` (air-gapped clusters: ``--weights-dir`` or
     ``EVALSUITE_WEIGHTS_DIR``), ``<weights_dir>/<name>``, an existing local directory of that
-    name, and finally the Hugging Face hub id itself (which honours ``HF_HOME`` and
-    ``HF_HUB_OFFLINE``: offline, a model that is not in the cache fails at once).
+    name, and finally the Hugging Face hub id itself (which honours ``HF_HOME`` and offline
+    mode: offline, a model that is not in the cache fails at once, see :func:`hub_offline`).
 ``random``
     Full-size architectures with random weights, built directly on the target device in the
     target dtype. Speed and memory are real; quality numbers mean nothing.
@@ -14,6 +14,11 @@
     in-code vocabularies. For tests and the demo; quality numbers mean nothing.
 
 Only safetensors weights are loaded (``use_safetensors=True``); remote code is never trusted.
+
+Offline mode is huggingface_hub's own (:func:`huggingface_hub.is_offline_mode`): ``HF_HUB_OFFLINE=1``,
+or ``TRANSFORMERS_OFFLINE=1`` when ``HF_HUB_OFFLINE`` is unset, read once when huggingface_hub is
+first imported — set them before starting evalsuite. evalsuite decides exactly as the downloads
+it triggers will.
 """
 
 from __future__ import annotations
@@ -26,6 +31,18 @@ from typing import Literal
 Policy = Literal["hub", "random", "tiny"]
 POLICIES: tuple[str, ...] = ("hub", "random", "tiny")
 NO_QUALITY_EVIDENCE = ("tiny", "random")
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is offline, by huggingface_hub's own rule (see the module docstring)."""
+    import huggingface_hub
+
+    is_offline = getattr(huggingface_hub, "is_offline_mode", None)
+    if is_offline is not None:
+        return bool(is_offline())
+    from huggingface_hub import constants  # older huggingface_hub: the constant only
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 class WeightsError(RuntimeError):
@@ -52,8 +69,8 @@ class Weights:
         """Where to load ``model`` from under the ``hub`` policy: a local folder or the hub id.
 
         Raises:
-            WeightsError: when ``HF_HUB_OFFLINE`` is set, the id is not a local folder and is not
-                in the local Hugging Face cache.
+            WeightsError: when the hub is offline (:func:`hub_offline`), the id is not a local
+                folder and is not in the local Hugging Face cache.
         """
         if not model:
             raise WeightsError("no model id configured; set the configuration's 'model' parameter")
@@ -66,7 +83,7 @@ class Weights:
                     return str(cand)
         if Path(model).exists():
             return str(Path(model))
-        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        if hub_offline():
             try:
                 from huggingface_hub import snapshot_download
 
@@ -75,7 +92,8 @@ class Weights:
                 where = f" or under --weights-dir {wdir}" if wdir else ""
                 raise WeightsError(
                     f"model {model!r} is not a local folder{where} and not in the Hugging Face cache, and "
-                    "HF_HUB_OFFLINE is set; download it on a connected machine "
+                    "the hub is offline (HF_HUB_OFFLINE is set, or TRANSFORMERS_OFFLINE); download it on a "
+                    "connected machine "
                     f"(huggingface-cli download {model} --local-dir WEIGHTS_DIR/{model}) and pass --weights-dir WEIGHTS_DIR"
                 ) from None
         return model

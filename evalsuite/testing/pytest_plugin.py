@@ -2,14 +2,14 @@
 
 Registered through the ``pytest11`` entry point (``pip install -e .`` makes ``pytest --help``
 list the ``--evalsuite-*`` options); without the installed entry point load it with
-``pytest -p evalsuite.pytest_plugin``. The entry point is named like the module, so both ways
+``pytest -p evalsuite.testing.pytest_plugin``. The entry point is named like the module, so both ways
 together register it once.
 
 Fixtures
     ``evalsuite_run(config, dataset="smoke", weights=None, seeds=None, limit=None, overrides=(),
-    metrics=None)`` → :class:`~evalsuite.regression.ConfigRun`; generations are cached per pytest
+    metrics=None)`` → :class:`~evalsuite.compare.baselines.ConfigRun`; generations are cached per pytest
     session (same arguments → same run), in ``--evalsuite-out`` or a session temporary folder.
-    ``evalsuite_baseline(name_or_run)`` → :class:`~evalsuite.regression.Baseline` from
+    ``evalsuite_baseline(name_or_run)`` → :class:`~evalsuite.compare.baselines.Baseline` from
     ``--evalsuite-baselines`` (default ``<rootdir>/reports/baselines``); given a run under
     ``--evalsuite-update-baselines`` it (re)writes that run's baseline first.
     ``evalsuite_runner(config, overrides=())`` → a loaded runner (for the ``benchmark`` fixture).
@@ -17,6 +17,11 @@ Fixtures
     ``evalsuite_options`` → the parsed options; ``evalsuite_config`` → each name of
     ``--evalsuite-configs`` (tests asking for it are parametrized; default: the test module's
     ``EVALSUITE_CONFIGS`` list, else ``flux-dev``).
+
+Baselines record the machine that wrote them; a machine-dependent metric (latency, timings,
+memory, energy) of a baseline from another machine is skipped with the reason
+(``--evalsuite-other-machine=compare`` compares it anyway): latency is only compared with figures
+measured on the same runner.
 
 Markers ``gpu``, ``slow`` and ``regression`` are registered unless the ini file declares them;
 tests marked ``gpu`` are skipped when CUDA is unavailable.
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from evalsuite.compare.regression import Baseline, ConfigRun
+    from evalsuite.compare.baselines import Baseline, ConfigRun
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ DEFAULT_CONFIGS = ("flux-dev",)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("evalsuite", "evalsuite regression runs (evalsuite.pytest_plugin)")
+    g = parser.getgroup("evalsuite", "evalsuite regression runs (evalsuite.testing.pytest_plugin)")
     g.addoption(
         "--evalsuite-weights",
         choices=WEIGHT_POLICIES,
@@ -90,6 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write/refresh the baselines of the runs the tests make instead of only comparing",
     )
     g.addoption(
+        "--evalsuite-other-machine",
+        choices=("skip", "compare"),
+        default="skip",
+        help="machine-dependent metrics (latency, timings, memory, energy) of a baseline written on "
+        "another machine (CPU model, cores, GPU): skip them with the reason (default), or compare anyway",
+    )
+    g.addoption(
         "--evalsuite-weights-dir",
         default=None,
         metavar="DIR",
@@ -103,6 +115,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in declared:
             config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_WRITTEN] = []
+    other = config.getoption("--evalsuite-other-machine", default=None)
+    if other:
+        from evalsuite.compare import baselines
+
+        baselines.OTHER_MACHINE_DEFAULT = str(other)
 
 
 _WRITTEN = pytest.StashKey[list[Path]]()
@@ -112,7 +129,10 @@ def pytest_report_header(config: pytest.Config) -> str:
     o = _options(config)
     note = "" if o.weights == "hub" else " (no quality evidence)"
     mode = "update baselines" if o.update else "compare"
-    return f"evalsuite: weights={o.weights}{note} device={o.device} baselines={o.baselines} mode={mode}"
+    return (
+        f"evalsuite: weights={o.weights}{note} device={o.device} baselines={o.baselines} mode={mode} "
+        f"other-machine={config.getoption('--evalsuite-other-machine')}"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -201,7 +221,7 @@ def _evalsuite_out(evalsuite_options: EvalsuiteOptions, tmp_path_factory: pytest
 @pytest.fixture(scope="session")
 def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> Callable[..., ConfigRun]:
     """Factory: generate (or reuse) a run of one configuration and return it as a
-    :class:`~evalsuite.regression.ConfigRun`.
+    :class:`~evalsuite.compare.baselines.ConfigRun`.
 
     Arguments: ``config``; ``dataset`` (name or path, default ``smoke``); ``weights`` (default
     ``--evalsuite-weights``); ``seeds`` (default each case's seed); ``limit`` (first N cases);
@@ -221,7 +241,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
         metrics: Sequence[str] | None = None,
     ) -> ConfigRun:
         import evalsuite
-        from evalsuite.compare.regression import ConfigRun
+        from evalsuite.compare.baselines import ConfigRun
 
         policy = weights or evalsuite_options.weights
         key = (
@@ -241,19 +261,23 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
                 policy,
                 _evalsuite_out,
             )
+            from evalsuite.config.runconfig import RunConfig
+
             result = evalsuite.run(
-                configs=[config],
-                dataset=dataset,
-                weights=policy,
-                out=_evalsuite_out,
-                seeds=seeds,
-                device=evalsuite_options.device,
-                overrides=list(overrides),
-                metrics=metrics,
-                limit=limit,
-                weights_dir=evalsuite_options.weights_dir,
-                progress=False,
-                report=False,
+                RunConfig(
+                    configs=[config],
+                    dataset=dataset,
+                    weights=policy,
+                    out=_evalsuite_out,
+                    seeds=list(seeds) if seeds is not None else None,
+                    device=evalsuite_options.device,
+                    overrides=list(overrides),
+                    metrics=list(metrics) if metrics is not None else None,
+                    limit=limit,
+                    weights_dir=evalsuite_options.weights_dir,
+                    progress=False,
+                    report=False,
+                )
             )
             cache[key] = ConfigRun(config, result)
         return cache[key]
@@ -265,7 +289,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
 def evalsuite_baseline(
     evalsuite_options: EvalsuiteOptions, pytestconfig: pytest.Config
 ) -> Callable[..., Baseline]:
-    """Factory: the stored :class:`~evalsuite.regression.Baseline` for a name or a run.
+    """Factory: the stored :class:`~evalsuite.compare.baselines.Baseline` for a name or a run.
 
     ``evalsuite_baseline(run)`` uses the run's default name ``<config>__<dataset>__<weights>``;
     ``evalsuite_baseline("name")`` reads ``<baselines>/name.json``. Under
@@ -275,7 +299,7 @@ def evalsuite_baseline(
         BaselineError: no such baseline (the message says how to create it), or (update mode)
             a run whose rows failed.
     """
-    from evalsuite.compare.regression import Baseline, BaselineError, ConfigRun, baseline_name
+    from evalsuite.compare.baselines import Baseline, BaselineError, ConfigRun, baseline_name
 
     written: dict[Path, Baseline] = {}
 
@@ -320,7 +344,7 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
 
     def make(config: str, overrides: Sequence[str] = (), weights: str | None = None) -> Any:
         from evalsuite.config import configuration as cfg
-        from evalsuite.engine.harness import apply_thread_policy, pick_device
+        from evalsuite.engine.lifecycle import apply_thread_policy, pick_device
         from evalsuite.registry import RUNNERS
         from evalsuite.runners.weights import Weights
 

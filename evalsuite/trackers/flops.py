@@ -16,7 +16,7 @@ tokens = (H/16)·(W/16), T text tokens and S = N + T:
 * input/output projections: x_embedder (N × in·d), context_embedder (T × 4096·d), proj_out.
 
 The ControlNet is the same formula with its own block counts plus one zero-initialised d×d
-projection per block on the image tokens. True CFG doubles the batch. The SDXL UNet is counted
+projection per block on the image tokens. A runner's CFG multiplier (true CFG, SDXL's CFG) scales the batch. The SDXL UNet is counted
 (:func:`count_flops` on the meta device: shapes only, no memory, seconds on CPU).
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -170,50 +171,78 @@ def count_unet_flops(
     return count_flops(lambda: unet(**kw))
 
 
-TRUE_CFG_FIELDS = ("true_cfg", "true_cfg_scale", "true_guidance_scale", "true_guidance")
+@dataclass(frozen=True)
+class FlopInput:
+    """One denoiser forward of a denoising step, as a runner describes it (:meth:`Runner.flop_inputs`).
+
+    Attributes:
+        formula: key of :data:`FORMULAS` (how this module is counted).
+        config: the module's config (mapping or config object).
+        args: further arguments of the formula for ONE sample (e.g. ``image_tokens``, ``text_tokens``,
+            ``width``/``height``, ``cond_channels``); the batch is supplied by :func:`step_flops`.
+        label: what the method string calls this module.
+    """
+
+    formula: str
+    config: Any
+    args: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+def _flux_transformer(inp: FlopInput, batch: int) -> tuple[float, str]:
+    n, t = int(inp.args["image_tokens"]), int(inp.args.get("text_tokens", 512))
+    flop = flux_transformer_flops(inp.config, n, t, batch)
+    return flop, f"analytic FLUX transformer (N={n} image + T={t} text tokens, batch×cfg={batch})"
+
+
+def _flux_controlnet(inp: FlopInput, batch: int) -> tuple[float, str]:
+    n, t = int(inp.args["image_tokens"]), int(inp.args.get("text_tokens", 512))
+    flop = flux_controlnet_flops(inp.config, n, t, batch, inp.args.get("cond_channels"))
+    return flop, (
+        f"ControlNet ({_get(inp.config, 'num_layers')} double, {_get(inp.config, 'num_single_layers')} single)"
+    )
+
+
+def _unet_counted(inp: FlopInput, batch: int) -> tuple[float, str]:
+    w, h = int(inp.args["width"]), int(inp.args["height"])
+    flop = count_unet_flops(dict(inp.config), w, h, batch, int(inp.args.get("text_tokens", 77)))
+    return flop, f"counted UNet on meta device (batch×cfg={batch})"
+
+
+FORMULAS: dict[str, Callable[[FlopInput, int], tuple[float, str]]] = {
+    "flux_transformer": _flux_transformer,
+    "flux_controlnet": _flux_controlnet,
+    "unet_counted": _unet_counted,
+}
 
 
 def cfg_multiplier(runner: Any) -> int:
-    """2 when the runner runs a negative pass each step (true CFG > 1 for FLUX, CFG > 1 for a UNet)."""
-    p = runner.params
-    for name in TRUE_CFG_FIELDS:
-        if hasattr(p, name):
-            return 2 if float(getattr(p, name)) > 1.0 else 1
-    pipe = runner.pipe
-    if getattr(pipe, "unet", None) is not None:
-        return 2 if float(getattr(p, "guidance", 1.0)) > 1.0 else 1
-    return 1
+    """Denoiser passes per image and step: the runner's own :meth:`Runner.cfg_batch_multiplier` (kept
+    as a function for callers of earlier versions)."""
+    return int(runner.cfg_batch_multiplier())
 
 
 def step_flops(runner: Any, batch: int | None = None) -> tuple[float, str]:
     """FLOP of one denoising step of a loaded runner at its current size/batch, and how it was obtained.
 
+    The inputs come from the runner (:meth:`Runner.flop_inputs`, :meth:`Runner.cfg_batch_multiplier`);
+    nothing here knows model families.
+
     Returns:
-        ``(flop, method)``; ``(nan, reason)`` when the denoiser is neither a FLUX transformer nor a UNet.
+        ``(flop, method)``; ``(nan, reason)`` when the runner describes no FLOP model.
     """
-    pipe = runner.pipe
-    w, h = runner.size
+    inputs = list(runner.flop_inputs())
+    if not inputs:
+        return float("nan"), "no FLOP model for this denoiser"
     b = (batch or int(runner.params.batch_size)) * cfg_multiplier(runner)
-    transformer = getattr(pipe, "transformer", None)
-    if (
-        transformer is not None
-        and hasattr(transformer, "config")
-        and "num_single_layers" in transformer.config
-    ):
-        n, t = flux_tokens(w, h), int(getattr(runner.params, "max_sequence_length", 512))
-        total = flux_transformer_flops(transformer.config, n, t, b)
-        method = f"analytic FLUX transformer (N={n} image + T={t} text tokens, batch×cfg={b})"
-        cn = getattr(pipe, "controlnet", None)
-        if cn is not None and hasattr(cn, "config"):
-            emb = getattr(cn, "controlnet_x_embedder", None)
-            cond = int(emb.in_features) if isinstance(emb, torch.nn.Linear) else None
-            total += flux_controlnet_flops(cn.config, n, t, b, cond)
-            method += f" + ControlNet ({cn.config.num_layers} double, {cn.config.num_single_layers} single)"
-        return total, method
-    unet = getattr(pipe, "unet", None)
-    if unet is not None and hasattr(unet, "config"):
-        return count_unet_flops(dict(unet.config), w, h, b), f"counted UNet on meta device (batch×cfg={b})"
-    return float("nan"), "no FLOP model for this denoiser"
+    total, methods = 0.0, []
+    for inp in inputs:
+        if inp.formula not in FORMULAS:
+            return float("nan"), f"unknown FLOP formula {inp.formula!r} (known: {', '.join(FORMULAS)})"
+        flop, method = FORMULAS[inp.formula](inp, b)
+        total += flop
+        methods.append(method)
+    return total, " + ".join(methods)
 
 
 PEAK_SHAPES_CUDA = ((8192, 8192, 8192), (4096, 4096, 4096), (16384, 8192, 8192), (4096, 12288, 3072))

@@ -31,9 +31,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported inside the functions that use it (light runner modules)
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ GIB = float(1 << 30)
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -49,6 +52,8 @@ class _Clock:
     """A point in time: a recorded CUDA event on GPU, a ``perf_counter`` value on CPU."""
 
     def __init__(self, device: torch.device) -> None:
+        import torch
+
         self.event: Any = None
         self.t = time.perf_counter()
         if device.type == "cuda":
@@ -81,6 +86,8 @@ class Tracker:
     _step_spans: list[tuple[_Clock, _Clock]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        import torch
+
         self.device = torch.device(self.device)
 
     @contextmanager
@@ -90,6 +97,8 @@ class Tracker:
         Step spans recorded by :meth:`step_callback` inside the block are turned into
         :attr:`steps` when the block ends.
         """
+        import torch
+
         cuda = self.device.type == "cuda"
         _sync(self.device)
         if cuda:
@@ -150,6 +159,8 @@ def _nvml_handle(device: torch.device) -> tuple[Any, Any]:
     Raises:
         RuntimeError: with the reason NVML cannot be used.
     """
+    import torch
+
     if device.type != "cuda":
         raise RuntimeError(f"device is {device.type}, NVML measures NVIDIA GPUs only")
     try:
@@ -284,6 +295,8 @@ class DeviceMonitor:
     reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        import torch
+
         self.device = torch.device(self.device)
         if self.gpu_reader is None:
             try:
@@ -362,11 +375,11 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-quantile (0–1) by the nearest-rank method (an observed value)."""
-    x = sorted(values)
-    if not x:
-        return math.nan
-    return x[min(len(x) - 1, max(0, math.ceil(q * len(x)) - 1))]
+    """The ``q``-quantile (0–1): evalsuite's one percentile definition, linear interpolation
+    (:func:`evalsuite.trackers.stats.quantile`, where the choice is explained)."""
+    from evalsuite.trackers.stats import quantile
+
+    return quantile(values, q)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -421,6 +434,8 @@ def measure(
     Raises:
         ValueError: for ``min_reps < 1``, ``warmup < 1`` or ``max_reps < min_reps``.
     """
+    import torch
+
     if min_reps < 1 or warmup < 1 or max_reps < min_reps:
         raise ValueError(
             f"need min_reps ≥ 1, warmup ≥ 1, max_reps ≥ min_reps (got {min_reps}, {warmup}, {max_reps})"

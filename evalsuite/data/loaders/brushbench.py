@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from evalsuite.data.cases import Case, Dataset, ManifestError
+from evalsuite.data.cases import Case, Dataset, ManifestError, check_case_id
 from evalsuite.data.imageio import ImageError
 from evalsuite.data.loaders.common import cache_dir, err, file_fingerprint, locate
 from evalsuite.data.masks import save_mask_png
@@ -113,6 +113,13 @@ def load_brushbench(
                 raise err(mapping, key, f"missing field {f!r}")
         if not isinstance(item["caption"], str):
             raise err(mapping, key, "field 'caption' must be a string")
+        cid = _BAD_ID.sub("_", str(key)).lstrip("_.-") or "case"
+        bad_id = check_case_id(cid)
+        if bad_id:
+            raise err(mapping, key, f"the entry key gives a case id that is not usable: {bad_id}")
+        if cid in seen:
+            raise err(mapping, key, f"duplicate case id {cid!r} after sanitising the key")
+        seen.add(cid)
         image = (base / str(item["image"])).resolve()
         if not image.is_file():
             raise err(mapping, key, f"image file not found: {image}")
@@ -135,10 +142,6 @@ def load_brushbench(
             mask = masks_dir / (_BAD_ID.sub("_", str(key)) + ".png")
             if not mask.is_file():
                 save_mask_png(arr, mask)
-        cid = _BAD_ID.sub("_", str(key)).lstrip("_.-") or "case"
-        if cid in seen:
-            raise err(mapping, key, f"duplicate case id {cid!r} after sanitising the key")
-        seen.add(cid)
         rel = Path(str(item["image"])).parts
         extra = {"brushbench_key": str(key)}
         if len(rel) > 2:

@@ -26,8 +26,15 @@ from evalsuite.data.loaders.common import err, file_fingerprint, locate
 
 
 def _read_ids(path: Path) -> list[int]:
-    text = path.read_text(encoding="utf-8")
-    first = text.splitlines()[0] if text.strip() else ""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise err(
+            path, raw[: exc.start].count(b"\n") + 1, "not valid UTF-8; save the id list as UTF-8"
+        ) from None
+    lines = text.split("\n")  # "\n" only: str.splitlines() also splits on U+2028, U+0085...
+    first = lines[0].strip("\r") if text.strip() else ""
     ids: list[int] = []
     if (
         any(sep in first for sep in ("\t", ","))
@@ -43,7 +50,7 @@ def _read_ids(path: Path) -> list[int]:
             except (TypeError, ValueError):
                 raise err(path, reader.line_num, f"id {row.get('id')!r} is not an integer") from None
         return ids
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(lines, start=1):
         s = line.strip()
         if not s or s.startswith("#"):
             continue

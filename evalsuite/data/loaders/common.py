@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,10 +54,17 @@ def file_fingerprint(loader: str, index_bytes: Iterable[bytes], root: Path, file
 
 
 def cache_dir(kind: str, key: str) -> Path:
-    """``$EVALSUITE_CACHE`` (default ``~/.cache/evalsuite``) / kind / key, created."""
-    base = Path(os.environ.get("EVALSUITE_CACHE") or Path.home() / ".cache" / "evalsuite")
-    d = base / kind / key
-    d.mkdir(parents=True, exist_ok=True)
+    """``<cache root>/kind/key``, created (the one cache root of :func:`evalsuite.paths.cache_root`:
+    ``$EVALSUITE_CACHE_DIR``, else the deprecated ``$EVALSUITE_CACHE``, else the user cache folder).
+
+    When the cache root cannot be written, a fresh temporary folder is used instead (the files
+    are then rebuilt on the next run).
+    """
+    from evalsuite import paths
+
+    d = paths.cache_dir(kind, key)
+    if d is None:
+        return Path(tempfile.mkdtemp(prefix=f"evalsuite-{kind}-{key}-"))
     return d
 
 

@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from evalsuite.data.cases import Case, Dataset, ManifestError, fingerprint, parse_manifest_line
+from evalsuite.data.cases import (
+    Case,
+    Dataset,
+    IdIndex,
+    ManifestError,
+    fingerprint,
+    parse_manifest_line,
+    unknown_field_warnings,
+)
 from evalsuite.data.loaders.common import err, locate
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("image", "mask", "prompt")
 OPTIONAL = ("category", "seed", "id", "mask_family")
@@ -79,12 +90,32 @@ def _obj(row: dict[str, str], path: Path, lineno: int, default_id: str) -> dict[
     return obj
 
 
-def _finish(name: str, root: Path, raw: bytes, cases: list[Case], index: Path, source: str) -> Dataset:
+def _finish(
+    name: str,
+    root: Path,
+    raw: bytes,
+    cases: list[Case],
+    index: Path,
+    source: str,
+    warnings: list[str] | None = None,
+) -> Dataset:
     if not cases:
         raise ManifestError(f"{index}: no cases")
+    for w in warnings or []:
+        log.warning("%s", w)
     return Dataset(
-        name=name, root=root, cases=cases, fingerprint=fingerprint(raw, root, cases), source=source
+        name=name,
+        root=root,
+        cases=cases,
+        fingerprint=fingerprint(raw, root, cases),
+        source=source,
+        warnings=list(warnings or []),
     )
+
+
+def _unknown_columns(header: list[str], known: tuple[str, ...], path: Path) -> list[str]:
+    unknown = {h: [1] for h in header if h not in known}
+    return unknown_field_warnings(unknown, path, what="column")
 
 
 def load_csv(path: str | os.PathLike[str] | None = None, name: str | None = None) -> Dataset:
@@ -106,17 +137,14 @@ def load_csv(path: str | os.PathLike[str] | None = None, name: str | None = None
             f"[, {', '.join(OPTIONAL)}]",
         )
     cases: list[Case] = []
-    seen: dict[str, int] = {}
+    seen = IdIndex()
     for lineno, row in rows:
         default_id = _BAD_ID.sub("_", Path(row["image"]).stem) if row.get("image") else f"row{lineno}"
         case = parse_manifest_line(_obj(row, p, lineno, default_id), p, lineno, p.parent, allow_outside=True)
-        if case.id in seen:
-            raise err(
-                p, lineno, f"duplicate id {case.id!r} (first on line {seen[case.id]}); add an 'id' column"
-            )
-        seen[case.id] = lineno
+        seen.add(case.id, p, lineno, fix="; add an 'id' column")
         cases.append(case)
-    return _finish(name or p.stem, p.parent, raw, cases, p, f"csv:{p}")
+    warnings = _unknown_columns(header, (*REQUIRED, *OPTIONAL), p)
+    return _finish(name or p.stem, p.parent, raw, cases, p, f"csv:{p}", warnings)
 
 
 def _by_stem(d: Path) -> dict[str, Path]:
@@ -154,24 +182,29 @@ def load_folder(path: str | os.PathLike[str] | None = None, name: str | None = N
     prompts: dict[str, tuple[int, dict[str, str]]] = {}
     raw = b""
     pfile = root / "prompts.csv"
+    warnings: list[str] = []
     if pfile.is_file():
         raw, rows, header = _rows(pfile)
         if "id" not in header or "prompt" not in header:
             raise err(pfile, 1, "the header must hold id, prompt[, category, seed]")
+        warnings = _unknown_columns(header, ("id", "prompt", "category", "seed", "mask_family"), pfile)
         for lineno, row in rows:
             if row["id"] not in images:
                 raise err(pfile, lineno, f"id {row['id']!r} has no image in {root / 'images'}")
             prompts[row["id"]] = (lineno, row)
     cases: list[Case] = []
+    seen = IdIndex()
     for stem, img in images.items():
         if stem not in masks:
             raise ManifestError(f"{img}: image without a mask; expected {root / 'masks' / stem}.png")
         lineno, row = prompts.get(stem, (0, {}))
         obj = _obj({**row, "id": _BAD_ID.sub("_", stem)}, pfile, lineno, stem)
         obj["image"], obj["mask"] = str(img.relative_to(root)), str(masks[stem].relative_to(root))
-        cases.append(parse_manifest_line(obj, pfile if lineno else img, lineno, root))
+        case = parse_manifest_line(obj, pfile if lineno else img, lineno, root)
+        seen.add(case.id, img, "", fix=" after replacing characters other than letters, digits, '-_.'")
+        cases.append(case)
     listing = "\n".join(
         f"{Path(str(c.image)).relative_to(root.resolve())}\t{Path(str(c.mask)).relative_to(root.resolve())}"
         for c in cases
     ).encode()
-    return _finish(name or root.name, root, raw + b"\0" + listing, cases, root, f"folder:{root}")
+    return _finish(name or root.name, root, raw + b"\0" + listing, cases, root, f"folder:{root}", warnings)

@@ -1,0 +1,137 @@
+"""``evalsuite run``: generate images for configurations × cases × seeds, score them, write the report.
+
+torch, diffusers and pandas are imported inside :func:`cmd_run` (through the engine), not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_OK
+from evalsuite.cli.score import add_metric_weight_args
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="configurations to run ('all' = every configuration; default: all). See 'evalsuite runners'.",
+    )
+    p.add_argument(
+        "--dataset",
+        default="smoke",
+        help="dataset name (see 'evalsuite datasets') or a folder/manifest.jsonl path (default: smoke)",
+    )
+    p.add_argument(
+        "--weights",
+        choices=["tiny", "random", "hub"],
+        default="tiny",
+        help="weights policy: tiny (small random models, CPU), random (full-size random weights: "
+        "speed/VRAM only), hub (real checkpoints). Default: tiny",
+    )
+    p.add_argument(
+        "--weights-dir",
+        default=None,
+        metavar="DIR",
+        help="folder of pre-downloaded model folders for air-gapped machines "
+        "(also EVALSUITE_WEIGHTS_DIR); a model id org/name is looked up as DIR/org/name",
+    )
+    p.add_argument(
+        "--out", default="reports", metavar="DIR", help="root of run directories (default: reports)"
+    )
+    p.add_argument(
+        "--run-id",
+        default=None,
+        help="run directory name under --out (a name: no path separators, not '..'); default is derived "
+        "from configs, dataset, weights and seeds, so rerunning the same command resumes the same run "
+        "(finished rows made with other parameters or case bytes are regenerated)",
+    )
+    p.add_argument(
+        "--run-dir", default=None, metavar="DIR", help="explicit run directory (overrides --out/--run-id)"
+    )
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds per case (default: each case's own seed from the manifest)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:N, mps (where torch has it), or auto (cuda if available and --weights is not "
+        "tiny; else cpu)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="[CONFIG.]FIELD=VALUE",
+        help="override a configuration parameter, e.g. --set flux-cn-beta.steps=20 (repeatable; "
+        "without CONFIG. it applies to every selected configuration that has FIELD)",
+    )
+    p.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra folder of configuration YAML files (repeatable)",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="metrics to score at the end (default: every metric that applies to the configurations' "
+        "tasks, see 'evalsuite score --help'); pass --metrics with no name to skip",
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the dataset (N ≥ 1)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let manifest image/mask paths point outside the dataset folder (refused by default)",
+    )
+    add_metric_weight_args(p)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evalsuite.config.runconfig import RunConfig
+    from evalsuite.engine.generate import InternalRunError, RunInterrupted, run
+
+    try:
+        result = run(RunConfig.from_args(args))
+    except RunInterrupted as exc:
+        print(f"run directory: {exc.result.run_dir}")
+        print(
+            f"INTERRUPTED: {exc.result.summary_line()} written; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return exc.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
+    except InternalRunError as exc:
+        print(f"evalsuite: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_ROWS
+    n = len(result.samples)
+    print(f"run directory: {result.run_dir}")
+    print(f"report: {result.run_dir / 'report.md'} (and report.html)")
+    if not result.ok:
+        print(
+            f"FAILED: {result.n_errors} of {n} rows failed ({result.summary_line()}; see the report's "
+            "Failures section)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED_ROWS
+    print(f"{result.summary_line()}; no failures")
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run`` on the ``evalsuite`` subcommand parser ``sub``."""
+    p = sub.add_parser("run", help="generate images for configurations × cases × seeds, score, report")
+    _add_run_args(p)
+    p.set_defaults(func=cmd_run)

@@ -1,0 +1,57 @@
+"""``evalsuite runners``: list configurations with their fully resolved parameters.
+
+Light: it reads the configuration YAML and the runner classes' ``Params`` dataclasses; runner
+modules import torch and diffusers only when a model is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from evalsuite.cli import EXIT_OK
+
+
+def cmd_runners(args: argparse.Namespace) -> int:
+    import yaml
+
+    from evalsuite.config import configuration as cfg
+    from evalsuite.registry import RUNNERS
+
+    names = args.names or cfg.available(args.config_dir)
+    ovs = [cfg.Override.parse(o) for o in args.overrides]
+    out = {}
+    for name in names:
+        c = cfg.resolve(name, ovs, args.config_dir)
+        out[name] = {
+            "runner": c.runner,
+            "task": RUNNERS.get(c.runner).task,
+            "description": c.description,
+            "source": c.source,
+            "params": c.params_dict(),
+        }
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(yaml.safe_dump(out, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``runners`` on the ``evalsuite`` subcommand parser ``sub``."""
+    p = sub.add_parser("runners", help="list configurations with their fully resolved parameters")
+    p.add_argument("names", nargs="*", help="configurations to show (default: all)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="[CONFIG.]FIELD=VALUE",
+        help="show the parameters after this override",
+    )
+    p.add_argument(
+        "--config-dir", action="append", default=[], metavar="DIR", help="extra folder of configuration YAML"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    p.set_defaults(func=cmd_runners)

@@ -1,0 +1,336 @@
+"""ONE run lifecycle for every scenario: resolve → lock → scenario → store → score → report.
+
+A *scenario* is what a run does with the runners between taking the run directory's lock and
+writing its outputs: :class:`~evalsuite.engine.generate.GenerateScenario` (``evalsuite run``:
+configurations × cases × seeds, resumable) and :class:`~evalsuite.engine.profile.ProfileScenario`
+(``evalsuite profile``: speed/memory sweeps). :func:`execute` is the orchestrator they share::
+
+    scenario.resolve()                     # arguments → configurations, dataset, device (usage errors)
+    with RunLock(run_dir), StopOnSignals():
+        meta = start_meta(...)             # the one run.json schema + provenance + this attempt
+        scenario.plan(ctx)                 # what is pending; scenario fields of run.json
+        scenario.run(ctx)                  # rows + images into the store; stops early on a signal
+        scenario.score(ctx)                # summary
+        store.write_samples(); run.json    # finished
+        scenario.report(ctx)               # report.md / profile.md / plots
+
+Everything model-specific is a runner hook (:class:`~evalsuite.runners.base.Runner`); nothing here
+branches on model families. Ctrl-C (SIGINT) and SIGTERM stop the same way: the current case is
+finished, rows, ``samples.parquet``, ``run.json`` (``interrupted: true``) and the report are
+written, the lock is released, and :class:`RunInterrupted` is raised (exit 130 / 143).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from evalsuite.engine import distributed
+from evalsuite.engine.determinism import determinism_settings
+from evalsuite.engine.lock import RunLock
+from evalsuite.engine.provenance import environment
+from evalsuite.engine.store import SCHEMA, RunStore
+
+log = logging.getLogger(__name__)
+
+THREADS_ENV = "EVALSUITE_THREADS"
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def now() -> str:
+    """UTC now, ISO 8601 to the second (the timestamps of run.json)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class InternalRunError(RuntimeError):
+    """An unexpected error after generation started (exit 1). The rows and images written so far are
+    kept (a rerun resumes), ``run.json`` records the traceback under ``error``.
+
+    Attributes:
+        run_dir: the run directory.
+    """
+
+    def __init__(self, message: str, run_dir: Any) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised after Ctrl-C (SIGINT) or SIGTERM once the current case and every file are written.
+
+    Attributes:
+        result: what the scenario finished (for ``evalsuite run`` a
+            :class:`~evalsuite.engine.generate.RunResult`; rerunning the same call resumes).
+        signum: the signal that stopped the run.
+        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + signal number).
+    """
+
+    def __init__(self, result: Any, signum: int = signal.SIGINT) -> None:
+        line = result.summary_line() if hasattr(result, "summary_line") else "partial results"
+        where = getattr(result, "run_dir", result)
+        super().__init__(f"interrupted; {line} so far in {where}")
+        self.result = result
+        self.signum = int(signum)
+        self.exit_code = SIGNAL_EXIT.get(signal.Signals(self.signum), 128 + self.signum)
+
+
+class StopOnSignals:
+    """While active (main thread only), the first SIGINT or SIGTERM sets :attr:`requested` (and
+    :attr:`signum`) instead of killing the process; a second one raises ``KeyboardInterrupt`` at once.
+    Scenarios check :attr:`requested` between cases."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signum: int = signal.SIGINT
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signum = signum
+        log.warning(
+            "interrupt: finishing the current case, then writing everything and stopping (%s received; "
+            "Ctrl-C again aborts at once; rerunning the same command resumes)",
+            signal.Signals(signum).name,
+        )
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old = {}
+
+
+def pick_device(device: str | torch.device | None, policy: str) -> torch.device:
+    """``auto``/``None`` → ``cuda`` when available and the policy is not ``tiny``, else ``cpu`` (logged).
+
+    Raises:
+        RunConfigError: for a device evalsuite does not accept or this machine lacks.
+    """
+    from evalsuite.config.runconfig import check_device
+
+    if device not in (None, "auto"):
+        check_device(device)
+        return torch.device(device)
+    d = torch.device("cuda" if torch.cuda.is_available() and policy != "tiny" else "cpu")
+    log.info("device: %s (auto: %s weights)", d, policy)
+    return d
+
+
+def apply_thread_policy(device: torch.device, policy: str) -> int:
+    """Set torch's intra-op thread count for this process and return it.
+
+    Tiny models on a CPU are all per-operator overhead: with two or more OpenMP threads on a shared
+    machine the threads spin against each other (measured on a 2-core machine with one other busy
+    process: 0.59 s per tiny image with one thread, 13.9 s with two). So under ``tiny`` weights on the
+    CPU evalsuite uses one thread unless the user asks otherwise with ``EVALSUITE_THREADS=N`` (or
+    ``OMP_NUM_THREADS``, which torch reads itself). Other policies keep torch's default.
+    """
+    asked = os.environ.get(THREADS_ENV)
+    if asked:
+        try:
+            n = int(asked)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer") from None
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer")
+        torch.set_num_threads(n)
+    elif policy == "tiny" and device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+@dataclass
+class RunContext:
+    """What a scenario works with while the lifecycle holds the run directory's lock.
+
+    Attributes:
+        store: the run directory.
+        lock: the held lock (``took_over`` names a dead run's lock taken over).
+        meta: ``run.json`` being built (written by the lifecycle; scenarios add their fields).
+        device: the device the run uses.
+        stop: set by SIGINT/SIGTERM; scenarios stop between cases when it is set.
+        dist: the distributed group (a single process when not launched by torchrun/accelerate).
+        state: scenario-private values carried between phases.
+    """
+
+    store: RunStore
+    lock: RunLock
+    meta: dict[str, Any]
+    device: torch.device
+    stop: StopOnSignals
+    dist: distributed.Dist = field(default_factory=distributed.Dist)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def save_meta(self) -> None:
+        """Write ``run.json`` (rank 0 only: other ranks report through ``rank-<r>.json``)."""
+        if self.dist.is_main:
+            self.store.write_meta(self.meta)
+
+
+class Scenario(Protocol):
+    """One way of using runners inside the run lifecycle (see the module docstring)."""
+
+    kind: str  # run.json "kind": "generate" | "profile"
+
+    def plan(self, ctx: RunContext) -> None:
+        """Under the lock, before anything is generated: record the scenario's fields in ``ctx.meta``."""
+
+    def run(self, ctx: RunContext) -> None:
+        """Generate rows into ``ctx.store``; return early (between cases) when ``ctx.stop.requested``."""
+
+    def score(self, ctx: RunContext) -> dict[str, Any]:
+        """The summary written to ``run.json`` (per configuration: counts and metric aggregates)."""
+
+    def report(self, ctx: RunContext) -> None:
+        """Write the scenario's outputs (report, tables, plots) from the stored run."""
+
+    def interrupted(self, ctx: RunContext) -> dict[str, Any]:
+        """The summary of what was finished when the run stopped on a signal."""
+
+    def result(self, ctx: RunContext) -> Any:
+        """What :func:`execute` returns."""
+
+
+def start_meta(
+    store: RunStore,
+    kind: str,
+    dataset: Any,
+    device: torch.device,
+    *,
+    seeds: Sequence[int] | str | None,
+    metrics: Sequence[str],
+    metric_weights: str | None,
+    weights_dir: Any = None,
+    lock: RunLock | None = None,
+    dist: distributed.Dist | None = None,
+    dataset_note: str | None = None,
+) -> dict[str, Any]:
+    """The fields of ``run.json`` every scenario writes (docs/run-format.md), continuing the previous
+    attempt's ``run.json`` when the directory already holds one, with this attempt appended."""
+    meta: dict[str, Any] = store.read_meta(check=False) if store.exists() else {}
+    started = now()
+    meta.update(
+        {
+            "schema": SCHEMA,
+            "kind": kind,
+            "run_id": store.path.name,
+            "created": meta.get("created") or started,
+            "started": started,
+            "finished": None,
+            "interrupted": False,
+            "dataset": {
+                "name": dataset.name,
+                "size": len(dataset),
+                "fingerprint": dataset.fingerprint,
+                "source": dataset.source,
+                **({"selection": dataset_note} if dataset_note else {}),
+            },
+            "seeds": list(seeds) if isinstance(seeds, list | tuple) else (seeds or "per-case"),
+            "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
+            "determinism": determinism_settings(device),
+            "weights": meta.get("weights", {}) if kind == "profile" else {},
+            "weights_dir": str(weights_dir) if weights_dir else None,
+            "metrics": list(metrics),
+            "metric_weights": metric_weights,
+            "environment": environment(device),
+            "configs": meta.get("configs", {}) if kind == "profile" else {},
+        }
+    )
+    dist = dist or distributed.Dist()
+    meta["distributed"] = {"world_size": dist.world_size}
+    meta.setdefault("attempts", []).append(
+        {
+            "started": started,
+            "pid": os.getpid(),
+            "kind": kind,
+            "took_over_stale_lock_of_pid": ((lock.took_over if lock else None) or {}).get("pid"),
+            "world_size": dist.world_size,
+        }
+    )
+    return meta
+
+
+def execute(scenario: Any, store: RunStore, ctx_factory: Any, report: bool = True) -> Any:
+    """Run ``scenario`` in ``store`` under the run lock (see the module docstring).
+
+    Args:
+        ctx_factory: ``(store, lock, stop) -> RunContext``: builds the context (and ``run.json``'s
+            common fields) once the lock is held.
+        report: write the scenario's report at the end.
+
+    Raises:
+        RunLockedError: another live process holds the run directory.
+        RunInterrupted: after SIGINT/SIGTERM, once everything is written and the lock released.
+    """
+    store.path.mkdir(parents=True, exist_ok=True)
+    lock_name = getattr(scenario, "lock_name", "run.lock")
+    with RunLock(store.path, lock_name, purpose=scenario.kind) as lock, StopOnSignals() as stop:
+        removed = store.clean_partial() if getattr(scenario, "owns_directory", True) else 0
+        if removed:
+            log.info("removed %d partial file(s) left by an interrupted run", removed)
+        ctx: RunContext = ctx_factory(store, lock, stop)
+        scenario.plan(ctx)
+        ctx.save_meta()
+        phase = "generation"
+        try:
+            scenario.run(ctx)
+            if stop.requested:
+                phase = "writing the interrupted run"
+                ctx.meta["summary"] = scenario.interrupted(ctx)
+                ctx.meta["interrupted"] = True
+                if ctx.dist.is_main:
+                    store.write_samples()
+                ctx.save_meta()
+                if report and ctx.dist.is_main:
+                    scenario.report(ctx)
+                raise RunInterrupted(scenario.result(ctx), stop.signum)
+            if getattr(scenario, "done", False):  # e.g. a non-main rank: rank 0 scores and reports
+                return scenario.result(ctx)
+            phase = "scoring"
+            ctx.meta["summary"] = scenario.score(ctx)
+            store.write_samples()
+            ctx.meta["finished"] = now()
+            ctx.meta.pop("error", None)
+            ctx.save_meta()
+            phase = "the report"
+            if report:
+                scenario.report(ctx)
+            close = getattr(scenario, "close", None)
+            if close is not None:
+                close(ctx)
+            return scenario.result(ctx)
+        except (KeyboardInterrupt, InternalRunError):
+            raise
+        except Exception as exc:
+            # an internal error after generation started: keep rows and images, record it, exit 1
+            tb = traceback.format_exc()
+            log.error("internal error during %s in %s:\n%s", phase, store.path, tb)
+            ctx.meta["error"] = {"phase": phase, "message": f"{type(exc).__name__}: {exc}", "traceback": tb}
+            try:
+                ctx.save_meta()
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.debug("could not record the error in run.json", exc_info=True)
+            raise InternalRunError(
+                f"internal error during {phase}: {type(exc).__name__}: {exc} (rows and images written so far "
+                f"are kept in {store.path}; rerunning the same command resumes; traceback above and in "
+                "run.json 'error')",
+                store.path,
+            ) from exc

@@ -1,0 +1,75 @@
+"""The runner contract (:class:`evalsuite.testing.contract.RunnerContract`) applied to every runner
+registered in :data:`evalsuite.registry.RUNNERS` — built-in and any installed plugin's.
+
+One test class per registered runner is generated below, so a new runner is covered without
+touching this file. Runners whose checkpoints are not one ``save_pretrained`` folder say here how
+their hub layout is written (the ControlNet port: the base FLUX pipeline plus the ControlNet folder).
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# evalsuite.runners imports register the built-in runners
+import evalsuite.runners  # noqa: F401, I001
+from evalsuite.registry import RUNNERS
+from evalsuite.testing.contract import RunnerContract, pixel_difference
+
+
+class _ControlNetLayout:
+    """The published layout of the ControlNet runner: FLUX.1-dev's pipeline folder plus the
+    ControlNet's own folder (what tests/test_runner_controlnet.py checks in detail)."""
+
+    def save_hub_layout(self, runner: Any, root: Path) -> bool:
+        from diffusers import FluxPipeline
+
+        from evalsuite.runners.controlnet_inpaint import save_controlnet
+        from evalsuite.runners.flux_controlnet import BASE_COMPONENTS
+
+        FluxPipeline(**{k: runner.pipe.components[k] for k in BASE_COMPONENTS}).save_pretrained(
+            root / runner.params.model, safe_serialization=True
+        )
+        save_controlnet(runner.pipe.controlnet, root / runner.params.controlnet)
+        return True
+
+
+LAYOUTS: dict[str, type] = {"flux-cn-inpaint": _ControlNetLayout}
+
+
+def _class_name(runner: str) -> str:
+    return "TestContract_" + re.sub(r"\W", "_", runner)
+
+
+for _name in RUNNERS.names():
+    _bases = (LAYOUTS[_name], RunnerContract) if _name in LAYOUTS else (RunnerContract,)
+    globals()[_class_name(_name)] = type(_class_name(_name), _bases, {"runner_name": _name})
+
+
+def test_every_registered_runner_has_a_contract_class():
+    names = RUNNERS.names()
+    assert {"flux-t2i", "flux-inpaint", "flux-fill", "flux-cn-inpaint", "sdxl-inpaint"} <= set(names)
+    for name in names:
+        assert issubclass(globals()[_class_name(name)], RunnerContract)
+
+
+class _IgnoresTheSeed(RunnerContract):
+    """A runner whose seeds do not matter: the contract must catch it."""
+
+    runner_name = "flux-t2i"
+
+
+def test_the_contract_catches_a_runner_that_ignores_its_seed(monkeypatch, tmp_path):
+    contract = _IgnoresTheSeed()
+    runner = contract.make_runner()
+    real = runner.generate
+    monkeypatch.setattr(runner, "generate", lambda cases, seeds: real(cases, [0] * len(seeds)))
+    from evalsuite.data.cases import Case
+
+    cases = [Case("x", "a red apple"), Case("y", "a blue car")]
+    single = runner.generate(cases[:1], [7])[0]
+    with pytest.raises(AssertionError, match="seeds 7 and 8 give nearly the same image"):
+        contract.test_same_seed_same_image_other_seed_differs(runner, cases, single)
+    assert pixel_difference(single.image, single.image) == (0, 0.0)
+    runner.close()
