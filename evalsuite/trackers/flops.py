@@ -245,54 +245,104 @@ def step_flops(runner: Any, batch: int | None = None) -> tuple[float, str]:
     return total, " + ".join(methods)
 
 
+PEAK_SHAPES_CUDA = ((8192, 8192, 8192), (4096, 4096, 4096), (16384, 8192, 8192), (4096, 12288, 3072))
+PEAK_SHAPES_CPU = ((512, 512, 512),)
+
+
 def measure_peak_tflops(
-    device: torch.device | str, dtype: str = "bfloat16", n: int | None = None, min_seconds: float = 1.0
+    device: torch.device | str,
+    dtype: str = "bfloat16",
+    n: int | None = None,
+    min_seconds: float = 1.0,
+    shapes: tuple[tuple[int, int, int], ...] | None = None,
+    warmup: int = 3,
 ) -> dict[str, Any]:
-    """Achieved TFLOP/s of a large square matmul on ``device`` (the MFU reference).
+    """Achieved TFLOP/s of large matrix products on ``device`` (the MFU reference), measured the way
+    cuBLAS reaches its peak.
+
+    Method (CUDA): for each (M, N, K) shape, random (never zero) operands; ``warmup`` products first
+    (kernel selection, clocks up); then back-to-back products with **no synchronisation inside the
+    loop**, timed by two CUDA events around the whole loop (one synchronisation at the end); the
+    loop is repeated with more products until it lasts ``min_seconds / len(shapes)``. The maximum
+    over the shapes is the peak (each shape's figure is kept in ``by_shape``). On CPU one shape,
+    ``perf_counter`` around the loop.
 
     Args:
         dtype: ``bfloat16``, ``float16``, ``float32`` or ``fp8`` (``torch._scaled_mm``, e4m3, bf16 out).
-        n: matrix side (default 8192 on CUDA, 1024 on CPU).
-        min_seconds: keep multiplying for at least this long after one warm-up call.
+        n: one square shape (n, n, n) instead of the default shapes.
+        min_seconds: total timing budget over all shapes.
 
     Returns:
-        ``{"tflops", "dtype", "n", "reps", "method"}``; ``{"tflops": nan, "reason": ...}`` when
-        the dtype cannot run on the device.
+        ``{"tflops", "dtype", "n", "shape", "by_shape", "reps", "method"}``; ``{"tflops": nan, "reason"}``
+        when the dtype cannot run on the device.
     """
-    from evalsuite.trackers.tracking import _sync
-
     dev = torch.device(device)
-    n = n or (8192 if dev.type == "cuda" else 512)
+    cuda = dev.type == "cuda"
+    if shapes is None:
+        shapes = ((n, n, n),) if n else (PEAK_SHAPES_CUDA if cuda else PEAK_SHAPES_CPU)
+    per_shape = max(min_seconds / len(shapes), 0.01)
+    by_shape: dict[str, float] = {}
+    reps_used: dict[str, int] = {}
+    op_name = ""
     try:
-        if dtype == "fp8":
-            a = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn)
-            bt = torch.randn(n, n, device=dev).to(torch.float8_e4m3fn).t()
-            one = torch.ones((), device=dev)
+        for m, nn_, k in shapes:
+            g = torch.Generator(device=dev).manual_seed(0)
+            if dtype == "fp8":
+                a = torch.randn(m, k, device=dev, generator=g).to(torch.float8_e4m3fn)
+                bt = torch.randn(nn_, k, device=dev, generator=g).to(torch.float8_e4m3fn).t()
+                one = torch.ones((), device=dev)
 
-            def op() -> Any:
-                return torch._scaled_mm(a, bt, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+                def op(a: Any = a, bt: Any = bt, one: Any = one) -> Any:
+                    return torch._scaled_mm(a, bt, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
 
-            method = "torch._scaled_mm e4m3 × e4m3 → bf16"
-        else:
-            dt = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
-            a = torch.randn(n, n, device=dev, dtype=dt)
-            b = torch.randn(n, n, device=dev, dtype=dt)
+                op_name = "torch._scaled_mm e4m3 × e4m3 → bf16"
+            else:
+                dt = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
+                a = torch.randn(m, k, device=dev, dtype=dt, generator=g)
+                b = torch.randn(k, nn_, device=dev, dtype=dt, generator=g)
+                out = torch.empty(m, nn_, device=dev, dtype=dt)
 
-            def op() -> Any:
-                return a @ b
+                def op(a: Any = a, b: Any = b, out: Any = out) -> Any:
+                    return torch.matmul(a, b, out=out)
 
-            method = f"torch.matmul {dtype}"
-        op()
-        _sync(dev)
-        reps, t0 = 0, time.perf_counter()
-        while True:
-            op()
-            reps += 1
-            if reps % 4 == 0 or dev.type == "cpu":
-                _sync(dev)
-                if time.perf_counter() - t0 >= min_seconds:
+                op_name = f"torch.matmul {dtype}"
+            for _ in range(warmup):
+                op()
+            if cuda:
+                torch.cuda.synchronize(dev)
+            reps = 4
+            while True:
+                if cuda:
+                    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    e0.record()
+                    for _ in range(reps):
+                        op()
+                    e1.record()
+                    e1.synchronize()
+                    secs = e0.elapsed_time(e1) / 1000.0
+                else:
+                    t0 = time.perf_counter()
+                    for _ in range(reps):
+                        op()
+                    secs = time.perf_counter() - t0
+                if secs >= per_shape or reps >= 1 << 14:
                     break
-        secs = time.perf_counter() - t0
+                reps = min(1 << 14, max(reps * 2, int(reps * per_shape / max(secs, 1e-6)) + 1))
+            key = f"{m}x{nn_}x{k}"
+            by_shape[key] = 2.0 * m * nn_ * k * reps / secs / 1e12
+            reps_used[key] = reps
+            del a
     except (RuntimeError, KeyError, TypeError) as exc:
         return {"tflops": float("nan"), "dtype": dtype, "n": n, "reason": f"{type(exc).__name__}: {exc}"}
-    return {"tflops": 2.0 * n**3 * reps / secs / 1e12, "dtype": dtype, "n": n, "reps": reps, "method": method}
+    best = max(by_shape, key=lambda s: by_shape[s])
+    timer = "CUDA events around the whole loop" if cuda else "perf_counter around the loop"
+    return {
+        "tflops": by_shape[best],
+        "dtype": dtype,
+        "n": int(best.split("x")[0]),
+        "shape": best,
+        "by_shape": by_shape,
+        "reps": reps_used[best],
+        "method": f"{op_name}; max over shapes {', '.join(by_shape)}; {warmup} warm-ups, back-to-back "
+        f"products, {timer}, no sync inside",
+    }

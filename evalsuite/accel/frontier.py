@@ -1,0 +1,680 @@
+"""``evalsuite frontier``: every acceleration point's speed, memory and PAIRED quality cost, one run.
+
+For each configuration the reference point (as configured: bf16, eager, its own steps — or the
+point named by ``reference``) and each accelerated point run on the same cases and seeds. Per
+point: one cold call kept apart (with compile it holds the compile: ``compile_s`` = cold − warm
+median), then one timed call per (case, seed); median seconds per image with a 95 % order-
+statistic CI, the NVML device peak and the allocator peak, and (eager points) the denoiser passes
+computed vs reused per image. Quality is paired per (case, seed) against the reference image:
+LPIPS, PSNR and SSIM over the whole image and over the masked region (inpainting), and the CLIP-
+score delta, each with a bootstrap CI (``scipy.stats.bootstrap``, percentile, 95 %).
+
+Outputs a run directory: ``run.json`` (``kind: frontier``), ``rows.jsonl`` (one row per point),
+``frontier.csv``, ``frontier.md`` (tables: points; "fastest within paired LPIPS ≤ X"; which speed
+figures depend on weight values), ``frontier.json``, ``pareto.png`` and the images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
+from evalsuite.accel.counters import PassCounter, main_denoiser
+from evalsuite.accel.errors import Unavailable
+from evalsuite.config import configuration as cfg
+from evalsuite.data.cases import Case
+from evalsuite.data.imageio import save_png_atomic
+from evalsuite.engine.provenance import environment
+from evalsuite.engine.store import RunStore
+from evalsuite.paths import atomic_write, atomic_write_json
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import CaseError, Runner
+from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.trackers.tracking import GIB, DeviceMonitor, _sync, summarize
+
+log = logging.getLogger(__name__)
+
+QUALITY = ("lpips", "psnr", "ssim", "lpips_masked", "psnr_masked", "ssim_masked", "clip_delta")
+
+
+@dataclass
+class FrontierSpec:
+    """What to run.
+
+    Attributes:
+        configs: configuration names.
+        points: point texts (see :mod:`evalsuite.accel.axes`); the reference is added first.
+        reference: the reference point text (default ``ref``: the configuration as configured).
+        n_cases: how many usable cases of the dataset (each with each seed).
+        seeds: seeds per case.
+        lpips_max: thresholds X of the "fastest within paired LPIPS ≤ X" table.
+        compile_mode: ``torch.compile`` mode.
+        bootstrap_resamples: resamples of each bootstrap CI.
+        metric_weights: feature-network weights for LPIPS/CLIP (``real``, ``random_full``,
+            ``random``; default from the weights policy).
+    """
+
+    configs: list[str]
+    points: list[str]
+    reference: str = "ref"
+    n_cases: int = 2
+    seeds: list[int] = field(default_factory=lambda: [0])
+    lpips_max: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2])
+    compile_mode: str = "default"
+    bootstrap_resamples: int = 2000
+    metric_weights: str | None = None
+
+    def parsed(self) -> tuple[PointSpec, list[PointSpec]]:
+        """(reference, accelerated points without duplicates of the reference); raises ValueError."""
+        ref = PointSpec.parse(self.reference)
+        pts: list[PointSpec] = []
+        for text in self.points:
+            p = PointSpec.parse(text)
+            if p != ref and p not in pts:
+                pts.append(p)
+        return ref, pts
+
+
+def usable_cases(runner: Runner, pool: Sequence[Case], n: int) -> list[Case]:
+    """The first ``n`` cases of ``pool`` the runner accepts.
+
+    Raises:
+        CaseError: when none is usable.
+    """
+    out = []
+    for case in pool:
+        try:
+            runner.check_case(case)
+            if runner.task == "inpaint":
+                runner.load_inputs(case)
+        except CaseError:
+            continue
+        out.append(case)
+        if len(out) == n:
+            break
+    if not out:
+        raise CaseError(f"none of the {len(pool)} cases is usable by {type(runner).__name__}")
+    return out
+
+
+# -- running one point -----------------------------------------------------------------------------
+
+
+def run_point(
+    conf: cfg.Configuration,
+    point: PointSpec,
+    weights: Weights,
+    device: torch.device,
+    pool: Sequence[Case],
+    spec: FrontierSpec,
+    store: RunStore,
+    ctx: ApplyContext,
+    log_prefix: str = "",
+) -> dict[str, Any]:
+    """Load, apply, time and save images of one point; returns its row (``status`` ok/unavailable/error)."""
+    row: dict[str, Any] = {
+        "base_config": conf.name,
+        "point": point.label,
+        "config": f"{conf.name}[{point.label}]",
+        "speed_depends_on_weights": point.speed_depends_on_weights,
+    }
+    runner: Runner | None = None
+    t0 = time.perf_counter()
+    try:
+        log.info("%s%s: load", log_prefix, row["config"])
+        runner = RUNNERS.get(conf.runner)(load_params(conf.params, point), weights, device)
+        runner.load()
+        row["load_s"] = time.perf_counter() - t0
+        cases = usable_cases(runner, pool, spec.n_cases)
+        pairs = [(c, s) for c in cases for s in spec.seeds]
+        ctx.config = conf.name
+        ctx.calibrate = lambda: runner.generate([pairs[0][0]], [pairs[0][1]])  # type: ignore[union-attr]
+        log.info("%s%s: apply axes", log_prefix, row["config"])
+        t1 = time.perf_counter()
+        row["notes"] = apply_point(runner, point, ctx)
+        row["apply_s"] = time.perf_counter() - t1
+        counter = None
+        found = main_denoiser(runner)
+        if found is not None and not point.compiled:
+            counter = PassCounter(found[1]).attach()
+        row["steps"] = int(runner.params.steps)
+        log.info("%s%s: cold call%s", log_prefix, row["config"], " (compiling)" if point.compiled else "")
+        _sync(device)
+        t2 = time.perf_counter()
+        runner.generate([pairs[0][0]], [pairs[0][1]])
+        _sync(device)
+        row["first_call_s"] = time.perf_counter() - t2
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        probe = DeviceMonitor(device)
+        secs: list[float] = []
+        nvml: list[float] = []
+        passes: list[dict[str, float]] = []
+        images: dict[str, str] = {}
+        for i, (case, seed) in enumerate(pairs):
+            log.info("%s%s: image %d/%d", log_prefix, row["config"], i + 1, len(pairs))
+            if counter is not None:
+                counter.reset()
+            mon = DeviceMonitor(device, gpu_reader=probe.gpu_reader, energy_reader=probe.energy_reader)
+            with mon.watch():
+                out = runner.generate([case], [seed])
+            secs.append(mon.result["wall_s"])
+            if "nvml_peak_gib" in mon.result:
+                nvml.append(mon.result["nvml_peak_gib"])
+            if counter is not None:
+                passes.append(counter.snapshot())
+            rel = store.image_relpath(f"{conf.name}/{_safe(point.label)}", case.id, seed)
+            save_png_atomic(out[0].image, store.path / rel)
+            images[f"{case.id}|{seed}"] = rel
+        st = summarize(secs)
+        row.update(
+            status="ok",
+            n_images=len(secs),
+            s_per_image=st["median"],
+            s_ci_low=st["ci_low"],
+            s_ci_high=st["ci_high"],
+            s_ci_coverage=st["ci_coverage"],
+            images=images,
+        )
+        row["compile_s"] = max(0.0, row["first_call_s"] - st["median"]) if point.compiled else 0.0
+        if nvml:
+            row["nvml_peak_gib"] = max(nvml)
+        elif probe.reasons:
+            row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(probe.reasons.items()))
+        if device.type == "cuda":
+            row["alloc_peak_gib"] = torch.cuda.max_memory_allocated(device) / GIB
+            row["reserved_peak_gib"] = torch.cuda.max_memory_reserved(device) / GIB
+        if passes:
+            for k in passes[0]:
+                row[k] = statistics.fmean(p[k] for p in passes if k in p)
+        elif point.compiled:
+            row["passes_note"] = "not counted (compiled)"
+        log.info(
+            "%s%s: %.4g s/image (cold %.4g s)", log_prefix, row["config"], st["median"], row["first_call_s"]
+        )
+    except Unavailable as exc:
+        row.update(status="unavailable", reason=str(exc))
+        log.warning("%s%s: unavailable: %s", log_prefix, row["config"], exc)
+    except Exception as exc:
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        log.error("%s%s: %s: %s", log_prefix, row["config"], type(exc).__name__, exc)
+    finally:
+        ctx.calibrate = None  # it holds the runner: drop it, or the next point's peaks include this one
+        if point.compiled:
+            torch._dynamo.reset()
+        if runner is not None:
+            runner.close()
+        runner = None
+        import gc
+
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def _safe(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label) or "ref"
+
+
+# -- paired quality ---------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1)[None]
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float, str]:
+    """95 % percentile bootstrap CI of the mean (``scipy.stats.bootstrap``); (nan, nan, reason) below 2
+    finite values or when every value is the same."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) < 2:
+        return math.nan, math.nan, f"{len(v)} finite pair(s): no CI"
+    if np.all(v == v[0]):
+        return float(v[0]), float(v[0]), "all pairs equal"
+    from scipy.stats import bootstrap
+
+    res = bootstrap((v,), np.mean, n_resamples=resamples, method="percentile", random_state=seed)
+    return (
+        float(res.confidence_interval.low),
+        float(res.confidence_interval.high),
+        "percentile bootstrap, 95 %",
+    )
+
+
+class PairedScorer:
+    """LPIPS / PSNR / SSIM (whole and masked) and CLIP score of images vs their reference images."""
+
+    def __init__(self, mode: str, device: torch.device) -> None:
+        from evalsuite.metrics import features as fx
+
+        self.mode = mode
+        self.device = device
+        self.lpips = fx.lpips_net(mode, device)
+        self.clip_metric: Any = None
+        from evalsuite.registry import METRICS
+
+        try:
+            self.clip_metric = METRICS.get("clip_score")(device, metric_weights=mode)
+        except Exception as exc:  # the CLIP net may be missing (real weights offline)
+            self.clip_reason = f"{type(exc).__name__}: {exc}"
+        self.ids = {"lpips": self.lpips.id}
+
+    def clip(self, img: torch.Tensor, prompt: str) -> float:
+        if self.clip_metric is None:
+            return math.nan
+        from evalsuite.metrics.base import MetricBatch
+
+        try:
+            return float(self.clip_metric.update(MetricBatch(rows=[{}], images=img, prompts=[prompt]))[0])
+        except Exception as exc:
+            self.clip_reason = f"{type(exc).__name__}: {exc}"
+            self.clip_metric = None
+            return math.nan
+
+    @torch.no_grad()
+    def pair(
+        self, img: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None, prompt: str
+    ) -> dict[str, float]:
+        from evalsuite.metrics import functional as fn
+
+        img, ref = img.to(self.device), ref.to(self.device)
+        ones = torch.ones_like(img[:, :1])
+        out = {
+            "lpips": float(fn.masked_lpips(self.lpips.module, img, ref)[0]),
+            "psnr": float(fn.masked_psnr_per_image(img, ref, ones)[0]),
+            "ssim": float(fn.masked_ssim_per_image(img, ref, ones)[0]),
+            "clip_delta": self.clip(img, prompt) - self.clip(ref, prompt),
+        }
+        if mask is not None and float(mask.sum()) > 0:
+            m = mask.to(self.device)
+            out["lpips_masked"] = float(fn.masked_lpips(self.lpips.module, img, ref, m)[0])
+            out["psnr_masked"] = float(fn.masked_psnr_per_image(img, ref, m)[0])
+            out["ssim_masked"] = float(fn.masked_ssim_per_image(img, ref, m)[0])
+        return out
+
+
+def paired_quality(
+    rows: list[dict[str, Any]],
+    ref: dict[str, Any],
+    store: RunStore,
+    masks: dict[str, torch.Tensor],
+    prompts: dict[str, str],
+    scorer: PairedScorer,
+    resamples: int,
+) -> None:
+    """Add ``<metric>_mean`` / ``_ci_low`` / ``_ci_high`` (and ``n_pairs``) to each ok row, in place."""
+    if ref.get("status") != "ok":
+        for r in rows:
+            r["quality_note"] = f"reference point {ref.get('status')}: {ref.get('reason')}"
+        return
+    for r in rows:
+        if r.get("status") != "ok":
+            continue
+        vals: dict[str, list[float]] = {k: [] for k in QUALITY}
+        for key, rel in r["images"].items():
+            if key not in ref["images"]:
+                continue
+            case_id = key.split("|")[0]
+            m = masks.get(case_id)
+            got = scorer.pair(
+                _load(store.path / rel), _load(store.path / ref["images"][key]), m, prompts.get(case_id, "")
+            )
+            for k, v in got.items():
+                vals[k].append(v)
+        r["n_pairs"] = len(vals["lpips"])
+        for k, v in vals.items():
+            if not v:
+                continue
+            finite = [x for x in v if np.isfinite(x)]
+            r[f"{k}_mean"] = float(np.mean(finite)) if finite else (math.inf if v else math.nan)
+            lo, hi, how = bootstrap_ci(v, resamples)
+            r[f"{k}_ci_low"], r[f"{k}_ci_high"] = lo, hi
+            r.setdefault("ci_method", how)
+
+
+# -- front and tables -------------------------------------------------------------------------------
+
+
+def pareto_front(df: pd.DataFrame, x: str = "s_per_image", y: str = "lpips_mean") -> pd.Series:
+    """Boolean mask of the rows not dominated in (x, y), both lower-is-better."""
+    ok = df[x].notna() & df[y].notna()
+    front = pd.Series(False, index=df.index)
+    for i in df.index[ok]:
+        xi, yi = df.at[i, x], df.at[i, y]
+        dominated = (
+            (df.loc[ok, x] <= xi) & (df.loc[ok, y] <= yi) & ((df.loc[ok, x] < xi) | (df.loc[ok, y] < yi))
+        ).any()
+        front[i] = not dominated
+    return front
+
+
+def fastest_within(df: pd.DataFrame, thresholds: Sequence[float]) -> list[dict[str, Any]]:
+    """Per configuration and threshold X: the fastest ok point whose mean paired LPIPS ≤ X."""
+    out = []
+    for base, g in df[df["status"] == "ok"].groupby("base_config", sort=False):
+        ref_s = g.loc[g["is_reference"], "s_per_image"]
+        for x in thresholds:
+            ok = g[g["lpips_mean"].notna() & (g["lpips_mean"] <= x)]
+            if ok.empty:
+                out.append({"base_config": base, "lpips_max": x, "point": None})
+                continue
+            best = ok.loc[ok["s_per_image"].idxmin()]
+            out.append(
+                {
+                    "base_config": base,
+                    "lpips_max": x,
+                    "point": best["point"],
+                    "s_per_image": best["s_per_image"],
+                    "lpips_mean": best["lpips_mean"],
+                    "speedup": (float(ref_s.iloc[0]) / best["s_per_image"]) if len(ref_s) else math.nan,
+                    "speed_depends_on_weights": bool(best["speed_depends_on_weights"]),
+                }
+            )
+    return out
+
+
+def _fmt(v: Any, nd: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v).replace("|", "\\|")
+
+
+def _ci(r: Any, k: str) -> str:
+    m = r.get(f"{k}_mean")
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "—"
+    lo, hi = r.get(f"{k}_ci_low"), r.get(f"{k}_ci_high")
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return _fmt(m)
+    return f"{_fmt(m)} [{_fmt(lo, 3)}, {_fmt(hi, 3)}]"
+
+
+def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
+    env = meta.get("environment", {})
+    fr = meta.get("frontier", {})
+    lines: list[str] = []
+    if fr.get("plumbing_only"):
+        lines += [
+            "> **Weights are tiny/random: speed and memory are real for these architectures; the paired "
+            "quality numbers prove the plumbing only (they say how far the numerics move, not how good "
+            "the images are). Threshold caches (FirstBlockCache, MagCache) reuse differently on real weights.**",
+            "",
+        ]
+    lines += [
+        f"# evalsuite frontier `{meta.get('run_id')}`",
+        "",
+        f"- device: {env.get('device', {}).get('name')} ({env.get('device', {}).get('type')})",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+        f"- weights: {fr.get('weights')}; cases × seeds per point: {fr.get('pairs')}; reference: `{fr.get('reference')}`",
+        "- s/image: median of one timed call per (case, seed) after one cold call (95 % order-statistic CI); "
+        "compile s = cold − warm median; quality: mean over pairs vs the reference image at the same case "
+        "and seed [95 % percentile bootstrap CI]",
+        "",
+        "| configuration | point | status | s/image [CI] | cold s | compile s | NVML GiB | alloc GiB | passes computed / reused | "
+        "LPIPS | PSNR dB | SSIM | LPIPS masked | CLIP Δ | front | speed depends on weights |",
+        "|" + "---|" * 16,
+    ]
+    for _, r in df.iterrows():
+        if r["status"] != "ok":
+            lines.append(
+                f"| {r['base_config']} | `{r['point']}` | {r['status']}: {_fmt(r.get('reason'))} |"
+                + " — |" * 12
+                + f" {_fmt(bool(r['speed_depends_on_weights']))} |"
+            )
+            continue
+        passes = (
+            f"{_fmt(r.get('passes_computed'), 3)} / {_fmt(r.get('passes_reused'), 3)}"
+            if not pd.isna(r.get("passes_computed", math.nan))
+            else _fmt(r.get("passes_note"))
+        )
+        s = f"{_fmt(r['s_per_image'])} [{_fmt(r.get('s_ci_low'), 3)}, {_fmt(r.get('s_ci_high'), 3)}]"
+        lines.append(
+            f"| {r['base_config']} | `{r['point']}` | ok | {s} | {_fmt(r.get('first_call_s'))} | {_fmt(r.get('compile_s'))} | "
+            f"{_fmt(r.get('nvml_peak_gib'))} | {_fmt(r.get('alloc_peak_gib'))} | {passes} | {_ci(r, 'lpips')} | "
+            f"{_ci(r, 'psnr')} | {_ci(r, 'ssim')} | {_ci(r, 'lpips_masked')} | {_ci(r, 'clip_delta')} | "
+            f"{'**front**' if r.get('front') else ''} | {_fmt(bool(r['speed_depends_on_weights']))} |"
+        )
+    lines += [
+        "",
+        "## Fastest point within paired LPIPS ≤ X",
+        "",
+        "| configuration | X | point | s/image | LPIPS | speed-up vs reference | speed depends on weights |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in fr.get("fastest", []):
+        if f.get("point") is None:
+            lines.append(f"| {f['base_config']} | {f['lpips_max']:g} | none within X | — | — | — | — |")
+        else:
+            lines.append(
+                f"| {f['base_config']} | {f['lpips_max']:g} | `{f['point']}` | {_fmt(f['s_per_image'])} | "
+                f"{_fmt(f['lpips_mean'])} | {_fmt(f['speedup'], 3)}× | {_fmt(f['speed_depends_on_weights'])} |"
+            )
+    lines += [
+        "",
+        "## Which speed figures depend on the weight values",
+        "",
+        "Steps, precision, fused QKV, compile, attention backend and the schedule-based caches (TaylorSeer, "
+        "PyramidAttentionBroadcast, FasterCache) do the same work whatever the weights: their speed measured on "
+        "random weights holds for real ones. FirstBlockCache and MagCache skip a step when an activation "
+        "difference is under a threshold: how often that happens — and so their speed — depends on the weights "
+        "(random weights change a lot between steps, so they reuse little); MagCache's ratios are calibrated "
+        "per configuration in the run (`frontier.json` → `mag_ratios`).",
+    ]
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        lines += ["", "## Not measured", ""] + [
+            f"- `{r['config']}`: {r['status']}: {r['reason']}" for _, r in bad.iterrows()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_pareto(df: pd.DataFrame, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = df[(df["status"] == "ok") & df["lpips_mean"].notna()] if "lpips_mean" in df.columns else df.iloc[0:0]
+    if ok.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for base, g in ok.groupby("base_config", sort=False):
+        sc = ax.scatter(g["s_per_image"], g["lpips_mean"], label=base, alpha=0.7)
+        fr = g[g["front"]].sort_values("s_per_image")
+        ax.plot(
+            fr["s_per_image"], fr["lpips_mean"], "-o", color=sc.get_facecolor()[0], lw=2, mfc="none", ms=11
+        )
+        for _, r in g.iterrows():
+            ax.annotate(
+                r["point"],
+                (r["s_per_image"], r["lpips_mean"]),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("seconds per image (median)")
+    ax.set_ylabel("paired LPIPS vs reference (mean)")
+    ax.set_title("Acceleration frontier (front: ringed, joined)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- the scenario -------------------------------------------------------------------------------
+
+
+def frontier(
+    spec: FrontierSpec,
+    weights: str = "random",
+    device: str | torch.device | None = "auto",
+    out: str | Path = "reports",
+    run_id: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    dataset: str = "smoke",
+    mirror: Path | None = None,
+) -> Path:
+    """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
+    the tables and plot after every point).
+
+    Raises:
+        ConfigError, RegistryError, ValueError: for unusable arguments, before anything is loaded.
+    """
+    from evalsuite.data.registry import load_dataset
+    from evalsuite.engine.harness import apply_thread_policy, pick_device
+    from evalsuite.metrics import features as fx
+
+    ref_pt, points = spec.parsed()
+    w = Weights(weights)  # type: ignore[arg-type]
+    ovs = [cfg.Override.parse(o) for o in overrides]
+    confs = cfg.resolve_many(spec.configs, ovs, config_dirs)
+    dev = pick_device(device, w.policy)
+    apply_thread_policy(dev, w.policy)
+    ds = load_dataset(dataset)
+    pool = list(ds.cases)
+    now = dt.datetime.now(dt.UTC)
+    rid = run_id or f"frontier-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"
+    store = RunStore(Path(out) / rid)
+    store.path.mkdir(parents=True, exist_ok=True)
+    mode = spec.metric_weights or fx.default_mode(w.policy)
+    meta: dict[str, Any] = {
+        "run_id": store.path.name,
+        "kind": "frontier",
+        "created": now.isoformat(timespec="seconds"),
+        "started": now.isoformat(timespec="seconds"),
+        "finished": None,
+        "dataset": {"name": dataset, "size": len(pool), "fingerprint": ds.fingerprint},
+        "seeds": list(spec.seeds),
+        "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
+        "weights": {},
+        "metrics": ["latency", *QUALITY],
+        "environment": environment(dev),
+        "configs": {},
+        "frontier": {
+            "spec": dataclasses.asdict(spec),
+            "reference": ref_pt.label,
+            "weights": w.policy,
+            "metric_weights": mode,
+            "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
+            "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
+        },
+    }
+    store.write_meta(meta)
+    rows: list[dict[str, Any]] = []
+    ctx = ApplyContext(compile_mode=spec.compile_mode)
+    total = len(confs) * (1 + len(points))
+    k = 0
+    scorer: PairedScorer | None = None
+    for conf in confs:
+        group: list[dict[str, Any]] = []
+        for pt in [ref_pt, *points]:
+            k += 1
+            row = run_point(conf, pt, w, dev, pool, spec, store, ctx, log_prefix=f"[{k}/{total}] ")
+            row["is_reference"] = pt == ref_pt
+            row["case_id"], row["seed"], row["weights"] = "-", 0, w.policy
+            meta["weights"][row["config"]] = w.policy
+            meta["configs"][row["config"]] = {
+                "runner": conf.runner,
+                "source": conf.source,
+                "point": pt.label,
+                "params": conf.params_dict(),
+            }
+            # paired quality against this configuration's reference point, as soon as the point is done,
+            # so that a run stopped later still has complete rows and tables
+            masks, prompts = _case_inputs(conf, w, pool, [group[0] if group else row, row])
+            if scorer is None:
+                scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
+            paired_quality(
+                [row], group[0] if group else row, store, masks, prompts, scorer, spec.bootstrap_resamples
+            )
+            group.append(row)
+            store.append_row(row)
+            rows.append(row)
+            _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+    return store.path
+
+
+def _write_outputs(
+    store: RunStore,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    spec: FrontierSpec,
+    ctx: ApplyContext,
+    scorer: PairedScorer | None,
+    mirror: Path | None,
+) -> None:
+    """Write ``run.json``, ``frontier.csv/.md/.json`` and ``pareto.png`` for the rows so far."""
+    df = pd.DataFrame(rows)
+    for col in ("lpips_mean", "s_per_image"):
+        if col not in df.columns:
+            df[col] = math.nan
+    df["front"] = False
+    for _base, g in df[df["status"] == "ok"].groupby("base_config", sort=False):
+        df.loc[g.index, "front"] = pareto_front(g)
+    meta["frontier"]["fastest"] = fastest_within(df, spec.lpips_max)
+    meta["frontier"]["mag_ratios"] = ctx.mag_ratios
+    meta["frontier"]["scorer"] = {
+        "lpips": scorer.ids["lpips"] if scorer else None,
+        "clip": getattr(scorer, "clip_reason", "clip_score metric") if scorer else None,
+    }
+    store.write_meta(meta)
+    flat = df.drop(columns=[c for c in ("images", "notes") if c in df.columns])
+    flat.to_csv(store.path / "frontier.csv", index=False)
+    atomic_write(store.path / "frontier.md", render_markdown(df, meta))
+    atomic_write_json(
+        store.path / "frontier.json",
+        json.loads(json.dumps({"meta": meta, "rows": df.to_dict("records")}, default=str)),
+    )
+    write_pareto(df, store.path / "pareto.png")
+    if mirror is not None:
+        import shutil
+
+        mirror.mkdir(parents=True, exist_ok=True)
+        for name in ("frontier.md", "frontier.json", "pareto.png"):
+            if (store.path / name).exists():
+                stem, ext = name.rsplit(".", 1)
+                shutil.copy(store.path / name, mirror / f"{stem}-{store.path.name}.{ext}")
+
+
+def _case_inputs(
+    conf: cfg.Configuration, w: Weights, pool: Sequence[Case], group: list[dict[str, Any]]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Masks (1 = regenerated, at the output size) and prompts of the cases the points used."""
+    used = {key.split("|")[0] for r in group if r.get("status") == "ok" for key in r["images"]}
+    by_id = {c.id: c for c in pool}
+    prompts = {cid: by_id[cid].prompt for cid in used if cid in by_id}
+    masks: dict[str, torch.Tensor] = {}
+    runner = RUNNERS.get(conf.runner)(conf.params, w, "cpu")  # sizes only: nothing is loaded
+    if runner.task == "inpaint":
+        for cid in used:
+            if cid in by_id:
+                _, m = runner.load_inputs(by_id[cid])
+                masks[cid] = torch.from_numpy(m.astype(np.float32))[None, None]
+    return masks, prompts

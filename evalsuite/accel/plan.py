@@ -1,0 +1,479 @@
+"""``evalsuite plan CONFIG --budget 22GiB``: the fastest measured way to run a configuration in N GiB.
+
+1. **Component sizes**: the configuration is loaded once; the weights of every component
+   (``runner.components()``) are summed, and one resident call gives the activation peak
+   (allocator peak − weights) at the configuration's resolution.
+2. **Candidates**: each strategy (a point of :mod:`evalsuite.accel.axes` whose axes are precision
+   and memory, e.g. ``precision=layerwise,memory=te_cpu+group_block:1:stream``) gets an
+   *estimate* of the weights it leaves on the device (:func:`resident_estimate`). An estimate only
+   filters: strategies whose estimated weights alone exceed the largest budget are not run, and
+   say so.
+3. **Measured**: every other strategy is loaded, applied and called (one cold call, then warm
+   calls); its latency (median warm s/image) and its **device peak** (NVML, sampled every 20 ms over
+   all calls, the cold one included, so it contains the CUDA context) are recorded.
+4. **Chosen**: per budget, the fastest strategy whose measured device peak ≤ budget.
+5. **Verified**: the chosen strategy is loaded and applied again; then a ballast tensor takes the
+   device's free memory down to exactly the budget (NVML ``used`` = budget), and the calls are
+   repeated. "Fits 22 GiB" means these calls ran with 22 GiB of device memory in total, context
+   included. Loading itself runs before the ballast (random weights are built on the GPU, then
+   the strategy moves them). Without a CUDA device the verification is skipped with that reason.
+
+Outputs a run directory: ``run.json`` (``kind: plan``), ``rows.jsonl``, ``plan.csv``, ``plan.md``
+(sizes, strategies, the choice and verification per budget), ``plan.json``, ``plan.png`` (latency
+vs device peak per strategy, the budget lines drawn).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gc
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
+from evalsuite.accel.errors import Unavailable
+from evalsuite.accel.frontier import usable_cases
+from evalsuite.accel.memory import GIB, component_sizes
+from evalsuite.config import configuration as cfg
+from evalsuite.engine.provenance import environment
+from evalsuite.engine.store import RunStore
+from evalsuite.paths import atomic_write, atomic_write_json
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import Runner
+from evalsuite.runners.weights import Weights
+from evalsuite.trackers.tracking import DeviceMonitor, _sync, summarize
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STRATEGIES = [
+    "resident",
+    "memory=te_cpu",
+    "precision=layerwise,memory=te_cpu",
+    "precision=fp8,memory=te_cpu",
+    "precision=layerwise,memory=te_cpu+vae_tiling",
+    "memory=te_cpu+group_block:1:stream",
+    "precision=layerwise,memory=te_cpu+group_block:1:stream+vae_tiling",
+    "memory=te_cpu+group_leaf:stream+vae_tiling",
+    "precision=layerwise,memory=model_offload",
+    "memory=model_offload",
+]
+
+
+def parse_gib(text: str) -> float:
+    """``22GiB``, ``22``, ``16G``, ``12.5gib``, ``20000MiB`` → GiB.
+
+    Raises:
+        ValueError: naming the text and the accepted forms.
+    """
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(gib|g|gb|mib|m|mb)?\s*", text.lower())
+    if not m:
+        raise ValueError(f"budget {text!r}: write e.g. 22GiB, 16G, 12 or 20000MiB")
+    v = float(m.group(1))
+    unit = m.group(2) or "gib"
+    if unit in ("mib", "m", "mb"):
+        v /= 1024.0
+    return v
+
+
+def strategy_point(text: str) -> PointSpec:
+    """A strategy as a point (``resident`` = the reference); only precision and memory axes allowed."""
+    pt = PointSpec.parse("" if text == "resident" else text)
+    bad = [k for k, _ in pt.axes if k not in ("precision", "memory")]
+    if bad:
+        raise ValueError(
+            f"strategy {text!r}: only precision= and memory= axes make a memory strategy, not {bad}"
+        )
+    return pt
+
+
+_ELEMENT = {"bf16": None, "fp8": 1.0, "fp8_tensor": 1.0, "layerwise": 1.0, "int8wo": 1.0, "nf4": 0.5}
+
+
+def resident_estimate(
+    sizes: dict[str, float], denoisers: Sequence[str], point: PointSpec, element_size: float = 2.0
+) -> float:
+    """GiB of weights the strategy leaves on the device, from component sizes (a filter, not a measurement).
+
+    ``te_offload``/``te_cpu`` remove the text encoders; ``model_offload`` keeps the largest component;
+    ``sequential`` keeps none; group offload keeps none of the denoisers (one group at a time, ignored);
+    a precision of ``b`` bytes per weight scales the denoisers by ``b / element_size``.
+    """
+    parts = [p.split(":")[0] for p in (point.get("memory") or "").split("+") if p]
+    prec = point.get("precision") or "bf16"
+    scale = 1.0 if _ELEMENT.get(prec) is None else float(_ELEMENT[prec] or 1.0) / element_size
+    size = {k: (v * scale if k in denoisers else v) for k, v in sizes.items()}
+    if "sequential" in parts:
+        return 0.0
+    if "model_offload" in parts:
+        return max(size.values()) if size else 0.0
+    if {"te_offload", "te_cpu"} & set(parts):
+        size = {k: v for k, v in size.items() if not k.startswith("text_encoder")}
+    if {"group_block", "group_leaf"} & set(parts):
+        size = {k: v for k, v in size.items() if k not in denoisers}
+    return float(sum(size.values()))
+
+
+@dataclass
+class PlanSpec:
+    """Attributes:
+    config: configuration name.
+    budgets: GiB budgets (each gets a choice and a verification).
+    strategies: strategy texts.
+    reps: warm calls per strategy (after one cold call).
+    verify: verify each choice under an enforced cap (CUDA only).
+    max_seconds: stop measuring further strategies after this long (they are listed as skipped).
+    """
+
+    config: str
+    budgets: list[float]
+    strategies: list[str] = field(default_factory=lambda: list(DEFAULT_STRATEGIES))
+    reps: int = 2
+    verify: bool = True
+    max_seconds: float = math.inf
+
+
+class Ballast:
+    """Hold device memory so that NVML ``used`` = ``budget_gib`` (a device-level cap, context included)."""
+
+    def __init__(self, device: torch.device, budget_gib: float) -> None:
+        from evalsuite.trackers.tracking import nvml_memory_reader
+
+        self.device = device
+        self.tensor: torch.Tensor | None = None
+        read = nvml_memory_reader(device)
+        torch.cuda.empty_cache()
+        used = read()
+        total = torch.cuda.get_device_properties(device).total_memory
+        self.used_before_gib = used / GIB
+        self.budget_gib = budget_gib
+        if used > budget_gib * GIB:
+            raise MemoryError(
+                f"{used / GIB:.2f} GiB already in use before the calls (weights left on the device + "
+                f"context) > budget {budget_gib:g} GiB"
+            )
+        # take the free memory down to (budget − used): then NVML used = budget
+        self.bytes = max(0, (total - used) - (int(budget_gib * GIB) - used))
+        if self.bytes:
+            self.tensor = torch.empty(self.bytes, dtype=torch.uint8, device=device)
+        self.used_after_gib = read() / GIB
+
+    def release(self) -> None:
+        self.tensor = None
+        torch.cuda.empty_cache()
+
+
+def _measure(
+    conf: cfg.Configuration,
+    pt: PointSpec,
+    w: Weights,
+    dev: torch.device,
+    pool: Sequence[Any],
+    reps: int,
+    budget_gib: float | None = None,
+    label: str = "",
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"strategy": pt.label if pt.axes else "resident"}
+    runner: Runner | None = None
+    ballast: Ballast | None = None
+    try:
+        log.info("%s: load", label)
+        runner = RUNNERS.get(conf.runner)(load_params(conf.params, pt), w, dev)
+        runner.load()
+        case = usable_cases(runner, pool, 1)[0]
+        log.info("%s: apply", label)
+        row["notes"] = apply_point(runner, pt, ApplyContext(config=conf.name))
+        gc.collect()
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+            row["resident_alloc_gib"] = torch.cuda.memory_allocated(dev) / GIB
+            torch.cuda.reset_peak_memory_stats(dev)
+        if budget_gib is not None:
+            ballast = Ballast(dev, budget_gib)
+            row["ballast_gib"] = ballast.bytes / GIB
+            row["used_before_calls_gib"] = ballast.used_before_gib
+            row["used_with_ballast_gib"] = ballast.used_after_gib
+        mon = DeviceMonitor(dev)
+        secs: list[float] = []
+        with mon.watch():
+            for i in range(reps + 1):
+                log.info("%s: call %d/%d%s", label, i + 1, reps + 1, " (cold)" if i == 0 else "")
+                _sync(dev)
+                t0 = time.perf_counter()
+                runner.generate([case], [0])
+                _sync(dev)
+                secs.append(time.perf_counter() - t0)
+        row["first_call_s"] = secs[0]
+        st = summarize(secs[1:] or secs)
+        row.update(status="ok", s_per_image=st["median"], n=st["n"])
+        if "nvml_peak_gib" in mon.result:
+            row["nvml_peak_gib"] = mon.result["nvml_peak_gib"] - (ballast.bytes / GIB if ballast else 0.0)
+            if ballast is not None:
+                row["nvml_peak_total_gib"] = mon.result["nvml_peak_gib"]
+        else:
+            row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in mon.reasons.items())
+        if dev.type == "cuda":
+            row["alloc_peak_gib"] = torch.cuda.max_memory_allocated(dev) / GIB
+            row["reserved_peak_gib"] = torch.cuda.max_memory_reserved(dev) / GIB
+        log.info("%s: %.4g s/image, device peak %s GiB", label, st["median"], row.get("nvml_peak_gib"))
+    except Unavailable as exc:
+        row.update(status="unavailable", reason=str(exc))
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        row.update(status="oom", reason=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    except Exception as exc:
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        log.error("%s: %s", label, row["reason"])
+    finally:
+        if ballast is not None:
+            ballast.release()
+        if runner is not None:
+            runner.close()
+        gc.collect()
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def peak_for_budget(row: dict[str, Any]) -> tuple[float, str]:
+    """(GiB, basis) compared with a budget: the measured NVML device peak, or — where NVML cannot
+    measure (CPU) — the estimated device weights, labelled ``estimate``."""
+    if row.get("nvml_peak_gib") is not None and not math.isnan(row["nvml_peak_gib"]):
+        return float(row["nvml_peak_gib"]), "measured (NVML)"
+    return float(row.get("estimated_resident_gib", math.inf)), "estimate (no NVML on this device)"
+
+
+def choose(rows: list[dict[str, Any]], budget_gib: float) -> dict[str, Any] | None:
+    """The fastest ok row whose device peak (:func:`peak_for_budget`) ≤ budget (``None`` if none)."""
+    fit = [r for r in rows if r.get("status") == "ok" and peak_for_budget(r)[0] <= budget_gib]
+    return min(fit, key=lambda r: r["s_per_image"]) if fit else None
+
+
+def plan(
+    spec: PlanSpec,
+    weights: str = "random",
+    device: str | torch.device | None = "auto",
+    out: str | Path = "reports",
+    run_id: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    dataset: str = "smoke",
+) -> Path:
+    """Run the planner; returns the run directory."""
+    from evalsuite.data.registry import load_dataset
+    from evalsuite.engine.harness import apply_thread_policy, pick_device
+
+    points = [(s, strategy_point(s)) for s in spec.strategies]
+    w = Weights(weights)  # type: ignore[arg-type]
+    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    dev = pick_device(device, w.policy)
+    apply_thread_policy(dev, w.policy)
+    pool = list(load_dataset(dataset).cases)
+    now = dt.datetime.now(dt.UTC)
+    store = RunStore(Path(out) / (run_id or f"plan-{conf.name}-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"))
+    store.path.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "run_id": store.path.name,
+        "kind": "plan",
+        "created": now.isoformat(timespec="seconds"),
+        "finished": None,
+        "weights": {conf.name: w.policy},
+        "environment": environment(dev),
+        "configs": {conf.name: {"runner": conf.runner, "source": conf.source, "params": conf.params_dict()}},
+        "plan": {"spec": dataclasses.asdict(spec)},
+    }
+    store.write_meta(meta)
+
+    # 1. sizes
+    log.info("plan %s: component sizes", conf.name)
+    runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
+    runner.load()
+    sizes = component_sizes(runner)
+    dens = list(runner.denoisers())
+    elem = (
+        float(next(iter(runner.denoisers().values())).parameters().__next__().element_size()) if dens else 2.0
+    )
+    runner.close()
+    del runner
+    gc.collect()
+    meta["plan"]["component_gib"] = sizes
+    meta["plan"]["denoisers"] = dens
+    largest = max(spec.budgets)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for k, (text, pt) in enumerate(points, 1):
+        est = resident_estimate(sizes, dens, pt, elem)
+        label = f"[{k}/{len(points)}] {conf.name} {text}"
+        if time.perf_counter() - started > spec.max_seconds:
+            row = {
+                "strategy": text,
+                "status": "skipped",
+                "reason": f"time limit {spec.max_seconds:g} s reached",
+            }
+        elif est > largest and text != "resident":  # the resident point is the latency reference: always run
+            row = {
+                "strategy": text,
+                "status": "skipped",
+                "reason": f"estimated weights on the device {est:.2f} GiB > largest budget {largest:g} GiB",
+            }
+        else:
+            row = _measure(conf, pt, w, dev, pool, spec.reps, label=label)
+            row["strategy"] = text
+        row["estimated_resident_gib"] = est
+        row.update(config=f"{conf.name}[{text}]", case_id="-", seed=0, phase="measure")
+        store.append_row(row)
+        rows.append(row)
+    ok_res = [r for r in rows if r["strategy"] == "resident" and r.get("status") == "ok"]
+    if ok_res and "alloc_peak_gib" in ok_res[0]:
+        meta["plan"]["activation_gib"] = ok_res[0]["alloc_peak_gib"] - sum(sizes.values())
+    resident_s = ok_res[0]["s_per_image"] if ok_res else math.nan
+    choices = []
+    for b in spec.budgets:
+        best = choose(rows, b)
+        ch: dict[str, Any] = {"budget_gib": b, "strategy": best["strategy"] if best else None}
+        if best:
+            ch.update(
+                s_per_image=best["s_per_image"],
+                nvml_peak_gib=peak_for_budget(best)[0],
+                peak_basis=peak_for_budget(best)[1],
+                vs_resident=best["s_per_image"] / resident_s if resident_s == resident_s else math.nan,
+            )
+            if not spec.verify:
+                ch["verified"] = "not asked (--no-verify)"
+            elif dev.type != "cuda":
+                ch["verified"] = "skipped: no CUDA device (the cap is a ballast allocation on the GPU)"
+            else:
+                v = _measure(
+                    conf,
+                    strategy_point(best["strategy"]),
+                    w,
+                    dev,
+                    pool,
+                    spec.reps,
+                    budget_gib=b,
+                    label=f"verify {b:g} GiB {best['strategy']}",
+                )
+                v.update(
+                    config=f"{conf.name}[{best['strategy']}]@{b:g}GiB", case_id="-", seed=0, phase="verify"
+                )
+                store.append_row(v)
+                ch["verify"] = {
+                    k: v.get(k)
+                    for k in (
+                        "status",
+                        "reason",
+                        "s_per_image",
+                        "nvml_peak_gib",
+                        "nvml_peak_total_gib",
+                        "ballast_gib",
+                        "used_with_ballast_gib",
+                    )
+                }
+                ch["verified"] = (
+                    f"ran under an enforced {b:g} GiB cap: {v['s_per_image']:.4g} s/image"
+                    if v.get("status") == "ok"
+                    else f"FAILED under the cap: {v.get('reason')}"
+                )
+        choices.append(ch)
+    meta["plan"]["choices"] = choices
+    meta["plan"]["resident_s"] = resident_s
+    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    store.write_meta(meta)
+    df = pd.DataFrame(rows)
+    df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(store.path / "plan.csv", index=False)
+    atomic_write(store.path / "plan.md", render_markdown(df, meta))
+    atomic_write_json(
+        store.path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": rows}, default=str))
+    )
+    write_plot(df, spec.budgets, store.path / "plan.png")
+    return store.path
+
+
+def _f(v: Any, nd: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.{nd}g}" if isinstance(v, float) else str(v).replace("|", "\\|")
+
+
+def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
+    p = meta["plan"]
+    env = meta.get("environment", {})
+    lines = [
+        f"# evalsuite plan `{meta['run_id']}`",
+        "",
+        f"- device: {env.get('device', {}).get('name')}; versions: "
+        + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+        f"- weights: {', '.join(meta['weights'].values())}",
+        "- component weights (GiB): "
+        + ", ".join(f"{k} {v:.3g}" for k, v in p.get("component_gib", {}).items()),
+        f"- activations at the configuration's resolution (resident allocator peak − weights): {_f(p.get('activation_gib'))} GiB",
+        "- device peak = NVML `used` sampled every 20 ms over all calls (cold included; CUDA context included)",
+        "",
+        "| strategy | status | s/image | cold s | device peak GiB (NVML) | alloc peak GiB | resident after apply GiB | estimate GiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in df.iterrows():
+        st = r["status"] if r["status"] == "ok" else f"{r['status']}: {_f(r.get('reason'))}"
+        lines.append(
+            f"| `{r['strategy']}` | {st} | {_f(r.get('s_per_image'))} | {_f(r.get('first_call_s'))} | "
+            f"{_f(r.get('nvml_peak_gib'))} | {_f(r.get('alloc_peak_gib'))} | {_f(r.get('resident_alloc_gib'))} | "
+            f"{_f(r.get('estimated_resident_gib'), 3)} |"
+        )
+    lines += [
+        "",
+        "## Fastest under each budget",
+        "",
+        "| budget GiB | strategy | s/image | × resident | device peak GiB | peak basis | verification |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in p.get("choices", []):
+        if c["strategy"] is None:
+            lines.append(f"| {c['budget_gib']:g} | none measured fits | — | — | — | — | — |")
+        else:
+            lines.append(
+                f"| {c['budget_gib']:g} | `{c['strategy']}` | {_f(c['s_per_image'])} | {_f(c.get('vs_resident'), 3)} | "
+                f"{_f(c['nvml_peak_gib'])} | {c.get('peak_basis')} | {_f(c.get('verified'))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_plot(df: pd.DataFrame, budgets: Sequence[float], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = df[(df["status"] == "ok")] if "status" in df.columns else df.iloc[0:0]
+    if ok.empty:
+        return None
+    x = (
+        ok["nvml_peak_gib"]
+        if "nvml_peak_gib" in ok.columns and ok["nvml_peak_gib"].notna().any()
+        else ok["estimated_resident_gib"]
+    )
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(x, ok["s_per_image"])
+    for xi, yi, s in zip(x, ok["s_per_image"], ok["strategy"], strict=True):
+        ax.annotate(s, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for b in budgets:
+        ax.axvline(b, color="r", ls="--", lw=1)
+        ax.text(b, ax.get_ylim()[1], f" {b:g} GiB", color="r", fontsize=7, va="top")
+    ax.set_xlabel(
+        "device peak GiB (NVML)" if x.name == "nvml_peak_gib" else "estimated device weights GiB (no NVML)"
+    )
+    ax.set_ylabel("seconds per image (median warm)")
+    ax.set_yscale("log")
+    ax.set_title("Memory strategies: latency vs device peak")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

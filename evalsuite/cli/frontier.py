@@ -1,0 +1,92 @@
+"""``evalsuite frontier``: the acceleration frontier (speed, memory and paired quality per axis point)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_POINTS = [
+    "cache=taylorseer",
+    "cache=pab",
+    "cache=fbc",
+    "precision=layerwise",
+    "qkv",
+    "precision=fp8,qkv,compile=regional",
+]
+
+
+def cmd_frontier(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from evalsuite.accel.frontier import FrontierSpec, frontier
+
+    spec = FrontierSpec(
+        configs=args.configs,
+        points=args.points,
+        reference=args.reference,
+        n_cases=args.cases,
+        seeds=args.seeds,
+        lpips_max=args.lpips_max,
+        compile_mode=args.compile_mode,
+        bootstrap_resamples=args.bootstrap,
+        metric_weights=args.metric_weights,
+    )
+    path = frontier(
+        spec,
+        weights=args.weights,
+        device=args.device,
+        out=args.out,
+        run_id=args.run_id,
+        overrides=args.overrides,
+        config_dirs=args.config_dir,
+        dataset=args.dataset,
+    )
+    print((path / "frontier.md").read_text(encoding="utf-8"))
+    print(f"run directory: {path}")
+    df = pd.read_csv(path / "frontier.csv")
+    return 1 if (df["status"] == "error").any() else 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``evalsuite frontier`` on an argparse sub-parser collection."""
+    p = sub.add_parser(
+        "frontier",
+        help="acceleration frontier: each axis point's s/image, memory and paired quality vs the reference "
+        "(Pareto plot, fastest within LPIPS ≤ X)",
+        description="Points are comma-separated axis=value lists, e.g. 'precision=fp8,qkv,compile=regional', "
+        "'cache=taylorseer', 'attention=_native_cudnn', 'memory=te_cpu+vae_tiling', 'steps=8'. Axes: steps, "
+        "lora (off), precision (bf16 fp8 fp8_tensor int8wo nf4 gguf layerwise), qkv, attention (a diffusers "
+        "backend), cache (fbc[:thr] taylorseer pab[:skip] mag[:thr] faster), memory (see evalsuite plan), "
+        "compile (full regional). An axis that cannot run here is listed as unavailable with its reason.",
+    )
+    p.add_argument("--configs", nargs="+", default=["flux-dev"], metavar="NAME")
+    p.add_argument("--points", nargs="+", default=DEFAULT_POINTS, metavar="POINT", help="accelerated points")
+    p.add_argument(
+        "--reference", default="ref", metavar="POINT", help="reference point (default: as configured)"
+    )
+    p.add_argument("--cases", type=int, default=2, help="usable cases of the dataset per point (default 2)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds per case (default 0)")
+    p.add_argument(
+        "--lpips-max",
+        nargs="+",
+        type=float,
+        default=[0.05, 0.1, 0.2],
+        metavar="X",
+        help="thresholds of the 'fastest within paired LPIPS ≤ X' table",
+    )
+    p.add_argument("--weights", choices=["tiny", "random", "hub"], default="random")
+    p.add_argument(
+        "--metric-weights",
+        choices=["real", "random_full", "random"],
+        default=None,
+        help="LPIPS/CLIP feature weights (default: from --weights)",
+    )
+    p.add_argument("--compile-mode", default="default")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per CI")
+    p.add_argument("--dataset", default="smoke")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="reports", metavar="DIR")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
+    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    p.set_defaults(func=cmd_frontier)

@@ -1,0 +1,64 @@
+"""``evalsuite plan CONFIG --budget 22GiB``: the fastest measured memory strategy under each budget."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from evalsuite.accel.plan import DEFAULT_STRATEGIES, PlanSpec, parse_gib, plan
+
+    spec = PlanSpec(
+        config=args.config,
+        budgets=[parse_gib(b) for b in args.budget],
+        strategies=args.strategies or list(DEFAULT_STRATEGIES),
+        reps=args.reps,
+        verify=not args.no_verify,
+    )
+    path = plan(
+        spec,
+        weights=args.weights,
+        device=args.device,
+        out=args.out,
+        run_id=args.run_id,
+        overrides=args.overrides,
+        config_dirs=args.config_dir,
+        dataset=args.dataset,
+    )
+    print((path / "plan.md").read_text(encoding="utf-8"))
+    print(f"run directory: {path}")
+    import json
+
+    choices = json.loads((path / "run.json").read_text(encoding="utf-8"))["plan"]["choices"]
+    return 0 if all(c["strategy"] for c in choices) else 1
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``evalsuite plan`` on an argparse sub-parser collection."""
+    p = sub.add_parser(
+        "plan",
+        help="fit a memory budget: measure component sizes and memory strategies, print the fastest under "
+        "each budget and verify it under an enforced cap",
+        description="Strategies are points with precision= and memory= axes, e.g. 'memory=te_cpu', "
+        "'precision=layerwise,memory=te_cpu+group_block:1:stream'. memory parts: resident te_offload te_cpu "
+        "model_offload sequential group_block[:N][:stream] group_leaf[:stream] vae_tiling vae_slicing "
+        "empty_cache. The exit code is 1 when some budget has no fitting strategy.",
+    )
+    p.add_argument("config", help="configuration name")
+    p.add_argument("--budget", nargs="+", default=["22GiB"], metavar="SIZE", help="e.g. 22GiB 16GiB 12GiB")
+    p.add_argument(
+        "--strategies", nargs="+", default=None, metavar="STRATEGY", help="default: a built-in list"
+    )
+    p.add_argument(
+        "--reps", type=int, default=2, help="warm calls per strategy after one cold call (default 2)"
+    )
+    p.add_argument("--no-verify", action="store_true", help="skip the run under an enforced cap")
+    p.add_argument("--weights", choices=["tiny", "random", "hub"], default="random")
+    p.add_argument("--dataset", default="smoke")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="reports", metavar="DIR")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
+    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    p.set_defaults(func=cmd_plan)
