@@ -22,7 +22,7 @@ class LatencyMetric(Metric):
     unit = "s"
     needs = frozenset()
 
-    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # Metric.update returns None
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         return self.add_samples([float(r.get("latency_s", math.nan)) for r in batch.rows])
 
     def compute(self) -> MetricResult:

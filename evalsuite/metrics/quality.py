@@ -351,7 +351,7 @@ class _ClipBase(_NetMetric):
         return 100.0 * cos.clamp(min=0)
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # Metric.update returns None
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         if batch.images is None:
             raise ValueError(f"{self.name} needs images")
         net = self._net()
@@ -543,7 +543,7 @@ class _Unmasked(Metric):
         return pred, src, mask
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # Metric.update returns None
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         pred, src, mask = self._inputs(batch)
         keep = fn.erode_keep_mask(mask, self.options.erode_px)
         sigma = self.options.feather_sigma
@@ -672,7 +672,7 @@ class PairedLPIPS(_NetMetric):
     columns = {"lpips_pair_masked": Column("", False)}
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # Metric.update returns None
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         if batch.images is None or batch.pairs is None:
             raise ValueError("lpips_pair needs images and pairs")
         net = fx.lpips_net(self._mode(), self.device, self._wdir())
