@@ -40,7 +40,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -327,7 +327,7 @@ def _ensure_cache_context(denoiser: nn.Module) -> None:
     def forward(*args: Any, **kwargs: Any) -> Any:
         if managers[0]._context is not None:
             return inner(*args, **kwargs)
-        with denoiser.cache_context("cond"):
+        with cast(Any, denoiser).cache_context("cond"):  # diffusers CacheMixin method
             return inner(*args, **kwargs)
 
     forward._evalsuite_inner = inner  # type: ignore[attr-defined]
@@ -362,7 +362,8 @@ def _calibrate_mag(runner: Any, denoiser: nn.Module, ctx: ApplyContext, steps: i
 
     if ctx.calibrate is None:
         raise Unavailable("MagCache needs a calibration pass, and none was provided")
-    denoiser.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=steps))
+    cache: Any = denoiser  # a diffusers CacheMixin (enable_cache/disable_cache)
+    cache.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=steps))
     _ensure_cache_context(denoiser)
     buf = io.StringIO()
     try:
@@ -370,7 +371,7 @@ def _calibrate_mag(runner: Any, denoiser: nn.Module, ctx: ApplyContext, steps: i
             ctx.calibrate()
     finally:
         _drop_wrapper(denoiser)
-        denoiser.disable_cache()
+        cache.disable_cache()
     text = buf.getvalue()
     start = text.rfind("[", 0, text.rfind("]") + 1)
     try:
@@ -409,12 +410,13 @@ def apply_cache(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
         config = dh.PyramidAttentionBroadcastConfig(
             spatial_attention_block_skip_range=skip,
             spatial_attention_timestep_skip_range=(100, 800),
-            current_timestep_callback=_timestep_probe(runner, den),
+            # diffusers annotates Callable[[], int]; it only compares the value with the skip range
+            current_timestep_callback=cast("Callable[[], int]", _timestep_probe(runner, den)),
         )
     elif name == "faster":
         config = dh.FasterCacheConfig(
             spatial_attention_block_skip_range=2,
-            current_timestep_callback=_timestep_probe(runner, den),
+            current_timestep_callback=cast("Callable[[], int]", _timestep_probe(runner, den)),
             is_guidance_distilled=runner.cfg_batch_multiplier() == 1,
         )
     elif name == "mag":
@@ -431,7 +433,7 @@ def apply_cache(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
     else:
         raise ValueError(f"cache {value!r} unknown")
     try:
-        den.enable_cache(config)
+        cast(Any, den).enable_cache(config)  # hasattr-checked above (diffusers CacheMixin)
     except (ValueError, TypeError, IndexError, AttributeError) as exc:
         raise Unavailable(
             f"{type(config).__name__} on {type(den).__name__}: {type(exc).__name__}: {exc}"

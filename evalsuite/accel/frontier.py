@@ -341,12 +341,12 @@ def paired_quality(
             for k, v in got.items():
                 vals[k].append(v)
         r["n_pairs"] = len(vals["lpips"])
-        for k, v in vals.items():
-            if not v:
+        for k, vs in vals.items():
+            if not vs:
                 continue
-            finite = [x for x in v if np.isfinite(x)]
-            r[f"{k}_mean"] = float(np.mean(finite)) if finite else (math.inf if v else math.nan)
-            lo, hi, how = bootstrap_ci(v, resamples)
+            finite = [x for x in vs if np.isfinite(x)]
+            r[f"{k}_mean"] = float(np.mean(finite)) if finite else (math.inf if vs else math.nan)
+            lo, hi, how = bootstrap_ci(vs, resamples)
             r[f"{k}_ci_low"], r[f"{k}_ci_high"] = lo, hi
             r.setdefault("ci_method", how)
 

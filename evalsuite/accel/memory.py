@@ -50,7 +50,7 @@ def module_bytes(module: torch.nn.Module) -> int:
         seen.add(id(t))
         inner = getattr(t, "__tensor_flatten__", None)
         if inner is not None and type(t) not in (torch.Tensor, torch.nn.Parameter):
-            names, _ = t.__tensor_flatten__()
+            names, _ = inner()  # the bound t.__tensor_flatten__
             total += sum(
                 getattr(t, n).numel() * getattr(t, n).element_size()
                 for n in names

@@ -313,6 +313,7 @@ def plan(
     for k, (text, pt) in enumerate(points, 1):
         est = resident_estimate(sizes, dens, pt, elem)
         label = f"[{k}/{len(points)}] {conf.name} {text}"
+        row: dict[str, Any]
         if time.perf_counter() - started > spec.max_seconds:
             row = {
                 "strategy": text,

@@ -188,7 +188,7 @@ class Dataset:
         return Dataset(self.name, self.root, list(cases), self.fingerprint, self.source, list(self.warnings))
 
 
-def _err(path: Path, lineno: int, msg: str) -> ManifestError:
+def _err(path: Path, lineno: int | str, msg: str) -> ManifestError:
     return ManifestError(f"{path}:{lineno}: {msg}")
 
 
@@ -395,7 +395,7 @@ class IdIndex:
     Windows')."""
 
     def __init__(self) -> None:
-        self._lines: dict[str, tuple[str, int]] = {}
+        self._lines: dict[str, tuple[str, int | str]] = {}
 
     def add(self, cid: str, path: Path, lineno: int | str, fix: str = "") -> None:
         """Record ``cid`` found at ``path:lineno``.

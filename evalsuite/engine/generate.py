@@ -334,7 +334,7 @@ class GenerateScenario:
         self.case_hashes = {c.id: case_hash(c) for c in ds.cases}
         self.config_entries: dict[str, dict[str, Any]] = {}
         for c in confs:
-            entry = {
+            entry: dict[str, Any] = {
                 "runner": c.runner,
                 "description": c.description,
                 "source": c.source,

@@ -292,6 +292,9 @@ class Metric(torchmetrics.Metric):
     paired: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = False  # type: ignore[misc]
     full_state_update: ClassVar[bool] = False  # type: ignore[misc]
+    values: list[
+        torch.Tensor
+    ]  # torchmetrics list state when per_sample (one Tensor after a distributed sync)
 
     def __init__(self, device: torch.device | str = "cpu", **options: Any) -> None:
         super().__init__(sync_on_compute=False, compute_with_cache=False)

@@ -18,11 +18,11 @@ class LatencyMetric(Metric):
     """
 
     name = "latency"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     unit = "s"
     needs = frozenset()
 
-    def update(self, batch: MetricBatch) -> list[float]:
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         return self.add_samples([float(r.get("latency_s", math.nan)) for r in batch.rows])
 
     def compute(self) -> MetricResult:

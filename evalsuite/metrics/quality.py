@@ -14,7 +14,7 @@ import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -97,12 +97,18 @@ class FID(_NetMetric):
     """
 
     name = "fid"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     unit = ""
     needs = frozenset({"images"})
     per_sample = False
     feature_nets = frozenset({"inception"})
     Options = FIDOptions
+
+    # torchmetrics states (add_state in setup_states); fake_features is one Tensor after a distributed sync
+    fake_sum: torch.Tensor
+    fake_cov_sum: torch.Tensor
+    fake_n: torch.Tensor
+    fake_features: list[torch.Tensor]
 
     def setup_states(self) -> None:
         d = fx.inception_dim(self._mode())
@@ -251,7 +257,11 @@ class FID(_NetMetric):
                 math.nan, n, {**extra, "kid": math.nan, "kid_std": math.nan, "n_ref": max(n_ref, 0)}
             )
         mu, cov = self.generated_stats()
-        ref_mu, ref_cov = self._ref_stats if self._ref_stats is not None else fn.feature_stats(self._ref)
+        if self._ref_stats is not None:
+            ref_mu, ref_cov = self._ref_stats
+        else:
+            assert self._ref is not None  # have_ref: without reference stats there are reference features
+            ref_mu, ref_cov = fn.feature_stats(self._ref)
         fid = fn.frechet_distance(mu, cov, ref_mu, ref_cov)
         extra.pop("reason", None)
         if self._ref is None:
@@ -301,6 +311,7 @@ class _ClipBase(_NetMetric):
     Options = ClipOptions
     columns = {"clip_prompt_truncated": Column("", None)}
     default_clip: tuple[str, str] = fx.DEFAULT_CLIP
+    truncated: torch.Tensor  # torchmetrics state (add_state in setup_states)
 
     def setup_states(self) -> None:
         self.add_state("truncated", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -340,7 +351,7 @@ class _ClipBase(_NetMetric):
         return 100.0 * cos.clamp(min=0)
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         if batch.images is None:
             raise ValueError(f"{self.name} needs images")
         net = self._net()
@@ -510,7 +521,7 @@ class _Unmasked(Metric):
 
     needs = frozenset({"images", "sources", "masks"})
     tasks = frozenset({"inpaint"})
-    Options: Any = UnmaskedOptions
+    Options: ClassVar[type] = UnmaskedOptions
     region = "kept (unmasked) pixels, per-element mean over 3 channels"
 
     def __init_subclass__(cls, **kw: Any) -> None:
@@ -532,7 +543,7 @@ class _Unmasked(Metric):
         return pred, src, mask
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         pred, src, mask = self._inputs(batch)
         keep = fn.erode_keep_mask(mask, self.options.erode_px)
         sigma = self.options.feather_sigma
@@ -563,7 +574,7 @@ class UnmaskedMSE(_Unmasked):
     """Per-element MSE over the kept region (:func:`~evalsuite.metrics.functional.masked_mse`; BrushBench's is 3×)."""
 
     name = "unmasked_mse"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
 
     def _measure(self, pred: torch.Tensor, src: torch.Tensor, keep: torch.Tensor) -> list[float]:
         return fn.masked_mse_per_image(pred, src, keep).cpu().tolist()
@@ -597,7 +608,7 @@ class UnmaskedLPIPS(_Unmasked):
     (:func:`~evalsuite.metrics.functional.masked_lpips`)."""
 
     name = "unmasked_lpips"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     feature_nets = frozenset({"lpips"})
     Options = UnmaskedNetOptions
 
@@ -627,7 +638,7 @@ class UnmaskedMSEBrushBench(_BrushBench):
     """BrushBench-compatible unmasked-region MSE (3× :class:`UnmaskedMSE` at the same size)."""
 
     name = "unmasked_mse_brushbench"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
 
     def _measure(self, pred: torch.Tensor, src: torch.Tensor, keep: torch.Tensor) -> list[float]:
         return fn.brushbench_mse_per_image(pred, src, keep).cpu().tolist()
@@ -653,7 +664,7 @@ class PairedLPIPS(_NetMetric):
     in the first configuration's rows and summary, with ``vs`` naming the second."""
 
     name = "lpips_pair"
-    higher_is_better = False
+    higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     needs = frozenset({"images", "pairs"})
     feature_nets = frozenset({"lpips"})
     paired = True
@@ -661,7 +672,7 @@ class PairedLPIPS(_NetMetric):
     columns = {"lpips_pair_masked": Column("", False)}
 
     @torch.no_grad()
-    def update(self, batch: MetricBatch) -> list[float]:
+    def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         if batch.images is None or batch.pairs is None:
             raise ValueError("lpips_pair needs images and pairs")
         net = fx.lpips_net(self._mode(), self.device, self._wdir())

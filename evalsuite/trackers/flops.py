@@ -292,8 +292,10 @@ def measure_peak_tflops(
                 bt = torch.randn(nn_, k, device=dev, generator=g).to(torch.float8_e4m3fn).t()
                 one = torch.ones((), device=dev)
 
-                def op(a: Any = a, bt: Any = bt, one: Any = one) -> Any:
+                def _op_fp8(a: Any = a, bt: Any = bt, one: Any = one) -> Any:
                     return torch._scaled_mm(a, bt, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+
+                op: Callable[[], Any] = _op_fp8
 
                 op_name = "torch._scaled_mm e4m3 × e4m3 → bf16"
             else:
@@ -302,8 +304,10 @@ def measure_peak_tflops(
                 b = torch.randn(k, nn_, device=dev, dtype=dt, generator=g)
                 out = torch.empty(m, nn_, device=dev, dtype=dt)
 
-                def op(a: Any = a, b: Any = b, out: Any = out) -> Any:
+                def _op_mm(a: Any = a, b: Any = b, out: Any = out) -> Any:
                     return torch.matmul(a, b, out=out)
+
+                op = _op_mm
 
                 op_name = f"torch.matmul {dtype}"
             for _ in range(warmup):

@@ -21,8 +21,9 @@ comparison regenerated from the same run directories shows the same intervals an
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,8 @@ def bootstrap_statistic(
     Raises:
         ValueError: for another ``statistic``.
     """
-    fn = {"mean": np.mean, "median": np.median}.get(statistic)
+    fns: dict[str, Callable[..., Any]] = {"mean": np.mean, "median": np.median}
+    fn = fns.get(statistic)
     if fn is None:
         raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
     a = finite(values)
