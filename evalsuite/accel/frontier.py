@@ -36,8 +36,10 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import check_run_id
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
+from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
 from evalsuite.engine.store import RunStore
 from evalsuite.paths import atomic_write, atomic_write_json
@@ -560,65 +562,67 @@ def frontier(
     now = dt.datetime.now(dt.UTC)
     rid = run_id or f"frontier-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"
     store = RunStore(Path(out) / rid)
+    check_run_id(run_id)
     store.path.mkdir(parents=True, exist_ok=True)
-    mode = spec.metric_weights or fx.default_mode(w.policy)
-    meta: dict[str, Any] = {
-        "run_id": store.path.name,
-        "kind": "frontier",
-        "created": now.isoformat(timespec="seconds"),
-        "started": now.isoformat(timespec="seconds"),
-        "finished": None,
-        "dataset": {"name": dataset, "size": len(pool), "fingerprint": ds.fingerprint},
-        "seeds": list(spec.seeds),
-        "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
-        "weights": {},
-        "metrics": ["latency", *QUALITY],
-        "environment": environment(dev),
-        "configs": {},
-        "frontier": {
-            "spec": dataclasses.asdict(spec),
-            "reference": ref_pt.label,
-            "weights": w.policy,
-            "metric_weights": mode,
-            "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
-            "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
-        },
-    }
-    store.write_meta(meta)
-    rows: list[dict[str, Any]] = []
-    ctx = ApplyContext(compile_mode=spec.compile_mode)
-    total = len(confs) * (1 + len(points))
-    k = 0
-    scorer: PairedScorer | None = None
-    for conf in confs:
-        group: list[dict[str, Any]] = []
-        for pt in [ref_pt, *points]:
-            k += 1
-            row = run_point(conf, pt, w, dev, pool, spec, store, ctx, log_prefix=f"[{k}/{total}] ")
-            row["is_reference"] = pt == ref_pt
-            row["case_id"], row["seed"], row["weights"] = "-", 0, w.policy
-            meta["weights"][row["config"]] = w.policy
-            meta["configs"][row["config"]] = {
-                "runner": conf.runner,
-                "source": conf.source,
-                "point": pt.label,
-                "params": conf.params_dict(),
-            }
-            # paired quality against this configuration's reference point, as soon as the point is done,
-            # so that a run stopped later still has complete rows and tables
-            masks, prompts = _case_inputs(conf, w, pool, [group[0] if group else row, row])
-            if scorer is None:
-                scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
-            paired_quality(
-                [row], group[0] if group else row, store, masks, prompts, scorer, spec.bootstrap_resamples
-            )
-            group.append(row)
-            store.append_row(row)
-            rows.append(row)
-            _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
-    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
-    return store.path
+    with RunLock(store.path, purpose="frontier"):  # the engine's run lock: one writer per run directory
+        mode = spec.metric_weights or fx.default_mode(w.policy)
+        meta: dict[str, Any] = {
+            "run_id": store.path.name,
+            "kind": "frontier",
+            "created": now.isoformat(timespec="seconds"),
+            "started": now.isoformat(timespec="seconds"),
+            "finished": None,
+            "dataset": {"name": dataset, "size": len(pool), "fingerprint": ds.fingerprint},
+            "seeds": list(spec.seeds),
+            "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
+            "weights": {},
+            "metrics": ["latency", *QUALITY],
+            "environment": environment(dev),
+            "configs": {},
+            "frontier": {
+                "spec": dataclasses.asdict(spec),
+                "reference": ref_pt.label,
+                "weights": w.policy,
+                "metric_weights": mode,
+                "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
+                "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
+            },
+        }
+        store.write_meta(meta)
+        rows: list[dict[str, Any]] = []
+        ctx = ApplyContext(compile_mode=spec.compile_mode)
+        total = len(confs) * (1 + len(points))
+        k = 0
+        scorer: PairedScorer | None = None
+        for conf in confs:
+            group: list[dict[str, Any]] = []
+            for pt in [ref_pt, *points]:
+                k += 1
+                row = run_point(conf, pt, w, dev, pool, spec, store, ctx, log_prefix=f"[{k}/{total}] ")
+                row["is_reference"] = pt == ref_pt
+                row["case_id"], row["seed"], row["weights"] = "-", 0, w.policy
+                meta["weights"][row["config"]] = w.policy
+                meta["configs"][row["config"]] = {
+                    "runner": conf.runner,
+                    "source": conf.source,
+                    "point": pt.label,
+                    "params": conf.params_dict(),
+                }
+                # paired quality against this configuration's reference point, as soon as the point is done,
+                # so that a run stopped later still has complete rows and tables
+                masks, prompts = _case_inputs(conf, w, pool, [group[0] if group else row, row])
+                if scorer is None:
+                    scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
+                paired_quality(
+                    [row], group[0] if group else row, store, masks, prompts, scorer, spec.bootstrap_resamples
+                )
+                group.append(row)
+                store.append_row(row)
+                rows.append(row)
+                _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+        meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
+        return store.path
 
 
 def _write_outputs(

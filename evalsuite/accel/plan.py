@@ -46,6 +46,8 @@ from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.frontier import usable_cases
 from evalsuite.accel.memory import GIB, component_sizes
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import check_run_id
+from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
 from evalsuite.engine.store import RunStore
 from evalsuite.paths import atomic_write, atomic_write_json
@@ -280,123 +282,136 @@ def plan(
     pool = list(load_dataset(dataset).cases)
     now = dt.datetime.now(dt.UTC)
     store = RunStore(Path(out) / (run_id or f"plan-{conf.name}-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"))
+    check_run_id(run_id)
     store.path.mkdir(parents=True, exist_ok=True)
-    meta: dict[str, Any] = {
-        "run_id": store.path.name,
-        "kind": "plan",
-        "created": now.isoformat(timespec="seconds"),
-        "finished": None,
-        "weights": {conf.name: w.policy},
-        "environment": environment(dev),
-        "configs": {conf.name: {"runner": conf.runner, "source": conf.source, "params": conf.params_dict()}},
-        "plan": {"spec": dataclasses.asdict(spec)},
-    }
-    store.write_meta(meta)
+    with RunLock(store.path, purpose="plan"):  # the engine's run lock: one writer per run directory
+        meta: dict[str, Any] = {
+            "run_id": store.path.name,
+            "kind": "plan",
+            "created": now.isoformat(timespec="seconds"),
+            "finished": None,
+            "weights": {conf.name: w.policy},
+            "environment": environment(dev),
+            "configs": {
+                conf.name: {"runner": conf.runner, "source": conf.source, "params": conf.params_dict()}
+            },
+            "plan": {"spec": dataclasses.asdict(spec)},
+        }
+        store.write_meta(meta)
 
-    # 1. sizes
-    log.info("plan %s: component sizes", conf.name)
-    runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
-    runner.load()
-    sizes = component_sizes(runner)
-    dens = list(runner.denoisers())
-    elem = (
-        float(next(iter(runner.denoisers().values())).parameters().__next__().element_size()) if dens else 2.0
-    )
-    runner.close()
-    del runner
-    gc.collect()
-    meta["plan"]["component_gib"] = sizes
-    meta["plan"]["denoisers"] = dens
-    largest = max(spec.budgets)
-    rows: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    for k, (text, pt) in enumerate(points, 1):
-        est = resident_estimate(sizes, dens, pt, elem)
-        label = f"[{k}/{len(points)}] {conf.name} {text}"
-        row: dict[str, Any]
-        if time.perf_counter() - started > spec.max_seconds:
-            row = {
-                "strategy": text,
-                "status": "skipped",
-                "reason": f"time limit {spec.max_seconds:g} s reached",
-            }
-        elif est > largest and text != "resident":  # the resident point is the latency reference: always run
-            row = {
-                "strategy": text,
-                "status": "skipped",
-                "reason": f"estimated weights on the device {est:.2f} GiB > largest budget {largest:g} GiB",
-            }
-        else:
-            row = _measure(conf, pt, w, dev, pool, spec.reps, label=label)
-            row["strategy"] = text
-        row["estimated_resident_gib"] = est
-        row.update(config=f"{conf.name}[{text}]", case_id="-", seed=0, phase="measure")
-        store.append_row(row)
-        rows.append(row)
-    ok_res = [r for r in rows if r["strategy"] == "resident" and r.get("status") == "ok"]
-    if ok_res and "alloc_peak_gib" in ok_res[0]:
-        meta["plan"]["activation_gib"] = ok_res[0]["alloc_peak_gib"] - sum(sizes.values())
-    resident_s = ok_res[0]["s_per_image"] if ok_res else math.nan
-    choices = []
-    for b in spec.budgets:
-        best = choose(rows, b)
-        ch: dict[str, Any] = {"budget_gib": b, "strategy": best["strategy"] if best else None}
-        if best:
-            ch.update(
-                s_per_image=best["s_per_image"],
-                nvml_peak_gib=peak_for_budget(best)[0],
-                peak_basis=peak_for_budget(best)[1],
-                vs_resident=best["s_per_image"] / resident_s if resident_s == resident_s else math.nan,
-            )
-            if not spec.verify:
-                ch["verified"] = "not asked (--no-verify)"
-            elif dev.type != "cuda":
-                ch["verified"] = "skipped: no CUDA device (the cap is a ballast allocation on the GPU)"
-            else:
-                v = _measure(
-                    conf,
-                    strategy_point(best["strategy"]),
-                    w,
-                    dev,
-                    pool,
-                    spec.reps,
-                    budget_gib=b,
-                    label=f"verify {b:g} GiB {best['strategy']}",
-                )
-                v.update(
-                    config=f"{conf.name}[{best['strategy']}]@{b:g}GiB", case_id="-", seed=0, phase="verify"
-                )
-                store.append_row(v)
-                ch["verify"] = {
-                    k: v.get(k)
-                    for k in (
-                        "status",
-                        "reason",
-                        "s_per_image",
-                        "nvml_peak_gib",
-                        "nvml_peak_total_gib",
-                        "ballast_gib",
-                        "used_with_ballast_gib",
-                    )
+        # 1. sizes
+        log.info("plan %s: component sizes", conf.name)
+        runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
+        runner.load()
+        sizes = component_sizes(runner)
+        dens = list(runner.denoisers())
+        elem = (
+            float(next(iter(runner.denoisers().values())).parameters().__next__().element_size())
+            if dens
+            else 2.0
+        )
+        runner.close()
+        del runner
+        gc.collect()
+        meta["plan"]["component_gib"] = sizes
+        meta["plan"]["denoisers"] = dens
+        largest = max(spec.budgets)
+        rows: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        for k, (text, pt) in enumerate(points, 1):
+            est = resident_estimate(sizes, dens, pt, elem)
+            label = f"[{k}/{len(points)}] {conf.name} {text}"
+            row: dict[str, Any]
+            if time.perf_counter() - started > spec.max_seconds:
+                row = {
+                    "strategy": text,
+                    "status": "skipped",
+                    "reason": f"time limit {spec.max_seconds:g} s reached",
                 }
-                ch["verified"] = (
-                    f"ran under an enforced {b:g} GiB cap: {v['s_per_image']:.4g} s/image"
-                    if v.get("status") == "ok"
-                    else f"FAILED under the cap: {v.get('reason')}"
+            elif (
+                est > largest and text != "resident"
+            ):  # the resident point is the latency reference: always run
+                row = {
+                    "strategy": text,
+                    "status": "skipped",
+                    "reason": f"estimated weights on the device {est:.2f} GiB > largest budget {largest:g} GiB",
+                }
+            else:
+                row = _measure(conf, pt, w, dev, pool, spec.reps, label=label)
+                row["strategy"] = text
+            row["estimated_resident_gib"] = est
+            row.update(config=f"{conf.name}[{text}]", case_id="-", seed=0, phase="measure")
+            store.append_row(row)
+            rows.append(row)
+        ok_res = [r for r in rows if r["strategy"] == "resident" and r.get("status") == "ok"]
+        if ok_res and "alloc_peak_gib" in ok_res[0]:
+            meta["plan"]["activation_gib"] = ok_res[0]["alloc_peak_gib"] - sum(sizes.values())
+        resident_s = ok_res[0]["s_per_image"] if ok_res else math.nan
+        choices = []
+        for b in spec.budgets:
+            best = choose(rows, b)
+            ch: dict[str, Any] = {"budget_gib": b, "strategy": best["strategy"] if best else None}
+            if best:
+                ch.update(
+                    s_per_image=best["s_per_image"],
+                    nvml_peak_gib=peak_for_budget(best)[0],
+                    peak_basis=peak_for_budget(best)[1],
+                    vs_resident=best["s_per_image"] / resident_s if resident_s == resident_s else math.nan,
                 )
-        choices.append(ch)
-    meta["plan"]["choices"] = choices
-    meta["plan"]["resident_s"] = resident_s
-    meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    store.write_meta(meta)
-    df = pd.DataFrame(rows)
-    df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(store.path / "plan.csv", index=False)
-    atomic_write(store.path / "plan.md", render_markdown(df, meta))
-    atomic_write_json(
-        store.path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": rows}, default=str))
-    )
-    write_plot(df, spec.budgets, store.path / "plan.png")
-    return store.path
+                if not spec.verify:
+                    ch["verified"] = "not asked (--no-verify)"
+                elif dev.type != "cuda":
+                    ch["verified"] = "skipped: no CUDA device (the cap is a ballast allocation on the GPU)"
+                else:
+                    v = _measure(
+                        conf,
+                        strategy_point(best["strategy"]),
+                        w,
+                        dev,
+                        pool,
+                        spec.reps,
+                        budget_gib=b,
+                        label=f"verify {b:g} GiB {best['strategy']}",
+                    )
+                    v.update(
+                        config=f"{conf.name}[{best['strategy']}]@{b:g}GiB",
+                        case_id="-",
+                        seed=0,
+                        phase="verify",
+                    )
+                    store.append_row(v)
+                    ch["verify"] = {
+                        k: v.get(k)
+                        for k in (
+                            "status",
+                            "reason",
+                            "s_per_image",
+                            "nvml_peak_gib",
+                            "nvml_peak_total_gib",
+                            "ballast_gib",
+                            "used_with_ballast_gib",
+                        )
+                    }
+                    ch["verified"] = (
+                        f"ran under an enforced {b:g} GiB cap: {v['s_per_image']:.4g} s/image"
+                        if v.get("status") == "ok"
+                        else f"FAILED under the cap: {v.get('reason')}"
+                    )
+            choices.append(ch)
+        meta["plan"]["choices"] = choices
+        meta["plan"]["resident_s"] = resident_s
+        meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        store.write_meta(meta)
+        df = pd.DataFrame(rows)
+        df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(
+            store.path / "plan.csv", index=False
+        )
+        atomic_write(store.path / "plan.md", render_markdown(df, meta))
+        atomic_write_json(
+            store.path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": rows}, default=str))
+        )
+        write_plot(df, spec.budgets, store.path / "plan.png")
+        return store.path
 
 
 def _f(v: Any, nd: int = 4) -> str:
