@@ -122,7 +122,14 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     from evalsuite.report.report import check_writable
     from evalsuite.report.tables import read_run_meta
 
-    if (Path(run_dir) / "run.json").is_file():  # refuse a damaged or read-only run before locking it
+    # unusable input is refused before the lock is taken, so that nothing is written
+    kw["device"] = _score_device(kw.get("device", "auto"))
+    if metrics:
+        from evalsuite.registry import METRICS
+
+        for n in metrics:
+            METRICS.get(n)
+    if (Path(run_dir) / "run.json").is_file():  # a damaged or read-only run
         read_run_meta(RunStore(run_dir))
         check_writable(
             run_dir, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
@@ -151,7 +158,7 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     check_metric_weights(names, mode, kw.get("metric_weights_dir"), metric_options=kw.get("metric_options"))
     ds_path = kw.pop("dataset", None)
     dataset = run_dataset(meta, ds_path) if ds_path else None
-    device = _score_device(kw.pop("device", "auto"))
+    device = kw.pop("device")
     summary = score_run(store, names, device=device, dataset=dataset, metric_weights=mode, **kw)
     old = meta.get("summary", {})
     for config, entry in summary.items():
@@ -171,7 +178,7 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     return summary
 
 
-def _score_device(dev: str) -> Any:
+def _score_device(dev: Any) -> Any:
     """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an available GPU).
 
     Raises:
@@ -181,6 +188,8 @@ def _score_device(dev: str) -> Any:
 
     import torch
 
+    if isinstance(dev, torch.device):
+        return dev
     if dev == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", dev):
