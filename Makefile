@@ -31,8 +31,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy evalsuite
 
+# Two pytest workers (pytest-xdist): the suite is mostly subprocesses and single-threaded tiny
+# models, so two workers use both cores of a 2-core machine. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 benchmark: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only -q
