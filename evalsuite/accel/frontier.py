@@ -226,6 +226,9 @@ def run_point(
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        from evalsuite.accel.memory import reset_allocator
+
+        reset_allocator(device)
     return row
 
 

@@ -17,6 +17,16 @@ A strategy is a ``+``-joined list of parts, applied in order to a runner whose p
 ``group_block[:N][:stream]`` / ``group_leaf[:stream]``
     diffusers' ``enable_group_offload`` on every denoiser (block level with ``num_blocks_per_group=N``,
     default 1, or leaf level), optionally overlapping transfers with compute on a CUDA stream.
+``group_partial:F[:stream]``
+    group offload of only a fraction ``F`` (0 < F ≤ 1) of every denoiser's blocks (the children of its
+    ``ModuleList``s, spread evenly over the execution order); the other blocks stay resident. The
+    offloaded blocks are streamed in one block ahead (with ``stream``), so their transfer overlaps
+    the resident blocks' compute. Built on ``enable_group_offload`` at block level: the hooks of
+    the blocks that stay are removed again and the blocks moved back to the device.
+``expandable``
+    the CUDA caching allocator's ``expandable_segments`` for the calls of this strategy (fewer
+    cached-but-unused blocks, so the device peak comes closer to the allocator peak); reset when
+    the strategy's runner is closed.
 ``vae_tiling`` / ``vae_slicing``
     ``vae.enable_tiling()`` / ``vae.enable_slicing()``.
 ``empty_cache``
@@ -177,6 +187,14 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
             "group_offload": f"{', '.join(done)}: {kw['offload_type']}, use_stream={stream}"
             + (f", num_blocks_per_group={kw['num_blocks_per_group']}" if name == "group_block" else "")
         }
+    if name == "group_partial":
+        _need_cuda(runner, name)
+        return _partial_group_offload(runner, opts)
+    if name == "expandable":
+        if runner.device.type != "cuda":
+            raise Unavailable("expandable is a setting of the CUDA caching allocator: it needs a CUDA device")
+        set_expandable_segments(True)
+        return {"allocator": "expandable_segments:True"}
     if name in ("vae_tiling", "vae_slicing"):
         vae = getattr(pipe, "vae", None)
         fn = getattr(vae, "enable_" + name.split("_")[1], None)
@@ -197,8 +215,89 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
         return {"empty_cache": "before the VAE decode"}
     raise ValueError(
         f"unknown memory strategy part {part!r}; use resident, te_offload, te_cpu, model_offload, sequential, "
-        "group_block[:N][:stream], group_leaf[:stream], vae_tiling, vae_slicing, empty_cache"
+        "group_block[:N][:stream], group_leaf[:stream], group_partial:F[:stream], expandable, vae_tiling, vae_slicing, empty_cache"
     )
+
+
+def set_expandable_segments(on: bool) -> None:
+    """Switch the CUDA caching allocator's ``expandable_segments`` (applies to segments created from now on)."""
+    torch.cuda.memory._set_allocator_settings(f"expandable_segments:{on}")
+
+
+def reset_allocator(dev: torch.device) -> None:
+    """Undo ``expandable``: back to what ``PYTORCH_CUDA_ALLOC_CONF`` asked for (default: off)."""
+    if dev.type == "cuda":
+        import os
+
+        conf = os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "").replace(" ", "")
+        set_expandable_segments("expandable_segments:True" in conf)
+
+
+def offloaded_blocks(n: int, fraction: float) -> list[int]:
+    """Indices of ``round(fraction * n)`` of ``n`` blocks, spread evenly (the last block always among them).
+
+    >>> offloaded_blocks(8, 0.25)
+    [3, 7]
+    """
+    k = max(0, min(n, round(fraction * n)))
+    return [i for i in range(n) if (i + 1) * k // n > i * k // n]
+
+
+def denoiser_blocks(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The blocks group offload works on: the children of the module's ``ModuleList``/``Sequential`` children."""
+    return [
+        b
+        for _, child in module.named_children()
+        if isinstance(child, torch.nn.ModuleList | torch.nn.Sequential)
+        for b in child
+    ]
+
+
+def _partial_group_offload(runner: Any, opts: list[str], offload_device: str = "cpu") -> dict[str, Any]:
+    from diffusers.hooks import HookRegistry
+    from diffusers.hooks import group_offloading as go
+
+    nums = [o for o in opts if o != "stream"]
+    try:
+        fraction = float(nums[0]) if len(nums) == 1 else float("nan")
+    except ValueError:
+        fraction = float("nan")
+    if not 0.0 < fraction <= 1.0 or set(opts) - {"stream", *nums}:
+        raise ValueError(f"group_partial:{':'.join(opts)}: write group_partial:F[:stream] with 0 < F <= 1")
+    stream = "stream" in opts
+    dev = runner.device
+    notes = []
+    for role, m in runner.denoisers().items():
+        if not hasattr(m, "enable_group_offload"):
+            raise Unavailable(f"{role} ({type(m).__name__}) has no enable_group_offload")
+        blocks = denoiser_blocks(m)
+        if not blocks:
+            raise Unavailable(f"{role} ({type(m).__name__}) has no ModuleList of blocks to offload")
+        away = set(offloaded_blocks(len(blocks), fraction))
+        m.enable_group_offload(
+            onload_device=dev,
+            offload_device=torch.device(offload_device),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=stream,
+        )
+        lazy = m._diffusers_hook.get_hook(go._LAZY_PREFETCH_GROUP_OFFLOADING) if stream else None
+        names = {id(mod): n for n, mod in m.named_modules()}
+        for i, b in enumerate(blocks):
+            if i in away:
+                continue
+            reg = HookRegistry.check_if_exists_or_initialize(b)
+            reg.remove_hook(go._GROUP_OFFLOADING, recurse=False)
+            reg.remove_hook(go._LAYER_EXECUTION_TRACKER, recurse=False)
+            if lazy is not None:
+                lazy._layer_execution_tracker_module_names.discard(names[id(b)])
+            b.to(dev)
+        gib = sum(module_bytes(blocks[i]) for i in away) / GIB
+        notes.append(
+            f"{role}: {len(away)}/{len(blocks)} blocks offloaded ({gib:.2f} GiB), use_stream={stream}"
+        )
+    _empty(dev)
+    return {"group_partial": "; ".join(notes)}
 
 
 def apply_strategy(runner: Any, strategy: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import torch
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
 from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.frontier import usable_cases
-from evalsuite.accel.memory import GIB, component_sizes
+from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
 from evalsuite.config.runconfig import check_run_id
 from evalsuite.engine.lock import RunLock
@@ -64,6 +64,9 @@ DEFAULT_STRATEGIES = [
     "precision=layerwise,memory=te_cpu",
     "precision=fp8,memory=te_cpu",
     "precision=layerwise,memory=te_cpu+vae_tiling",
+    "precision=layerwise,memory=te_cpu+expandable",
+    "precision=layerwise,memory=te_cpu+expandable+group_partial:0.35:stream",
+    "precision=layerwise,memory=te_cpu+expandable+group_partial:0.7:stream",
     "memory=te_cpu+group_block:1:stream",
     "precision=layerwise,memory=te_cpu+group_block:1:stream+vae_tiling",
     "memory=te_cpu+group_leaf:stream+vae_tiling",
@@ -109,6 +112,7 @@ def resident_estimate(
 
     ``te_offload``/``te_cpu`` remove the text encoders; ``model_offload`` keeps the largest component;
     ``sequential`` keeps none; group offload keeps none of the denoisers (one group at a time, ignored);
+    ``group_partial:F`` keeps ``1 − F`` of them (blocks are taken as equal in size);
     a precision of ``b`` bytes per weight scales the denoisers by ``b / element_size``.
     """
     parts = [p.split(":")[0] for p in (point.get("memory") or "").split("+") if p]
@@ -123,6 +127,11 @@ def resident_estimate(
         size = {k: v for k, v in size.items() if not k.startswith("text_encoder")}
     if {"group_block", "group_leaf"} & set(parts):
         size = {k: v for k, v in size.items() if k not in denoisers}
+    for p in (point.get("memory") or "").split("+"):
+        name, *opts = p.split(":")
+        frac = [float(o) for o in opts if re.fullmatch(r"[0-9]*\.?[0-9]+", o)]
+        if name == "group_partial" and frac:
+            size = {k: (v * (1.0 - min(frac[0], 1.0)) if k in denoisers else v) for k, v in size.items()}
     return float(sum(size.values()))
 
 
@@ -243,6 +252,7 @@ def _measure(
         gc.collect()
         if dev.type == "cuda":
             torch.cuda.empty_cache()
+        reset_allocator(dev)
     return row
 
 
