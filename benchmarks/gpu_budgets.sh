@@ -3,7 +3,7 @@
 #
 # Usage (repository root, on the GPU machine, after installing the .whl wheels as the device
 # README says):  benchmarks/gpu_budgets.sh [CONFIG ...]
-# Default configurations: flux-cn-beta-turbo8 sdxl-inpaint flux-dev. Each runs in its own process
+# Default configurations: flux-cn-beta-turbo8 flux-dev (sdxl-inpaint and flux-cn-alpha on request). Each runs in its own process
 # (so one failure or hang loses only its own rows), capped at its own time; files land in $OUT as
 # plan-<config>.{md,json,png}. DEVICE=cpu WEIGHTS=tiny: a dry run of the plumbing on a laptop.
 set -uo pipefail
@@ -12,19 +12,21 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 PY=${PYTHON:-python3}
 LW="precision=layerwise,memory=te_cpu+expandable"
+LWA="precision=layerwise_all,memory=te_cpu+expandable"
 declare -A STRATS=(
-  [flux-cn-beta-turbo8]="resident;$LW;$LW+group_partial:0.2:stream;$LW+group_partial:0.45:stream;$LW+group_partial:0.7:stream"
+  [flux-cn-beta-turbo8]="resident;$LWA;$LWA+group_partial:0.2:stream;$LWA+group_partial:0.45:stream"
   [flux-cn-alpha]="resident;$LW;$LW+group_partial:0.3:stream;$LW+group_partial:0.6:stream;memory=te_cpu+expandable+group_partial:0.5:stream"
-  [flux-dev]="resident;$LW;$LW+group_partial:0.3:stream;$LW+group_partial:0.6:stream;memory=te_cpu+expandable+group_partial:0.5:stream"
+  [flux-dev]="resident;$LWA;$LWA+group_partial:0.3:stream"
   [sdxl-inpaint]="resident;memory=te_cpu;memory=te_cpu+expandable+vae_tiling;memory=te_cpu+group_block:1:stream+vae_tiling"
 )
-declare -A SECS=([flux-cn-beta-turbo8]=150 [flux-cn-alpha]=200 [flux-dev]=200 [sdxl-inpaint]=80)
+declare -A SECS=([flux-cn-beta-turbo8]=140 [flux-cn-alpha]=200 [flux-dev]=90 [sdxl-inpaint]=80)
+declare -A LIMIT=([flux-cn-beta-turbo8]=300 [flux-dev]=260)
 declare -A BUDGETS=([sdxl-inpaint]="22 16 12 8 6")
-for c in "${@:-flux-cn-beta-turbo8 sdxl-inpaint flux-dev}"; do
+for c in "${@:-flux-cn-beta-turbo8 flux-dev}"; do
   for config in $c; do
     echo "=== plan $config ($(date -u +%T))" >&2
     PLAN_STRATEGIES="${STRATS[$config]:-}" PLAN_BUDGETS="${BUDGETS[$config]:-22 16 12}" \
-      timeout "$(( ${SECS[$config]:-200} + 150 ))" "$PY" benchmarks/gpu_frontier.py "plan:$config=${SECS[$config]:-200}" \
+      timeout "${LIMIT[$config]:-$(( ${SECS[$config]:-200} + 150 ))}" "$PY" benchmarks/gpu_frontier.py "plan:$config=${SECS[$config]:-200}" \
       || echo "plan $config: exit $?" >&2
   done
 done

@@ -87,3 +87,23 @@ def test_estimate_keeps_the_resident_share_of_the_denoisers():
         sizes, dens, PointSpec.parse("precision=layerwise,memory=te_cpu+group_partial:0.5")
     )
     assert lw == pytest.approx(0.5 * 0.5 * 24 + 0.2)
+
+
+@pytest.mark.parametrize("precision", ["layerwise", "layerwise_all"])
+def test_layerwise_all_also_stores_the_modulation_linears_in_fp8(precision):
+    import torch
+
+    r, cases, seeds = _runner()
+    try:
+        notes = apply_point(r, PointSpec.parse(f"precision={precision}"), ApplyContext(config="flux-dev"))
+        assert "fp8 e4m3 storage" in notes["precision"]
+        t = r.denoisers()["transformer"]
+        mod = t.transformer_blocks[0].norm1.linear.weight.dtype  # AdaLN modulation linear
+        attn = t.transformer_blocks[0].attn.to_q.weight.dtype
+        assert attn == torch.float8_e4m3fn
+        assert (mod == torch.float8_e4m3fn) == (precision == "layerwise_all")
+        assert t.proj_out.weight.dtype != torch.float8_e4m3fn  # skipped in both
+        img = np.asarray(r.generate(cases, seeds)[0].image)
+        assert img.shape[-1] == 3 and np.isfinite(img).all()
+    finally:
+        r.close()

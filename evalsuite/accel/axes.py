@@ -13,7 +13,9 @@ axis             values
                  ``PerRow`` granularity), ``fp8_tensor`` (evalsuite's ``torch._scaled_mm`` swap),
                  ``int8wo`` (torchao ``Int8WeightOnlyConfig``), ``nf4`` (bitsandbytes ``Linear4bit``),
                  ``gguf``, ``layerwise`` (fp8 e4m3 storage, compute in the loaded dtype:
-                 ``enable_layerwise_casting``) — on every denoiser, the ControlNet included
+                 ``enable_layerwise_casting``, whose model defaults keep ``*norm*`` modules — in FLUX the
+                 AdaLN modulation linears — in bf16), ``layerwise_all`` (the same with those linears
+                 stored in fp8 too) — on every denoiser, the ControlNet included
 ``qkv``          ``on``: ``fuse_qkv_projections()`` on every denoiser that has it (before quantising)
 ``attention``    a diffusers backend name for ``set_attention_backend`` (``native``, ``_native_cudnn``,
                  ``flash``, ``_flash_3``, ``sage``...)
@@ -54,7 +56,11 @@ log = logging.getLogger(__name__)
 AXES = ("steps", "lora", "precision", "qkv", "attention", "cache", "memory", "compile")
 LOAD_AXES = ("steps", "lora")
 APPLY_ORDER = ("qkv", "attention", "precision", "cache", "memory", "compile")
-PRECISIONS = ("bf16", "fp8", "fp8_tensor", "int8wo", "nf4", "gguf", "layerwise")
+PRECISIONS = ("bf16", "fp8", "fp8_tensor", "int8wo", "nf4", "gguf", "layerwise", "layerwise_all")
+# layerwise_all: fp8 storage for every Linear/Conv/Embedding of the denoiser but these (diffusers'
+# model default also keeps every module named "*norm*" in bf16 — in FLUX that is the AdaLN
+# modulation linears, about 3.2 B parameters, 6 GiB of the 22 GiB transformer).
+LAYERWISE_ALL_SKIP = ("pos_embed", "patch_embed", "^proj_in$", "^proj_out$")
 CACHES = ("fbc", "taylorseer", "pab", "mag", "faster")
 #: caches whose skipping decision compares activations against a threshold: their speed-up depends
 #: on the weight values (none on random weights, where consecutive steps differ a lot)
@@ -182,16 +188,26 @@ def apply_precision(runner: Any, value: str) -> dict[str, Any]:
             "GGUF needs a pre-quantised .gguf checkpoint (diffusers GGUFQuantizationConfig with "
             "from_single_file); random/tiny weights have none"
         )
-    if value == "layerwise":
+    if value in ("layerwise", "layerwise_all"):
+        from diffusers.hooks import apply_layerwise_casting
+
         done = []
         for role, m in dens.items():
             if not hasattr(m, "enable_layerwise_casting"):
                 raise Unavailable(f"{role} ({type(m).__name__}) has no enable_layerwise_casting")
-            m.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=runner.dtype)
+            if value == "layerwise":
+                m.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=runner.dtype)
+            else:
+                apply_layerwise_casting(
+                    m, torch.float8_e4m3fn, runner.dtype, skip_modules_pattern=LAYERWISE_ALL_SKIP
+                )
             done.append(role)
-        return {
-            "precision": f"fp8 e4m3 storage, {runner.dtype} compute (enable_layerwise_casting) on {', '.join(done)}"
-        }
+        how = (
+            "enable_layerwise_casting"
+            if value == "layerwise"
+            else f"apply_layerwise_casting, modulation linears included; skipped: {', '.join(LAYERWISE_ALL_SKIP)}"
+        )
+        return {"precision": f"fp8 e4m3 storage, {runner.dtype} compute ({how}) on {', '.join(done)}"}
     if value in ("fp8", "int8wo"):
         _need_package("torchao", f"torchao {value}")
         if value == "fp8":

@@ -173,6 +173,8 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
             offload_device=torch.device("cpu"),
             offload_type="block_level" if name == "group_block" else "leaf_level",
             use_stream=stream,
+            # without record_stream, every offload waits for the compute stream on the host
+            record_stream=stream,
         )
         if name == "group_block":
             kw["num_blocks_per_group"] = nums[0] if nums else 1
@@ -280,6 +282,7 @@ def _partial_group_offload(runner: Any, opts: list[str], offload_device: str = "
             offload_type="block_level",
             num_blocks_per_group=1,
             use_stream=stream,
+            record_stream=stream,
         )
         lazy = m._diffusers_hook.get_hook(go._LAZY_PREFETCH_GROUP_OFFLOADING) if stream else None
         names = {id(mod): n for n, mod in m.named_modules()}

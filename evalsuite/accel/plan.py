@@ -102,7 +102,7 @@ def strategy_point(text: str) -> PointSpec:
     return pt
 
 
-_ELEMENT = {"bf16": None, "fp8": 1.0, "fp8_tensor": 1.0, "layerwise": 1.0, "int8wo": 1.0, "nf4": 0.5}
+_ELEMENT = {"bf16": None, "fp8": 1.0, "fp8_tensor": 1.0, "layerwise": 1.0, "layerwise_all": 1.0, "int8wo": 1.0, "nf4": 0.5}
 
 
 def resident_estimate(
