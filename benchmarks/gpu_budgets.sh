@@ -20,7 +20,7 @@ declare -A STRATS=(
   [sdxl-inpaint]="resident;memory=te_cpu;memory=te_cpu+expandable+vae_tiling;memory=te_cpu+group_block:1:stream+vae_tiling"
 )
 declare -A SECS=([flux-cn-beta-turbo8]=140 [flux-cn-alpha]=200 [flux-dev]=90 [sdxl-inpaint]=80)
-declare -A LIMIT=([flux-cn-beta-turbo8]=300 [flux-dev]=260)
+declare -A LIMIT=([flux-cn-beta-turbo8]=285 [flux-dev]=285)
 declare -A BUDGETS=([sdxl-inpaint]="22 16 12 8 6")
 for c in "${@:-flux-cn-beta-turbo8 flux-dev}"; do
   for config in $c; do
