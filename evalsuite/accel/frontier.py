@@ -12,6 +12,11 @@ score delta, each with a bootstrap CI (``scipy.stats.bootstrap``, percentile, 95
 Outputs a run directory: ``run.json`` (``kind: frontier``), ``rows.jsonl`` (one row per point),
 ``frontier.csv``, ``frontier.md`` (tables: points; "fastest within paired LPIPS ≤ X"; which speed
 figures depend on weight values), ``frontier.json``, ``pareto.png`` and the images.
+
+It runs as :class:`FrontierScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
+the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
+stop between points with everything written (exit 130/143). Each point is measured by
+:func:`evalsuite.trackers.tracking.cold_then_warm`, as in ``evalsuite profile``.
 """
 
 from __future__ import annotations

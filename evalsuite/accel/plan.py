@@ -21,6 +21,11 @@
 Outputs a run directory: ``run.json`` (``kind: plan``), ``rows.jsonl``, ``plan.csv``, ``plan.md``
 (sizes, strategies, the choice and verification per budget), ``plan.json``, ``plan.png`` (latency
 vs device peak per strategy, the budget lines drawn).
+
+It runs as :class:`PlanScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
+the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
+stop between strategies (the choices are then made from the strategies measured; exit 130/143).
+Each strategy is measured by :func:`evalsuite.trackers.tracking.cold_then_warm`.
 """
 
 from __future__ import annotations

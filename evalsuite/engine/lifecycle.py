@@ -16,7 +16,7 @@ The last three are *sweeps* (:mod:`evalsuite.engine.sweep`: one row per measured
         scenario.run(ctx)                  # rows + images into the store; stops early on a signal
         scenario.score(ctx)                # summary
         store.write_samples(); run.json    # finished
-        scenario.report(ctx)               # report.md / profile.md / plots
+        scenario.report(ctx)               # report.md / profile.md / frontier.md / plan.md / plots
 
 Everything model-specific is a runner hook (:class:`~evalsuite.runners.base.Runner`); nothing here
 branches on model families. Ctrl-C (SIGINT) and SIGTERM stop the same way: the current case is
