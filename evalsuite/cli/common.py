@@ -73,13 +73,16 @@ def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def run_sweep(entry: Callable[..., Path], spec: Any, args: argparse.Namespace, **extra: Any) -> Path | int:
-    """``entry(spec, **sweep_kwargs(args), **extra)``: the run directory, or the exit code when the
-    sweep was stopped by a signal (130/143; what was measured is written) or failed internally (1)."""
+def run_sweep(
+    entry: Callable[..., Path], spec: Any, args: argparse.Namespace, show: str, **extra: Any
+) -> Path | int:
+    """``entry(spec, **sweep_kwargs(args), **extra)``, then print the run's ``show`` file (its
+    Markdown table) and directory; returns the run directory, or the exit code when the sweep was
+    stopped by a signal (130/143; what was measured is written) or failed internally (1)."""
     from evalsuite.engine.lifecycle import InternalRunError, RunInterrupted
 
     try:
-        return entry(spec, **sweep_kwargs(args), **extra)
+        path = entry(spec, **sweep_kwargs(args), **extra)
     except RunInterrupted as exc:
         print(f"run directory: {exc.result}")
         print("INTERRUPTED: the points measured so far are written", file=sys.stderr)
@@ -87,3 +90,6 @@ def run_sweep(entry: Callable[..., Path], spec: Any, args: argparse.Namespace, *
     except InternalRunError as exc:
         print(f"evalsuite: error: {exc}", file=sys.stderr)
         return EXIT_FAILED_ROWS
+    print((path / show).read_text(encoding="utf-8"))
+    print(f"run directory: {path}")
+    return path

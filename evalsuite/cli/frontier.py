@@ -33,11 +33,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         bootstrap_resamples=args.bootstrap,
         metric_weights=args.metric_weights,
     )
-    path = run_sweep(frontier, spec, args)
+    path = run_sweep(frontier, spec, args, show="frontier.md")
     if isinstance(path, int):
         return path
-    print((path / "frontier.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
     df = pd.read_csv(path / "frontier.csv")
     return 1 if (df["status"] == "error").any() else 0
 

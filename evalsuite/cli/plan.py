@@ -18,11 +18,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         reps=args.reps,
         verify=not args.no_verify,
     )
-    path = run_sweep(plan, spec, args)
+    path = run_sweep(plan, spec, args, show="plan.md")
     if isinstance(path, int):
         return path
-    print((path / "plan.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
     import json
 
     choices = json.loads((path / "run.json").read_text(encoding="utf-8"))["plan"]["choices"]

@@ -40,11 +40,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
         save_images=args.save_images,
         peak_seconds=args.peak_seconds,
     )
-    path = run_sweep(profile, spec, args)
+    path = run_sweep(profile, spec, args, show="profile.md")
     if isinstance(path, int):
         return path
-    print((path / "profile.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
     df = pd.read_csv(path / "profile.csv")
     return 1 if (df["status"] != "ok").any() else 0
 
