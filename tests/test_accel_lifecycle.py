@@ -18,6 +18,7 @@ from evalsuite.cli.main import main
 from evalsuite.engine.lock import LOCK_FILE, RunLock
 from evalsuite.engine.store import RunStore
 from evalsuite.trackers.tracking import cold_then_warm
+from tests.test_engine_lifecycle import COMMON_RUN_JSON
 
 TINY = ["--weights", "tiny", "--device", "cpu", "--set", "tiny_size=32", "--set", "steps=2"]
 
@@ -60,25 +61,7 @@ def plan_args(out: Path, run_id: str, strategies: list[str]) -> list[str]:
 
 
 # the fields every scenario's run.json has (tests/test_engine_lifecycle.py checks run and profile)
-COMMON = {
-    "schema",
-    "kind",
-    "run_id",
-    "created",
-    "started",
-    "finished",
-    "interrupted",
-    "dataset",
-    "seeds",
-    "generator",
-    "determinism",
-    "weights",
-    "metrics",
-    "environment",
-    "configs",
-    "attempts",
-    "summary",
-}
+COMMON = COMMON_RUN_JSON
 
 
 @pytest.mark.parametrize("kind", ["frontier", "plan"])

@@ -610,14 +610,8 @@ def frontier(
     """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
     the tables and plot after every point).
 
-    Same lifecycle as ``evalsuite run`` (:mod:`evalsuite.engine.lifecycle`): run lock, store,
-    provenance and ``run.json`` schema (``kind: frontier``), SIGINT/SIGTERM handling.
-
-    Raises:
-        ConfigError, RegistryError, RunConfigError, ValueError: for unusable arguments, before anything
-            is loaded.
-        RunLockedError: another live process uses the run directory.
-        RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    (``kind: frontier`` in ``run.json``).
     """
     spec.validate()
     sweep = Sweep.resolve("frontier", weights, device, out, run_id, dataset)

@@ -445,14 +445,8 @@ def plan(
 ) -> Path:
     """Run the planner; returns the run directory.
 
-    Same lifecycle as ``evalsuite run`` (:mod:`evalsuite.engine.lifecycle`): run lock, store,
-    provenance and ``run.json`` schema (``kind: plan``), SIGINT/SIGTERM handling.
-
-    Raises:
-        ConfigError, RegistryError, RunConfigError, ValueError: for unusable arguments, before anything
-            is loaded.
-        RunLockedError: another live process uses the run directory.
-        RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    (``kind: plan`` in ``run.json``).
     """
     spec.validate()
     sweep = Sweep.resolve("plan", weights, device, out, run_id, dataset)
