@@ -16,8 +16,9 @@ Importing ``evalsuite`` is light: the names below are imported on first access (
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from evalsuite.registry import lazy_attribute
 
 __version__ = "0.1.0"
 
@@ -57,13 +58,8 @@ __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        # subpackages (evalsuite.runners, ...) are found by the import system, not here
-        raise AttributeError(f"module 'evalsuite' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later accesses skip __getattr__
-    return value
+    # subpackages (evalsuite.runners, ...) are found by the import system, not here
+    return lazy_attribute(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -95,6 +95,22 @@ class RegistryError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def lazy_attribute(package: str, exports: Mapping[str, str], namespace: dict[str, Any], name: str) -> Any:
+    """The body of a package's PEP 562 ``__getattr__``: ``exports`` maps each public name to the
+    module that defines it; the value is imported on first access and kept in ``namespace`` (the
+    package's ``globals()``), so later accesses skip ``__getattr__``.
+
+    Raises:
+        AttributeError: ``name`` is not one of ``exports``.
+    """
+    module = exports.get(name)
+    if module is None:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    namespace[name] = value
+    return value
+
+
 def import_target(target: str) -> Any:
     """The object named by ``"package.module:attr.sub"`` (the entry-point syntax)."""
     module, _, attr = target.partition(":")

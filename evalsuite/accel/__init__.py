@@ -12,6 +12,8 @@
   the fastest under a budget verified under an enforced cap.
 
 This lives apart from :mod:`evalsuite.engine` on purpose: the engine owns the run lifecycle
-(store, lock, ``run.json``), this package owns what is done *to* a loaded model; a scenario here
-only uses the engine's store.
+(store, lock, ``run.json``, signals, exit codes), this package owns what is done *to* a loaded
+model. Its two scenarios (:class:`~evalsuite.accel.frontier.FrontierScenario`,
+:class:`~evalsuite.accel.plan.PlanScenario`) run inside the engine's lifecycle as sweeps
+(:mod:`evalsuite.engine.sweep`).
 """

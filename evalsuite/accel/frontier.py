@@ -12,18 +12,22 @@ score delta, each with a bootstrap CI (``scipy.stats.bootstrap``, percentile, 95
 Outputs a run directory: ``run.json`` (``kind: frontier``), ``rows.jsonl`` (one row per point),
 ``frontier.csv``, ``frontier.md`` (tables: points; "fastest within paired LPIPS ≤ X"; which speed
 figures depend on weight values), ``frontier.json``, ``pareto.png`` and the images.
+
+It runs as :class:`FrontierScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
+the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
+stop between points with everything written (exit 130/143). Each point is measured by
+:func:`evalsuite.trackers.tracking.cold_then_warm`, as in ``evalsuite profile``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,17 +40,26 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
-from evalsuite.config.runconfig import check_run_id
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
-from evalsuite.engine.lock import RunLock
-from evalsuite.engine.provenance import environment
+from evalsuite.engine.lifecycle import RunContext
 from evalsuite.engine.store import RunStore
+from evalsuite.engine.sweep import (
+    Sweep,
+    SweepScenario,
+    environment_lines,
+    fmt,
+    pyplot,
+    save_figure,
+    usable_cases,
+)
 from evalsuite.paths import atomic_write, atomic_write_json
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import CaseError, Runner
+from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
-from evalsuite.trackers.tracking import GIB, DeviceMonitor, _sync, summarize
+from evalsuite.trackers.tracking import Call, cold_then_warm, summarize
+
+__all__ = ["FrontierScenario", "FrontierSpec", "frontier", "run_point", "usable_cases"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +93,18 @@ class FrontierSpec:
     bootstrap_resamples: int = 2000
     metric_weights: str | None = None
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for an unusable value (before anything is loaded)."""
+        if not self.configs:
+            raise ValueError("frontier: name at least one configuration (--configs)")
+        if self.n_cases < 1:
+            raise ValueError(f"frontier: --cases {self.n_cases}: need at least 1 case per point")
+        if not self.seeds:
+            raise ValueError("frontier: --seeds: need at least one seed")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"frontier: --bootstrap {self.bootstrap_resamples}: need at least 1 resample")
+        self.parsed()
+
     def parsed(self) -> tuple[PointSpec, list[PointSpec]]:
         """(reference, accelerated points without duplicates of the reference); raises ValueError."""
         ref = PointSpec.parse(self.reference)
@@ -89,28 +114,6 @@ class FrontierSpec:
             if p != ref and p not in pts:
                 pts.append(p)
         return ref, pts
-
-
-def usable_cases(runner: Runner, pool: Sequence[Case], n: int) -> list[Case]:
-    """The first ``n`` cases of ``pool`` the runner accepts.
-
-    Raises:
-        CaseError: when none is usable.
-    """
-    out = []
-    for case in pool:
-        try:
-            runner.check_case(case)
-            if runner.task == "inpaint":
-                runner.load_inputs(case)
-        except CaseError:
-            continue
-        out.append(case)
-        if len(out) == n:
-            break
-    if not out:
-        raise CaseError(f"none of the {len(pool)} cases is usable by {type(runner).__name__}")
-    return out
 
 
 # -- running one point -----------------------------------------------------------------------------
@@ -134,10 +137,11 @@ def run_point(
         "config": f"{conf.name}[{point.label}]",
         "speed_depends_on_weights": point.speed_depends_on_weights,
     }
+    name = f"{log_prefix}{row['config']}"
     runner: Runner | None = None
     t0 = time.perf_counter()
     try:
-        log.info("%s%s: load", log_prefix, row["config"])
+        log.info("%s: load", name)
         runner = RUNNERS.get(conf.runner)(load_params(conf.params, point), weights, device)
         runner.load()
         row["load_s"] = time.perf_counter() - t0
@@ -145,7 +149,7 @@ def run_point(
         pairs = [(c, s) for c in cases for s in spec.seeds]
         ctx.config = conf.name
         ctx.calibrate = lambda: runner.generate([pairs[0][0]], [pairs[0][1]])  # type: ignore[union-attr]
-        log.info("%s%s: apply axes", log_prefix, row["config"])
+        log.info("%s: apply axes", name)
         t1 = time.perf_counter()
         row["notes"] = apply_point(runner, point, ctx)
         row["apply_s"] = time.perf_counter() - t1
@@ -154,38 +158,40 @@ def run_point(
         if found is not None and not point.compiled:
             counter = PassCounter(found[1]).attach()
         row["steps"] = int(runner.params.steps)
-        log.info("%s%s: cold call%s", log_prefix, row["config"], " (compiling)" if point.compiled else "")
-        _sync(device)
-        t2 = time.perf_counter()
-        runner.generate([pairs[0][0]], [pairs[0][1]])
-        _sync(device)
-        row["first_call_s"] = time.perf_counter() - t2
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        probe = DeviceMonitor(device)
-        secs: list[float] = []
-        nvml: list[float] = []
         passes: list[dict[str, float]] = []
-        images: dict[str, str] = {}
-        for i, (case, seed) in enumerate(pairs):
-            log.info("%s%s: image %d/%d", log_prefix, row["config"], i + 1, len(pairs))
+
+        def before(i: int) -> None:
+            if i == 0:
+                log.info("%s: cold call%s", name, " (compiling)" if point.compiled else "")
+            else:
+                log.info("%s: image %d/%d", name, i, len(pairs))
             if counter is not None:
                 counter.reset()
-            mon = DeviceMonitor(device, gpu_reader=probe.gpu_reader, energy_reader=probe.energy_reader)
-            with mon.watch():
-                out = runner.generate([case], [seed])
-            secs.append(mon.result["wall_s"])
-            if "nvml_peak_gib" in mon.result:
-                nvml.append(mon.result["nvml_peak_gib"])
-            if counter is not None:
+
+        def after(i: int, call: Call) -> None:
+            if counter is not None and i > 0:
                 passes.append(counter.snapshot())
+
+        def one(case: Case, seed: int) -> Callable[[], Any]:
+            return lambda: runner.generate([case], [seed])  # type: ignore[union-attr]
+
+        m = cold_then_warm(
+            device,
+            one(*pairs[0]),
+            [one(c, s) for c, s in pairs],
+            before_each=before,
+            after_each=after,
+        )
+        row["first_call_s"] = m.cold.seconds
+        images: dict[str, str] = {}
+        for (case, seed), call in zip(pairs, m.warm, strict=True):
             rel = store.image_relpath(f"{conf.name}/{_safe(point.label)}", case.id, seed)
-            save_png_atomic(out[0].image, store.path / rel)
+            save_png_atomic(call.out[0].image, store.path / rel)
             images[f"{case.id}|{seed}"] = rel
-        st = summarize(secs)
+        st = summarize(m.warm_s)
         row.update(
             status="ok",
-            n_images=len(secs),
+            n_images=len(m.warm),
             s_per_image=st["median"],
             s_ci_low=st["ci_low"],
             s_ci_high=st["ci_high"],
@@ -193,27 +199,25 @@ def run_point(
             images=images,
         )
         row["compile_s"] = max(0.0, row["first_call_s"] - st["median"]) if point.compiled else 0.0
-        if nvml:
-            row["nvml_peak_gib"] = max(nvml)
-        elif probe.reasons:
-            row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(probe.reasons.items()))
-        if device.type == "cuda":
-            row["alloc_peak_gib"] = torch.cuda.max_memory_allocated(device) / GIB
-            row["reserved_peak_gib"] = torch.cuda.max_memory_reserved(device) / GIB
+        if m.peak("nvml_peak_gib") is not None:
+            row["nvml_peak_gib"] = m.peak("nvml_peak_gib")
+        elif m.unavailable():
+            row["unavailable"] = m.unavailable()
+        for key in ("alloc_peak_gib", "reserved_peak_gib"):
+            if m.peak(key) is not None:
+                row[key] = m.peak(key)
         if passes:
             for k in passes[0]:
                 row[k] = statistics.fmean(p[k] for p in passes if k in p)
         elif point.compiled:
             row["passes_note"] = "not counted (compiled)"
-        log.info(
-            "%s%s: %.4g s/image (cold %.4g s)", log_prefix, row["config"], st["median"], row["first_call_s"]
-        )
+        log.info("%s: %.4g s/image (cold %.4g s)", name, st["median"], row["first_call_s"])
     except Unavailable as exc:
         row.update(status="unavailable", reason=str(exc))
-        log.warning("%s%s: unavailable: %s", log_prefix, row["config"], exc)
+        log.warning("%s: unavailable: %s", name, exc)
     except Exception as exc:
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
-        log.error("%s%s: %s: %s", log_prefix, row["config"], type(exc).__name__, exc)
+        log.error("%s: %s: %s", name, type(exc).__name__, exc)
     finally:
         ctx.calibrate = None  # it holds the runner: drop it, or the next point's peaks include this one
         if point.compiled:
@@ -397,14 +401,7 @@ def fastest_within(df: pd.DataFrame, thresholds: Sequence[float]) -> list[dict[s
     return out
 
 
-def _fmt(v: Any, nd: int = 4) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{nd}g}"
-    return str(v).replace("|", "\\|")
+_fmt = fmt
 
 
 def _ci(r: Any, k: str) -> str:
@@ -418,7 +415,6 @@ def _ci(r: Any, k: str) -> str:
 
 
 def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
-    env = meta.get("environment", {})
     fr = meta.get("frontier", {})
     lines: list[str] = []
     if fr.get("plumbing_only"):
@@ -431,8 +427,7 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
     lines += [
         f"# evalsuite frontier `{meta.get('run_id')}`",
         "",
-        f"- device: {env.get('device', {}).get('name')} ({env.get('device', {}).get('type')})",
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+        *environment_lines(meta),
         f"- weights: {fr.get('weights')}; cases × seeds per point: {fr.get('pairs')}; reference: `{fr.get('reference')}`",
         "- s/image: median of one timed call per (case, seed) after one cold call (95 % order-statistic CI); "
         "compile s = cold − warm median; quality: mean over pairs vs the reference image at the same case "
@@ -497,10 +492,7 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
 
 
 def write_pareto(df: pd.DataFrame, path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = df[(df["status"] == "ok") & df["lpips_mean"].notna()] if "lpips_mean" in df.columns else df.iloc[0:0]
     if ok.empty:
@@ -524,13 +516,87 @@ def write_pareto(df: pd.DataFrame, path: Path) -> Path | None:
     ax.set_ylabel("paired LPIPS vs reference (mean)")
     ax.set_title("Acceleration frontier (front: ringed, joined)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # -- the scenario -------------------------------------------------------------------------------
+
+
+class FrontierScenario(SweepScenario):
+    """``evalsuite frontier`` in the shared run lifecycle: per configuration its reference point, then
+    each accelerated point, each priced against the reference as soon as it is measured (so a run
+    stopped by a signal has complete rows and tables); the tables are rewritten after every point."""
+
+    kind = "frontier"
+
+    def __init__(
+        self,
+        spec: FrontierSpec,
+        confs: list[cfg.Configuration],
+        w: Weights,
+        pool: Sequence[Case],
+        mirror: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec, self.confs, self.w, self.pool, self.mirror = spec, confs, w, pool, mirror
+        self.ref, self.points = spec.parsed()
+        self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode)
+        self.scorer: PairedScorer | None = None
+        self.mode = spec.metric_weights or _default_mode(w.policy)
+
+    def plan(self, ctx: RunContext) -> None:
+        spec = self.spec
+        ctx.meta["frontier"] = {
+            "spec": dataclasses.asdict(spec),
+            "reference": self.ref.label,
+            "weights": self.w.policy,
+            "metric_weights": self.mode,
+            "plumbing_only": self.w.policy in NO_QUALITY_EVIDENCE,
+            "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
+        }
+
+    def run(self, ctx: RunContext) -> None:
+        total = len(self.confs) * (1 + len(self.points))
+        k = 0
+        for conf in self.confs:
+            group: list[dict[str, Any]] = []
+            for pt in [self.ref, *self.points]:
+                if ctx.stop.requested:
+                    return
+                k += 1
+                row = run_point(
+                    conf,
+                    pt,
+                    self.w,
+                    ctx.device,
+                    self.pool,
+                    self.spec,
+                    ctx.store,
+                    self.apply_ctx,
+                    log_prefix=f"[{k}/{total}] ",
+                )
+                row["is_reference"] = pt == self.ref
+                # paired quality against this configuration's reference point
+                ref = group[0] if group else row
+                masks, prompts = _case_inputs(conf, self.w, self.pool, [ref, row])
+                if self.scorer is None:
+                    dev = ctx.device
+                    self.scorer = PairedScorer(self.mode, torch.device("cpu") if dev.type != "cuda" else dev)
+                paired_quality(
+                    [row], ref, ctx.store, masks, prompts, self.scorer, self.spec.bootstrap_resamples
+                )
+                group.append(row)
+                self.record(ctx, row, conf, self.w.policy, save=False, point=pt.label)
+                self.report(ctx)
+
+    def report(self, ctx: RunContext) -> None:
+        _write_outputs(ctx, self.rows, self.spec, self.apply_ctx, self.scorer, self.mirror)
+
+
+def _default_mode(policy: str) -> str:
+    from evalsuite.metrics import features as fx
+
+    return fx.default_mode(policy)
 
 
 def frontier(
@@ -547,111 +613,47 @@ def frontier(
     """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
     the tables and plot after every point).
 
-    Raises:
-        ConfigError, RegistryError, ValueError: for unusable arguments, before anything is loaded.
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    (``kind: frontier`` in ``run.json``).
     """
-    from evalsuite.data.registry import load_dataset
-    from evalsuite.engine.harness import apply_thread_policy, pick_device
-    from evalsuite.metrics import features as fx
-
-    ref_pt, points = spec.parsed()
-    w = Weights(weights)  # type: ignore[arg-type]
-    ovs = [cfg.Override.parse(o) for o in overrides]
-    confs = cfg.resolve_many(spec.configs, ovs, config_dirs)
-    dev = pick_device(device, w.policy)
-    apply_thread_policy(dev, w.policy)
-    ds = load_dataset(dataset)
-    pool = list(ds.cases)
-    now = dt.datetime.now(dt.UTC)
-    rid = run_id or f"frontier-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"
-    store = RunStore(Path(out) / rid)
-    check_run_id(run_id)
-    store.path.mkdir(parents=True, exist_ok=True)
-    with RunLock(store.path, purpose="frontier"):  # the engine's run lock: one writer per run directory
-        mode = spec.metric_weights or fx.default_mode(w.policy)
-        meta: dict[str, Any] = {
-            "run_id": store.path.name,
-            "kind": "frontier",
-            "created": now.isoformat(timespec="seconds"),
-            "started": now.isoformat(timespec="seconds"),
-            "finished": None,
-            "dataset": {"name": dataset, "size": len(pool), "fingerprint": ds.fingerprint},
-            "seeds": list(spec.seeds),
-            "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
-            "weights": {},
-            "metrics": ["latency", *QUALITY],
-            "environment": environment(dev),
-            "configs": {},
-            "frontier": {
-                "spec": dataclasses.asdict(spec),
-                "reference": ref_pt.label,
-                "weights": w.policy,
-                "metric_weights": mode,
-                "plumbing_only": w.policy in NO_QUALITY_EVIDENCE,
-                "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
-            },
-        }
-        store.write_meta(meta)
-        rows: list[dict[str, Any]] = []
-        ctx = ApplyContext(compile_mode=spec.compile_mode)
-        total = len(confs) * (1 + len(points))
-        k = 0
-        scorer: PairedScorer | None = None
-        for conf in confs:
-            group: list[dict[str, Any]] = []
-            for pt in [ref_pt, *points]:
-                k += 1
-                row = run_point(conf, pt, w, dev, pool, spec, store, ctx, log_prefix=f"[{k}/{total}] ")
-                row["is_reference"] = pt == ref_pt
-                row["case_id"], row["seed"], row["weights"] = "-", 0, w.policy
-                meta["weights"][row["config"]] = w.policy
-                meta["configs"][row["config"]] = {
-                    "runner": conf.runner,
-                    "source": conf.source,
-                    "point": pt.label,
-                    "params": conf.params_dict(),
-                }
-                # paired quality against this configuration's reference point, as soon as the point is done,
-                # so that a run stopped later still has complete rows and tables
-                masks, prompts = _case_inputs(conf, w, pool, [group[0] if group else row, row])
-                if scorer is None:
-                    scorer = PairedScorer(mode, torch.device("cpu") if dev.type != "cuda" else dev)
-                paired_quality(
-                    [row], group[0] if group else row, store, masks, prompts, scorer, spec.bootstrap_resamples
-                )
-                group.append(row)
-                store.append_row(row)
-                rows.append(row)
-                _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
-        meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        _write_outputs(store, rows, meta, spec, ctx, scorer, mirror)
-        return store.path
+    spec.validate()
+    sweep = Sweep.resolve("frontier", weights, device, out, run_id, dataset)
+    confs = cfg.resolve_many(spec.configs, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    scenario = FrontierScenario(spec, confs, sweep.weights, list(sweep.dataset.cases), mirror)
+    return sweep.execute(
+        scenario,
+        sweep.store(),
+        seeds=list(spec.seeds),
+        metrics=["latency", *QUALITY],
+        metric_weights=scenario.mode,
+        dataset_note=f"the first {spec.n_cases} usable case(s) per configuration, each with each seed",
+    )
 
 
 def _write_outputs(
-    store: RunStore,
+    ctx: RunContext,
     rows: list[dict[str, Any]],
-    meta: dict[str, Any],
     spec: FrontierSpec,
-    ctx: ApplyContext,
+    apply_ctx: ApplyContext,
     scorer: PairedScorer | None,
     mirror: Path | None,
 ) -> None:
     """Write ``run.json``, ``frontier.csv/.md/.json`` and ``pareto.png`` for the rows so far."""
+    store, meta = ctx.store, ctx.meta
     df = pd.DataFrame(rows)
-    for col in ("lpips_mean", "s_per_image"):
+    for col in ("lpips_mean", "s_per_image", "status", "base_config"):
         if col not in df.columns:
             df[col] = math.nan
     df["front"] = False
     for _base, g in df[df["status"] == "ok"].groupby("base_config", sort=False):
         df.loc[g.index, "front"] = pareto_front(g)
     meta["frontier"]["fastest"] = fastest_within(df, spec.lpips_max)
-    meta["frontier"]["mag_ratios"] = ctx.mag_ratios
+    meta["frontier"]["mag_ratios"] = apply_ctx.mag_ratios
     meta["frontier"]["scorer"] = {
         "lpips": scorer.ids["lpips"] if scorer else None,
         "clip": getattr(scorer, "clip_reason", "clip_score metric") if scorer else None,
     }
-    store.write_meta(meta)
+    ctx.save_meta()
     flat = df.drop(columns=[c for c in ("images", "notes") if c in df.columns])
     flat.to_csv(store.path / "frontier.csv", index=False)
     atomic_write(store.path / "frontier.md", render_markdown(df, meta))

@@ -21,12 +21,16 @@
 Outputs a run directory: ``run.json`` (``kind: plan``), ``rows.jsonl``, ``plan.csv``, ``plan.md``
 (sizes, strategies, the choice and verification per budget), ``plan.json``, ``plan.png`` (latency
 vs device peak per strategy, the budget lines drawn).
+
+It runs as :class:`PlanScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
+the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
+stop between strategies (the choices are then made from the strategies measured; exit 130/143).
+Each strategy is measured by :func:`evalsuite.trackers.tracking.cold_then_warm`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import gc
 import json
 import logging
@@ -43,18 +47,23 @@ import torch
 
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
 from evalsuite.accel.errors import Unavailable
-from evalsuite.accel.frontier import usable_cases
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
-from evalsuite.config.runconfig import check_run_id
-from evalsuite.engine.lock import RunLock
-from evalsuite.engine.provenance import environment
-from evalsuite.engine.store import RunStore
+from evalsuite.engine.lifecycle import RunContext
+from evalsuite.engine.sweep import (
+    Sweep,
+    SweepScenario,
+    environment_lines,
+    fmt,
+    pyplot,
+    save_figure,
+    usable_cases,
+)
 from evalsuite.paths import atomic_write, atomic_write_json
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
-from evalsuite.trackers.tracking import DeviceMonitor, _sync, summarize
+from evalsuite.trackers.tracking import cold_then_warm, summarize
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +111,15 @@ def strategy_point(text: str) -> PointSpec:
     return pt
 
 
-_ELEMENT = {"bf16": None, "fp8": 1.0, "fp8_tensor": 1.0, "layerwise": 1.0, "layerwise_all": 1.0, "int8wo": 1.0, "nf4": 0.5}
+_ELEMENT = {
+    "bf16": None,
+    "fp8": 1.0,
+    "fp8_tensor": 1.0,
+    "layerwise": 1.0,
+    "layerwise_all": 1.0,
+    "int8wo": 1.0,
+    "nf4": 0.5,
+}
 
 
 def resident_estimate(
@@ -152,6 +169,17 @@ class PlanSpec:
     reps: int = 2
     verify: bool = True
     max_seconds: float = math.inf
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for an unusable value (before anything is loaded)."""
+        if not self.budgets or any(not b > 0 for b in self.budgets):
+            raise ValueError(f"plan: --budget {self.budgets}: need one or more budgets > 0 GiB")
+        if not self.strategies:
+            raise ValueError("plan: --strategies: need at least one strategy")
+        if self.reps < 1:
+            raise ValueError(f"plan: --reps {self.reps}: need at least 1 warm call")
+        for s in self.strategies:
+            strategy_point(s)
 
 
 class Ballast:
@@ -208,34 +236,35 @@ def _measure(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
             row["resident_alloc_gib"] = torch.cuda.memory_allocated(dev) / GIB
-            torch.cuda.reset_peak_memory_stats(dev)
         if budget_gib is not None:
             ballast = Ballast(dev, budget_gib)
             row["ballast_gib"] = ballast.bytes / GIB
             row["used_before_calls_gib"] = ballast.used_before_gib
             row["used_with_ballast_gib"] = ballast.used_after_gib
-        mon = DeviceMonitor(dev)
-        secs: list[float] = []
-        with mon.watch():
-            for i in range(reps + 1):
-                log.info("%s: call %d/%d%s", label, i + 1, reps + 1, " (cold)" if i == 0 else "")
-                _sync(dev)
-                t0 = time.perf_counter()
-                runner.generate([case], [0])
-                _sync(dev)
-                secs.append(time.perf_counter() - t0)
-        row["first_call_s"] = secs[0]
-        st = summarize(secs[1:] or secs)
+        call = runner.generate
+        m = cold_then_warm(
+            dev,
+            lambda: call([case], [0]),
+            min_reps=reps,
+            max_reps=reps,
+            before_each=lambda i: log.info(
+                "%s: call %d/%d%s", label, i + 1, reps + 1, " (cold)" if i == 0 else ""
+            ),
+        )
+        row["first_call_s"] = m.cold.seconds
+        st = summarize(m.warm_s)
         row.update(status="ok", s_per_image=st["median"], n=st["n"])
-        if "nvml_peak_gib" in mon.result:
-            row["nvml_peak_gib"] = mon.result["nvml_peak_gib"] - (ballast.bytes / GIB if ballast else 0.0)
+        # the device peak over every call, the cold one included (it holds the CUDA context's growth)
+        nvml = m.peak("nvml_peak_gib", cold=True)
+        if nvml is not None:
+            row["nvml_peak_gib"] = nvml - (ballast.bytes / GIB if ballast else 0.0)
             if ballast is not None:
-                row["nvml_peak_total_gib"] = mon.result["nvml_peak_gib"]
+                row["nvml_peak_total_gib"] = nvml
         else:
-            row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in mon.reasons.items())
-        if dev.type == "cuda":
-            row["alloc_peak_gib"] = torch.cuda.max_memory_allocated(dev) / GIB
-            row["reserved_peak_gib"] = torch.cuda.max_memory_reserved(dev) / GIB
+            row["unavailable"] = m.unavailable() or "nvml_peak_gib: no sample"
+        for key in ("alloc_peak_gib", "reserved_peak_gib"):
+            if m.peak(key, cold=True) is not None:
+                row[key] = m.peak(key, cold=True)
         log.info("%s: %.4g s/image, device peak %s GiB", label, st["median"], row.get("nvml_peak_gib"))
     except Unavailable as exc:
         row.update(status="unavailable", reason=str(exc))
@@ -270,45 +299,38 @@ def choose(rows: list[dict[str, Any]], budget_gib: float) -> dict[str, Any] | No
     return min(fit, key=lambda r: r["s_per_image"]) if fit else None
 
 
-def plan(
-    spec: PlanSpec,
-    weights: str = "random",
-    device: str | torch.device | None = "auto",
-    out: str | Path = "reports",
-    run_id: str | None = None,
-    overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
-    dataset: str = "smoke",
-) -> Path:
-    """Run the planner; returns the run directory."""
-    from evalsuite.data.registry import load_dataset
-    from evalsuite.engine.harness import apply_thread_policy, pick_device
+class PlanScenario(SweepScenario):
+    """``evalsuite plan`` in the shared run lifecycle: component sizes, then each strategy measured
+    (or skipped with its reason), then per budget the fastest that fits, verified under an enforced
+    cap. A signal stops it between strategies; the choices are then made from what was measured."""
 
-    points = [(s, strategy_point(s)) for s in spec.strategies]
-    w = Weights(weights)  # type: ignore[arg-type]
-    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in overrides], config_dirs)
-    dev = pick_device(device, w.policy)
-    apply_thread_policy(dev, w.policy)
-    pool = list(load_dataset(dataset).cases)
-    now = dt.datetime.now(dt.UTC)
-    store = RunStore(Path(out) / (run_id or f"plan-{conf.name}-{w.policy}-{now.strftime('%Y%m%d-%H%M%S')}"))
-    check_run_id(run_id)
-    store.path.mkdir(parents=True, exist_ok=True)
-    with RunLock(store.path, purpose="plan"):  # the engine's run lock: one writer per run directory
-        meta: dict[str, Any] = {
-            "run_id": store.path.name,
-            "kind": "plan",
-            "created": now.isoformat(timespec="seconds"),
-            "finished": None,
-            "weights": {conf.name: w.policy},
-            "environment": environment(dev),
-            "configs": {
-                conf.name: {"runner": conf.runner, "source": conf.source, "params": conf.params_dict()}
-            },
-            "plan": {"spec": dataclasses.asdict(spec)},
+    kind = "plan"
+
+    def __init__(self, spec: PlanSpec, conf: cfg.Configuration, w: Weights, pool: Sequence[Any]) -> None:
+        super().__init__()
+        self.spec, self.conf, self.w, self.pool = spec, conf, w, pool
+        self.points = [(s, strategy_point(s)) for s in spec.strategies]
+        self.measured: list[dict[str, Any]] = []  # the "measure" rows (verification rows are apart)
+
+    def plan(self, ctx: RunContext) -> None:
+        conf = self.conf
+        ctx.meta["configs"][conf.name] = {
+            "runner": conf.runner,
+            "description": conf.description,
+            "source": conf.source,
+            "params": conf.params_dict(),
+            "weights": self.w.policy,
         }
-        store.write_meta(meta)
+        ctx.meta["weights"][conf.name] = self.w.policy
+        ctx.meta["plan"] = {"spec": dataclasses.asdict(self.spec), "weights": self.w.policy}
 
+    def _record(self, ctx: RunContext, row: dict[str, Any], config: str, phase: str) -> None:
+        row.update(config=config, case_id="-", seed=0, phase=phase)
+        strategy = str(row.get("strategy"))
+        self.record(ctx, row, self.conf, self.w.policy, strategy=strategy, phase=phase)
+
+    def run(self, ctx: RunContext) -> None:
+        spec, conf, w, dev, meta = self.spec, self.conf, self.w, ctx.device, ctx.meta
         # 1. sizes
         log.info("plan %s: component sizes", conf.name)
         runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
@@ -325,12 +347,14 @@ def plan(
         gc.collect()
         meta["plan"]["component_gib"] = sizes
         meta["plan"]["denoisers"] = dens
+        # 2. + 3. candidates, measured
         largest = max(spec.budgets)
-        rows: list[dict[str, Any]] = []
         started = time.perf_counter()
-        for k, (text, pt) in enumerate(points, 1):
+        for k, (text, pt) in enumerate(self.points, 1):
+            if ctx.stop.requested:
+                break
             est = resident_estimate(sizes, dens, pt, elem)
-            label = f"[{k}/{len(points)}] {conf.name} {text}"
+            label = f"[{k}/{len(self.points)}] {conf.name} {text}"
             row: dict[str, Any]
             if time.perf_counter() - started > spec.max_seconds:
                 row = {
@@ -347,16 +371,17 @@ def plan(
                     "reason": f"estimated weights on the device {est:.2f} GiB > largest budget {largest:g} GiB",
                 }
             else:
-                row = _measure(conf, pt, w, dev, pool, spec.reps, label=label)
+                row = _measure(conf, pt, w, dev, self.pool, spec.reps, label=label)
                 row["strategy"] = text
             row["estimated_resident_gib"] = est
-            row.update(config=f"{conf.name}[{text}]", case_id="-", seed=0, phase="measure")
-            store.append_row(row)
-            rows.append(row)
+            self._record(ctx, row, f"{conf.name}[{text}]", "measure")
+            self.measured.append(row)
+        rows = self.measured
         ok_res = [r for r in rows if r["strategy"] == "resident" and r.get("status") == "ok"]
         if ok_res and "alloc_peak_gib" in ok_res[0]:
             meta["plan"]["activation_gib"] = ok_res[0]["alloc_peak_gib"] - sum(sizes.values())
         resident_s = ok_res[0]["s_per_image"] if ok_res else math.nan
+        # 4. + 5. chosen and verified
         choices = []
         for b in spec.budgets:
             best = choose(rows, b)
@@ -368,77 +393,102 @@ def plan(
                     peak_basis=peak_for_budget(best)[1],
                     vs_resident=best["s_per_image"] / resident_s if resident_s == resident_s else math.nan,
                 )
-                if not spec.verify:
-                    ch["verified"] = "not asked (--no-verify)"
-                elif dev.type != "cuda":
-                    ch["verified"] = "skipped: no CUDA device (the cap is a ballast allocation on the GPU)"
-                else:
-                    v = _measure(
-                        conf,
-                        strategy_point(best["strategy"]),
-                        w,
-                        dev,
-                        pool,
-                        spec.reps,
-                        budget_gib=b,
-                        label=f"verify {b:g} GiB {best['strategy']}",
-                    )
-                    v.update(
-                        config=f"{conf.name}[{best['strategy']}]@{b:g}GiB",
-                        case_id="-",
-                        seed=0,
-                        phase="verify",
-                    )
-                    store.append_row(v)
-                    ch["verify"] = {
-                        k: v.get(k)
-                        for k in (
-                            "status",
-                            "reason",
-                            "s_per_image",
-                            "nvml_peak_gib",
-                            "nvml_peak_total_gib",
-                            "ballast_gib",
-                            "used_with_ballast_gib",
-                        )
-                    }
-                    ch["verified"] = (
-                        f"ran under an enforced {b:g} GiB cap: {v['s_per_image']:.4g} s/image"
-                        if v.get("status") == "ok"
-                        else f"FAILED under the cap: {v.get('reason')}"
-                    )
+                ch.update(self._verify(ctx, best["strategy"], b))
             choices.append(ch)
         meta["plan"]["choices"] = choices
         meta["plan"]["resident_s"] = resident_s
-        meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        store.write_meta(meta)
-        df = pd.DataFrame(rows)
-        df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(
-            store.path / "plan.csv", index=False
+        ctx.save_meta()
+
+    def _verify(self, ctx: RunContext, strategy: str, budget: float) -> dict[str, Any]:
+        """The verification fields of a choice: the chosen strategy run again under an enforced cap."""
+        if ctx.stop.requested:
+            return {"verified": "not verified: the run was interrupted"}
+        if not self.spec.verify:
+            return {"verified": "not asked (--no-verify)"}
+        if ctx.device.type != "cuda":
+            return {"verified": "skipped: no CUDA device (the cap is a ballast allocation on the GPU)"}
+        v = _measure(
+            self.conf,
+            strategy_point(strategy),
+            self.w,
+            ctx.device,
+            self.pool,
+            self.spec.reps,
+            budget_gib=budget,
+            label=f"verify {budget:g} GiB {strategy}",
         )
-        atomic_write(store.path / "plan.md", render_markdown(df, meta))
+        self._record(ctx, v, f"{self.conf.name}[{strategy}]@{budget:g}GiB", "verify")
+        keys = (
+            "status",
+            "reason",
+            "s_per_image",
+            "nvml_peak_gib",
+            "nvml_peak_total_gib",
+            "ballast_gib",
+            "used_with_ballast_gib",
+        )
+        return {
+            "verify": {k: v.get(k) for k in keys},
+            "verified": (
+                f"ran under an enforced {budget:g} GiB cap: {v['s_per_image']:.4g} s/image"
+                if v.get("status") == "ok"
+                else f"FAILED under the cap: {v.get('reason')}"
+            ),
+        }
+
+    def report(self, ctx: RunContext) -> None:
+        """``plan.csv``, ``plan.md``, ``plan.json`` and ``plan.png`` from the measured strategies."""
+        path, meta = ctx.store.path, ctx.meta
+        meta["plan"].setdefault("choices", [])
+        df = pd.DataFrame(self.measured)
+        if df.empty:
+            df = pd.DataFrame(columns=["strategy", "status"])
+        df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(path / "plan.csv", index=False)
+        atomic_write(path / "plan.md", render_markdown(df, meta))
         atomic_write_json(
-            store.path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": rows}, default=str))
+            path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": self.measured}, default=str))
         )
-        write_plot(df, spec.budgets, store.path / "plan.png")
-        return store.path
+        write_plot(df, self.spec.budgets, path / "plan.png")
 
 
-def _f(v: Any, nd: int = 4) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:.{nd}g}" if isinstance(v, float) else str(v).replace("|", "\\|")
+def plan(
+    spec: PlanSpec,
+    weights: str = "random",
+    device: str | torch.device | None = "auto",
+    out: str | Path = "reports",
+    run_id: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    dataset: str = "smoke",
+) -> Path:
+    """Run the planner; returns the run directory.
+
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    (``kind: plan`` in ``run.json``).
+    """
+    spec.validate()
+    sweep = Sweep.resolve("plan", weights, device, out, run_id, dataset)
+    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    scenario = PlanScenario(spec, conf, sweep.weights, list(sweep.dataset.cases))
+    return sweep.execute(
+        scenario,
+        sweep.store(conf.name),
+        seeds=[0],
+        metrics=["latency"],
+        dataset_note="the first usable case of the dataset, seed 0",
+    )
+
+
+_f = fmt
 
 
 def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
     p = meta["plan"]
-    env = meta.get("environment", {})
     lines = [
         f"# evalsuite plan `{meta['run_id']}`",
         "",
-        f"- device: {env.get('device', {}).get('name')}; versions: "
-        + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
-        f"- weights: {', '.join(meta['weights'].values())}",
+        *environment_lines(meta),
+        f"- weights: {p.get('weights') or ', '.join(sorted(set(meta['weights'].values())))}",
         "- component weights (GiB): "
         + ", ".join(f"{k} {v:.3g}" for k, v in p.get("component_gib", {}).items()),
         f"- activations at the configuration's resolution (resident allocator peak − weights): {_f(p.get('activation_gib'))} GiB",
@@ -473,10 +523,7 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
 
 
 def write_plot(df: pd.DataFrame, budgets: Sequence[float], path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = df[(df["status"] == "ok")] if "status" in df.columns else df.iloc[0:0]
     if ok.empty:
@@ -499,7 +546,4 @@ def write_plot(df: pd.DataFrame, budgets: Sequence[float], path: Path) -> Path |
     ax.set_ylabel("seconds per image (median warm)")
     ax.set_yscale("log")
     ax.set_title("Memory strategies: latency vs device peak")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from evalsuite.cli.common import add_sweep_args, run_sweep
+
 DEFAULT_POINTS = [
     "cache=taylorseer",
     "cache=pab",
@@ -31,18 +33,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         bootstrap_resamples=args.bootstrap,
         metric_weights=args.metric_weights,
     )
-    path = frontier(
-        spec,
-        weights=args.weights,
-        device=args.device,
-        out=args.out,
-        run_id=args.run_id,
-        overrides=args.overrides,
-        config_dirs=args.config_dir,
-        dataset=args.dataset,
-    )
-    print((path / "frontier.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
+    path = run_sweep(frontier, spec, args, show="frontier.md")
+    if isinstance(path, int):
+        return path
     df = pd.read_csv(path / "frontier.csv")
     return 1 if (df["status"] == "error").any() else 0
 
@@ -53,7 +46,8 @@ def add_parser(sub: Any) -> None:
         "frontier",
         help="acceleration frontier: each axis point's s/image, memory and paired quality vs the reference "
         "(Pareto plot, fastest within LPIPS ≤ X)",
-        description="Points are comma-separated axis=value lists, e.g. 'precision=fp8,qkv,compile=regional', "
+        description="Runs in the same lifecycle as 'evalsuite run' (run lock, run.json evalsuite.run/2 with "
+        "kind frontier, Ctrl-C/SIGTERM write what was measured and exit 130/143). Points are comma-separated axis=value lists, e.g. 'precision=fp8,qkv,compile=regional', "
         "'cache=taylorseer', 'attention=_native_cudnn', 'memory=te_cpu+vae_tiling', 'steps=8'. Axes: steps, "
         "lora (off), precision (bf16 fp8 fp8_tensor int8wo nf4 gguf layerwise), qkv, attention (a diffusers "
         "backend), cache (fbc[:thr] taylorseer pab[:skip] mag[:thr] faster), memory (see evalsuite plan), "
@@ -74,7 +68,6 @@ def add_parser(sub: Any) -> None:
         metavar="X",
         help="thresholds of the 'fastest within paired LPIPS ≤ X' table",
     )
-    p.add_argument("--weights", choices=["tiny", "random", "hub"], default="random")
     p.add_argument(
         "--metric-weights",
         choices=["real", "random_full", "random"],
@@ -83,10 +76,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--compile-mode", default="default")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per CI")
-    p.add_argument("--dataset", default="smoke")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="reports", metavar="DIR")
-    p.add_argument("--run-id", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
-    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    add_sweep_args(
+        p,
+        "frontier-<weights>-<time>",
+        "where the cases come from: the first --cases usable ones",
+    )
     p.set_defaults(func=cmd_frontier)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from evalsuite.cli.common import add_sweep_args, run_sweep
+
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from evalsuite.accel.plan import DEFAULT_STRATEGIES, PlanSpec, parse_gib, plan
@@ -16,18 +18,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         reps=args.reps,
         verify=not args.no_verify,
     )
-    path = plan(
-        spec,
-        weights=args.weights,
-        device=args.device,
-        out=args.out,
-        run_id=args.run_id,
-        overrides=args.overrides,
-        config_dirs=args.config_dir,
-        dataset=args.dataset,
-    )
-    print((path / "plan.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
+    path = run_sweep(plan, spec, args, show="plan.md")
+    if isinstance(path, int):
+        return path
     import json
 
     choices = json.loads((path / "run.json").read_text(encoding="utf-8"))["plan"]["choices"]
@@ -43,7 +36,8 @@ def add_parser(sub: Any) -> None:
         description="Strategies are points with precision= and memory= axes, e.g. 'memory=te_cpu', "
         "'precision=layerwise,memory=te_cpu+group_block:1:stream'. memory parts: resident te_offload te_cpu "
         "model_offload sequential group_block[:N][:stream] group_leaf[:stream] vae_tiling vae_slicing "
-        "empty_cache. The exit code is 1 when some budget has no fitting strategy.",
+        "empty_cache. The exit code is 1 when some budget has no fitting strategy. Runs in the same lifecycle as "
+        "'evalsuite run' (run lock, run.json evalsuite.run/2 with kind plan, Ctrl-C/SIGTERM exit 130/143).",
     )
     p.add_argument("config", help="configuration name")
     p.add_argument("--budget", nargs="+", default=["22GiB"], metavar="SIZE", help="e.g. 22GiB 16GiB 12GiB")
@@ -54,11 +48,5 @@ def add_parser(sub: Any) -> None:
         "--reps", type=int, default=2, help="warm calls per strategy after one cold call (default 2)"
     )
     p.add_argument("--no-verify", action="store_true", help="skip the run under an enforced cap")
-    p.add_argument("--weights", choices=["tiny", "random", "hub"], default="random")
-    p.add_argument("--dataset", default="smoke")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="reports", metavar="DIR")
-    p.add_argument("--run-id", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[CONFIG.]FIELD=VALUE")
-    p.add_argument("--config-dir", action="append", default=[], metavar="DIR")
+    add_sweep_args(p, "plan-<config>-<weights>-<time>", "where the case comes from: the first usable one")
     p.set_defaults(func=cmd_plan)

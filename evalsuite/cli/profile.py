@@ -6,9 +6,9 @@ torch, diffusers and pandas are imported inside :func:`cmd_profile`, not here.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from evalsuite.cli.common import add_sweep_args, run_sweep
 from evalsuite.config.profile import DTYPES, MEMORY_MODES
 
 
@@ -21,7 +21,6 @@ def _on_off(v: str) -> bool:
 def cmd_profile(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from evalsuite.engine.lifecycle import InternalRunError, RunInterrupted
     from evalsuite.engine.profile import ProfileSpec, profile
 
     spec = ProfileSpec(
@@ -41,26 +40,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
         save_images=args.save_images,
         peak_seconds=args.peak_seconds,
     )
-    try:
-        path = profile(
-            spec,
-            weights=args.weights,
-            device=args.device,
-            out=args.out,
-            run_id=args.run_id,
-            overrides=args.overrides,
-            config_dirs=args.config_dir,
-            dataset=args.dataset,
-        )
-    except RunInterrupted as exc:
-        print(f"run directory: {exc.result}")
-        print("INTERRUPTED: the points measured so far are written", file=sys.stderr)
-        return exc.exit_code
-    except InternalRunError as exc:
-        print(f"evalsuite: error: {exc}", file=sys.stderr)
-        return 1
-    print((path / "profile.md").read_text(encoding="utf-8"))
-    print(f"run directory: {path}")
+    path = run_sweep(profile, spec, args, show="profile.md")
+    if isinstance(path, int):
+        return path
     df = pd.read_csv(path / "profile.csv")
     return 1 if (df["status"] != "ok").any() else 0
 
@@ -74,12 +56,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--configs", nargs="+", default=["flux-dev"], metavar="NAME", help="configurations (default flux-dev)"
-    )
-    p.add_argument(
-        "--weights",
-        choices=["tiny", "random", "hub"],
-        default="random",
-        help="weights policy (default random: full-size architectures, no download)",
     )
     p.add_argument(
         "--resolutions",
@@ -131,23 +107,5 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="store one image per point (to price fp8/compile/steps with a paired metric)",
     )
-    p.add_argument("--dataset", default="smoke", help="where the profile case comes from (default smoke)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--out", default="reports", metavar="DIR", help="root of run directories")
-    p.add_argument("--run-id", default=None, help="run directory name (default profile-<weights>-<time>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="[CONFIG.]FIELD=VALUE",
-        help="override a configuration parameter (repeatable), as in 'evalsuite run'",
-    )
-    p.add_argument(
-        "--config-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra folder of configuration YAML files (repeatable)",
-    )
+    add_sweep_args(p, "profile-<weights>-<time>", "where the profile case comes from")
     p.set_defaults(func=cmd_profile)

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_OK
+from evalsuite.cli.common import add_config_args
 from evalsuite.cli.score import add_metric_weight_args
 
 
@@ -66,22 +67,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="cpu, cuda, cuda:N, mps (where torch has it), or auto (cuda if available and --weights is not "
         "tiny; else cpu)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="[CONFIG.]FIELD=VALUE",
-        help="override a configuration parameter, e.g. --set flux-cn-beta.steps=20 (repeatable; "
-        "without CONFIG. it applies to every selected configuration that has FIELD)",
-    )
-    p.add_argument(
-        "--config-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra folder of configuration YAML files (repeatable)",
-    )
+    add_config_args(p)
     p.add_argument(
         "--metrics",
         nargs="*",

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from evalsuite.cli import EXIT_OK
+from evalsuite.cli.common import add_config_args
 
 
 def cmd_runners(args: argparse.Namespace) -> int:
@@ -42,16 +43,6 @@ def add_parser(sub: Any) -> None:
     """Register ``runners`` on the ``evalsuite`` subcommand parser ``sub``."""
     p = sub.add_parser("runners", help="list configurations with their fully resolved parameters")
     p.add_argument("names", nargs="*", help="configurations to show (default: all)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="[CONFIG.]FIELD=VALUE",
-        help="show the parameters after this override",
-    )
-    p.add_argument(
-        "--config-dir", action="append", default=[], metavar="DIR", help="extra folder of configuration YAML"
-    )
+    add_config_args(p, set_help="show the parameters after this override")
     p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     p.set_defaults(func=cmd_runners)

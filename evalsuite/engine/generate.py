@@ -40,9 +40,9 @@ from evalsuite.engine.lifecycle import (
     RunContext,
     RunInterrupted,
     apply_thread_policy,
+    context_factory,
     execute,
     pick_device,
-    start_meta,
 )
 from evalsuite.engine.store import (
     RunStore,
@@ -655,21 +655,16 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
         store = RunStore(run_dir, shard=dist.rank if dist.enabled else None)
         scenario = GenerateScenario(rc, confs, ds, w, metric_names, metric_weights, dist)
 
-        def context(store: RunStore, lock: Any, stop: Any) -> RunContext:
-            meta = start_meta(
-                store,
-                "generate",
-                ds,
-                dev,
-                seeds=list(rc.seeds) if rc.seeds is not None else "per-case",
-                metrics=metric_names,
-                metric_weights=metric_weights,
-                weights_dir=w.weights_dir,
-                lock=lock,
-                dist=dist,
-            )
-            return RunContext(store, lock, meta, dev, stop, dist)
-
+        context = context_factory(
+            "generate",
+            ds,
+            dev,
+            dist=dist,
+            seeds=list(rc.seeds) if rc.seeds is not None else "per-case",
+            metrics=metric_names,
+            metric_weights=metric_weights,
+            weights_dir=w.weights_dir,
+        )
         return execute(scenario, store, context, report=rc.report)
     finally:
         distributed.shutdown()

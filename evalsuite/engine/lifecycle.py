@@ -2,8 +2,12 @@
 
 A *scenario* is what a run does with the runners between taking the run directory's lock and
 writing its outputs: :class:`~evalsuite.engine.generate.GenerateScenario` (``evalsuite run``:
-configurations × cases × seeds, resumable) and :class:`~evalsuite.engine.profile.ProfileScenario`
-(``evalsuite profile``: speed/memory sweeps). :func:`execute` is the orchestrator they share::
+configurations × cases × seeds, resumable), :class:`~evalsuite.engine.profile.ProfileScenario`
+(``evalsuite profile``: speed/memory sweeps), :class:`~evalsuite.accel.frontier.FrontierScenario`
+(``evalsuite frontier``: acceleration points with their paired quality cost) and
+:class:`~evalsuite.accel.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets).
+The last three are *sweeps* (:mod:`evalsuite.engine.sweep`: one row per measured point).
+:func:`execute` is the orchestrator they share::
 
     scenario.resolve()                     # arguments → configurations, dataset, device (usage errors)
     with RunLock(run_dir), StopOnSignals():
@@ -12,7 +16,7 @@ configurations × cases × seeds, resumable) and :class:`~evalsuite.engine.profi
         scenario.run(ctx)                  # rows + images into the store; stops early on a signal
         scenario.score(ctx)                # summary
         store.write_samples(); run.json    # finished
-        scenario.report(ctx)               # report.md / profile.md / plots
+        scenario.report(ctx)               # report.md / profile.md / frontier.md / plan.md / plots
 
 Everything model-specific is a runner hook (:class:`~evalsuite.runners.base.Runner`); nothing here
 branches on model families. Ctrl-C (SIGINT) and SIGTERM stop the same way: the current case is
@@ -28,7 +32,7 @@ import os
 import signal
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -188,7 +192,7 @@ class RunContext:
 class Scenario(Protocol):
     """One way of using runners inside the run lifecycle (see the module docstring)."""
 
-    kind: str  # run.json "kind": "generate" | "profile"
+    kind: str  # run.json "kind": "generate" | "profile" | "frontier" | "plan"
 
     def plan(self, ctx: RunContext) -> None:
         """Under the lock, before anything is generated: record the scenario's fields in ``ctx.meta``."""
@@ -224,8 +228,13 @@ def start_meta(
     dataset_note: str | None = None,
 ) -> dict[str, Any]:
     """The fields of ``run.json`` every scenario writes (docs/run-format.md), continuing the previous
-    attempt's ``run.json`` when the directory already holds one, with this attempt appended."""
+    attempt's ``run.json`` when the directory already holds one, with this attempt appended.
+
+    A sweep (every kind but ``generate``) keeps the previous attempt's ``weights`` and ``configs``:
+    its journal still holds the earlier attempt's rows, which ``run.json`` must keep describing.
+    ``evalsuite run`` lists its configurations anew (its scenario checks what is still valid)."""
     meta: dict[str, Any] = store.read_meta(check=False) if store.exists() else {}
+    keep = kind != "generate"
     started = now()
     meta.update(
         {
@@ -246,12 +255,12 @@ def start_meta(
             "seeds": list(seeds) if isinstance(seeds, list | tuple) else (seeds or "per-case"),
             "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
             "determinism": determinism_settings(device),
-            "weights": meta.get("weights", {}) if kind == "profile" else {},
+            "weights": meta.get("weights", {}) if keep else {},
             "weights_dir": str(weights_dir) if weights_dir else None,
             "metrics": list(metrics),
             "metric_weights": metric_weights,
             "environment": environment(device),
-            "configs": meta.get("configs", {}) if kind == "profile" else {},
+            "configs": meta.get("configs", {}) if keep else {},
         }
     )
     dist = dist or distributed.Dist()
@@ -266,6 +275,29 @@ def start_meta(
         }
     )
     return meta
+
+
+ContextFactory = Callable[[RunStore, RunLock, StopOnSignals], RunContext]
+
+
+def context_factory(
+    kind: str,
+    dataset: Any,
+    device: torch.device,
+    *,
+    dist: distributed.Dist | None = None,
+    **fields: Any,
+) -> ContextFactory:
+    """The ``ctx_factory`` of :func:`execute`: once the lock is held, ``run.json``'s common fields
+    (:func:`start_meta` with ``fields``: ``seeds``, ``metrics``, ``metric_weights``, ``weights_dir``,
+    ``dataset_note``) and the :class:`RunContext`."""
+    group = dist or distributed.Dist()
+
+    def make(store: RunStore, lock: RunLock, stop: StopOnSignals) -> RunContext:
+        meta = start_meta(store, kind, dataset, device, lock=lock, dist=group, **fields)
+        return RunContext(store, lock, meta, device, stop, group)
+
+    return make
 
 
 def execute(scenario: Any, store: RunStore, ctx_factory: Any, report: bool = True) -> Any:

@@ -11,7 +11,8 @@ it releases the lock. So:
 * a run that finds the kernel lock held refuses to start with :class:`RunLockedError`, naming the
   holder's pid, host and since-when from the record.
 
-``evalsuite run``, ``evalsuite profile``, ``evalsuite score`` and ``evalsuite report`` all take it.
+``evalsuite run``, ``profile``, ``frontier``, ``plan`` (through the run lifecycle), ``score`` and
+``report`` all take it.
 Where the filesystem has no kernel locks, :mod:`filelock` falls back to its own soft lock.
 """
 

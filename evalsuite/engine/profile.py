@@ -22,7 +22,6 @@ tiny weights that proves the plumbing only.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import itertools
 import logging
 import math
@@ -41,12 +40,21 @@ from evalsuite.config.profile import DTYPES, MEMORY_MODES
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.engine.store import RunStore, write_json_atomic
+from evalsuite.engine.store import write_json_atomic
+from evalsuite.engine.sweep import (
+    Sweep,
+    SweepScenario,
+    environment_lines,
+    fmt,
+    pyplot,
+    save_figure,
+    usable_cases,
+)
 from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import CaseError, Runner
+from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
-from evalsuite.trackers.tracking import DeviceMonitor, measure, summarize
+from evalsuite.trackers.tracking import cold_then_warm, measure, summarize
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +210,7 @@ def pick_cases(runner: Runner, pool: Sequence[Case], n: int) -> tuple[list[Case]
     Raises:
         CaseError: when no case of ``pool`` is usable by this runner.
     """
-    for case in pool:
-        try:
-            runner.check_case(case)
-            if runner.task == "inpaint":
-                runner.load_inputs(case)
-        except CaseError:
-            continue
-        return [case] * n, list(range(n))
-    raise CaseError(f"none of the {len(pool)} profile cases is usable by {type(runner).__name__}")
+    return usable_cases(runner, pool, 1) * n, list(range(n))
 
 
 def bare_call(runner: Runner, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
@@ -235,28 +235,23 @@ def measure_point(
     peaks: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, Any], Any]:
     """Measure one point through ``runner.generate``; returns (row fields, first warm image)."""
-    dev = runner.device
-    probe = DeviceMonitor(dev)
-
-    def call() -> tuple[list[Any], dict[str, float]]:
-        mon = DeviceMonitor(dev, gpu_reader=probe.gpu_reader, energy_reader=probe.energy_reader)
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        with mon.watch():
-            outs = runner.generate(cases, seeds)
-        return outs, dict(mon.result)
-
-    m = measure(call, dev, spec.min_reps, spec.min_seconds, spec.max_reps)
+    m = cold_then_warm(
+        runner.device,
+        lambda: runner.generate(cases, seeds),
+        min_reps=spec.min_reps,
+        min_seconds=spec.min_seconds,
+        max_reps=spec.max_reps,
+    )
     n = point.batch
-    e2e = [res["wall_s"] for _, res in m.warm]
+    e2e = m.warm_s
     st = summarize(e2e)
-    outs_all = [outs for outs, _ in m.warm]
+    outs_all = [c.out for c in m.warm]
     steps_sum = [sum(o[0].steps) for o in outs_all]
     step_med = _median(
         [s for o in outs_all for s in o[0].steps[1:]] or [s for o in outs_all for s in o[0].steps]
     )
     row: dict[str, Any] = {
-        "first_call_s": m.first[1]["wall_s"],
+        "first_call_s": m.cold.seconds,
         "n_warm": st["n"],
         "warm_total_s": sum(e2e),
         "e2e_median_s": st["median"],
@@ -279,14 +274,14 @@ def measure_point(
         if vals:
             row[key] = max(vals)
     for key in ("nvml_peak_gib", "host_peak_rss_gib"):
-        vals = [res[key] for _, res in m.warm if key in res]
-        if vals:
-            row[key] = max(vals)
-    energy = [res["energy_j"] / n for _, res in m.warm if "energy_j" in res]
+        peak = m.peak(key)
+        if peak is not None:
+            row[key] = peak
+    energy = [c.readings["energy_j"] / n for c in m.warm if "energy_j" in c.readings]
     if energy:
         row["energy_j_per_image"] = _median(energy)
-    if probe.reasons:
-        row["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(probe.reasons.items()))
+    if m.unavailable():
+        row["unavailable"] = m.unavailable()
     flop, method = step_flops(runner, n)
     row["flop_per_step"], row["flop_method"] = flop, method
     peak_key = "fp8" if point.dtype == "fp8" else str(runner.dtype).removeprefix("torch.")
@@ -326,7 +321,7 @@ def measure_baseline(
 # -- the sweep -------------------------------------------------------------------------------
 
 
-class ProfileScenario:
+class ProfileScenario(SweepScenario):
     """``evalsuite profile``: every point of a :class:`ProfileSpec`, measured through the runners, in
     the shared run lifecycle (:func:`evalsuite.engine.lifecycle.execute`)."""
 
@@ -340,8 +335,8 @@ class ProfileScenario:
         w: Weights,
         pool: Sequence[Case],
     ) -> None:
+        super().__init__()
         self.spec, self.confs, self.points, self.w, self.pool = spec, confs, points, w, pool
-        self.rows: list[dict[str, Any]] = []
         self.peaks: dict[str, dict[str, Any]] = {}
 
     def plan(self, ctx: RunContext) -> None:
@@ -368,7 +363,6 @@ class ProfileScenario:
         }
 
     def run(self, ctx: RunContext) -> None:
-        store, meta, w = ctx.store, ctx.meta, self.w
         baselined: set[str] = set()
         for key, group in itertools.groupby(self.points, key=lambda p: p.load_key):
             if ctx.stop.requested:
@@ -376,18 +370,11 @@ class ProfileScenario:
             group_points = list(group)
             conf = self.confs[key[0]]
             try:
-                runner, notes = _load(conf, group_points[0], self.spec, w, ctx.device)
+                runner, notes = _load(conf, group_points[0], self.spec, self.w, ctx.device)
             except Exception as exc:
                 for pt in group_points:
-                    self.rows.append(
-                        _record(
-                            store,
-                            meta,
-                            conf,
-                            pt,
-                            w,
-                            {"status": "error", "error": f"load: {type(exc).__name__}: {exc}"},
-                        )
+                    self._record(
+                        ctx, conf, pt, {"status": "error", "error": f"load: {type(exc).__name__}: {exc}"}
                     )
                 log.error("%s: cannot load: %s", group_points[0].label(), exc)
                 continue
@@ -395,20 +382,8 @@ class ProfileScenario:
                 for pt in group_points:
                     if ctx.stop.requested:
                         break
-                    self.rows.append(
-                        _measure_one(
-                            store,
-                            meta,
-                            conf,
-                            runner,
-                            pt,
-                            self.spec,
-                            w,
-                            self.pool,
-                            self.peaks,
-                            notes,
-                            baselined,
-                        )
+                    self._record(
+                        ctx, conf, pt, self._measure_one(ctx, conf, runner, pt, notes, baselined), runner
                     )
             finally:
                 if key[3]:
@@ -420,23 +395,100 @@ class ProfileScenario:
 
         return score_run(ctx.store, ["latency"], device="cpu")
 
-    def interrupted(self, ctx: RunContext) -> dict[str, Any]:
-        from evalsuite.metrics.scoring import count_summary
-
-        log.warning("interrupted: %d of %d profile points measured", len(self.rows), len(self.points))
-        return {
-            label: {"counts": count_summary([r for r in self.rows if r["config"] == label]), "metrics": {}}
-            for label in {r["config"] for r in self.rows}
-        }
-
     def report(self, ctx: RunContext) -> None:
         write_outputs(ctx.store.path, pd.DataFrame(self.rows), ctx.meta)
         from evalsuite.report.report import write_report
 
         write_report(ctx.store.path)
 
-    def result(self, ctx: RunContext) -> Path:
-        return ctx.store.path
+    def _measure_one(
+        self,
+        ctx: RunContext,
+        conf: cfg.Configuration,
+        runner: Runner,
+        pt: Point,
+        notes: dict[str, Any],
+        baselined: set[str],
+    ) -> dict[str, Any]:
+        spec = self.spec
+        try:
+            _set_point(runner, pt)
+            cases, seeds = pick_cases(runner, self.pool, pt.batch)
+            fields, image = measure_point(runner, pt, cases, seeds, spec, self.peaks)
+            if (
+                spec.baseline
+                and conf.name not in baselined
+                and pt.memory == "gpu"
+                and not pt.compile
+                and pt.dtype != "fp8"
+            ):
+                baselined.add(conf.name)
+                fields.update(measure_baseline(runner, cases, seeds, spec))
+                if "baseline_median_s" in fields:
+                    fields["harness_overhead_pct"] = 100.0 * (
+                        fields["e2e_median_s"] / fields["baseline_median_s"] - 1.0
+                    )
+            fields.update(
+                {
+                    "status": "ok",
+                    "error": None,
+                    "case_id": cases[0].id,
+                    "seed": seeds[0],
+                    "load_s": notes.get("load_s"),
+                    "prompt": cases[0].prompt,
+                    "latency_s": fields["per_image_s"],
+                    "fp8_backend": (notes.get("fp8") or {}).get("backend"),
+                }
+            )
+            if spec.save_images:
+                rel = ctx.store.image_relpath(pt.label(), cases[0].id, seeds[0])
+                save_png_atomic(image, ctx.store.path / rel)
+                fields["image"] = rel
+            log.info(
+                "%s: %.4g s/call (first %.4g s), %.4g s/step",
+                pt.label(),
+                fields["e2e_median_s"],
+                fields["first_call_s"],
+                fields["step_median_s"],
+            )
+        except Exception as exc:
+            log.error("%s: %s: %s", pt.label(), type(exc).__name__, exc)
+            fields = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        return fields
+
+    def _record(
+        self,
+        ctx: RunContext,
+        conf: cfg.Configuration,
+        pt: Point,
+        fields: dict[str, Any],
+        runner: Runner | None = None,
+    ) -> dict[str, Any]:
+        row = {
+            "config": pt.label(),
+            "case_id": fields.pop("case_id", "-"),
+            "seed": fields.pop("seed", 0),
+            "base_config": pt.config,
+            "weights": self.w.policy,
+            "width": pt.width,
+            "height": pt.height,
+            "batch": pt.batch,
+            "steps": pt.steps,
+            "dtype": pt.dtype,
+            "memory": pt.memory,
+            "compile": pt.compile,
+            "image": fields.pop("image", None),
+            **fields,
+        }
+        return self.record(
+            ctx,
+            row,
+            conf,
+            self.w.policy,
+            params=dataclasses.asdict(runner.params) if runner else conf.params_dict(),
+            load_error=fields.get("error") if row["status"] == "error" else None,
+            effective=runner.effective() if runner else None,
+        )
 
 
 def profile(
@@ -460,139 +512,19 @@ def profile(
         RunLockedError: another live process uses the run directory.
         RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
     """
-    from evalsuite.config.runconfig import check_run_id, check_writable_dir
-    from evalsuite.data.registry import load_dataset
-    from evalsuite.engine.lifecycle import apply_thread_policy, execute, pick_device, start_meta
-
     spec.validate()
-    check_run_id(run_id)
-    check_writable_dir(Path(out), "--out")
-    w = Weights(weights)  # type: ignore[arg-type]
+    sweep = Sweep.resolve("profile", weights, device, out, run_id, dataset)
     ovs = [cfg.Override.parse(o) for o in overrides]
     confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config_dirs)}
-    points = spec.points(list(confs.values()), w.policy)
-    dev = pick_device(device, w.policy)
-    apply_thread_policy(dev, w.policy)
-    ds = load_dataset(dataset)  # hashed once: cases and fingerprint from the same read
-    rid = run_id or f"profile-{w.policy}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"
-    store = RunStore(Path(out) / rid)
-    scenario = ProfileScenario(spec, confs, points, w, list(ds.cases))
-
-    def context(store: RunStore, lock: Any, stop: Any) -> RunContext:
-        meta = start_meta(
-            store,
-            "profile",
-            ds,
-            dev,
-            seeds="0..batch-1",
-            metrics=["latency"],
-            metric_weights=None,
-            lock=lock,
-            dataset_note="profile cases (the first usable case, repeated per batch)",
-        )
-        return RunContext(store, lock, meta, dev, stop)
-
-    return execute(scenario, store, context)
-
-
-def _measure_one(
-    store: RunStore,
-    meta: dict[str, Any],
-    conf: cfg.Configuration,
-    runner: Runner,
-    pt: Point,
-    spec: ProfileSpec,
-    w: Weights,
-    pool: Sequence[Case],
-    peaks: dict[str, dict[str, Any]],
-    notes: dict[str, Any],
-    baselined: set[str],
-) -> dict[str, Any]:
-    try:
-        _set_point(runner, pt)
-        cases, seeds = pick_cases(runner, pool, pt.batch)
-        fields, image = measure_point(runner, pt, cases, seeds, spec, peaks)
-        if (
-            spec.baseline
-            and conf.name not in baselined
-            and pt.memory == "gpu"
-            and not pt.compile
-            and pt.dtype != "fp8"
-        ):
-            baselined.add(conf.name)
-            fields.update(measure_baseline(runner, cases, seeds, spec))
-            if "baseline_median_s" in fields:
-                fields["harness_overhead_pct"] = 100.0 * (
-                    fields["e2e_median_s"] / fields["baseline_median_s"] - 1.0
-                )
-        fields.update(
-            {
-                "status": "ok",
-                "error": None,
-                "case_id": cases[0].id,
-                "seed": seeds[0],
-                "load_s": notes.get("load_s"),
-                "prompt": cases[0].prompt,
-                "latency_s": fields["per_image_s"],
-                "fp8_backend": (notes.get("fp8") or {}).get("backend"),
-            }
-        )
-        if spec.save_images:
-            rel = store.image_relpath(pt.label(), cases[0].id, seeds[0])
-            save_png_atomic(image, store.path / rel)
-            fields["image"] = rel
-        log.info(
-            "%s: %.4g s/call (first %.4g s), %.4g s/step",
-            pt.label(),
-            fields["e2e_median_s"],
-            fields["first_call_s"],
-            fields["step_median_s"],
-        )
-    except Exception as exc:
-        log.error("%s: %s: %s", pt.label(), type(exc).__name__, exc)
-        fields = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
-    return _record(store, meta, conf, pt, w, fields, runner)
-
-
-def _record(
-    store: RunStore,
-    meta: dict[str, Any],
-    conf: cfg.Configuration,
-    pt: Point,
-    w: Weights,
-    fields: dict[str, Any],
-    runner: Runner | None = None,
-) -> dict[str, Any]:
-    label = pt.label()
-    row = {
-        "config": label,
-        "case_id": fields.pop("case_id", "-"),
-        "seed": fields.pop("seed", 0),
-        "base_config": pt.config,
-        "weights": w.policy,
-        "width": pt.width,
-        "height": pt.height,
-        "batch": pt.batch,
-        "steps": pt.steps,
-        "dtype": pt.dtype,
-        "memory": pt.memory,
-        "compile": pt.compile,
-        "image": fields.pop("image", None),
-        **fields,
-    }
-    store.append_row(row)
-    meta["weights"][label] = w.policy
-    meta["configs"][label] = {
-        "runner": conf.runner,
-        "description": conf.description,
-        "source": conf.source,
-        "params": dataclasses.asdict(runner.params) if runner else conf.params_dict(),
-        "weights": w.policy,
-        "load_error": fields.get("error") if row["status"] == "error" else None,
-        "effective": runner.effective() if runner else None,
-    }
-    store.write_meta(meta)
-    return row
+    points = spec.points(list(confs.values()), sweep.weights.policy)
+    scenario = ProfileScenario(spec, confs, points, sweep.weights, list(sweep.dataset.cases))
+    return sweep.execute(
+        scenario,
+        sweep.store(),
+        seeds="0..batch-1",
+        metrics=["latency"],
+        dataset_note="profile cases (the first usable case, repeated per batch)",
+    )
 
 
 # -- outputs ---------------------------------------------------------------------------------
@@ -622,20 +554,11 @@ TABLE_COLUMNS = [
 ]
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v).replace("|", "\\|")
+_fmt = fmt
 
 
 def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
     """The profile table as Markdown, with provenance, peaks, baseline overhead and speed-ups."""
-    env = meta.get("environment", {})
-    dev = env.get("device", {})
     prof = meta.get("profile", {})
     lines = []
     if prof.get("plumbing_only"):
@@ -647,9 +570,7 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
     lines += [
         f"# evalsuite profile `{meta.get('run_id')}`",
         "",
-        f"- device: {dev.get('name')} ({dev.get('type')})",
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
-        f"- git commit: {env.get('git_commit')}",
+        *environment_lines(meta),
         f"- timing: {prof.get('timing')}; latencies are per call (one batch); phases are medians per call",
         "- matmul peaks measured in this run: "
         + ", ".join(
@@ -731,22 +652,12 @@ def speedups(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["config", "reference", "speedup"])
 
 
-def _save(fig: Any, path: Path) -> Path:
-    """Lay out, save (PNG, 100 dpi) and close ``fig``; returns ``path``."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+_save = save_figure
 
 
 def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
     """Latency vs resolution, memory per memory mode and speed-ups as PNGs; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = df[df["status"] == "ok"] if "status" in df.columns else df.iloc[0:0]
     written: list[Path] = []

@@ -380,8 +380,9 @@ class RunStore:
             self.append_row(u)
 
     def write_samples(self) -> pd.DataFrame:
-        """Rebuild ``samples.parquet`` from the journal (atomically) and return the table."""
-        df = rows_to_frame(self.rows())
+        """Rebuild ``samples.parquet`` from the journal (atomically) and return the table. Fields
+        holding a JSON object (a sweep point's ``notes``/``images``) are stored as JSON text."""
+        df = _objects_as_json(rows_to_frame(self.rows()))
         tmp, final = atomic_writer_path(self.samples_path)
         try:
             df.to_parquet(tmp, index=False)
@@ -409,6 +410,17 @@ class RunStore:
                     self.path,
                 )
         return rows_to_frame(self.rows())
+
+
+def _objects_as_json(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every dict-valued cell as JSON text: parquet cannot store an empty struct, nor
+    structs whose keys differ from row to row."""
+    for col in [c for c in df.columns if df[c].dtype == "object"]:
+        if df[col].map(lambda v: isinstance(v, dict)).any():
+            df[col] = df[col].map(
+                lambda v: json.dumps(v, default=_json_default, sort_keys=True) if isinstance(v, dict) else v
+            )
+    return df
 
 
 def _json_default(o: Any) -> Any:

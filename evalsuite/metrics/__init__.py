@@ -8,8 +8,9 @@ when the metric is first asked for (``evalsuite.registry.BUILTIN_METRICS``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from evalsuite.registry import lazy_attribute
 
 _EXPORTS = {
     "Column": "evalsuite.metrics.base",
@@ -27,11 +28,7 @@ __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evalsuite.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, globals(), name)
 
 
 if TYPE_CHECKING:

@@ -6,8 +6,9 @@ package (``evalsuite.runners.weights``) does not import every runner, torch and 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from evalsuite.registry import lazy_attribute
 
 _EXPORTS = {
     "CaseError": "evalsuite.runners.base",
@@ -22,11 +23,7 @@ __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evalsuite.runners' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, globals(), name)
 
 
 if TYPE_CHECKING:

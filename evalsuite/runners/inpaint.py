@@ -88,6 +88,34 @@ class InpaintInputs(Runner):
             masks.append(mask_image(m))
         return images, masks
 
+    def pipe_inputs(self, cases: Sequence[Case], seeds: Sequence[int]) -> dict[str, Any]:
+        """The keyword arguments of every diffusers inpainting call of this runner (``generate`` and
+        ``bare_call`` alike): images and masks at the run's size, the size, ``strength``, steps,
+        guidance and one generator per seed."""
+        p: Any = self.params
+        w, h = self.size
+        images, masks = self.batch_inputs(cases)
+        return {
+            "image": images,
+            "mask_image": masks,
+            "height": h,
+            "width": w,
+            "strength": p.strength,
+            "num_inference_steps": p.steps,
+            "guidance_scale": p.guidance,
+            "generator": self.generators(seeds),
+        }
+
+    def denoise_latents(self, inputs: dict[str, Any], tracker: Tracker, **extra: Any) -> Any:
+        """``generate``'s pipeline call: timed as the ``denoise`` phase, latents out, the VAE-encode
+        seconds moved into their own phase."""
+        with tracker.phase("denoise"), timed_vae_encode(self.pipe.vae, tracker) as clock:
+            latents = self.pipe(
+                **inputs, output_type="latent", callback_on_step_end=tracker.step_callback, **extra
+            ).images
+        split_encode_time(tracker, clock)
+        return latents
+
 
 @dataclass
 class FluxInpaintParams(FluxParams):
@@ -116,47 +144,25 @@ class _FluxInpaintBase(FluxBase, InpaintInputs):
     task = "inpaint"
 
     def generate(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[GenerationOutput]:
-        p = self.params
-        w, h = self.size
-        images, masks = self.batch_inputs(cases)
+        inputs = self.pipe_inputs(cases, seeds)
         tracker = Tracker(self.device)
         pe, ppe, info = self.encode([c.prompt for c in cases], tracker)
-        with tracker.phase("denoise"), timed_vae_encode(self.pipe.vae, tracker) as clock:
-            latents = self.pipe(
-                image=images,
-                mask_image=masks,
-                prompt_embeds=pe,
-                pooled_prompt_embeds=ppe,
-                height=h,
-                width=w,
-                strength=p.strength,
-                num_inference_steps=p.steps,
-                guidance_scale=p.guidance,
-                generator=self.generators(seeds),
-                output_type="latent",
-                max_sequence_length=p.max_sequence_length,
-                callback_on_step_end=tracker.step_callback,
-            ).images
-        split_encode_time(tracker, clock)
+        latents = self.denoise_latents(
+            inputs,
+            tracker,
+            prompt_embeds=pe,
+            pooled_prompt_embeds=ppe,
+            max_sequence_length=self.params.max_sequence_length,
+        )
         out = self.decode(latents, tracker)
         return self.outputs(out, tracker, info)
 
     def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
         """The diffusers inpainting pipeline called with prompts, images and masks (PIL output)."""
-        p = self.params
-        w, h = self.size
-        images, masks = self.batch_inputs(cases)
         return self.pipe(
             prompt=[c.prompt for c in cases],
-            image=images,
-            mask_image=masks,
-            height=h,
-            width=w,
-            strength=p.strength,
-            num_inference_steps=p.steps,
-            guidance_scale=p.guidance,
-            generator=self.generators(seeds),
-            max_sequence_length=p.max_sequence_length,
+            **self.pipe_inputs(cases, seeds),
+            max_sequence_length=self.params.max_sequence_length,
         )
 
 

@@ -12,7 +12,7 @@ from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import GenerationOutput, RunnerParams, no_grad
 from evalsuite.runners.components import sdxl_inpaint_components
 from evalsuite.runners.flux import FluxBase, count_truncated
-from evalsuite.runners.inpaint import InpaintInputs, split_encode_time, timed_vae_encode
+from evalsuite.runners.inpaint import InpaintInputs
 from evalsuite.runners.weights import WeightsError
 from evalsuite.trackers.tracking import Tracker
 
@@ -138,26 +138,10 @@ class SDXLInpaint(InpaintInputs):
         return images
 
     def generate(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[GenerationOutput]:
-        p = self.params
-        w, h = self.size
-        images, masks = self.batch_inputs(cases)
+        inputs = self.pipe_inputs(cases, seeds)
         tracker = Tracker(self.device)
         embeds, info = self.encode([c.prompt for c in cases], tracker)
-        with tracker.phase("denoise"), timed_vae_encode(self.pipe.vae, tracker) as clock:
-            latents = self.pipe(
-                image=images,
-                mask_image=masks,
-                height=h,
-                width=w,
-                strength=p.strength,
-                num_inference_steps=p.steps,
-                guidance_scale=p.guidance,
-                generator=self.generators(seeds),
-                output_type="latent",
-                callback_on_step_end=tracker.step_callback,
-                **embeds,
-            ).images
-        split_encode_time(tracker, clock)
+        latents = self.denoise_latents(inputs, tracker, **embeds)
         out = self.decode(latents, tracker)
         return FluxBase.outputs(out, tracker, info)
 
@@ -175,17 +159,8 @@ class SDXLInpaint(InpaintInputs):
     def bare_call(self, cases: Sequence[Case], seeds: Sequence[int]) -> Any:
         """``StableDiffusionXLInpaintPipeline(prompt=..., image=..., mask_image=...)`` (PIL output)."""
         p = self.params
-        w, h = self.size
-        images, masks = self.batch_inputs(cases)
         return self.pipe(
             prompt=[c.prompt for c in cases],
             negative_prompt=None if p.negative_prompt is None else [p.negative_prompt] * len(cases),
-            image=images,
-            mask_image=masks,
-            height=h,
-            width=w,
-            strength=p.strength,
-            num_inference_steps=p.steps,
-            guidance_scale=p.guidance,
-            generator=self.generators(seeds),
+            **self.pipe_inputs(cases, seeds),
         )

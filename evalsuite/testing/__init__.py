@@ -7,8 +7,9 @@ Names resolve lazily (PEP 562), so importing this package imports neither torch 
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from evalsuite.registry import lazy_attribute
 
 _LAZY = {
     "RunnerContract": "evalsuite.testing.contract",
@@ -22,6 +23,4 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return lazy_attribute(__name__, _LAZY, globals(), name)

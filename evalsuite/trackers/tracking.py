@@ -16,9 +16,9 @@ Three layers:
     the same thread (psutil), and energy from NVML's total-energy counter
     (``nvmlDeviceGetTotalEnergyConsumption``, millijoules since driver load) where the GPU
     supports it. Anything unavailable is omitted and the reason recorded in ``reasons``.
-:func:`measure`
-    Repeats a call until both a minimum count and a minimum duration are reached, keeping the
-    first (cold) call apart; :func:`summarize` gives median, p90 and a 95 % confidence interval of
+:func:`measure`, :func:`cold_then_warm`
+    Repeat a call until both a minimum count and a minimum duration are reached (or run a list of
+    warm calls), keeping the first (cold) call apart; :func:`cold_then_warm` monitors each call; :func:`summarize` gives median, p90 and a 95 % confidence interval of
     the median (order statistics, see :func:`median_ci`).
 """
 
@@ -459,3 +459,99 @@ def measure(
         warm.append(out)
         warm_s.append(s)
     return Measurement(first, first_s, warm, warm_s)
+
+
+@dataclass
+class Call:
+    """One monitored call of :func:`cold_then_warm`.
+
+    Attributes:
+        out: the call's return value.
+        seconds: wall seconds between device synchronisations (the monitor's ``wall_s``).
+        readings: the :class:`DeviceMonitor` result (``nvml_peak_gib``, ``host_peak_rss_gib``,
+            ``energy_j`` where measured) and, on CUDA, the allocator's ``alloc_peak_gib`` /
+            ``reserved_peak_gib`` of this call (the peak counters are reset before it).
+    """
+
+    out: Any
+    seconds: float
+    readings: dict[str, float]
+
+
+@dataclass
+class ColdWarm:
+    """Results of :func:`cold_then_warm`: the cold call kept apart, then the warm calls in order."""
+
+    cold: Call
+    warm: list[Call]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warm_s(self) -> list[float]:
+        return [c.seconds for c in self.warm]
+
+    def peak(self, key: str, cold: bool = False) -> float | None:
+        """The largest reading ``key`` over the warm calls (and the cold one with ``cold``), or ``None``."""
+        calls = ([self.cold] if cold else []) + self.warm
+        vals = [c.readings[key] for c in calls if key in c.readings]
+        return max(vals) if vals else None
+
+    def unavailable(self) -> str | None:
+        """Why some reading is missing (``"nvml_peak_gib: …; energy_j: …"``), or ``None``."""
+        return "; ".join(f"{k}: {v}" for k, v in sorted(self.reasons.items())) or None
+
+
+def cold_then_warm(
+    device: torch.device | str,
+    call: Callable[[], Any],
+    warm_calls: Sequence[Callable[[], Any]] | None = None,
+    *,
+    min_reps: int = 1,
+    min_seconds: float = 0.0,
+    max_reps: int = 1000,
+    before_each: Callable[[int], None] | None = None,
+    after_each: Callable[[int, Call], None] | None = None,
+) -> ColdWarm:
+    """Call ``call`` once cold, then the warm calls: each of ``warm_calls`` once (e.g. one per
+    case and seed), or — without ``warm_calls`` — ``call`` again until at least ``min_reps`` calls
+    *and* ``min_seconds`` of warm time are reached (capped at ``max_reps``). Every call runs inside
+    its own :class:`DeviceMonitor` (the NVML readers are made once) and is timed between device
+    synchronisations; ``before_each(i)`` / ``after_each(i, call)`` run outside the timed block
+    (``i`` = 0 for the cold call). This is how ``evalsuite profile``, ``frontier`` and ``plan``
+    measure a point.
+
+    Raises:
+        ValueError: for ``min_reps < 1`` or ``max_reps < min_reps`` (repeating ``call``).
+    """
+    import torch
+
+    if warm_calls is None and (min_reps < 1 or max_reps < min_reps):
+        raise ValueError(f"need 1 ≤ min_reps ≤ max_reps (got {min_reps}, {max_reps})")
+    dev = torch.device(device)
+    probe = DeviceMonitor(dev)
+
+    def timed(i: int, fn: Callable[[], Any]) -> Call:
+        if before_each is not None:
+            before_each(i)
+        mon = DeviceMonitor(dev, gpu_reader=probe.gpu_reader, energy_reader=probe.energy_reader)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        with mon.watch():
+            out = fn()
+        readings = dict(mon.result)
+        if dev.type == "cuda":
+            readings["alloc_peak_gib"] = torch.cuda.max_memory_allocated(dev) / GIB
+            readings["reserved_peak_gib"] = torch.cuda.max_memory_reserved(dev) / GIB
+        done = Call(out, readings["wall_s"], readings)
+        if after_each is not None:
+            after_each(i, done)
+        return done
+
+    cold = timed(0, call)
+    warm: list[Call] = []
+    if warm_calls is not None:
+        warm = [timed(i, fn) for i, fn in enumerate(warm_calls, 1)]
+    else:
+        while len(warm) < max_reps and (len(warm) < min_reps or sum(c.seconds for c in warm) < min_seconds):
+            warm.append(timed(len(warm) + 1, call))
+    return ColdWarm(cold, warm, dict(probe.reasons))

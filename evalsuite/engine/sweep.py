@@ -1,0 +1,259 @@
+"""What the sweep scenarios share inside the run lifecycle (:mod:`evalsuite.engine.lifecycle`).
+
+A *sweep* measures points — ``evalsuite profile`` (:mod:`evalsuite.engine.profile`), ``evalsuite
+frontier`` (:mod:`evalsuite.accel.frontier`) and ``evalsuite plan`` (:mod:`evalsuite.accel.plan`)
+— and writes one row per point (``config`` = the point's label, ``case_id`` ``-``, ``seed`` 0 where
+a point covers several cases). They share, besides :func:`~evalsuite.engine.lifecycle.execute`:
+
+* :class:`Sweep`: the common arguments resolved before the lock (run id, output folder, weights
+  policy, dataset, device and thread policy — every usage error surfaces here, exit 2), the run
+  directory's default name, and the call of the lifecycle with ``run.json``'s common fields;
+* :class:`SweepScenario`: counts per configuration as the summary, the run directory as the
+  result, and :meth:`SweepScenario.record` (a row and its ``configs`` entry, so ``run.json``
+  describes every row);
+* :func:`usable_cases`, :func:`fmt`, :func:`environment_lines` and :func:`save_figure` for the
+  scenario's tables and plots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalsuite.engine.lifecycle import RunContext
+from evalsuite.engine.store import RunStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from evalsuite.config.configuration import Configuration
+    from evalsuite.data.cases import Case, Dataset
+    from evalsuite.runners.base import Runner
+    from evalsuite.runners.weights import Weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sweep:
+    """The resolved common arguments of a sweep command (see :meth:`resolve`).
+
+    Attributes:
+        kind: ``run.json``'s ``kind`` (``profile``, ``frontier``, ``plan``).
+        weights: the weights policy.
+        device: the device the sweep runs on (its thread policy applied).
+        dataset: the dataset the cases come from (read and fingerprinted once).
+        out: the root of run directories.
+        run_id: the run directory's name, or ``None`` for :meth:`store`'s default.
+    """
+
+    kind: str
+    weights: Weights
+    device: torch.device
+    dataset: Dataset
+    out: Path
+    run_id: str | None
+
+    @classmethod
+    def resolve(
+        cls,
+        kind: str,
+        weights: str,
+        device: str | torch.device | None,
+        out: str | Path,
+        run_id: str | None,
+        dataset: str,
+        weights_dir: str | Path | None = None,
+    ) -> Sweep:
+        """Check and resolve the common arguments, before the lock and before anything is loaded.
+
+        Raises:
+            RunConfigError: a run id that is not a folder name, an ``out`` that cannot be written, a
+                device evalsuite does not accept or this machine lacks.
+            ValueError, FileNotFoundError, ManifestError: an unknown weights policy or dataset.
+        """
+        from evalsuite.config.runconfig import check_run_id, check_writable_dir
+        from evalsuite.data.registry import load_dataset
+        from evalsuite.engine.lifecycle import apply_thread_policy, pick_device
+        from evalsuite.runners.weights import Weights
+
+        check_run_id(run_id)
+        check_writable_dir(Path(out), "--out")
+        w = Weights(weights, weights_dir)  # type: ignore[arg-type]
+        ds = load_dataset(dataset)  # hashed once: cases and fingerprint from the same read
+        dev = pick_device(device, w.policy)
+        apply_thread_policy(dev, w.policy)
+        return cls(kind, w, dev, ds, Path(out), run_id)
+
+    def store(self, *name: str) -> RunStore:
+        """The run directory: ``out/run_id``, by default ``out/<kind>[-<name>…]-<weights>-<UTC time>``."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return RunStore(self.out / (self.run_id or "-".join([self.kind, *name, self.weights.policy, stamp])))
+
+    def execute(
+        self,
+        scenario: Any,
+        store: RunStore,
+        *,
+        seeds: Sequence[int] | str,
+        metrics: Sequence[str],
+        metric_weights: str | None = None,
+        dataset_note: str | None = None,
+    ) -> Any:
+        """Run ``scenario`` in ``store`` through the shared lifecycle (lock, ``run.json`` schema and
+        provenance, SIGINT/SIGTERM handling, internal errors recorded).
+
+        Raises:
+            RunLockedError: another live process uses the run directory.
+            RunInterrupted: after SIGINT/SIGTERM, everything measured so far written.
+            InternalRunError: an unexpected error after the sweep started (rows kept, exit 1).
+        """
+        from evalsuite.engine.lifecycle import context_factory, execute
+
+        context = context_factory(
+            self.kind,
+            self.dataset,
+            self.device,
+            seeds=seeds,
+            metrics=metrics,
+            metric_weights=metric_weights,
+            weights_dir=self.weights.weights_dir,
+            dataset_note=dataset_note,
+        )
+        return execute(scenario, store, context)
+
+
+class SweepScenario:
+    """Base of the sweep scenarios: rows kept in :attr:`rows`, counts per configuration as the
+    summary (``evalsuite profile`` adds its latency aggregates), the run directory as the result."""
+
+    kind = "sweep"
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def record(
+        self,
+        ctx: RunContext,
+        row: dict[str, Any],
+        conf: Configuration,
+        policy: str,
+        save: bool = True,
+        **entry: Any,
+    ) -> dict[str, Any]:
+        """Append ``row`` to the journal and to :attr:`rows`, list its ``config`` in ``run.json``
+        (``configs`` entry: runner, description, source, resolved params, weights, and ``entry``) and,
+        with ``save``, write ``run.json``."""
+        row.setdefault("case_id", "-")
+        row.setdefault("seed", 0)
+        row.setdefault("weights", policy)
+        ctx.store.append_row(row)
+        self.rows.append(row)
+        label = str(row["config"])
+        ctx.meta["weights"][label] = policy
+        ctx.meta["configs"][label] = {
+            "runner": conf.runner,
+            "description": conf.description,
+            "source": conf.source,
+            "params": conf.params_dict(),
+            "weights": policy,
+            **entry,
+        }
+        if save:
+            ctx.save_meta()
+        return row
+
+    def counts(self) -> dict[str, Any]:
+        """``{config: {"counts": …, "metrics": {}}}`` over the rows so far."""
+        from evalsuite.metrics.scoring import count_summary
+
+        configs = dict.fromkeys(str(r["config"]) for r in self.rows)
+        return {
+            c: {"counts": count_summary([r for r in self.rows if r["config"] == c]), "metrics": {}}
+            for c in configs
+        }
+
+    def score(self, ctx: RunContext) -> dict[str, Any]:
+        return self.counts()
+
+    def interrupted(self, ctx: RunContext) -> dict[str, Any]:
+        log.warning(
+            "interrupted: %d %s point(s) measured; their rows and tables are written",
+            len(self.rows),
+            self.kind,
+        )
+        return self.counts()
+
+    def result(self, ctx: RunContext) -> Path:
+        return ctx.store.path
+
+
+def usable_cases(runner: Runner, pool: Sequence[Case], n: int) -> list[Case]:
+    """The first ``n`` cases of ``pool`` the runner accepts (its inputs load).
+
+    Raises:
+        CaseError: when none is usable.
+    """
+    from evalsuite.runners.base import CaseError
+
+    out = []
+    for case in pool:
+        try:
+            runner.check_case(case)
+            if runner.task == "inpaint":
+                runner.load_inputs(case)
+        except CaseError:
+            continue
+        out.append(case)
+        if len(out) == n:
+            break
+    if not out:
+        raise CaseError(f"none of the {len(pool)} cases is usable by {type(runner).__name__}")
+    return out
+
+
+def fmt(v: Any, nd: int = 4) -> str:
+    """A table cell: ``—`` for missing/NaN, yes/no for booleans, ``nd`` significant digits, ``|`` escaped."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v).replace("|", "\\|")
+
+
+def environment_lines(meta: dict[str, Any]) -> list[str]:
+    """The provenance lines a sweep's Markdown starts with (device, versions, git commit)."""
+    env = meta.get("environment", {})
+    dev = env.get("device", {})
+    return [
+        f"- device: {dev.get('name')} ({dev.get('type')})",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+        f"- git commit: {env.get('git_commit')}",
+    ]
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, save (PNG, 100 dpi) and close a matplotlib figure; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
