@@ -1,8 +1,10 @@
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import evalsuite
 from evalsuite.cli.main import main
@@ -62,6 +64,15 @@ def test_profile_cli_on_cpu_with_tiny_weights(tmp_path: Path, capsys):
     ):
         assert ok[col] >= 0, col
     assert not math.isnan(ok.harness_overhead_pct)
+    # the paired overhead: alternating (bare, runner) calls, at least 3 pairs, median ratio
+    pairs = (
+        json.loads(ok.overhead_pairs_s) if isinstance(ok.overhead_pairs_s, str) else list(ok.overhead_pairs_s)
+    )
+    assert len(pairs) >= 3 and all(b > 0 and h > 0 for b, h in pairs)
+    ratios = [h / b for b, h in pairs]
+    assert ok.harness_overhead_paired_pct == pytest.approx(
+        100 * (statistics.median(ratios) - 1), rel=1e-3, abs=1e-6
+    )
     assert "NVML" in ok.unavailable
     assert "energy_j_per_image" not in df.columns  # omitted on CPU, with the reason above
     # a run directory like `evalsuite run`: run.json, rows, samples, report; plus the profile outputs
