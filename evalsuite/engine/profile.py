@@ -326,7 +326,7 @@ def interleaved_overhead(
     """Harness vs bare call in alternating pairs (bare, runner, bare, runner, …).
 
     The block comparison (all harness calls, then all bare calls) is exposed to drift between the
-    blocks — on the H200 SDXL calls moved by ±30 % between rounds; pairing each runner call with
+    blocks — on the H200 one pipeline's calls moved by ±30 % between rounds; pairing each runner call with
     the bare call just before it cancels that. Returns the median of the per-pair ratios as a
     percentage, and the pairs.
     """
