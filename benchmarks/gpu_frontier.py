@@ -165,7 +165,7 @@ def budget(config: str, budgets: list[float], max_seconds: float) -> None:
     from evalsuite.accel.plan import PlanSpec, plan
 
     over = ["tiny_size=32", "steps=2"] if WEIGHTS == "tiny" else []
-    spec = PlanSpec(config, budgets, reps=2, max_seconds=max_seconds)
+    spec = PlanSpec(config, budgets, reps=int(os.environ.get("PLAN_REPS", "2")), max_seconds=max_seconds)
     if os.environ.get("PLAN_STRATEGIES"):
         spec.strategies = os.environ["PLAN_STRATEGIES"].split(";")
     path = plan(spec, weights=WEIGHTS, device=DEVICE, out=RUNS, run_id=f"plan-{config}", overrides=over)
