@@ -522,6 +522,46 @@ def write_pareto(df: pd.DataFrame, path: Path) -> Path | None:
 # -- the scenario -------------------------------------------------------------------------------
 
 
+def frontier_quantities(quality_evidence: bool) -> dict[str, dict[str, Any]]:
+    """What ``evalsuite compare`` and the report read from a frontier run's rows (one row per point)."""
+    q = quality_evidence
+
+    def metric(label: str, hib: bool, unit: str = "") -> dict[str, Any]:
+        return {
+            "label": label,
+            "unit": unit,
+            "higher_is_better": hib,
+            "kind": "metric",
+            "quality_evidence": q,
+        }
+
+    return {
+        "s_per_image": {
+            "label": "seconds per image (median)",
+            "unit": "s",
+            "higher_is_better": False,
+            "kind": "resource",
+        },
+        "compile_s": {
+            "label": "compile seconds (cold − warm)",
+            "unit": "s",
+            "higher_is_better": False,
+            "kind": "resource",
+        },
+        "passes_computed": {
+            "label": "denoiser passes computed per image",
+            "unit": "",
+            "higher_is_better": False,
+            "kind": "resource",
+        },
+        "lpips_mean": metric("paired LPIPS vs the reference point", False),
+        "lpips_masked_mean": metric("paired LPIPS vs the reference, masked region", False),
+        "psnr_mean": metric("PSNR vs the reference point", True, "dB"),
+        "ssim_mean": metric("SSIM vs the reference point", True),
+        "clip_delta_mean": metric("CLIP-score change vs the reference point", True),
+    }
+
+
 class FrontierScenario(SweepScenario):
     """``evalsuite frontier`` in the shared run lifecycle: per configuration its reference point, then
     each accelerated point, each priced against the reference as soon as it is measured (so a run
@@ -554,6 +594,7 @@ class FrontierScenario(SweepScenario):
             "plumbing_only": self.w.policy in NO_QUALITY_EVIDENCE,
             "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
         }
+        ctx.meta["quantities"] = frontier_quantities(self.w.policy not in NO_QUALITY_EVIDENCE)
 
     def run(self, ctx: RunContext) -> None:
         total = len(self.confs) * (1 + len(self.points))

@@ -263,7 +263,27 @@ def _numeric(df: pd.DataFrame, col: str) -> bool:
 
 
 def discover_quantities(meta: dict[str, Any], samples: pd.DataFrame) -> list[Quantity]:
-    """Every quantity a report shows, from ``run.json`` metrics and the numeric columns of the rows."""
+    """Every quantity a report shows, from ``run.json`` metrics and the numeric columns of the rows.
+
+    A scenario whose rows are summaries (``evalsuite frontier``: one row per point) declares its
+    quantities in ``run.json`` ``quantities`` (column → label, unit, higher_is_better, kind,
+    quality_evidence); then exactly those, in that order, are shown and compared.
+    """
+    declared = meta.get("quantities")
+    if isinstance(declared, dict) and declared:
+        return [
+            Quantity(
+                col,
+                col,
+                str(d.get("label", col)),
+                str(d.get("unit", "")),
+                d.get("higher_is_better"),
+                str(d.get("kind", "metric")),
+                bool(d.get("quality_evidence", True)),
+            )
+            for col, d in declared.items()
+            if isinstance(d, dict) and _numeric(samples, col) and samples[col].notna().any()
+        ]
     info = metric_info(meta)
     out: list[Quantity] = []
     for name in sorted(info, key=_metric_key):
