@@ -1,7 +1,9 @@
 """Human-preference metrics (aesthetic, PickScore, HPS v2.1, ImageReward) on tiny random weights.
 
-The reference packages (``image-reward``, ``hpsv2``) are not test dependencies: they pin old
-timm/fairscale/open_clip forks and fetch weights at import. So parity is shown piecewise instead:
+The reference packages (``image-reward``, ``hpsv2``) cannot be installed beside our pins (old
+timm, fairscale, protobuf<4, pytest==7.2.0); ``make test`` unpacks their wheels without dependencies
+(``tests/reference-code.txt``) and the two parity tests import only their model modules. Beside
+those, parity is shown piecewise:
 preprocessing against the published transforms themselves (torchvision on PIL as in OpenAI CLIP /
 the aesthetic predictor / ImageReward, open_clip's ``resize_mode='longest'`` transform for HPS,
 transformers' ``CLIPImageProcessor`` for PickScore), the MLP heads against a numpy evaluation by
@@ -124,17 +126,44 @@ def test_hps_preprocessing_matches_open_clip_longest_side_pad(hw):
     assert torch.equal(torch.isclose(ours, black, atol=1e-5), torch.isclose(ref, black, atol=1e-5))
 
 
-def _reference_hpsv2():
-    """HPS v2's own code (``tgxs002/HPSv2``: its open_clip fork), when ``EVALSUITE_REF_HPSV2`` names a
-    checkout. Not a test dependency: the ``hpsv2`` package pins old dependencies and its top-level
-    ``__init__`` imports ``clint`` (stubbed here; the model code does not use it)."""
+def _reference_root(var: str) -> str:
+    """Where the reference package's code lies: ``$var`` (a checkout), else the unpacked wheels of
+    ``tests/reference-code.txt`` in ``<venv>/reference-code`` (what ``make test`` installs)."""
     import os
+    import sys
+
+    root = os.environ.get(var) or os.path.join(sys.prefix, "reference-code")
+    if not os.path.isdir(root):
+        pytest.skip(
+            f"reference code not installed: pip install --no-deps --require-hashes --target {root} "
+            f"-r tests/reference-code.txt (or set {var} to a checkout)"
+        )
+    return root
+
+
+def _reference_hpsv2(tmp_path):
+    """HPS v2's own code (``tgxs002/HPSv2``: its open_clip fork), from the ``hpsv2`` wheel or a
+    checkout (:func:`_reference_root`). Not importable as a package beside our pins (it pins
+    protobuf<4, pytest==7.2.0, ...); its top-level ``__init__`` imports ``clint`` (stubbed here; the
+    model code does not use it). The 1.2.0 wheel lacks ``bpe_simple_vocab_16e6.txt.gz``, which its
+    tokenizer reads at import; the checkout's file is byte-identical to the one open_clip ships
+    (sha256 924691ac…), so the package is mirrored by symlinks into ``tmp_path`` with open_clip's
+    file beside it. The model code runs unchanged."""
+    import os
+    import shutil
     import sys
     import types
 
-    root = os.environ.get("EVALSUITE_REF_HPSV2")
-    if not root:
-        pytest.skip("set EVALSUITE_REF_HPSV2 to a tgxs002/HPSv2 checkout to run the parity test")
+    import open_clip
+
+    root = _reference_root("EVALSUITE_REF_HPSV2")
+    vocab = os.path.join("hpsv2", "src", "open_clip", "bpe_simple_vocab_16e6.txt.gz")
+    if not os.path.exists(os.path.join(root, vocab)):
+        shutil.copytree(os.path.join(root, "hpsv2"), tmp_path / "hpsv2", copy_function=os.symlink)
+        shutil.copy(
+            os.path.join(os.path.dirname(open_clip.__file__), os.path.basename(vocab)), tmp_path / vocab
+        )
+        root = str(tmp_path)
     sys.path.insert(0, root)
     for n in ("clint", "clint.textui"):
         sys.modules.setdefault(n, types.ModuleType(n))
@@ -145,11 +174,11 @@ def _reference_hpsv2():
     return factory
 
 
-def test_hps_score_equals_hps_v2s_own_code_on_shared_random_weights():
+def test_hps_score_equals_hps_v2s_own_code_on_shared_random_weights(tmp_path):
     """Parity with HPS v2's ``img_score.score`` path (its ``create_model_and_transforms(...,
     light_augmentation=True)`` transform on a PIL image, its model, ``image_features @
     text_features.T``) on our tiny architecture with the same weights: within 1e-5."""
-    factory = _reference_hpsv2()
+    factory = _reference_hpsv2(tmp_path)
     factory._MODEL_CONFIGS["evalsuite-tiny"] = {
         "embed_dim": 32,
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
@@ -570,9 +599,9 @@ def test_imagereward_checkpoint_keys_map_onto_the_transformers_blip_models():
 
 
 def _reference_imagereward():
-    """ImageReward's own BLIP modules (``THUDM/ImageReward``: ``models/BLIP/vit.py``, ``med.py``) when
-    ``EVALSUITE_REF_IMAGEREWARD`` names a checkout. The ``image-reward`` package cannot be a test
-    dependency (it pins old timm/transformers, imports diffusers/datasets/fairscale at the top); so
+    """ImageReward's own BLIP modules (``THUDM/ImageReward``: ``models/BLIP/vit.py``, ``med.py``) from
+    the ``image-reward`` wheel or a checkout (:func:`_reference_root`). The package cannot be
+    installed beside our pins (it pins timm==0.6.13 and fairscale, imports diffusers/datasets at the top); so
     its package ``__init__``s are skipped, ``fairscale``'s checkpoint wrapper is an identity (it is
     off at inference), and the three ``PreTrainedModel`` helpers that transformers 5 dropped are
     restored with their old definitions. The model code itself runs unchanged."""
@@ -580,9 +609,7 @@ def _reference_imagereward():
     import sys
     import types
 
-    root = os.environ.get("EVALSUITE_REF_IMAGEREWARD")
-    if not root:
-        pytest.skip("set EVALSUITE_REF_IMAGEREWARD to a THUDM/ImageReward checkout to run the parity test")
+    root = _reference_root("EVALSUITE_REF_IMAGEREWARD")
     import transformers.modeling_utils as mu
     import transformers.pytorch_utils as pu
 
