@@ -491,10 +491,18 @@ def test_the_weights_check_imports_the_preference_networks_only_when_asked_for(t
         fx.check_metric_weights(["pickscore"], "real", tmp_path)
 
 
-def test_a_file_with_the_wrong_sha256_is_refused(tmp_path):
-    (tmp_path / pn.AESTHETIC_FILE.path).write_bytes(b"not the aesthetic head")
+@pytest.mark.parametrize("name", ["aesthetic", "pickscore", "hpsv21", "imagereward"])
+def test_a_file_with_the_wrong_sha256_is_refused(tmp_path, name):
+    """Every pinned file (the aesthetic head; the hub files PickScore, HPS v2.1, ImageReward): a file
+    with other bytes is refused before scoring, naming the expected digest and the fetch command."""
+    wf = pn.WEIGHT_FILES[name][0]
+    assert wf.sha256 is not None
+    (tmp_path / wf.path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / wf.path).write_bytes(b"not the published file")
+    with pytest.raises(ValueError, match=f"expected {wf.sha256}.*hf download|expected {wf.sha256}.*curl"):
+        pn.locate(wf, tmp_path)
     with pytest.raises(ValueError, match="sha256"):
-        pn.locate(pn.AESTHETIC_FILE, tmp_path)
+        pn.check_files([name], "real", tmp_path)
 
 
 def test_a_file_with_the_pinned_sha256_loads_and_unpinned_files_record_their_digest(tmp_path):
@@ -524,12 +532,21 @@ def test_a_file_with_the_pinned_sha256_loads_and_unpinned_files_record_their_dig
     }
 
 
-def test_only_the_aesthetic_digest_is_pinned():
-    """The other digests could not be read from a trustworthy source; they are None, never guessed."""
-    assert pn.AESTHETIC_FILE.sha256 == "21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0"
-    assert [w.sha256 for w in (pn.PICKSCORE_FILE, pn.HPS_FILE, pn.IMAGEREWARD_FILE, pn.BERT_VOCAB_FILE)] == [
-        None
-    ] * 4
+def test_bert_vocab_is_not_pinned_and_its_digest_is_recorded(tmp_path):
+    """BERT's vocab.txt is a plain git file with no published digest: not pinned (never guessed),
+    loaded unverified, its sha256 recorded beside the numbers."""
+    import hashlib
+
+    assert pn.BERT_VOCAB_FILE.sha256 is None
+    p = tmp_path / pn.BERT_VOCAB_FILE.path
+    p.parent.mkdir(parents=True)
+    p.write_text("[PAD]\n[UNK]\nhello\n")
+    assert pn.locate(pn.BERT_VOCAB_FILE, tmp_path) == p
+    assert pn.weights_record(pn.BERT_VOCAB_FILE, p) == {
+        "file": pn.BERT_VOCAB_FILE.path,
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        "sha256_verified": False,
+    }
 
 
 def test_hps_checkpoint_layout_is_read_weights_only(tmp_path):
