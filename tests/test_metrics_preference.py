@@ -442,13 +442,22 @@ def test_missing_real_weights_through_the_metric(tmp_path, monkeypatch):
         m.update(_batch(_images(1), prompts=PROMPTS[:1]))
 
 
+def _stand_in_hps(tmp_path, monkeypatch):
+    """A stand-in HPS file, with the pinned digest replaced by its own (present + matching = found)."""
+    import hashlib
+
+    (tmp_path / pn.HPS_FILE.path).write_bytes(b"x")
+    wf = dataclasses.replace(pn.HPS_FILE, sha256=hashlib.sha256(b"x").hexdigest())
+    monkeypatch.setitem(pn.WEIGHT_FILES, "hpsv21", (wf,))
+
+
 def test_check_files_before_generation(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _hub(monkeypatch, True, tmp_path / "hf")
     assert pn.check_files(["imagereward_masked", "aesthetic"], "random", tmp_path) == []
     with pytest.raises(fx.MetricWeightsError, match="ImageReward.pt"):
         pn.check_files(["imagereward_masked"], "real", tmp_path)
-    (tmp_path / "HPS_v2.1_compressed.pt").write_bytes(b"x")  # unpinned: presence is enough
+    _stand_in_hps(tmp_path, monkeypatch)
     assert pn.check_files(["hpsv21", "clip_score"], "real", tmp_path) == []
     _hub(monkeypatch, False)  # online: reported (downloaded when scoring), nothing fetched now
     assert pn.check_files(["pickscore", "hpsv21"], "real", tmp_path) == ["PickScore_v1/model.safetensors"]
@@ -470,7 +479,7 @@ def test_pre_generation_weights_check_names_the_preference_files_offline(tmp_pat
     (tmp_path / fx.clip_file(*pn.AESTHETIC_CLIP)).write_bytes(b"x")
     with pytest.raises(fx.MetricWeightsError, match="sac\\+logos\\+ava1-l14-linearMSE.pth"):
         fx.check_metric_weights(["aesthetic"], "real", tmp_path)
-    (tmp_path / pn.HPS_FILE.path).write_bytes(b"x")
+    _stand_in_hps(tmp_path, monkeypatch)
     fx.check_metric_weights(["hpsv21_masked", "clip_score"], "real", tmp_path)
 
 
