@@ -1,6 +1,7 @@
 """Cost of the full metric pass, against the cost of generating the images.
 
-Task ``cost`` (the issue-16 measurement; ~3–4 minutes of H200 time with N=16). On the GPU machine,
+Task ``cost`` (the issue-16 measurement; estimated 3–4 minutes of H200 time with N=16: ~6 s per
+image to generate, plus model and metric-network builds — not yet measured). On the GPU machine,
 after installing the wheels of ``device-wheels.sh`` (diffusers, open_clip, lpips, torch-fidelity,
 ftfy, wcwidth, timm; nothing else is needed: FID's ``clean`` mode is evalsuite's own code)::
 
