@@ -1,9 +1,9 @@
 """Cost of the full metric pass, against the cost of generating the images.
 
 Task ``cost`` (the issue-16 measurement; estimated 3–4 minutes of H200 time with N=16: ~6 s per
-image to generate, plus model and metric-network builds — not yet measured). On the GPU machine,
-after installing the wheels of ``device-wheels.sh`` (diffusers, open_clip, lpips, torch-fidelity,
-ftfy, wcwidth, timm; nothing else is needed: FID's ``clean`` mode is evalsuite's own code)::
+image to generate, plus model and metric-network builds — not yet measured). On a CUDA machine
+with evalsuite's dependencies (diffusers, open_clip_torch, lpips, torch-fidelity, ftfy, timm, ...;
+nothing more: FID's ``clean`` mode is evalsuite's own code, clean-fid is not needed)::
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 N=16 python3 benchmarks/gpu_metrics.py cost "$OUT"
 
