@@ -8,10 +8,14 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: demo test venv lint typecheck unit benchmark clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Last step: hpsv2 / image-reward unpacked without their (conflicting) dependencies, off sys.path,
+# for the preference-metric parity tests only (tests/reference-code.txt says why).
+$(STAMP): pyproject.toml constraints.txt tests/reference-code.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-compile --no-deps --require-hashes --upgrade \
+	  --target $(VENV)/reference-code -r tests/reference-code.txt
 	touch $(STAMP)
 
 venv: $(STAMP)

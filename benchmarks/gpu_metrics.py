@@ -1,6 +1,35 @@
 """Cost of the full metric pass, against the cost of generating the images.
 
-GPU part (CUDA): the inpainting metric set (FID+KID features incl. the reference set, CLIP score
+Task ``cost`` (the issue-16 measurement; estimated 3–4 minutes of H200 time with N=16: ~6 s per
+image to generate, plus model and metric-network builds — not yet measured). On a CUDA machine
+with evalsuite's dependencies (diffusers, open_clip_torch, lpips, torch-fidelity, ftfy, timm, ...;
+nothing more: FID's ``clean`` mode is evalsuite's own code, clean-fid is not needed)::
+
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 N=16 python3 benchmarks/gpu_metrics.py cost "$OUT"
+
+CPU dry run of the same code path (tiny weights, < 2 minutes on a 2-core machine)::
+
+    DEVICE=cpu WEIGHTS=tiny N=2 STEPS=4 HF_HUB_OFFLINE=1 python benchmarks/gpu_metrics.py cost /tmp/cost
+
+It generates N inpainting images with ``flux-cn-beta`` (``evalsuite run``: the first N cases of
+``inpaint-core``, 1024², 28 steps, ``random`` full-size weights), then times the full metric pass
+over them with ``random_full`` feature networks (the real architectures, random weights: the
+cost of the real ones, no quality evidence): FID (``clean`` mode) + KID, CLIP score whole and
+masked, unmasked MSE/PSNR/SSIM/LPIPS, aesthetic, PickScore, HPS v2.1, ImageReward and their
+masked variants, and paired LPIPS (cost only: its pairs are other outputs of the run). Two
+measurements: each metric alone on batches already on the device (seconds/image, after a
+warm-up batch), and ``score_run`` end to end (PNG decode, source/mask loading, every metric but
+the paired one), warm. Fixed costs (network build, FID reference statistics of the dataset's
+sources, the final compute of FID/KID) are reported apart. Written to OUT: ``metrics-cost.md``
+(table) and ``metrics-cost.json``: generation s/image, each metric's s/image, totals, the
+metric/generation ratio, and a linear extrapolation to 1,000 images (1,000 × the per-image
+costs + the fixed costs once). Environment: ``DEVICE`` (default cuda when present), ``WEIGHTS``
+(generation weights policy, default ``random``; ``tiny`` for a dry run), ``N`` (default 16),
+``BATCH`` (metric batch size, default 16), ``STEPS`` (override the 28 steps; dry runs only),
+``OUT``.
+
+Task ``synthetic`` (the default when the first argument is not a task name; the H100 figure of
+``docs/benchmarks/metrics-h100.md``). GPU part (CUDA): the inpainting metric set (FID+KID features incl. the reference set, CLIP score
 whole and masked, unmasked MSE/PSNR/SSIM/LPIPS raw + hard + feathered paste-back, paired LPIPS
 whole + masked) over N synthetic 1024² images, with ``random_full`` feature networks (the real
 architectures — Inception-v3, open_clip ViT-L-14, LPIPS-AlexNet — with random weights: same
@@ -14,7 +43,7 @@ tiny size — the cost the demo and CI pay.
 
 Usage (repository root; results as JSON + Markdown under OUT_DIR, default ``$OUT`` or ./bench-out)::
 
-    python benchmarks/gpu_metrics.py [OUT_DIR] [--n 1000] [--batch-size 16] [--e2e 96]
+    python benchmarks/gpu_metrics.py [synthetic] [OUT_DIR] [--n 1000] [--batch-size 16] [--e2e 96]
 """
 
 from __future__ import annotations
@@ -315,7 +344,7 @@ def cpu_smoke(device: torch.device) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def synthetic_main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "out", nargs="?", default=os.environ.get("OUT", "bench-out"), help="results folder (default $OUT)"
@@ -439,6 +468,256 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "metrics-bench.md").write_text(text, encoding="utf-8")
     (out / "metrics-bench.json").write_text(json.dumps(res, indent=2, default=str))
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# task "cost": generated images, the full metric pass (issue 16)
+FULL_SET = [
+    "fid",
+    "clip_score",
+    "clip_score_masked",
+    "unmasked_mse",
+    "unmasked_psnr",
+    "unmasked_ssim",
+    "unmasked_lpips",
+    "aesthetic",
+    "aesthetic_masked",
+    "pickscore",
+    "pickscore_masked",
+    "hpsv21",
+    "hpsv21_masked",
+    "imagereward",
+    "imagereward_masked",
+]
+COST_CONFIG = "flux-cn-beta"
+COST_DATASET = "inpaint-core"
+
+
+def generate(run_dir: Path, n: int, policy: str, device: str, steps: int | None) -> dict[str, Any]:
+    """``evalsuite run`` of :data:`COST_CONFIG` on the first ``n`` cases (no metrics); per-image
+    generation seconds from the rows (``latency_s``; the first call, with its warm-up, apart)."""
+    from evalsuite.cli.main import main as cli
+    from evalsuite.engine.store import RunStore
+
+    argv = ["run", "--configs", COST_CONFIG, "--weights", policy, "--dataset", COST_DATASET]
+    argv += ["--limit", str(n), "--device", device, "--run-dir", str(run_dir), "--no-progress", "--metrics"]
+    if steps:
+        argv[1:1] = ["--set", f"steps={steps}"]
+    t = time.perf_counter()
+    rc = cli(argv)
+    wall = time.perf_counter() - t
+    if rc != 0:
+        raise SystemExit(f"gpu_metrics.py cost: generation failed (evalsuite run exit {rc})")
+    rows = [r for r in RunStore(run_dir).rows() if r.get("status") == "ok"]
+    if not rows:
+        raise SystemExit("gpu_metrics.py cost: no image was generated")
+    warm = [float(r["latency_s"]) for r in rows if not r.get("first_call")] or [
+        float(r["latency_s"]) for r in rows
+    ]
+    first = [float(r["latency_s"]) for r in rows if r.get("first_call")]
+    return {
+        "config": COST_CONFIG,
+        "dataset": COST_DATASET,
+        "weights": policy,
+        "images": len(rows),
+        "steps": rows[0].get("steps") or steps,
+        "size": list(Image.open(run_dir / rows[0]["image"]).size),
+        "s_per_image_median": float(np.median(warm)),
+        "s_per_image_mean": float(np.mean(warm)),
+        "first_call_s": first[0] if first else None,
+        "run_wall_s": wall,
+        "fixed_s": max(0.0, wall - sum(float(r["latency_s"]) for r in rows)),
+    }
+
+
+def metric_costs(
+    run_dir: Path, names: Sequence[str], device: torch.device, mode: str, batch: int
+) -> dict[str, Any]:
+    """Each metric alone over the run's images, on batches already on ``device`` (PNG decode and
+    source/mask loading timed apart): build, warm-up on the first batch, timed updates, compute."""
+    from evalsuite.engine.store import RunStore
+    from evalsuite.metrics.scoring import _Loader, metric_kwargs, run_dataset
+
+    store = RunStore(run_dir)
+    rows = [r for r in store.rows() if r.get("status") == "ok"]
+    dataset = run_dataset(store.read_meta())
+    loader = _Loader(store, {c.id: c for c in dataset.cases}, device)
+    needs = {"images", "prompts", "sources", "masks"}
+    t = time.perf_counter()
+    batches = []
+    for i in range(0, len(rows), batch):
+        b = loader.batch(rows[i : i + batch], needs)
+        b.pairs = b.images.roll(1, 0) if b.images is not None else None  # lpips_pair: cost only
+        batches.append(b)
+    _sync(device)
+    load_s = time.perf_counter() - t
+    common = {"metric_weights": mode, "metric_weights_dir": None}
+    build: dict[str, float] = {}
+    per: dict[str, float] = {}
+    compute: dict[str, float] = {}
+    values: dict[str, Any] = {}
+    ms: dict[str, Any] = {}
+    for name in [*names, PAIRED]:
+        cls = METRICS.get(name)
+        t = time.perf_counter()
+        m = cls(device=device, **metric_kwargs(cls, common, {}))
+        m.update(batches[0])  # builds the networks (shared ones: charged to the first metric) + warm-up
+        m.reset()
+        _sync(device)
+        build[name] = time.perf_counter() - t
+        ms[name] = m
+    t = time.perf_counter()
+    ms["fid"].prepare(ScoringContext(config=COST_CONFIG, task="inpaint", dataset=dataset, run_dir=run_dir))
+    _sync(device)
+    ref_s = time.perf_counter() - t
+    ref_n = len(ms["fid"]._ref) if getattr(ms["fid"], "_ref", None) is not None else 0
+    for name, m in ms.items():
+        per[name] = 0.0
+        for b in batches:
+            t = time.perf_counter()
+            m.update(b)
+            _sync(device)
+            per[name] += time.perf_counter() - t
+        t = time.perf_counter()
+        r = m.compute().as_dict()
+        _sync(device)
+        compute[name] = time.perf_counter() - t
+        values[name] = r.get("value")
+    n = len(rows)
+    return {
+        "images": n,
+        "batch": batch,
+        "mode": mode,
+        "load_s": load_s,
+        "load_s_per_image": load_s / n,
+        "build_s": build,
+        "fid_reference_s": ref_s,
+        "fid_reference_images": ref_n,
+        "update_s": per,
+        "s_per_image": {k: v / n for k, v in per.items()},
+        "compute_s": compute,
+        "values": values,
+    }
+
+
+def score_run_cost(
+    run_dir: Path, names: Sequence[str], device: torch.device, mode: str, batch: int
+) -> dict[str, Any]:
+    """``score_run`` over the run, end to end (PNG decode, sources/masks, every metric), warm: the
+    networks are built and the reference statistics cached by :func:`metric_costs` before."""
+    from evalsuite.engine.store import RunStore
+    from evalsuite.metrics.scoring import score_run
+
+    store = RunStore(run_dir)
+    n = sum(1 for r in store.rows() if r.get("status") == "ok")
+    t = time.perf_counter()
+    score_run(store, list(names), device=device, metric_weights=mode, batch_size=batch)
+    _sync(device)
+    s = time.perf_counter() - t
+    return {"images": n, "s": s, "s_per_image": s / n}
+
+
+def cost_markdown(res: dict[str, Any]) -> str:
+    g, m, e, x = res["generation"], res["metrics"], res["score_run"], res["extrapolation_1000"]
+    gen = g["s_per_image_median"]
+    pct = lambda s: f"{100 * s / gen:.2f} %"  # noqa: E731
+    out = [
+        f"Metric pass cost — {res['device']}; generation: `{g['config']}` {g['size'][0]}×{g['size'][1]}, "
+        f"{g['steps']} steps, `{g['weights']}` weights; metrics: `{m['mode']}` feature networks, "
+        f"batch {m['batch']}; {g['images']} images.",
+        "",
+        "| what | s/image | % of generation |",
+        "|---|---|---|",
+        f"| generation (`{g['config']}`, median of the warm images) | {gen:.3f} | 100 % |",
+        f"| PNG decode + sources/masks, to the device | {m['load_s_per_image']:.4f} | {pct(m['load_s_per_image'])} |",
+    ]
+    for name, s in m["s_per_image"].items():
+        label = f"{name} (cost only: pairs are other outputs)" if name == PAIRED else name
+        out.append(f"| {label} | {s:.4f} | {pct(s)} |")
+    out += [
+        f"| **sum of the metrics above** | {m['sum_s_per_image']:.4f} | {pct(m['sum_s_per_image'])} |",
+        f"| **`score_run` end to end** (decode + every metric but `{PAIRED}`, warm) | {e['s_per_image']:.4f} "
+        f"| **{pct(e['s_per_image'])}** |",
+        "",
+        "Fixed costs (once per scoring process, not per image): network build "
+        f"{m['build_total_s']:.1f} s (random weights: initialisation; real weights: loading instead), "
+        f"FID reference statistics of {m['fid_reference_images']} dataset sources {m['fid_reference_s']:.1f} s, "
+        f"final compute {sum(m['compute_s'].values()):.2f} s (FID/KID {m['compute_s'].get('fid', 0):.2f} s). "
+        f"Generation's own fixed cost (model build, report): {g['fixed_s']:.1f} s.",
+        "",
+        f"Linear extrapolation to 1,000 images (1,000 × the per-image costs above + the fixed "
+        f"metric costs once): generation {x['generation_s']:.0f} s, metric pass (`score_run`) "
+        f"{x['metrics_s']:.0f} s → **{100 * x['ratio']:.2f} %** of generation (goal ≤ 5 %).",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def cost_main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="gpu_metrics.py cost", description="full metric pass vs flux-cn-beta generation (issue 16)"
+    )
+    env = os.environ.get
+    ap.add_argument("out", nargs="?", default=env("OUT", "bench-out"), help="results folder (default $OUT)")
+    ap.add_argument("--device", default=env("DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ap.add_argument("--weights", default=env("WEIGHTS", "random"), help="generation weights policy")
+    ap.add_argument("--n", type=int, default=int(env("N", "16")), help="images to generate")
+    ap.add_argument("--batch-size", type=int, default=int(env("BATCH", "16")))
+    ap.add_argument("--steps", type=int, default=int(env("STEPS", "0")) or None, help="override steps")
+    ap.add_argument("--run-dir", default=None, help="reuse (or keep) this run directory")
+    args = ap.parse_args(argv)
+    from evalsuite.engine.provenance import package_versions
+    from evalsuite.metrics.features import default_mode
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(args.device)
+    mode = default_mode(args.weights)
+    tmp = Path(tempfile.mkdtemp(prefix="evalsuite-cost-"))
+    os.environ.setdefault("EVALSUITE_CACHE_DIR", str(tmp / "cache"))  # the reference statistics: computed
+    run_dir = Path(args.run_dir) if args.run_dir else tmp / "run"
+    gen = generate(run_dir, args.n, args.weights, args.device, args.steps)
+    m = metric_costs(run_dir, FULL_SET, dev, mode, args.batch_size)
+    m["sum_s_per_image"] = sum(m["s_per_image"].values())
+    m["build_total_s"] = sum(m["build_s"].values())
+    e = score_run_cost(run_dir, FULL_SET, dev, mode, args.batch_size)
+    fixed = m["build_total_s"] + m["fid_reference_s"] + sum(m["compute_s"].values())
+    gen_1000 = 1000 * gen["s_per_image_median"]
+    met_1000 = 1000 * e["s_per_image"] + fixed
+    res = {
+        "task": "cost",
+        "device": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)",
+        "versions": package_versions(),
+        "generation": gen,
+        "metrics": m,
+        "score_run": e,
+        "ratio_per_image": e["s_per_image"] / gen["s_per_image_median"],
+        "extrapolation_1000": {
+            "method": "linear: 1000 × per-image cost (+ the metric pass's fixed costs once)",
+            "generation_s": gen_1000,
+            "metrics_s": met_1000,
+            "metrics_fixed_s": fixed,
+            "ratio": met_1000 / gen_1000,
+        },
+        "goal_fraction": 0.05,
+        "run_dir": str(run_dir),
+    }
+    text = cost_markdown(res)
+    print(text)
+    (out / "metrics-cost.md").write_text(text, encoding="utf-8")
+    (out / "metrics-cost.json").write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+TASKS = {"cost": cost_main, "synthetic": synthetic_main}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in TASKS:
+        return TASKS[args[0]](args[1:])
+    return synthetic_main(args)  # the old interface: gpu_metrics.py [OUT_DIR] [options]
 
 
 if __name__ == "__main__":

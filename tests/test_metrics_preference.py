@@ -1,7 +1,9 @@
 """Human-preference metrics (aesthetic, PickScore, HPS v2.1, ImageReward) on tiny random weights.
 
-The reference packages (``image-reward``, ``hpsv2``) are not test dependencies: they pin old
-timm/fairscale/open_clip forks and fetch weights at import. So parity is shown piecewise instead:
+The reference packages (``image-reward``, ``hpsv2``) cannot be installed beside our pins (old
+timm, fairscale, protobuf<4, pytest==7.2.0); ``make test`` unpacks their wheels without dependencies
+(``tests/reference-code.txt``) and the two parity tests import only their model modules. Beside
+those, parity is shown piecewise:
 preprocessing against the published transforms themselves (torchvision on PIL as in OpenAI CLIP /
 the aesthetic predictor / ImageReward, open_clip's ``resize_mode='longest'`` transform for HPS,
 transformers' ``CLIPImageProcessor`` for PickScore), the MLP heads against a numpy evaluation by
@@ -124,17 +126,44 @@ def test_hps_preprocessing_matches_open_clip_longest_side_pad(hw):
     assert torch.equal(torch.isclose(ours, black, atol=1e-5), torch.isclose(ref, black, atol=1e-5))
 
 
-def _reference_hpsv2():
-    """HPS v2's own code (``tgxs002/HPSv2``: its open_clip fork), when ``EVALSUITE_REF_HPSV2`` names a
-    checkout. Not a test dependency: the ``hpsv2`` package pins old dependencies and its top-level
-    ``__init__`` imports ``clint`` (stubbed here; the model code does not use it)."""
+def _reference_root(var: str) -> str:
+    """Where the reference package's code lies: ``$var`` (a checkout), else the unpacked wheels of
+    ``tests/reference-code.txt`` in ``<venv>/reference-code`` (what ``make test`` installs)."""
     import os
+    import sys
+
+    root = os.environ.get(var) or os.path.join(sys.prefix, "reference-code")
+    if not os.path.isdir(root):
+        pytest.skip(
+            f"reference code not installed: pip install --no-deps --require-hashes --target {root} "
+            f"-r tests/reference-code.txt (or set {var} to a checkout)"
+        )
+    return root
+
+
+def _reference_hpsv2(tmp_path):
+    """HPS v2's own code (``tgxs002/HPSv2``: its open_clip fork), from the ``hpsv2`` wheel or a
+    checkout (:func:`_reference_root`). Not importable as a package beside our pins (it pins
+    protobuf<4, pytest==7.2.0, ...); its top-level ``__init__`` imports ``clint`` (stubbed here; the
+    model code does not use it). The 1.2.0 wheel lacks ``bpe_simple_vocab_16e6.txt.gz``, which its
+    tokenizer reads at import; the checkout's file is byte-identical to the one open_clip ships
+    (sha256 924691ac…), so the package is mirrored by symlinks into ``tmp_path`` with open_clip's
+    file beside it. The model code runs unchanged."""
+    import os
+    import shutil
     import sys
     import types
 
-    root = os.environ.get("EVALSUITE_REF_HPSV2")
-    if not root:
-        pytest.skip("set EVALSUITE_REF_HPSV2 to a tgxs002/HPSv2 checkout to run the parity test")
+    import open_clip
+
+    root = _reference_root("EVALSUITE_REF_HPSV2")
+    vocab = os.path.join("hpsv2", "src", "open_clip", "bpe_simple_vocab_16e6.txt.gz")
+    if not os.path.exists(os.path.join(root, vocab)):
+        shutil.copytree(os.path.join(root, "hpsv2"), tmp_path / "hpsv2", copy_function=os.symlink)
+        shutil.copy(
+            os.path.join(os.path.dirname(open_clip.__file__), os.path.basename(vocab)), tmp_path / vocab
+        )
+        root = str(tmp_path)
     sys.path.insert(0, root)
     for n in ("clint", "clint.textui"):
         sys.modules.setdefault(n, types.ModuleType(n))
@@ -145,11 +174,11 @@ def _reference_hpsv2():
     return factory
 
 
-def test_hps_score_equals_hps_v2s_own_code_on_shared_random_weights():
+def test_hps_score_equals_hps_v2s_own_code_on_shared_random_weights(tmp_path):
     """Parity with HPS v2's ``img_score.score`` path (its ``create_model_and_transforms(...,
     light_augmentation=True)`` transform on a PIL image, its model, ``image_features @
     text_features.T``) on our tiny architecture with the same weights: within 1e-5."""
-    factory = _reference_hpsv2()
+    factory = _reference_hpsv2(tmp_path)
     factory._MODEL_CONFIGS["evalsuite-tiny"] = {
         "embed_dim": 32,
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
@@ -413,13 +442,22 @@ def test_missing_real_weights_through_the_metric(tmp_path, monkeypatch):
         m.update(_batch(_images(1), prompts=PROMPTS[:1]))
 
 
+def _stand_in_hps(tmp_path, monkeypatch):
+    """A stand-in HPS file, with the pinned digest replaced by its own (present + matching = found)."""
+    import hashlib
+
+    (tmp_path / pn.HPS_FILE.path).write_bytes(b"x")
+    wf = dataclasses.replace(pn.HPS_FILE, sha256=hashlib.sha256(b"x").hexdigest())
+    monkeypatch.setitem(pn.WEIGHT_FILES, "hpsv21", (wf,))
+
+
 def test_check_files_before_generation(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _hub(monkeypatch, True, tmp_path / "hf")
     assert pn.check_files(["imagereward_masked", "aesthetic"], "random", tmp_path) == []
     with pytest.raises(fx.MetricWeightsError, match="ImageReward.pt"):
         pn.check_files(["imagereward_masked"], "real", tmp_path)
-    (tmp_path / "HPS_v2.1_compressed.pt").write_bytes(b"x")  # unpinned: presence is enough
+    _stand_in_hps(tmp_path, monkeypatch)
     assert pn.check_files(["hpsv21", "clip_score"], "real", tmp_path) == []
     _hub(monkeypatch, False)  # online: reported (downloaded when scoring), nothing fetched now
     assert pn.check_files(["pickscore", "hpsv21"], "real", tmp_path) == ["PickScore_v1/model.safetensors"]
@@ -441,7 +479,7 @@ def test_pre_generation_weights_check_names_the_preference_files_offline(tmp_pat
     (tmp_path / fx.clip_file(*pn.AESTHETIC_CLIP)).write_bytes(b"x")
     with pytest.raises(fx.MetricWeightsError, match="sac\\+logos\\+ava1-l14-linearMSE.pth"):
         fx.check_metric_weights(["aesthetic"], "real", tmp_path)
-    (tmp_path / pn.HPS_FILE.path).write_bytes(b"x")
+    _stand_in_hps(tmp_path, monkeypatch)
     fx.check_metric_weights(["hpsv21_masked", "clip_score"], "real", tmp_path)
 
 
@@ -462,10 +500,18 @@ def test_the_weights_check_imports_the_preference_networks_only_when_asked_for(t
         fx.check_metric_weights(["pickscore"], "real", tmp_path)
 
 
-def test_a_file_with_the_wrong_sha256_is_refused(tmp_path):
-    (tmp_path / pn.AESTHETIC_FILE.path).write_bytes(b"not the aesthetic head")
+@pytest.mark.parametrize("name", ["aesthetic", "pickscore", "hpsv21", "imagereward"])
+def test_a_file_with_the_wrong_sha256_is_refused(tmp_path, name):
+    """Every pinned file (the aesthetic head; the hub files PickScore, HPS v2.1, ImageReward): a file
+    with other bytes is refused before scoring, naming the expected digest and the fetch command."""
+    wf = pn.WEIGHT_FILES[name][0]
+    assert wf.sha256 is not None
+    (tmp_path / wf.path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / wf.path).write_bytes(b"not the published file")
+    with pytest.raises(ValueError, match=f"expected {wf.sha256}.*hf download|expected {wf.sha256}.*curl"):
+        pn.locate(wf, tmp_path)
     with pytest.raises(ValueError, match="sha256"):
-        pn.locate(pn.AESTHETIC_FILE, tmp_path)
+        pn.check_files([name], "real", tmp_path)
 
 
 def test_a_file_with_the_pinned_sha256_loads_and_unpinned_files_record_their_digest(tmp_path):
@@ -495,12 +541,21 @@ def test_a_file_with_the_pinned_sha256_loads_and_unpinned_files_record_their_dig
     }
 
 
-def test_only_the_aesthetic_digest_is_pinned():
-    """The other digests could not be read from a trustworthy source; they are None, never guessed."""
-    assert pn.AESTHETIC_FILE.sha256 == "21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0"
-    assert [w.sha256 for w in (pn.PICKSCORE_FILE, pn.HPS_FILE, pn.IMAGEREWARD_FILE, pn.BERT_VOCAB_FILE)] == [
-        None
-    ] * 4
+def test_bert_vocab_is_not_pinned_and_its_digest_is_recorded(tmp_path):
+    """BERT's vocab.txt is a plain git file with no published digest: not pinned (never guessed),
+    loaded unverified, its sha256 recorded beside the numbers."""
+    import hashlib
+
+    assert pn.BERT_VOCAB_FILE.sha256 is None
+    p = tmp_path / pn.BERT_VOCAB_FILE.path
+    p.parent.mkdir(parents=True)
+    p.write_text("[PAD]\n[UNK]\nhello\n")
+    assert pn.locate(pn.BERT_VOCAB_FILE, tmp_path) == p
+    assert pn.weights_record(pn.BERT_VOCAB_FILE, p) == {
+        "file": pn.BERT_VOCAB_FILE.path,
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        "sha256_verified": False,
+    }
 
 
 def test_hps_checkpoint_layout_is_read_weights_only(tmp_path):
@@ -570,9 +625,9 @@ def test_imagereward_checkpoint_keys_map_onto_the_transformers_blip_models():
 
 
 def _reference_imagereward():
-    """ImageReward's own BLIP modules (``THUDM/ImageReward``: ``models/BLIP/vit.py``, ``med.py``) when
-    ``EVALSUITE_REF_IMAGEREWARD`` names a checkout. The ``image-reward`` package cannot be a test
-    dependency (it pins old timm/transformers, imports diffusers/datasets/fairscale at the top); so
+    """ImageReward's own BLIP modules (``THUDM/ImageReward``: ``models/BLIP/vit.py``, ``med.py``) from
+    the ``image-reward`` wheel or a checkout (:func:`_reference_root`). The package cannot be
+    installed beside our pins (it pins timm==0.6.13 and fairscale, imports diffusers/datasets at the top); so
     its package ``__init__``s are skipped, ``fairscale``'s checkpoint wrapper is an identity (it is
     off at inference), and the three ``PreTrainedModel`` helpers that transformers 5 dropped are
     restored with their old definitions. The model code itself runs unchanged."""
@@ -580,9 +635,7 @@ def _reference_imagereward():
     import sys
     import types
 
-    root = os.environ.get("EVALSUITE_REF_IMAGEREWARD")
-    if not root:
-        pytest.skip("set EVALSUITE_REF_IMAGEREWARD to a THUDM/ImageReward checkout to run the parity test")
+    root = _reference_root("EVALSUITE_REF_IMAGEREWARD")
     import transformers.modeling_utils as mu
     import transformers.pytorch_utils as pu
 

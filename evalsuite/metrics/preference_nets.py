@@ -87,29 +87,37 @@ AESTHETIC_FILE = WeightFile(
     fetch=f"curl -L -o DIR/sac+logos+ava1-l14-linearMSE.pth {AESTHETIC_URL}",
     url=AESTHETIC_URL,
 )
-# No sha256 below: the hub's LFS pointers for these files were not readable from this project's
-# sources, and a digest is never guessed. The digest of the file actually loaded is recorded.
+# The hub digests below are the Git LFS oids (sha256 of the file's bytes) that the Hugging Face
+# pages of the files publish; each comment names the page.
 PICKSCORE_FILE = WeightFile(
     path="PickScore_v1/model.safetensors",
     source="huggingface.co/yuvalkirstain/PickScore_v1 (model.safetensors)",
-    sha256=None,
+    # huggingface.co/yuvalkirstain/PickScore_v1/blob/a4e4367c6dfa7288a00c550414478f865b875800/
+    # model.safetensors ("Git LFS Details", 3.94 GB; added in commit dc2ed37)
+    sha256="ef31ef6fc5ff4d9bb90dd232df4e145887ba62c5a03aa2841415f8c25f18d52e",
     fetch="hf download yuvalkirstain/PickScore_v1 model.safetensors --local-dir DIR/PickScore_v1",
     hub=("yuvalkirstain/PickScore_v1", "model.safetensors"),
 )
 HPS_FILE = WeightFile(
     path="HPS_v2.1_compressed.pt",
     source="huggingface.co/xswu/HPSv2 (HPS_v2.1_compressed.pt)",
-    sha256=None,
+    # huggingface.co/xswu/HPSv2/commit/697403c78157020a1ae59d23f111aa58ced35b0a (the LFS pointer
+    # the file was added with: size 1972490005)
+    sha256="c57a38fb4a2f7e7c15bf00da2ea377cdf165448b4dd1052a484c215a998c9837",
     fetch="hf download xswu/HPSv2 HPS_v2.1_compressed.pt --local-dir DIR",
     hub=("xswu/HPSv2", "HPS_v2.1_compressed.pt"),
 )
 IMAGEREWARD_FILE = WeightFile(
     path="ImageReward.pt",
     source="huggingface.co/THUDM/ImageReward (ImageReward.pt)",
-    sha256=None,
+    # huggingface.co/THUDM/ImageReward/blob/main/ImageReward.pt ("Git LFS Details", 1.79 GB;
+    # commit 7a9e21f)
+    sha256="d71dc8d4912bc633c06ab8ef1ef6a81e8199d4369f14b47b29baf1d19de561f6",
     fetch="hf download THUDM/ImageReward ImageReward.pt --local-dir DIR",
     hub=("THUDM/ImageReward", "ImageReward.pt"),
 )
+# No sha256: vocab.txt is a plain git file (no LFS pointer), and no published sha256 of it was
+# found; a digest is never guessed. The digest of the file actually loaded is recorded.
 BERT_VOCAB_FILE = WeightFile(
     path="bert-base-uncased/vocab.txt",
     source="huggingface.co/google-bert/bert-base-uncased (vocab.txt; ImageReward's tokenizer)",
