@@ -566,6 +566,7 @@ def metric_costs(
         _sync(device)
         build[name] = time.perf_counter() - t
         ms[name] = m
+        print(f"cost: built {name} in {build[name]:.1f} s", file=sys.stderr, flush=True)
     t = time.perf_counter()
     ms["fid"].prepare(ScoringContext(config=COST_CONFIG, task="inpaint", dataset=dataset, run_dir=run_dir))
     _sync(device)
@@ -583,6 +584,7 @@ def metric_costs(
         _sync(device)
         compute[name] = time.perf_counter() - t
         values[name] = r.get("value")
+        print(f"cost: {name} {per[name] / max(1, len(rows)):.4f} s/image", file=sys.stderr, flush=True)
     n = len(rows)
     return {
         "images": n,
@@ -676,7 +678,10 @@ def cost_main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("EVALSUITE_CACHE_DIR", str(tmp / "cache"))  # the reference statistics: computed
     run_dir = Path(args.run_dir) if args.run_dir else tmp / "run"
     gen = generate(run_dir, args.n, args.weights, args.device, args.steps)
+    partial = out / "metrics-cost-partial.json"  # what a run stopped by a time limit leaves
+    partial.write_text(json.dumps({"generation": gen}, indent=2, default=str), encoding="utf-8")
     m = metric_costs(run_dir, FULL_SET, dev, mode, args.batch_size)
+    partial.write_text(json.dumps({"generation": gen, "metrics": m}, indent=2, default=str), encoding="utf-8")
     m["sum_s_per_image"] = sum(m["s_per_image"].values())
     m["build_total_s"] = sum(m["build_s"].values())
     e = score_run_cost(run_dir, FULL_SET, dev, mode, args.batch_size)
