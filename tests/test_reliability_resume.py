@@ -133,7 +133,7 @@ def _wait_for(proc: subprocess.Popen, cond, what: str, timeout: float = 240.0) -
         if time.monotonic() - t0 > timeout:
             proc.kill()
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
+        time.sleep(0.02)  # the child needs the CPU more than this loop does
 
 
 def _kill(proc: subprocess.Popen) -> None:
