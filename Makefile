@@ -35,11 +35,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy evalsuite
 
-# Two pytest workers (pytest-xdist): the suite is mostly subprocesses and single-threaded tiny
-# models, so two workers use both cores of a 2-core machine. PYTEST_WORKERS=0 runs in one process.
+# Two pytest workers (pytest-xdist): single-threaded tiny models, so two workers use both cores of a
+# 2-core machine. Whole test modules go to one worker (their shared tiny runs and pipelines are built
+# once), the slowest first (tests/conftest.py orders them). PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 benchmark: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only -q

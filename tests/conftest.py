@@ -6,6 +6,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tiny models on a shared 2-core machine: one intra-op thread (see evalsuite.engine.harness.apply_thread_policy);
 # subprocesses started by the tests inherit it.
 os.environ.setdefault("EVALSUITE_THREADS", "1")
+# ... and one BLAS thread for numpy/scipy (read when numpy is first imported, below): two pytest workers
+# on two cores, each with a BLAS pool of two spinning threads, collapse the same way.
+for _blas in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas, "1")
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -20,7 +24,28 @@ from PIL import Image  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The slowest test modules (seconds on a 2-core CPU), started first: `make test` runs two workers with
+# `--dist loadfile --no-loadscope-reorder`, which hands out whole modules in collection order, so the
+# long ones do not start last and keep one worker busy alone at the end.
+SLOW_FIRST = (
+    "test_metrics_fid_modes.py",
+    "test_reliability_resume.py",
+    "test_distributed.py",
+    "test_cli.py",
+    "test_metrics_scoring.py",
+    "test_packaging.py",
+    "test_plan.py",
+    "test_bad_inputs.py",
+    "test_compare.py",
+    "test_engine_faults.py",
+    "test_pytest_plugin.py",
+    "test_report.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay in order
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -38,16 +38,23 @@ def _probe(*argv: str) -> dict:
 
 
 def test_import_evalsuite_is_light_and_the_api_still_resolves():
-    code = (
-        f"import sys, evalsuite; light = [m for m in {HEAVY!r} if m in sys.modules]; "
-        "names = sorted(n for n in evalsuite.__all__ if n != '__version__'); "
-        "missing = [n for n in names if not hasattr(evalsuite, n)]; "
-        "print(light, missing, callable(evalsuite.run), callable(evalsuite.load_run))"
-    )
+    code = f"import sys, evalsuite; print([m for m in {HEAVY!r} if m in sys.modules])"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split("]")[0] == "[", f"import evalsuite imported {res.stdout}"
-    assert res.stdout.strip().endswith("[] True True"), res.stdout
+    assert res.stdout.strip() == "[]", f"import evalsuite imported {res.stdout}"
+    # every exported name resolves (here: torch & co. are already imported by the test process, the
+    # resolution is the same); each lazy target is imported afresh from its module, whether or not an
+    # earlier access already cached the attribute
+    import importlib
+
+    import evalsuite
+
+    names = sorted(n for n in evalsuite.__all__ if n != "__version__")
+    assert set(names) <= set(evalsuite._EXPORTS)
+    for n in names:
+        module = evalsuite._EXPORTS[n]
+        assert getattr(importlib.import_module(module), n) is getattr(evalsuite, n), n
+    assert callable(evalsuite.run) and callable(evalsuite.load_run)
 
 
 def test_registry_lists_names_without_importing_modules():

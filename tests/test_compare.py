@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from evalsuite.compare.engine import (
 )
 from tests.browser import chromium, render
 from tests.runfactory import copy_run, make_dataset, make_run
+from tests.test_cli import cli
 
 THRESHOLDS = """\
 thresholds:
@@ -347,21 +345,11 @@ def test_real_tiny_run_report_and_compare(tmp_path: Path):
     ):
         assert (res.run_dir / f).stat().st_size > 0, f
     copy_run(res.run_dir, tmp_path / "b")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cli = [sys.executable, "-m", "evalsuite"]
-    rep = subprocess.run(
-        [*cli, "report", str(tmp_path / "b")], capture_output=True, text=True, env=env, timeout=300
-    )
+    rep = cli("report", str(tmp_path / "b"), cwd=tmp_path)  # the CLI, in this process
     assert rep.returncode == 0, rep.stderr[-2000:]
     th = tmp_path / "t.yaml"
     th.write_text("- {metric: latency, max_regression: 0.5, mode: relative}\n")
-    cmp = subprocess.run(
-        [*cli, "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--thresholds", str(th)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    cmp = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--thresholds", str(th), cwd=tmp_path)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr[-2000:]
     assert (tmp_path / "b" / "compare-vs-a" / "compare.html").is_file()
     assert "PASS" in cmp.stdout

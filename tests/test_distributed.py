@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from evalsuite.engine.distributed import Dist, from_env
+from tests.test_cli import cli
 
 ARGS = [
     "run",
@@ -18,7 +19,7 @@ ARGS = [
     "--set",
     "steps=2",
     "--limit",
-    "5",
+    "3",  # 3 inpainting cases × 2 configurations: 6 rows, an odd number of cases for 2 ranks
     "--no-progress",
     "--metrics",
     "latency",
@@ -31,6 +32,16 @@ def _env() -> dict[str, str]:
     # torchrun and accelerate start each process with OMP_NUM_THREADS=1; CPU float results depend on the
     # thread count, so the single-process reference uses the same.
     return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _run_here(args: list[str], cwd: Path) -> None:
+    """The single-process run in this test process (one torch thread, as conftest sets: the launchers'
+    OMP_NUM_THREADS=1); only the launchers need child processes."""
+    import torch
+
+    assert torch.get_num_threads() == 1
+    res = cli(*args, cwd=cwd)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -69,7 +80,7 @@ def test_from_env_rejects_inconsistent_launch(monkeypatch):
 def test_torchrun_and_accelerate_equal_single_process_and_resume_across_rank_counts(tmp_path: Path):
     py = sys.executable
     single, trun, acc = tmp_path / "single", tmp_path / "torchrun", tmp_path / "accelerate"
-    _run([py, "-m", "evalsuite", *ARGS, "--run-dir", str(single)], tmp_path)
+    _run_here([*ARGS, "--run-dir", str(single)], tmp_path)
     _run(
         [
             py,
@@ -125,7 +136,7 @@ def test_torchrun_and_accelerate_equal_single_process_and_resume_across_rank_cou
     kept = {rel: (trun / rel).stat().st_mtime_ns for rel in ok["image"][2:]}
     for rel in lost:
         (trun / rel).unlink()
-    _run([py, "-m", "evalsuite", *ARGS, "--run-dir", str(trun)], tmp_path)
+    _run_here([*ARGS, "--run-dir", str(trun)], tmp_path)
     _assert_same(single, trun)
     assert {rel: (trun / rel).stat().st_mtime_ns for rel in kept} == kept  # finished rows not recomputed
     again = pd.read_parquet(trun / "samples.parquet")

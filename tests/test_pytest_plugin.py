@@ -1,8 +1,10 @@
 """The pytest plugin (evalsuite.testing.pytest_plugin) and the baseline comparisons (evalsuite.compare.baselines).
 
-The plugin is exercised in real pytest subprocesses (pytester) that generate with tiny weights
-on CPU; runs are shared through one ``--evalsuite-out`` folder, so an identical run is generated
-once for the whole module (the harness resumes it).
+The plugin is exercised in inner pytest sessions (pytester, in this process: torch and the tiny
+models are imported once) that generate with tiny weights on CPU; runs are shared through one
+``--evalsuite-out`` folder, so an identical run is generated once for the whole module (the harness
+resumes it). Registration through the installed entry point needs a fresh interpreter: that test
+runs pytest in a subprocess.
 """
 
 import json
@@ -62,6 +64,16 @@ def tiny_run(shared_out) -> ConfigRun:
         **TINY,
     )
     return ConfigRun("flux-dev", result)
+
+
+@pytest.fixture
+def registries(monkeypatch):
+    """The inner sessions run in this process: what their conftest files register is undone after."""
+    from evalsuite.registry import METRICS, RUNNERS
+
+    for reg in (METRICS, RUNNERS):
+        for attr in ("_items", "_lazy", "_origin"):
+            monkeypatch.setattr(reg, attr, dict(getattr(reg, attr)))
 
 
 def _fake_install(root: Path) -> Path:
@@ -157,7 +169,7 @@ OTHER_MACHINE = {
 }
 
 
-def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shared_out, tiny_run):
+def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shared_out, tiny_run, registries):
     base = pytester.path / "baselines"
     base.mkdir()
     committed = json.loads(COMMITTED.read_text())
@@ -173,7 +185,7 @@ def test_perturbed_configuration_fails_and_mismatches_are_refused(pytester, shar
     (edited / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     pytester.makepyfile(test_inner=INNER_COMPARE)
 
-    res = pytester.runpytest_subprocess(
+    res = pytester.runpytest_inprocess(
         "-p",
         PLUGIN,
         "--strict-markers",
@@ -238,7 +250,9 @@ def test_flux_dev(evalsuite_run, evalsuite_baseline):
 """
 
 
-def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypatch, shared_out):
+def test_update_baselines_writes_then_compares_then_refreshes(
+    pytester, monkeypatch, shared_out, tiny_run, registries
+):
     base = pytester.path / "reports" / "baselines"  # the default location under the rootdir
     pytester.makeconftest(INNER_CONFTEST)
     pytester.makepyfile(test_inner=INNER_UPDATE)
@@ -246,7 +260,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     path = base / "flux-dev__smoke__tiny.json"
 
     monkeypatch.setenv("FLUX_STEPS", "2")
-    res = pytester.runpytest_subprocess(*args, "--evalsuite-update-baselines")
+    res = pytester.runpytest_inprocess(*args, "--evalsuite-update-baselines")
     res.assert_outcomes(passed=1)
     assert "evalsuite baselines written" in res.stdout.str() and str(path) in res.stdout.str()
     data = json.loads(path.read_text())
@@ -261,7 +275,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     assert len(data["images"]) == 2 and all(v["thumb_size"] == 32 for v in data["images"].values())
 
     monkeypatch.setenv("FLUX_STEPS", "3")
-    res = pytester.runpytest_subprocess(*args)
+    res = pytester.runpytest_inprocess(*args)
     res.assert_outcomes(failed=1)
     out = res.stdout.str()
     assert "flux-dev: 1 of 1 metrics regressed against the baseline" in out
@@ -271,7 +285,7 @@ def test_update_baselines_writes_then_compares_then_refreshes(pytester, monkeypa
     ) in out
     assert "configuration changed since the baseline: steps: 2 → 3" in out
 
-    res = pytester.runpytest_subprocess(*args, "--evalsuite-update-baselines")
+    res = pytester.runpytest_inprocess(*args, "--evalsuite-update-baselines")
     res.assert_outcomes(passed=1)
     assert json.loads(path.read_text())["params"]["steps"] == 3
 
@@ -454,7 +468,7 @@ def _doc_blocks(heading: str) -> dict[str, str]:
     return blocks
 
 
-def test_documented_example_passes_on_an_unchanged_rerun(pytester):
+def test_documented_example_passes_on_an_unchanged_rerun(pytester, tiny_run, registries):
     import shlex
 
     blocks = _doc_blocks("## A first regression test")
@@ -464,7 +478,7 @@ def test_documented_example_passes_on_an_unchanged_rerun(pytester):
     commands = [shlex.split(line) for line in blocks["shell"].splitlines() if line.startswith("pytest ")]
     assert len(commands) == 2 and "--evalsuite-update-baselines" in commands[0]
     for cmd in commands:  # write the baseline, then an unchanged rerun: a fresh generation compared with it
-        res = pytester.runpytest_subprocess("-p", PLUGIN, *cmd[1:], "-rA")
+        res = pytester.runpytest_inprocess("-p", PLUGIN, *cmd[1:], "-rA")
         res.assert_outcomes(passed=1)
     baseline = json.loads(
         (pytester.path / "reports" / "baselines" / "flux-dev-inpaint__smoke__tiny.json").read_text()

@@ -1,5 +1,6 @@
 """Resume after SIGKILL at several points, clean stop on SIGINT, and the run-directory lock — with
-real ``python -m evalsuite run`` subprocesses on the tiny FLUX model."""
+real ``python -m evalsuite run`` subprocesses on the tiny FLUX model (the runs that resume them, which
+receive no signal, are the same command run in this process)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import evalsuite
 from evalsuite.cli.main import main
 from evalsuite.engine.lock import LOCK_FILE, RunLock, RunLockedError
 from tests.conftest import REPO, write_dataset
+from tests.test_cli import cli
 
 N_CASES = 6
 STEPS = 2
@@ -87,6 +89,30 @@ def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _resume_here(dataset: Path, run_dir: Path, caplog) -> tuple[int, str, str]:
+    """The command of :func:`_start`, run to its end in this process: (exit code, stdout, stderr + log)."""
+    args = [
+        "run",
+        "--configs",
+        "flux-dev",
+        "--weights",
+        "tiny",
+        "--device",
+        "cpu",
+        "--dataset",
+        str(dataset),
+        "--set",
+        f"steps={STEPS}",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+    ]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="evalsuite"):
+        res = cli(*args, cwd=run_dir.parent)
+    return res.returncode, res.stdout, res.stderr + caplog.text
+
+
 def _journal(run_dir: Path) -> list[dict]:
     """Complete journal lines only (a torn last line is not JSON)."""
     text = (run_dir / "rows.jsonl").read_text()
@@ -107,7 +133,7 @@ def _wait_for(proc: subprocess.Popen, cond, what: str, timeout: float = 240.0) -
         if time.monotonic() - t0 > timeout:
             proc.kill()
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
+        time.sleep(0.02)  # the child needs the CPU more than this loop does
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -143,7 +169,9 @@ def _check_final(run_dir: Path, baseline: evalsuite.RunResult) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_sigkill_at_several_points_then_rerun_completes_identically(dataset: Path, baseline, tmp_path: Path):
+def test_sigkill_at_several_points_then_rerun_completes_identically(
+    dataset: Path, baseline, tmp_path: Path, caplog
+):
     run_dir = tmp_path / "run"
 
     # 1. killed while the model loads: the run directory and its lock exist, no row yet
@@ -174,9 +202,8 @@ def test_sigkill_at_several_points_then_rerun_completes_identically(dataset: Pat
         f.write(b'{"config": "flux-dev", "case_id": "case5", "seed": 105, "sta')
 
     # 4. the same command completes the run, taking over the dead run's lock
-    p = _start(dataset, run_dir)
-    out, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
+    code, out, err = _resume_here(dataset, run_dir, caplog)
+    assert code == 0, err[-3000:]
     assert f"taking over a stale lock from pid {last_pid}" in err
     assert "6 rows: 6 ok, 0 error, 0 skipped; no failures" in out
     _check_final(run_dir, baseline)
@@ -187,7 +214,9 @@ def test_sigkill_at_several_points_then_rerun_completes_identically(dataset: Pat
 
 
 @pytest.mark.slow
-def test_sigint_stops_after_the_current_case_with_everything_written(dataset: Path, baseline, tmp_path: Path):
+def test_sigint_stops_after_the_current_case_with_everything_written(
+    dataset: Path, baseline, tmp_path: Path, caplog
+):
     run_dir = tmp_path / "run"
     p = _start(dataset, run_dir)
     _wait_for(p, lambda: _journal_rows(run_dir) >= 1, "the first row")
@@ -208,9 +237,8 @@ def test_sigint_stops_after_the_current_case_with_everything_written(dataset: Pa
     assert meta["summary"]["flux-dev"]["counts"]["pending"] == N_CASES - n
     assert (run_dir / "report.md").is_file() and not (run_dir / LOCK_FILE).exists()
 
-    p = _start(dataset, run_dir)  # resume
-    out, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
+    code, out, err = _resume_here(dataset, run_dir, caplog)  # resume
+    assert code == 0, err[-3000:]
     assert "taking over a stale lock" not in err  # the interrupted run released its lock
     _check_final(run_dir, baseline)
 

@@ -18,8 +18,8 @@ from evalsuite.runners.base import CaseError
 from evalsuite.runners.inpaint import mask_image
 from evalsuite.runners.lora import LoraError, synthetic_lora
 from evalsuite.runners.weights import Weights
-from tests.conftest import REPO, write_dataset
-from tests.test_cli import evalsuite
+from tests.conftest import write_dataset
+from tests.test_cli import cli
 
 INPAINT = ["flux-dev-inpaint", "flux-fill", "sdxl-inpaint"]
 HUB_IDS = {
@@ -263,7 +263,7 @@ NEW = ["flux-dev-turbo8", "flux-dev-inpaint", "sdxl-inpaint", "flux-fill"]
 
 
 def test_runners_lists_the_new_configurations(tmp_path: Path):
-    res = evalsuite("runners", "--json", cwd=tmp_path)
+    res = cli("runners", "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert set(NEW) <= set(data)
@@ -283,31 +283,5 @@ def test_runners_lists_the_new_configurations(tmp_path: Path):
     assert {data[n]["task"] for n in ("flux-dev-inpaint", "sdxl-inpaint", "flux-fill")} == {"inpaint"}
 
 
-@pytest.mark.slow
-def test_run_all_native_configurations_on_the_smoke_set(tmp_path: Path):
-    res = evalsuite(
-        "run",
-        "--configs",
-        "flux-dev",
-        *NEW,
-        "--weights",
-        "tiny",
-        "--set",
-        "steps=2",
-        "--no-progress",
-        cwd=tmp_path,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    import pandas as pd
-
-    run_dir = next((tmp_path / "reports").iterdir())
-    df = pd.read_parquet(run_dir / "samples.parquet")
-    meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["configs"]["flux-dev-turbo8"]["effective"]["lora_synthetic"] is True
-    for name in ("flux-dev-inpaint", "sdxl-inpaint", "flux-fill"):
-        rows = df[df.config == name]
-        assert set(rows[rows.case_id.str.startswith("t2i-")].status) == {"skipped"}
-        assert set(rows[rows.case_id.str.startswith("inpaint-")].status) == {"ok"}
-    for name in ("flux-dev", "flux-dev-turbo8"):
-        assert set(df[df.config == name].status) == {"ok"}
-    assert (REPO / "evalsuite" / "config" / "builtin" / "flux-fill.yaml").is_file()
+# The run of flux-dev and the configurations above on the smoke set is the demo's:
+# tests/test_cli.py::test_demo_runs_the_native_configurations_on_the_smoke_set.
