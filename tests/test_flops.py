@@ -38,7 +38,7 @@ def test_flux_step_at_1024_matches_the_reference_count():
     assert n == 4096
     flop = flux_transformer_flops(FLUX_TRANSFORMER_FULL, n, 512)
     assert flop == count_flux_transformer_flops(FLUX_TRANSFORMER_FULL, n, 512)
-    # REFERENCE.md: 6.46 B params per token × 2 × 4,608 tokens + 57 × 4 × 4,608² × 3,072 ≈ 7.4e13
+    # the FLOP model: 6.46 B params per token × 2 × 4,608 tokens + 57 × 4 × 4,608² × 3,072 ≈ 7.4e13
     by_hand = 2 * 6.46e9 * 4608 + 57 * 4 * 4608**2 * 3072
     assert flop == pytest.approx(by_hand, rel=0.005)
     assert flop == pytest.approx(7.44e13, rel=0.005)
@@ -61,7 +61,7 @@ def test_controlnet_formula_equals_the_counted_forward():
             txt_ids=torch.empty(t, 3),
             guidance=torch.empty(1),
         )
-    assert sum(p.numel() for p in model.parameters()) == pytest.approx(2.14e9, rel=0.01)  # REFERENCE.md
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(2.14e9, rel=0.01)  # the CN, full size
     assert flux_controlnet_flops(cn, n, t) == count_flops(lambda: model(**kw))
     # Alimama's condition embedder takes 68 features instead of 64: 2·N·4·d more
     assert (
