@@ -65,12 +65,9 @@ def baseline(dataset: Path, tmp_path_factory) -> evalsuite.RunResult:
     )
 
 
-def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "evalsuite",
+def _run_args(dataset: Path, run_dir: Path) -> list[str]:
+    """The ``evalsuite run`` arguments every run of this module uses."""
+    return [
         "run",
         "--configs",
         "flux-dev",
@@ -86,27 +83,17 @@ def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
         str(run_dir),
         "--no-progress",
     ]
+
+
+def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "evalsuite", *_run_args(dataset, run_dir)]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _resume_here(dataset: Path, run_dir: Path, caplog) -> tuple[int, str, str]:
     """The command of :func:`_start`, run to its end in this process: (exit code, stdout, stderr + log)."""
-    args = [
-        "run",
-        "--configs",
-        "flux-dev",
-        "--weights",
-        "tiny",
-        "--device",
-        "cpu",
-        "--dataset",
-        str(dataset),
-        "--set",
-        f"steps={STEPS}",
-        "--run-dir",
-        str(run_dir),
-        "--no-progress",
-    ]
+    args = _run_args(dataset, run_dir)
     caplog.clear()
     with caplog.at_level("INFO", logger="evalsuite"):
         res = cli(*args, cwd=run_dir.parent)
