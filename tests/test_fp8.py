@@ -41,3 +41,43 @@ def test_apply_fp8_swaps_transformer_linears_and_keeps_outputs_close():
     assert info["layers"] == sum(isinstance(m, Fp8Linear) for m in model.modules()) > 10
     assert not any(type(m) is nn.Linear and min(m.in_features, m.out_features) >= 16 for m in model.modules())
     assert 0 < ((out - ref).norm() / ref.norm()) < 0.15
+
+
+def test_row_granularity_has_one_scale_per_output_feature_and_beats_per_tensor_on_uneven_rows():
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 32)
+    with torch.no_grad():
+        lin.weight[0] *= 1e5  # one large output row: per tensor, the others fall to e4m3 subnormals
+    x = torch.randn(48, 64)
+    x[0] *= 1e5  # one large activation row
+    ref = lin(x)
+    err = {}
+    for gran in ("tensor", "row"):
+        fp8 = Fp8Linear(lin, gran)
+        assert fp8.w_scale.shape == ((32, 1) if gran == "row" else ())
+        out = fp8(x)
+        assert out.shape == ref.shape and out.dtype == ref.dtype
+        # error on the ordinary rows and columns, which per-row scales keep in e4m3's normal range
+        err[gran] = float((out[1:, 1:] - ref[1:, 1:]).norm() / ref[1:, 1:].norm())
+    assert 0 < err["row"] < 0.08
+    assert err["row"] < err["tensor"] / 2
+    assert "granularity=row" in repr(Fp8Linear(lin, "row"))
+
+
+def test_row_granularity_adds_the_bias_and_pads_short_inputs():
+    torch.manual_seed(1)
+    lin = nn.Linear(64, 32)
+    with torch.no_grad():
+        lin.bias += 5.0  # a bias far from zero: forgetting it would show
+    fp8 = Fp8Linear(lin, "row")
+    for rows in (3, 32):
+        x = torch.randn(rows, 64)
+        rel = (fp8(x) - lin(x)).norm() / lin(x).norm()
+        assert 0 < rel < 0.08
+
+
+def test_unknown_granularity_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="granularity 'col' unknown"):
+        Fp8Linear(nn.Linear(16, 16), "col")

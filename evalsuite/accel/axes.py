@@ -10,7 +10,8 @@ axis             values
 ``steps``        an integer (set before loading)
 ``lora``         ``off`` (drop the configuration's LoRA; set before loading)
 ``precision``    ``bf16`` (as loaded), ``fp8`` (torchao ``Float8DynamicActivationFloat8WeightConfig``,
-                 ``PerRow`` granularity), ``fp8_tensor`` (evalsuite's ``torch._scaled_mm`` swap),
+                 ``PerRow`` granularity), ``fp8_tensor`` / ``fp8_row`` (evalsuite's ``torch._scaled_mm`` swap,
+                 per-tensor or per-row scales: plain tensors, so ``torch.compile`` traces them directly),
                  ``int8wo`` (torchao ``Int8WeightOnlyConfig``), ``nf4`` (bitsandbytes ``Linear4bit``),
                  ``gguf``, ``layerwise`` (fp8 e4m3 storage, compute in the loaded dtype:
                  ``enable_layerwise_casting``, whose model defaults keep ``*norm*`` modules — in FLUX the
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 AXES = ("steps", "lora", "precision", "qkv", "attention", "cache", "memory", "compile")
 LOAD_AXES = ("steps", "lora")
 APPLY_ORDER = ("qkv", "attention", "precision", "cache", "memory", "compile")
-PRECISIONS = ("bf16", "fp8", "fp8_tensor", "int8wo", "nf4", "gguf", "layerwise", "layerwise_all")
+PRECISIONS = ("bf16", "fp8", "fp8_tensor", "fp8_row", "int8wo", "nf4", "gguf", "layerwise", "layerwise_all")
 # layerwise_all: fp8 storage for every Linear/Conv/Embedding of the denoiser but these (diffusers'
 # model default also keeps every module named "*norm*" in bf16 — in FLUX that is the AdaLN
 # modulation linears, about 3.2 B parameters, 6 GiB of the 22 GiB transformer).
@@ -232,13 +233,14 @@ def apply_precision(runner: Any, value: str) -> dict[str, Any]:
             counts[role] = sum(_linear_filter(x) for x in m.modules())
             quantize_(m, config, filter_fn=_linear_filter)
         return {"precision": desc, "quantized_linears": counts}
-    if value == "fp8_tensor":
+    if value in ("fp8_tensor", "fp8_row"):
         _fp8_capable(dev)
         from evalsuite.runners.fp8 import swap_linears
 
+        gran = value.removeprefix("fp8_")
         return {
-            "precision": "evalsuite Fp8Linear (per-tensor e4m3, torch._scaled_mm)",
-            "quantized_linears": {r: swap_linears(m) for r, m in dens.items()},
+            "precision": f"evalsuite Fp8Linear (per-{gran} e4m3, torch._scaled_mm)",
+            "quantized_linears": {r: swap_linears(m, granularity=gran) for r, m in dens.items()},
         }
     if value == "nf4":
         _need_package("bitsandbytes", "NF4")

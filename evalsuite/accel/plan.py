@@ -116,6 +116,7 @@ _ELEMENT = {
     "bf16": None,
     "fp8": 1.0,
     "fp8_tensor": 1.0,
+    "fp8_row": 1.0,
     "layerwise": 1.0,
     "layerwise_all": 1.0,
     "int8wo": 1.0,

@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
         description="Runs in the same lifecycle as 'evalsuite run' (run lock, run.json evalsuite.run/2 with "
         "kind frontier, Ctrl-C/SIGTERM write what was measured and exit 130/143). Points are comma-separated axis=value lists, e.g. 'precision=fp8,qkv,compile=regional', "
         "'cache=taylorseer', 'attention=_native_cudnn', 'memory=te_cpu+vae_tiling', 'steps=8'. Axes: steps, "
-        "lora (off), precision (bf16 fp8 fp8_tensor int8wo nf4 gguf layerwise layerwise_all), qkv, attention (a diffusers "
+        "lora (off), precision (bf16 fp8 fp8_tensor fp8_row int8wo nf4 gguf layerwise layerwise_all), qkv, attention (a diffusers "
         "backend), cache (fbc[:thr] taylorseer pab[:skip] mag[:thr] faster), memory (see evalsuite plan), "
         "compile (full regional). An axis that cannot run here is listed as unavailable with its reason.",
     )

@@ -2,7 +2,11 @@
 
 The fallback :class:`Fp8Linear` stores the weight in ``float8_e4m3fn`` with one per-tensor scale
 (amax / 448) and quantises the activation per tensor on the fly (dynamic scaling); the product
-runs in ``torch._scaled_mm`` with the input's output dtype and the bias added there. Row counts
+runs in ``torch._scaled_mm`` with the input's output dtype and the bias added there. With
+``granularity="row"`` the weight gets one scale per output feature and the activation one per row
+(torchao's ``PerRow`` recipe, written with plain tensors so that ``torch.compile`` traces it
+without tensor subclasses); the bias is then added after the product, as ``torch._scaled_mm``
+takes no bias with row-wise scales. Row counts
 that are not multiples of 16 (modulation layers act on one conditioning vector per sample) are
 zero-padded; layers whose in- or out-features are not multiples of 16 use the dequantised weight
 in a plain matmul, so every layer keeps the fp8 weight's numerics. This changes numerics: images from fp8
@@ -22,22 +26,36 @@ log = logging.getLogger(__name__)
 E4M3_MAX = 448.0
 
 
-def _scale(t: torch.Tensor) -> torch.Tensor:
-    return (t.detach().abs().amax().float() / E4M3_MAX).clamp(min=1e-12)
+def _scale(t: torch.Tensor, row: bool = False) -> torch.Tensor:
+    """amax / 448: one scale for the tensor, or (``row``) one per row, shape ``(rows, 1)``."""
+    amax = t.detach().abs().amax(dim=-1, keepdim=True) if row else t.detach().abs().amax()
+    return (amax.float() / E4M3_MAX).clamp(min=1e-12)
+
+
+GRANULARITIES = ("tensor", "row")
 
 
 class Fp8Linear(nn.Module):
-    """A drop-in ``nn.Linear`` replacement with an e4m3 weight and dynamic per-tensor activation scale."""
+    """A drop-in ``nn.Linear`` replacement with an e4m3 weight and dynamic activation scales.
+
+    Args:
+        linear: the layer to replace (its weight is quantised once, here).
+        granularity: ``tensor`` (one scale each for weight and activation) or ``row`` (one per
+            output feature of the weight, one per row of the activation).
+    """
 
     w_scale: torch.Tensor
     weight_fp8: torch.Tensor
     bias: nn.Parameter | None
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, granularity: str = "tensor") -> None:
         super().__init__()
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity {granularity!r} unknown; use {' or '.join(GRANULARITIES)}")
+        self.granularity = granularity
         w = linear.weight.detach()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        scale = _scale(w)
+        scale = _scale(w, row=granularity == "row")  # (out, 1) per row
         self.register_buffer("w_scale", scale)
         self.register_buffer("weight_fp8", (w.float() / scale).to(torch.float8_e4m3fn))
         self.bias = (
@@ -54,12 +72,24 @@ class Fp8Linear(nn.Module):
             pad = -rows % 16  # e.g. modulation layers act on one vector per sample
             if pad:
                 x2 = torch.nn.functional.pad(x2, (0, 0, 0, pad))
-            xs = _scale(x2)
+            row = self.granularity == "row"
+            xs = _scale(x2, row=row)
             xq = (x2.float() / xs).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
             bias = None if self.bias is None else self.bias.to(out_dtype)
-            y = torch._scaled_mm(
-                xq, self.weight_fp8.t(), scale_a=xs, scale_b=self.w_scale, bias=bias, out_dtype=out_dtype
-            )[:rows]
+            if row:  # scale_b is (1, out); row-wise products take no bias and return bf16
+                y = torch._scaled_mm(
+                    xq,
+                    self.weight_fp8.t(),
+                    scale_a=xs,
+                    scale_b=self.w_scale.t().contiguous(),
+                    out_dtype=torch.bfloat16,
+                )[:rows].to(out_dtype)
+                if bias is not None:
+                    y = y + bias
+            else:
+                y = torch._scaled_mm(
+                    xq, self.weight_fp8.t(), scale_a=xs, scale_b=self.w_scale, bias=bias, out_dtype=out_dtype
+                )[:rows]
         else:
             w = (self.weight_fp8.float() * self.w_scale).to(out_dtype)
             y = nn.functional.linear(
@@ -68,18 +98,21 @@ class Fp8Linear(nn.Module):
         return y.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, fp8=e4m3"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, fp8=e4m3, "
+            f"granularity={self.granularity}"
+        )
 
 
-def swap_linears(module: nn.Module, min_features: int = 16) -> int:
+def swap_linears(module: nn.Module, min_features: int = 16, granularity: str = "tensor") -> int:
     """Replace every ``nn.Linear`` inside ``module`` by :class:`Fp8Linear`; returns how many were swapped."""
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear) and min(child.in_features, child.out_features) >= min_features:
-            setattr(module, name, Fp8Linear(child))
+            setattr(module, name, Fp8Linear(child, granularity))
             count += 1
         else:
-            count += swap_linears(child, min_features)
+            count += swap_linears(child, min_features, granularity)
     return count
 
 
