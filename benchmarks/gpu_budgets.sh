@@ -16,12 +16,12 @@ LW="precision=layerwise,memory=te_cpu+expandable"
 LWA="precision=layerwise_all,memory=te_cpu+expandable"
 declare -A STRATS=(
   [flux-cn-beta-turbo8]="resident;$LWA;$LWA+group_partial:0.2:stream;$LWA+group_partial:0.45:stream"
-  [flux-cn-alpha]="resident;$LWA;$LWA+group_partial:0.45:stream"
+  [flux-cn-alpha]="resident;$LWA;$LWA+group_partial:0.45:stream;$LWA+group_partial:0.7:stream"
   [flux-dev]="resident;$LWA;$LWA+group_partial:0.3:stream"
   [sdxl-inpaint]="resident;memory=te_cpu;memory=te_cpu+expandable+vae_tiling;memory=te_cpu+group_block:1:stream+vae_tiling"
 )
-declare -A SECS=([flux-cn-beta-turbo8]=140 [flux-cn-alpha]=100 [flux-dev]=90 [sdxl-inpaint]=80)
-declare -A LIMIT=([flux-cn-beta-turbo8]=285 [flux-dev]=285 [flux-cn-alpha]=230)
+declare -A SECS=([flux-cn-beta-turbo8]=140 [flux-cn-alpha]=150 [flux-dev]=90 [sdxl-inpaint]=80)
+declare -A LIMIT=([flux-cn-beta-turbo8]=285 [flux-dev]=285 [flux-cn-alpha]=280)
 declare -A BUDGETS=([sdxl-inpaint]="22 16 12 8 6")
 declare -A REPS=([flux-cn-alpha]=1)
 for c in "${@:-flux-cn-beta-turbo8 flux-dev}"; do
