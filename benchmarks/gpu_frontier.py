@@ -148,14 +148,22 @@ def frontier(config: str, points: list[str], n_cases: int = 2) -> None:
     from evalsuite.accel.frontier import FrontierSpec
     from evalsuite.accel.frontier import frontier as run
 
-    spec = FrontierSpec(configs=[config], points=points, n_cases=n_cases, seeds=[0], bootstrap_resamples=1000)
+    mode = os.environ.get("COMPILE_MODE", "default")
+    spec = FrontierSpec(
+        configs=[config],
+        points=points,
+        n_cases=n_cases,
+        seeds=[0],
+        bootstrap_resamples=1000,
+        compile_mode=mode,
+    )
     over = ["tiny_size=32", "steps=3"] if WEIGHTS == "tiny" else []
     run(
         spec,
         weights=WEIGHTS,
         device=DEVICE,
         out=RUNS,
-        run_id=f"frontier-{config}",
+        run_id=f"frontier-{config}" + ("" if mode == "default" else f"-{mode}"),
         overrides=over,
         mirror=OUT,
     )
