@@ -288,14 +288,12 @@ def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str],
         sq = s[s["quantity"] == q.name]
         if sq.empty:
             continue
-        groups = sorted(set(sq["group"]))
-        rows = []
-        for g in groups:
-            cells = [g]
-            for config in data.view.configs:
-                r = sq[(sq["group"] == g) & (sq["config"] == config)].to_dict("records")
-                cells.append(_rec_txt(r[0] if r else None))
-            rows.append(cells)
+        recs: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in sq.to_dict("records"):
+            recs.setdefault((r["group"], r["config"]), r)  # one lookup table, not a filter per cell
+        rows = [
+            [g] + [_rec_txt(recs.get((g, c))) for c in data.view.configs] for g in sorted(set(sq["group"]))
+        ]
         out.append((f"{q.title} {q.arrow}".strip(), [group_by, *data.view.configs], rows))
     return out
 
@@ -325,13 +323,10 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     if not qs:
         return [], []
     heads = ["configuration"] + [f"{q.title} {q.arrow}".strip() for q in qs]
-    rows = []
-    for config in data.view.configs:
-        sc = s[s["config"] == config]
-        rows.append(
-            [config]
-            + [_rec_txt(next(iter(sc[sc["quantity"] == q.name].to_dict("records")), None)) for q in qs]
-        )
+    recs: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in s.to_dict("records"):
+        recs.setdefault((r["config"], r["quantity"]), r)
+    rows = [[config] + [_rec_txt(recs.get((config, q.name))) for q in qs] for config in data.view.configs]
     return heads, rows
 
 
