@@ -5,11 +5,12 @@ Usage (repository root, on the GPU machine; DEVICE=cpu WEIGHTS=tiny for a dry ru
     python benchmarks/gpu_breakdown.py CONFIG=POINT [CONFIG=POINT ...]
 
 For each ``CONFIG=POINT`` (point text as in ``evalsuite frontier --points``): build the runner, apply the
-point (:func:`evalsuite.accel.axes.apply_point`), one cold call (the compile, where there is one),
-one warm call timed, then one warm call under ``torch.profiler`` whose device kernels are summed by
-kind (:func:`kind_of`). Writes ``breakdown-<config>.json`` and prints a markdown table to stdout. The wall time of the
-profiled call is inflated by the profiler; the shares are read from kernel times, the wall from the
-unprofiled warm call.
+point (:func:`evalsuite.accel.axes.apply_point`; ``COMPILE_MODE`` sets the ``torch.compile`` mode),
+one cold call (the compile, where there is one), two warm calls timed (the faster is kept), then one
+warm call under ``torch.profiler`` whose device kernels are summed by kind (:func:`kind_of`), with
+the device-idle gaps of :func:`idle_gaps`. Writes ``breakdown-<config>-<n>.json`` (n: the task's
+place in the list) and prints a markdown table to stdout. The profiled call's wall time is inflated
+by the profiler; the shares come from kernel times, the wall from the unprofiled warm calls.
 """
 
 from __future__ import annotations
