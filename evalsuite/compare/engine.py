@@ -46,7 +46,7 @@ from evalsuite.data.imageio import ImageError, load_image, load_mask
 from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.grids import Tile, compose, mask_overlay
-from evalsuite.report.plots import Plot, _save, _txt, all_plots
+from evalsuite.report.plots import Plot, _save, _txt, all_plots, legend
 from evalsuite.report.report import banner_text, fmt, load_run_dataset, md, md_table
 from evalsuite.report.tables import Quantity, RunView
 from evalsuite.trackers.stats import bootstrap_mean, paired_ratio_of_medians, sign_flip_pvalue
@@ -505,14 +505,14 @@ def forest_plot(cmp: Comparison, out_dir: Path) -> Plot | None:
     ax.set_title(title)
     from matplotlib.lines import Line2D
 
-    ax.legend(
+    legend(
+        ax,
         handles=[
             Line2D([], [], color="tab:green", marker="o", linestyle="", label="better"),
             Line2D([], [], color="tab:red", marker="o", linestyle="", label="worse"),
             Line2D([], [], color="0.4", marker="s", linestyle="", label="ratio (square) / no direction"),
         ],
         fontsize=7,
-        loc="best",
     )
     ax.grid(True, axis="x", alpha=0.3)
     return _save(
