@@ -1,14 +1,13 @@
 """Resume after SIGKILL at several points, clean stop on SIGINT, and the run-directory lock — with
-real ``python -m evalsuite run`` subprocesses on the tiny FLUX model (the runs that resume them, which
-receive no signal, are the same command run in this process)."""
+``evalsuite run`` in processes of their own on the tiny FLUX model, forked from a preloaded server
+(tests/forkcli.py; the runs that resume them, which receive no signal, are the same command run in
+this process)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ import evalsuite
 from evalsuite.cli.main import main
 from evalsuite.engine.lock import LOCK_FILE, RunLock, RunLockedError
 from tests.conftest import REPO, write_dataset
+from tests.forkcli import Evalsuite
 from tests.test_cli import cli
 
 N_CASES = 6
@@ -85,10 +85,9 @@ def _run_args(dataset: Path, run_dir: Path) -> list[str]:
     ]
 
 
-def _start(dataset: Path, run_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "evalsuite", *_run_args(dataset, run_dir)]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(dataset: Path, run_dir: Path) -> Evalsuite:
+    """``evalsuite run`` in a process of its own (forked from a preloaded server: see tests/forkcli.py)."""
+    return Evalsuite(_run_args(dataset, run_dir), cwd=REPO, env={"PYTHONUNBUFFERED": "1"})
 
 
 def _resume_here(dataset: Path, run_dir: Path, caplog) -> tuple[int, str, str]:
@@ -111,7 +110,7 @@ def _journal_rows(run_dir: Path) -> int:
     return p.read_bytes().count(b'"status": "ok"') if p.is_file() else 0
 
 
-def _wait_for(proc: subprocess.Popen, cond, what: str, timeout: float = 240.0) -> None:
+def _wait_for(proc: Evalsuite, cond, what: str, timeout: float = 240.0) -> None:
     t0 = time.monotonic()
     while not cond():
         if proc.poll() is not None:
@@ -123,7 +122,7 @@ def _wait_for(proc: subprocess.Popen, cond, what: str, timeout: float = 240.0) -
         time.sleep(0.02)  # the child needs the CPU more than this loop does
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: Evalsuite) -> None:
     assert proc.poll() is None, "the run finished before the kill point"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
@@ -228,6 +227,46 @@ def test_sigint_stops_after_the_current_case_with_everything_written(
     assert code == 0, err[-3000:]
     assert "taking over a stale lock" not in err  # the interrupted run released its lock
     _check_final(run_dir, baseline)
+
+
+# -- SIGTERM is handled like Ctrl-C --------------------------------------------------------------------
+
+
+def test_sigterm_finishes_the_case_writes_everything_and_exits_143(tmp_path: Path):
+    run = tmp_path / "r"
+    args = [
+        "run",
+        "--configs",
+        "flux-dev",
+        "--dataset",
+        "smoke",
+        "--metrics",
+        "latency",
+        "--no-progress",
+        "--set",
+        "steps=30",
+        "--run-dir",
+        str(run),
+    ]
+    p = Evalsuite(args, cwd=tmp_path)  # a process of its own, forked from a preloaded server
+    t0 = time.monotonic()
+    while not ((run / "rows.jsonl").is_file() and (run / "rows.jsonl").read_bytes().count(b"\n") >= 1):
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.monotonic() - t0 < 300, "no row after 300 s"
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 143, err[-3000:]
+    assert (
+        "interrupt: finishing the current case, then writing everything and stopping (SIGTERM received" in err
+        and "INTERRUPTED: " in err
+    )
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["interrupted"] is True and meta["finished"] is None
+    df = pd.read_parquet(run / "samples.parquet")
+    assert 1 <= len(df) < 8 and set(df.status) == {"ok"}
+    assert meta["summary"]["flux-dev"]["counts"]["pending"] == 8 - len(df)
+    assert (run / "report.md").is_file() and not (run / LOCK_FILE).exists()
 
 
 @pytest.mark.slow
