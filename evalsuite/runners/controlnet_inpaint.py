@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,18 +122,20 @@ class AlimamaInpaintControlNet(FluxControlNetModel):
         axes_dims_rope: Sequence[int] = (16, 56, 56),
         extra_condition_channels: int = 4,
     ) -> None:
-        super().__init__(
-            patch_size=patch_size,
-            in_channels=in_channels,
-            num_layers=num_layers,
-            num_single_layers=num_single_layers,
-            attention_head_dim=attention_head_dim,
-            num_attention_heads=num_attention_heads,
-            joint_attention_dim=joint_attention_dim,
-            pooled_projection_dim=pooled_projection_dim,
-            guidance_embeds=guidance_embeds,
-            axes_dims_rope=list(axes_dims_rope),
-        )
+        with warnings.catch_warnings():  # diffusers' own FluxControlNetModel imports FluxPosEmbed the old way
+            warnings.filterwarnings("ignore", message="`FluxPosEmbed` is deprecated", category=FutureWarning)
+            super().__init__(
+                patch_size=patch_size,
+                in_channels=in_channels,
+                num_layers=num_layers,
+                num_single_layers=num_single_layers,
+                attention_head_dim=attention_head_dim,
+                num_attention_heads=num_attention_heads,
+                joint_attention_dim=joint_attention_dim,
+                pooled_projection_dim=pooled_projection_dim,
+                guidance_embeds=guidance_embeds,
+                axes_dims_rope=list(axes_dims_rope),
+            )
         self.controlnet_x_embedder = zero_module(
             torch.nn.Linear(in_channels + extra_condition_channels, self.inner_dim)
         )

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _not_the_empty_fp32_notice(record: logging.LogRecord) -> bool:
+    """diffusers warns on every ``vae.to(dtype)`` the SDXL pipeline does (four per image) that the
+    modules to keep in float32 are ``[]``: a notice about nothing, dropped."""
+    return "that should be kept in float32: []" not in record.getMessage()
+
+
+logging.getLogger("diffusers.models.modeling_utils").addFilter(_not_the_empty_fp32_notice)
+
+
 @dataclass
 class SDXLInpaintParams(RunnerParams):
     """SDXL inpainting parameters (model card of diffusers/stable-diffusion-xl-1.0-inpainting-0.1).
