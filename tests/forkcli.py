@@ -72,6 +72,7 @@ class Evalsuite:
     def __init__(self, argv: list[str], cwd: str | Path, env: Mapping[str, str] | None = None) -> None:
         self._files = Path(tempfile.mkdtemp(prefix="evalsuite-child-"))
         self._out, self._err = self._files / "stdout", self._files / "stderr"
+        self._output: tuple[str, str] | None = None
         self._proc = _server().Process(
             target=_child,
             args=(list(argv), str(cwd), dict(env or {}), str(self._out), str(self._err)),
@@ -100,14 +101,16 @@ class Evalsuite:
         self._proc.join(timeout)
         if self._proc.exitcode is None:
             raise subprocess.TimeoutExpired(f"evalsuite (pid {self.pid})", timeout or 0.0)
+        if self._output is None:  # read once, then the files go
+            self._output = (self._read(self._out), self._read(self._err))
+            shutil.rmtree(self._files, ignore_errors=True)
         return self._proc.exitcode
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         """Wait for the end; (stdout, stderr)."""
         self.wait(timeout)
-        out, err = self._read(self._out), self._read(self._err)
-        shutil.rmtree(self._files, ignore_errors=True)
-        return out, err
+        assert self._output is not None
+        return self._output
 
     @staticmethod
     def _read(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Resume after SIGKILL at several points, clean stop on SIGINT, and the run-directory lock — with
+"""Resume after SIGKILL at several points, clean stop on SIGINT and SIGTERM, and the run-directory lock — with
 ``evalsuite run`` in processes of their own on the tiny FLUX model, forked from a preloaded server
 (tests/forkcli.py; the runs that resume them, which receive no signal, are the same command run in
 this process)."""
