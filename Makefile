@@ -15,10 +15,10 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test venv lint typecheck unit benchmark clean
 
-# The environment: exactly the versions of constraints.txt, with --no-deps (no dependency resolution,
-# which alone took ~45 s here), in two pip processes at once: the CUDA torch stack (~5 GB to unpack)
-# and everything else, evalsuite itself (editable) in a third; then `pip check` proves the set
-# complete and consistent. --no-compile: bytecode is written on first import instead, for the modules
+# The environment: exactly the versions of constraints.txt, with --no-deps (no dependency
+# resolution, which alone took 48 s on the 2-core development machine), in two pip processes at
+# once: the CUDA torch stack (~5 GB to unpack) and everything else, evalsuite itself (editable) in
+# a third; then `pip check` proves the set complete and consistent. --no-compile: bytecode is written on first import instead, for the modules
 # a command actually uses.
 PIP_INSTALL := $(BIN)/python -m pip install -q --no-deps --no-compile
 TORCH_STACK := ^(torch|torchvision|triton|cuda-[a-z-]+|nvidia-(cu|nv|nccl)[a-z0-9-]*)==
