@@ -64,8 +64,8 @@ def kind_of(name: str) -> str:
 def breakdown(config: str, point: str) -> dict:
     from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
     from evalsuite.config import configuration as cfg
-    from evalsuite.engine.sweep import Sweep, usable_cases
     from evalsuite.registry import RUNNERS
+    from evalsuite.scenarios.sweep import Sweep, usable_cases
 
     sweep = Sweep.resolve("frontier", WEIGHTS, DEVICE, "/tmp/evalsuite-breakdown", None, "smoke")
     conf = cfg.resolve_many([config], [cfg.Override.parse(o) for o in _overrides()])[0]

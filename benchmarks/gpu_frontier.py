@@ -74,9 +74,9 @@ def sdxl(rounds: int = int(os.environ.get("SDXL_ROUNDS", "4"))) -> None:
     import evalsuite.runners.sdxl as sdxl_mod
     from evalsuite.config import configuration as cfg
     from evalsuite.data.registry import load_dataset
-    from evalsuite.engine.profile import bare_call, pick_cases
     from evalsuite.registry import RUNNERS
     from evalsuite.runners.weights import Weights
+    from evalsuite.scenarios.profile import bare_call, pick_cases
     from evalsuite.trackers.tracking import DeviceMonitor, Tracker
 
     conf = cfg.resolve("sdxl-inpaint")
@@ -145,8 +145,8 @@ def sdxl(rounds: int = int(os.environ.get("SDXL_ROUNDS", "4"))) -> None:
 
 
 def frontier(config: str, points: list[str], n_cases: int = 2) -> None:
-    from evalsuite.accel.frontier import FrontierSpec
-    from evalsuite.accel.frontier import frontier as run
+    from evalsuite.scenarios.frontier import FrontierSpec
+    from evalsuite.scenarios.frontier import frontier as run
 
     mode = os.environ.get("COMPILE_MODE", "default")
     spec = FrontierSpec(
@@ -170,7 +170,7 @@ def frontier(config: str, points: list[str], n_cases: int = 2) -> None:
 
 
 def budget(config: str, budgets: list[float], max_seconds: float) -> None:
-    from evalsuite.accel.plan import PlanSpec, plan
+    from evalsuite.scenarios.plan import PlanSpec, plan
 
     over = ["tiny_size=32", "steps=2"] if WEIGHTS == "tiny" else []
     spec = PlanSpec(config, budgets, reps=int(os.environ.get("PLAN_REPS", "2")), max_seconds=max_seconds)

@@ -191,8 +191,8 @@ def metric_pass(
 def e2e_score(n: int, size: int, device: torch.device, mode: str, batch: int) -> dict[str, Any]:
     """``score_run`` over a run directory of n PNG outputs (+ paired config) and a dataset of n sources/masks."""
     from evalsuite.data.cases import load_manifest
-    from evalsuite.engine.store import RunStore
     from evalsuite.metrics.scoring import score_run
+    from evalsuite.results.store import RunStore
     from evalsuite.runners.base import Runner
 
     class _BenchInpaint(Runner):  # only its task is read by scoring
@@ -503,7 +503,7 @@ def generate(run_dir: Path, n: int, policy: str, device: str, steps: int | None)
     """``evalsuite run`` of :data:`COST_CONFIG` on the first ``n`` cases (no metrics); per-image
     generation seconds from the rows (``latency_s``; the first call, with its warm-up, apart)."""
     from evalsuite.cli.main import main as cli
-    from evalsuite.engine.store import RunStore
+    from evalsuite.results.store import RunStore
 
     argv = ["run", "--configs", COST_CONFIG, "--weights", policy, "--dataset", COST_DATASET]
     argv += ["--limit", str(n), "--device", device, "--run-dir", str(run_dir), "--no-progress", "--metrics"]
@@ -541,8 +541,8 @@ def metric_costs(
 ) -> dict[str, Any]:
     """Each metric alone over the run's images, on batches already on ``device`` (PNG decode and
     source/mask loading timed apart): build, warm-up on the first batch, timed updates, compute."""
-    from evalsuite.engine.store import RunStore
     from evalsuite.metrics.scoring import _Loader, metric_kwargs, run_dataset
+    from evalsuite.results.store import RunStore
 
     store = RunStore(run_dir)
     rows = [r for r in store.rows() if r.get("status") == "ok"]
@@ -613,8 +613,8 @@ def score_run_cost(
 ) -> dict[str, Any]:
     """``score_run`` over the run, end to end (PNG decode, sources/masks, every metric), warm: the
     networks are built and the reference statistics cached by :func:`metric_costs` before."""
-    from evalsuite.engine.store import RunStore
     from evalsuite.metrics.scoring import score_run
+    from evalsuite.results.store import RunStore
 
     store = RunStore(run_dir)
     n = sum(1 for r in store.rows() if r.get("status") == "ok")

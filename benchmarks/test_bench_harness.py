@@ -3,8 +3,8 @@
 import itertools
 
 from evalsuite.data.cases import Case
-from evalsuite.engine.harness import _generate_batch
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
+from evalsuite.scenarios.generate import _generate_batch
 
 
 def test_bench_harness_per_case(benchmark, null_runner, tmp_path):

@@ -36,9 +36,9 @@ _EXPORTS: dict[str, str] = {
     "resolve_many": "evalsuite.config.configuration",
     "RunConfig": "evalsuite.config.runconfig",
     "RunConfigError": "evalsuite.config.runconfig",
-    "RunResult": "evalsuite.engine.generate",
-    "run": "evalsuite.engine.generate",
-    "load_run": "evalsuite.engine.generate",
+    "RunResult": "evalsuite.scenarios.generate",
+    "run": "evalsuite.scenarios.generate",
+    "load_run": "evalsuite.scenarios.generate",
     "Metric": "evalsuite.metrics.base",
     "MetricBatch": "evalsuite.metrics.base",
     "MetricResult": "evalsuite.metrics.base",
@@ -71,8 +71,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from evalsuite.config.runconfig import RunConfig, RunConfigError  # noqa: F401
     from evalsuite.data.cases import Case, Dataset, ManifestError, load_manifest  # noqa: F401
     from evalsuite.data.registry import load_dataset  # noqa: F401
-    from evalsuite.engine.generate import RunResult, load_run, run  # noqa: F401
     from evalsuite.metrics.base import Metric, MetricBatch, MetricResult  # noqa: F401
     from evalsuite.registry import DATASETS, METRICS, RUNNERS, Registry, RegistryError  # noqa: F401
     from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams  # noqa: F401
     from evalsuite.runners.weights import Weights, WeightsError  # noqa: F401
+    from evalsuite.scenarios.generate import RunResult, load_run, run  # noqa: F401

@@ -3,7 +3,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Tiny models on a shared 2-core machine: one intra-op thread (see evalsuite.engine.harness.apply_thread_policy);
+# Tiny models on a shared 2-core machine: one intra-op thread (see evalsuite.engine.lifecycle.apply_thread_policy);
 # subprocesses started by the tests inherit it.
 os.environ.setdefault("EVALSUITE_THREADS", "1")
 # ... and one BLAS thread for numpy/scipy (read when numpy is first imported, below): two pytest workers

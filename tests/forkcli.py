@@ -27,7 +27,7 @@ from pathlib import Path
 PRELOAD = [
     "evalsuite.cli.main",
     "evalsuite.cli.run",
-    "evalsuite.engine.generate",
+    "evalsuite.scenarios.generate",
     "evalsuite.runners.flux",
     "evalsuite.metrics.latency",
     "evalsuite.report.report",

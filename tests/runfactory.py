@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from evalsuite.data.cases import Dataset, load_manifest
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
 from tests.conftest import write_dataset
 
 XSS_PROMPT = (

@@ -13,12 +13,12 @@ import evalsuite  # noqa: F401  (registers runners and metrics)
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
-from evalsuite.accel.frontier import FrontierSpec, bootstrap_ci, fastest_within, frontier, pareto_front
 from evalsuite.config import configuration as cfg
 from evalsuite.data.registry import load_dataset
-from evalsuite.engine.profile import pick_cases
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.frontier import FrontierSpec, bootstrap_ci, fastest_within, frontier, pareto_front
+from evalsuite.scenarios.profile import pick_cases
 
 SIZE = 32
 

@@ -16,7 +16,7 @@ import pytest
 
 from evalsuite.cli.main import main
 from evalsuite.engine.lock import LOCK_FILE, RunLock
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
 from evalsuite.trackers.tracking import cold_then_warm
 from tests.test_engine_lifecycle import COMMON_RUN_JSON
 

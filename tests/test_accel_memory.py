@@ -9,12 +9,12 @@ import evalsuite  # noqa: F401  (registers runners)
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point
 from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import _partial_group_offload, denoiser_blocks, offloaded_blocks
-from evalsuite.accel.plan import resident_estimate
 from evalsuite.config import configuration as cfg
 from evalsuite.data.registry import load_dataset
-from evalsuite.engine.profile import pick_cases
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.plan import resident_estimate
+from evalsuite.scenarios.profile import pick_cases
 
 
 def _runner(config: str = "flux-dev"):

@@ -366,7 +366,7 @@ def _as_real_inpaint_run(run: Path) -> Path:
     """The synthetic run as a flux-dev-inpaint run scored with clip_score, unmasked_lpips, latency."""
     import pandas as pd
 
-    from evalsuite.engine.store import RunStore
+    from evalsuite.results.store import RunStore
 
     df = pd.read_parquet(run / "samples.parquet").rename(columns={"lpips": "unmasked_lpips"})
     df.to_parquet(run / "samples.parquet")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.accel.frontier import FrontierSpec, frontier
 from evalsuite.cli.main import main
+from evalsuite.scenarios.frontier import FrontierSpec, frontier
 
 
 @pytest.fixture(scope="module")

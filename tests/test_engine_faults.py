@@ -19,7 +19,7 @@ from PIL import Image
 import evalsuite
 from evalsuite.cli.main import main
 from evalsuite.engine.lock import LOCK_FILE, RunLock
-from evalsuite.engine.store import RunFormatError, RunStore
+from evalsuite.results.store import RunFormatError, RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = [
@@ -222,7 +222,7 @@ def test_score_and_report_refuse_while_the_directory_is_locked(tmp_path: Path, f
 
 
 def test_lock_module_imports_without_fcntl():
-    code = "import sys; sys.modules['fcntl'] = None; import evalsuite.engine.lock, evalsuite.engine.store; print('ok')"
+    code = "import sys; sys.modules['fcntl'] = None; import evalsuite.engine.lock, evalsuite.results.store; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 

@@ -152,7 +152,7 @@ def test_profile_and_run_share_lifecycle_schema_and_lock(tmp_path):
     import evalsuite
     from evalsuite.cli.main import main
     from evalsuite.engine.lock import LOCK_FILE, RunLock, RunLockedError
-    from evalsuite.engine.profile import ProfileSpec, profile
+    from evalsuite.scenarios.profile import ProfileSpec, profile
 
     assert main(_profile_args(tmp_path, "p")) == 0
     run = tmp_path / "p"

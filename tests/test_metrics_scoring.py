@@ -258,8 +258,8 @@ def test_a_deleted_image_fails_only_its_row(scored_run, tmp_path, capsys):
 
 
 def test_repeated_and_inapplicable_metrics_warn_and_are_dropped(scored_run, tmp_path, caplog):
-    from evalsuite.engine.store import RunStore, row_key
     from evalsuite.metrics.scoring import score_run, select_metrics
+    from evalsuite.results.store import RunStore, row_key
 
     res, _, _ = scored_run
     caplog.set_level("WARNING")

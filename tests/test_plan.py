@@ -10,7 +10,7 @@ import pytest
 
 import evalsuite  # noqa: F401
 from evalsuite.accel.axes import PointSpec
-from evalsuite.accel.plan import PlanSpec, choose, parse_gib, plan, resident_estimate, strategy_point
+from evalsuite.scenarios.plan import PlanSpec, choose, parse_gib, plan, resident_estimate, strategy_point
 
 
 def test_parse_gib_accepts_units_and_names_bad_text():

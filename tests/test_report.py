@@ -193,7 +193,7 @@ def test_banner_for_random_metric_networks_and_none_for_hub(tmp_path: Path):
 
 
 def test_meta_only_markdown_still_renders(reported: Path):
-    from evalsuite.engine.store import RunStore
+    from evalsuite.results.store import RunStore
 
     text = render_markdown(RunStore(reported).read_meta())
     assert text.startswith("> **WARNING") and "## Summary (run.json)" in text
@@ -248,7 +248,7 @@ def test_report_without_dataset_or_cuda_columns(tmp_path: Path):
 
 
 def test_report_of_empty_and_all_failed_runs(tmp_path: Path):
-    from evalsuite.engine.store import RunStore
+    from evalsuite.results.store import RunStore
 
     ds = make_dataset(tmp_path / "ds", n=2)
     failed = make_run(
@@ -317,7 +317,7 @@ def test_a_failing_report_leaves_the_previous_files_untouched(tmp_path: Path, mo
     def boom(*a, **k):
         raise RuntimeError("disk full while rendering")
 
-    from evalsuite.engine.store import RunStore
+    from evalsuite.results.store import RunStore
 
     store = RunStore(run)
     meta = store.read_meta()

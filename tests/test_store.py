@@ -4,7 +4,7 @@ import pandas as pd
 from PIL import Image
 
 import evalsuite
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
 
 
 def _row(case: str, status: str = "ok", **kw):

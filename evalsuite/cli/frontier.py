@@ -20,7 +20,7 @@ DEFAULT_POINTS = [
 def cmd_frontier(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from evalsuite.accel.frontier import FrontierSpec, frontier
+    from evalsuite.scenarios.frontier import FrontierSpec, frontier
 
     spec = FrontierSpec(
         configs=args.configs,

@@ -9,7 +9,7 @@ from evalsuite.cli.common import add_sweep_args, run_sweep
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from evalsuite.accel.plan import DEFAULT_STRATEGIES, PlanSpec, parse_gib, plan
+    from evalsuite.scenarios.plan import DEFAULT_STRATEGIES, PlanSpec, parse_gib, plan
 
     spec = PlanSpec(
         config=args.config,

@@ -1,4 +1,4 @@
-"""``evalsuite profile``: speed/VRAM/energy sweeps (the scenario is :mod:`evalsuite.engine.profile`).
+"""``evalsuite profile``: speed/VRAM/energy sweeps (the scenario is :mod:`evalsuite.scenarios.profile`).
 
 torch, diffusers and pandas are imported inside :func:`cmd_profile`, not here.
 """
@@ -21,7 +21,7 @@ def _on_off(v: str) -> bool:
 def cmd_profile(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from evalsuite.engine.profile import ProfileSpec, profile
+    from evalsuite.scenarios.profile import ProfileSpec, profile
 
     spec = ProfileSpec(
         configs=args.configs,

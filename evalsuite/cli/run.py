@@ -88,7 +88,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evalsuite.config.runconfig import RunConfig
-    from evalsuite.engine.generate import InternalRunError, RunInterrupted, run
+    from evalsuite.scenarios.generate import InternalRunError, RunInterrupted, run
 
     try:
         result = run(RunConfig.from_args(args))

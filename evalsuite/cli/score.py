@@ -118,9 +118,9 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
         written (checked before scoring). ScoringError, MetricWeightsError: see ``score_run``.
     """
     from evalsuite.engine.lock import locked_run
-    from evalsuite.engine.store import RunStore
     from evalsuite.report.report import check_writable
     from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.store import RunStore
 
     # unusable input is refused before the lock is taken, so that nothing is written
     kw["device"] = _score_device(kw.get("device", "auto"))

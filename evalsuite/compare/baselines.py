@@ -49,7 +49,7 @@ from evalsuite.compare.thresholds import (
     judge,
     resolve_direction,
 )
-from evalsuite.engine.harness import RunResult
+from evalsuite.scenarios.generate import RunResult
 from evalsuite.trackers.stats import bootstrap_statistic
 
 SCHEMA = "evalsuite.baseline/1"
@@ -77,7 +77,7 @@ class ConfigRun:
 
     Attributes:
         config: configuration name.
-        result: the whole :class:`~evalsuite.harness.RunResult`.
+        result: the whole :class:`~evalsuite.scenarios.generate.RunResult`.
     """
 
     config: str

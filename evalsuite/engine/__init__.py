@@ -1,4 +1,4 @@
-"""The run lifecycle: resolve → lock → scenario (generate | profile | frontier | plan) → store →
-score → report, with the run directory store, its lock, provenance, what the sweep scenarios share
-(:mod:`evalsuite.engine.sweep`) and multi-process sharding.
+"""The run lifecycle: resolve → lock → scenario (:mod:`evalsuite.scenarios`) → store → score →
+report, with the run directory lock, provenance, determinism and multi-process sharding. The
+store itself lives in :mod:`evalsuite.results.store`.
 """

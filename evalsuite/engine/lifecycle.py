@@ -1,12 +1,12 @@
 """ONE run lifecycle for every scenario: resolve → lock → scenario → store → score → report.
 
 A *scenario* is what a run does with the runners between taking the run directory's lock and
-writing its outputs: :class:`~evalsuite.engine.generate.GenerateScenario` (``evalsuite run``:
-configurations × cases × seeds, resumable), :class:`~evalsuite.engine.profile.ProfileScenario`
-(``evalsuite profile``: speed/memory sweeps), :class:`~evalsuite.accel.frontier.FrontierScenario`
+writing its outputs: :class:`~evalsuite.scenarios.generate.GenerateScenario` (``evalsuite run``:
+configurations × cases × seeds, resumable), :class:`~evalsuite.scenarios.profile.ProfileScenario`
+(``evalsuite profile``: speed/memory sweeps), :class:`~evalsuite.scenarios.frontier.FrontierScenario`
 (``evalsuite frontier``: acceleration points with their paired quality cost) and
-:class:`~evalsuite.accel.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets).
-The last three are *sweeps* (:mod:`evalsuite.engine.sweep`: one row per measured point).
+:class:`~evalsuite.scenarios.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets).
+The last three are *sweeps* (:mod:`evalsuite.scenarios.sweep`: one row per measured point).
 :func:`execute` is the orchestrator they share::
 
     scenario.resolve()                     # arguments → configurations, dataset, device (usage errors)
@@ -42,7 +42,7 @@ from evalsuite.engine import distributed
 from evalsuite.engine.determinism import determinism_settings
 from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
-from evalsuite.engine.store import SCHEMA, RunStore
+from evalsuite.results.store import SCHEMA, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class RunInterrupted(KeyboardInterrupt):
 
     Attributes:
         result: what the scenario finished (for ``evalsuite run`` a
-            :class:`~evalsuite.engine.generate.RunResult`; rerunning the same call resumes).
+            :class:`~evalsuite.scenarios.generate.RunResult`; rerunning the same call resumes).
         signum: the signal that stopped the run.
         exit_code: 130 for SIGINT, 143 for SIGTERM (128 + signal number).
     """

@@ -32,8 +32,8 @@ import torch
 from PIL import Image
 
 from evalsuite.data.cases import Case, Dataset
-from evalsuite.engine.store import Key, RunStore, row_key
 from evalsuite.registry import METRICS
+from evalsuite.results.store import Key, RunStore, row_key
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
 from evalsuite.runners.weights import NO_QUALITY_EVIDENCE
 from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
 

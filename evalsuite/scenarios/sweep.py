@@ -1,7 +1,7 @@
 """What the sweep scenarios share inside the run lifecycle (:mod:`evalsuite.engine.lifecycle`).
 
-A *sweep* measures points — ``evalsuite profile`` (:mod:`evalsuite.engine.profile`), ``evalsuite
-frontier`` (:mod:`evalsuite.accel.frontier`) and ``evalsuite plan`` (:mod:`evalsuite.accel.plan`)
+A *sweep* measures points — ``evalsuite profile`` (:mod:`evalsuite.scenarios.profile`), ``evalsuite
+frontier`` (:mod:`evalsuite.scenarios.frontier`) and ``evalsuite plan`` (:mod:`evalsuite.scenarios.plan`)
 — and writes one row per point (``config`` = the point's label, ``case_id`` ``-``, ``seed`` 0 where
 a point covers several cases). They share, besides :func:`~evalsuite.engine.lifecycle.execute`:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.engine.store import RunStore
+from evalsuite.results.store import RunStore
 
 if TYPE_CHECKING:
     import torch

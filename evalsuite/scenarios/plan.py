@@ -50,7 +50,11 @@ from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.engine.sweep import (
+from evalsuite.paths import atomic_write, atomic_write_json
+from evalsuite.registry import RUNNERS
+from evalsuite.runners.base import Runner
+from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.sweep import (
     Sweep,
     SweepScenario,
     environment_lines,
@@ -59,10 +63,6 @@ from evalsuite.engine.sweep import (
     save_figure,
     usable_cases,
 )
-from evalsuite.paths import atomic_write, atomic_write_json
-from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import Runner
-from evalsuite.runners.weights import Weights
 from evalsuite.trackers.tracking import cold_then_warm, summarize
 
 log = logging.getLogger(__name__)
@@ -465,7 +465,7 @@ def plan(
 ) -> Path:
     """Run the planner; returns the run directory.
 
-    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.scenarios.profile.profile`
     (``kind: plan`` in ``run.json``).
     """
     spec.validate()

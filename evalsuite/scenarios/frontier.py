@@ -43,8 +43,12 @@ from evalsuite.config import configuration as cfg
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.engine.store import RunStore
-from evalsuite.engine.sweep import (
+from evalsuite.paths import atomic_write, atomic_write_json
+from evalsuite.registry import RUNNERS
+from evalsuite.results.store import RunStore
+from evalsuite.runners.base import Runner
+from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.scenarios.sweep import (
     Sweep,
     SweepScenario,
     environment_lines,
@@ -53,10 +57,6 @@ from evalsuite.engine.sweep import (
     save_figure,
     usable_cases,
 )
-from evalsuite.paths import atomic_write, atomic_write_json
-from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import Runner
-from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
 from evalsuite.trackers.tracking import Call, cold_then_warm, summarize
 
 __all__ = ["FrontierScenario", "FrontierSpec", "frontier", "run_point", "usable_cases"]
@@ -654,7 +654,7 @@ def frontier(
     """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
     the tables and plot after every point).
 
-    The lifecycle, and the errors raised, are those of :func:`evalsuite.engine.profile.profile`
+    The lifecycle, and the errors raised, are those of :func:`evalsuite.scenarios.profile.profile`
     (``kind: frontier`` in ``run.json``).
     """
     spec.validate()

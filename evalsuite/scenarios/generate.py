@@ -44,16 +44,16 @@ from evalsuite.engine.lifecycle import (
     execute,
     pick_device,
 )
-from evalsuite.engine.store import (
+from evalsuite.metrics.features import check_metric_weights, default_mode
+from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
+from evalsuite.registry import RUNNERS
+from evalsuite.results.store import (
     RunStore,
     config_hash,
     meta_config_hash,
     row_key,
     write_json_atomic,
 )
-from evalsuite.metrics.features import check_metric_weights, default_mode
-from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
-from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import CaseError, GenerationOutput, Runner
 from evalsuite.runners.weights import Weights
 from evalsuite.trackers.tracking import DeviceMonitor

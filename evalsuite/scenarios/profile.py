@@ -40,8 +40,11 @@ from evalsuite.config.profile import DTYPES, MEMORY_MODES
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.engine.store import write_json_atomic
-from evalsuite.engine.sweep import (
+from evalsuite.registry import RUNNERS
+from evalsuite.results.store import write_json_atomic
+from evalsuite.runners.base import Runner
+from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.scenarios.sweep import (
     Sweep,
     SweepScenario,
     environment_lines,
@@ -50,9 +53,6 @@ from evalsuite.engine.sweep import (
     save_figure,
     usable_cases,
 )
-from evalsuite.registry import RUNNERS
-from evalsuite.runners.base import Runner
-from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.tracking import _sync, cold_then_warm, measure, summarize
 
