@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 # process the tests start.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: demo test venv lint typecheck unit benchmark clean
+.PHONY: demo test test-cpu-levels venv lint typecheck unit benchmark clean
 
 # The environment: exactly the versions of constraints.txt, with --no-deps (no dependency
 # resolution, which alone took 48 s on the 2-core development machine), in two pip processes at
@@ -63,6 +63,18 @@ typecheck: $(DEV)
 PYTEST_WORKERS ?= 2
 unit: $(DEV)
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# torch picks its CPU kernels by instruction set (AVX-512, AVX2, default), and a test that compares
+# generated numbers bitwise can hold on one and fail on another. This runs the tests marked `numerics`
+# (tests/conftest.py says which) once more under a second dispatch level: AVX2 where the native one is
+# AVX-512, else the default kernels. CI (.ci/run) runs it after `make test`.
+## make test-cpu-levels: the numerics tests again under a second CPU dispatch level
+test-cpu-levels: $(DEV)
+	@native=$$($(BIN)/python -c "import torch; print(torch.backends.cpu.get_cpu_capability())"); \
+	case "$$native" in AVX512*) level=avx2;; *) level=default;; esac; \
+	echo "test-cpu-levels: native kernels $$native; running the numerics tests with ATEN_CPU_CAPABILITY=$$level"; \
+	ATEN_CPU_CAPABILITY=$$level EVALSUITE_EXPECT_CPU_LEVEL=$$level \
+	  $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m numerics
 
 benchmark: $(DEV)
 	$(BIN)/python -m pytest benchmarks --benchmark-only -q

@@ -297,14 +297,16 @@ def test_out_or_run_dir_on_a_file_is_a_usage_error(tmp_path: Path, capsys):
     assert f.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only folder")
-def test_out_on_a_read_only_folder_is_a_usage_error(tmp_path: Path, capsys):
+def test_out_on_a_read_only_folder_is_a_usage_error(tmp_path: Path):
+    from tests.unprivileged import evalsuite_as_non_root
+
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        assert main([*RUN, "--out", str(ro)]) == 2
-        assert f"--out {ro}: cannot write in {ro}" in capsys.readouterr().err
+        res = evalsuite_as_non_root([*RUN, "--out", str(ro)])
+        assert res.returncode == 2, res.stderr
+        assert f"--out {ro}: cannot write in {ro}" in res.stderr
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)

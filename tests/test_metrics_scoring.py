@@ -3,6 +3,9 @@ paired LPIPS, re-scoring with ``evalsuite score``, and clear errors."""
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,23 +202,27 @@ def test_cache_root_that_is_a_file_warns_and_scores_without_caching(
     assert fid["n"] == 4 and fid["n_ref"] == 4 and math.isfinite(fid["value"])
 
 
-def test_read_only_cache_root_warns_and_scores_without_caching(scored_run, tmp_path, monkeypatch, caplog):
-    import os
+def test_read_only_cache_root_warns_and_is_not_used(tmp_path):
+    # as a non-root user (root writes into any folder): the cache root is refused with the warning the
+    # scoring path acts on (the file case above checks that scoring then computes without caching)
+    from tests.unprivileged import REPO, non_root
 
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the file case above covers the same path")
-    res, _, _ = scored_run
-    run = _copy_run(res, tmp_path)
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(ro))
-    caplog.set_level("WARNING")
+    code = "import logging; logging.basicConfig(); from evalsuite.paths import cache_dir; print(cache_dir('features'))"
+    env = {**os.environ, "EVALSUITE_CACHE_DIR": str(ro), "PYTHONPATH": str(REPO)}
     try:
-        assert main(["score", str(run), "--metrics", "fid"]) == 0
+        out = subprocess.run(non_root([sys.executable, "-c", code]), capture_output=True, text=True, env=env)
     finally:
         ro.chmod(0o700)
-    assert "computing without caching" in caplog.text and not list(ro.iterdir())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None"
+    assert (
+        f"cache folder {ro / 'features'} cannot be used" in out.stderr
+        and "computing without caching" in out.stderr
+    )
+    assert not list(ro.iterdir())
 
 
 def test_a_deleted_image_fails_only_its_row(scored_run, tmp_path, capsys):

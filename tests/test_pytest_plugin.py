@@ -129,6 +129,27 @@ def test_markers_registered_exactly_once(pytester, ini_declares):
     assert all(names.count(m) == 1 for m in ("gpu", "slow", "regression")), names
 
 
+@pytest.mark.parametrize("weights, outcome", [("tiny", "skipped"), ("random", "passed"), ("hub", "passed")])
+def test_evalsuite_weights_marker_runs_a_test_only_under_its_policies(pytester, weights, outcome):
+    pytester.makepyfile(
+        test_inner="""
+import pytest
+
+@pytest.mark.evalsuite_weights("random", "hub", reason="no metric to compare on tiny weights")
+def test_metric():
+    pass
+"""
+    )
+    res = pytester.runpytest_inprocess(
+        "-p", PLUGIN, "--strict-markers", "-rs", f"--evalsuite-weights={weights}"
+    )
+    res.assert_outcomes(**{outcome: 1})
+    if outcome == "skipped":
+        res.stdout.fnmatch_lines(
+            ["*runs with --evalsuite-weights random or hub, not tiny: no metric to compare*"]
+        )
+
+
 # -- a real regression fails readably; refusals ----------------------------------------------------
 
 INNER_COMPARE = """

@@ -10,12 +10,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 # evalsuite.runners imports register the built-in runners
 import evalsuite.runners  # noqa: F401, I001
 from evalsuite.registry import RUNNERS
-from evalsuite.testing.contract import RunnerContract, pixel_difference
+from evalsuite.testing.contract import PixelTolerance, RunnerContract, pixel_difference
 
 
 class _ControlNetLayout:
@@ -76,5 +77,19 @@ def test_the_contract_catches_a_runner_that_ignores_its_seed(monkeypatch, tmp_pa
     single = runner.generate(cases[:1], [7])[0]
     with pytest.raises(AssertionError, match="seeds 7 and 8 give nearly the same image"):
         contract.test_same_seed_same_image_other_seed_differs(runner, cases, single)
-    assert pixel_difference(single.image, single.image) == (0, 0.0)
     runner.close()
+
+
+def test_pixel_difference_and_tolerance_on_known_images():
+    from PIL import Image
+
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = a.copy()
+    b[1, 2, 0] = 6  # one channel of one pixel, 6 levels: max 6, mean 6 / 18
+    ia, ib = Image.fromarray(a), Image.fromarray(b)
+    assert pixel_difference(ia, ib) == (6, pytest.approx(6 / 18))
+    PixelTolerance(max_abs=6, mean_abs=0.34).check(ia, ib, "within")
+    with pytest.raises(AssertionError, match=r"too far: max \|Δ\| 6 levels \(allowed 5\)"):
+        PixelTolerance(max_abs=5, mean_abs=1.0).check(ia, ib, "too far")
+    with pytest.raises(AssertionError, match="image sizes differ"):
+        pixel_difference(ia, Image.fromarray(a[:1]))

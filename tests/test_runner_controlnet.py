@@ -14,6 +14,7 @@ from evalsuite.data.cases import Case
 from evalsuite.runners.base import CaseError
 from evalsuite.runners.flux_controlnet import BASE_COMPONENTS, FluxControlNetInpaint
 from evalsuite.runners.weights import Weights, WeightsError
+from evalsuite.testing.contract import RunnerContract
 
 cn = pytest.importorskip("evalsuite.runners.controlnet_inpaint")
 
@@ -82,7 +83,11 @@ def test_hub_policy_loads_published_layout_with_strict_checking(tiny, case, tmp_
     hub = _runner(policy="hub", weights_dir=tmp_path / "w", width=SIZE, height=SIZE, dtype="float32")
     for k, v in tiny.pipe.controlnet.state_dict().items():
         assert torch.equal(hub.pipe.controlnet.state_dict()[k], v), k
-    assert np.array_equal(_img(tiny.generate([case], [5])[0]), _img(hub.generate([case], [5])[0]))
+    # equal weights in other tensors: CPU kernels may round one pixel differently by instruction set
+    # (seen: one channel of one pixel by one level with AVX-512), so within the reload tolerance
+    RunnerContract.reload_tolerance.check(
+        tiny.generate([case], [5])[0].image, hub.generate([case], [5])[0].image, "flux-cn: tiny vs saved copy"
+    )
 
 
 @pytest.mark.parametrize(
@@ -386,7 +391,7 @@ def test_same_seed_same_image_independent_of_global_rng(tiny, case):
     # batch invariance: per-sample generators and a per-image VAE encode give the same noise and control
     # input (checked exactly elsewhere); batched CPU matmuls may round differently, hence ≤ 1 grey level
     both = tiny.generate([case, Case("d", "a lighthouse", image=case.image, mask=case.mask)], [7, 9])
-    assert np.abs(_img(both[0]).astype(int) - _img(a).astype(int)).max() <= 1
+    RunnerContract.batch_tolerance.check(both[0].image, a.image, "flux-cn: single vs batch of 2")
 
 
 def test_true_cfg_runner_differs_and_uses_negative_prompt(case):

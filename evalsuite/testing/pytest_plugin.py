@@ -23,8 +23,10 @@ memory, energy) of a baseline from another machine is skipped with the reason
 (``--evalsuite-other-machine=compare`` compares it anyway): latency is only compared with figures
 measured on the same runner.
 
-Markers ``gpu``, ``slow`` and ``regression`` are registered unless the ini file declares them;
-tests marked ``gpu`` are skipped when CUDA is unavailable.
+Markers ``gpu``, ``slow``, ``regression`` and ``evalsuite_weights`` are registered unless the ini
+file declares them; tests marked ``gpu`` are skipped when CUDA is unavailable (the one GPU skip hook,
+also of evalsuite's own tests), and tests marked ``evalsuite_weights("random", "hub")`` run only under
+those weights policies (skipped at collection, naming them, under the others).
 
 See ``docs/regression.md`` for the workflow (tiny weights in CI, hub weights on a GPU runner,
 pytest-benchmark speed baselines).
@@ -49,6 +51,8 @@ MARKERS = {
     "gpu": "needs a CUDA GPU (skipped without one)",
     "slow": "takes more than a few seconds on CPU",
     "regression": "quality/speed regression checks against stored baselines",
+    "evalsuite_weights": "evalsuite_weights(*policies): runs only under those --evalsuite-weights policies "
+    "(skipped at collection, with the reason, under the others)",
 }
 WEIGHT_POLICIES = ("tiny", "random", "hub")
 DEFAULT_CONFIGS = ("flux-dev",)
@@ -136,6 +140,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    weights = str(config.getoption("--evalsuite-weights"))
+    for item in items:
+        mark = item.get_closest_marker("evalsuite_weights")
+        if mark is not None and weights not in mark.args:
+            why = mark.kwargs.get("reason", "")
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"runs with --evalsuite-weights {' or '.join(mark.args)}, not {weights}"
+                    + (f": {why}" if why else "")
+                )
+            )
     if not any("gpu" in item.keywords for item in items):
         return
     import torch
