@@ -56,7 +56,11 @@ _CUDA = torch.cuda.is_available()
 # where it is not, the test checks the reason names the axis and the missing piece (a CPU machine
 # without the accel extras runs only this branch for them, and the test id says so).
 NEEDS = {
-    "precision=fp8": (_has("torchao"), "torchao", "torchao"),
+    "precision=fp8": (
+        _has("torchao") and _CUDA,
+        "torchao+CUDA",
+        "torchao" if not _has("torchao") else "CUDA",
+    ),
     "precision=int8wo": (_has("torchao"), "torchao", "torchao"),
     "precision=nf4": (_has("bitsandbytes") and _CUDA, "bitsandbytes+CUDA", "bitsandbytes"),
     "precision=gguf": (_has("gguf"), "gguf", "gguf"),
@@ -110,6 +114,8 @@ def test_every_axis_applies_and_generates_or_says_why(text):
         reason = str(info.value)
         # the reason names the axis and what is missing, and the runner still generates without it
         assert reason.startswith(f"{text}: ") and word in reason, reason
+        if word == "torchao":
+            assert "pip install 'evalsuite[accel]'" in reason, reason
         assert r.generate(cases, seeds)[0].image.size == (SIZE, SIZE)
         return
     notes = apply_point(r, pt, ctx)

@@ -159,9 +159,14 @@ class ApplyContext:
 # -- precision --------------------------------------------------------------------------------
 
 
+#: Packages of the ``accel`` extra (pyproject.toml, pinned): ``pip install 'evalsuite[accel]'``.
+ACCEL_EXTRA = ("torchao",)
+
+
 def _need_package(name: str, what: str) -> None:
     if importlib.util.find_spec(name) is None:
-        raise Unavailable(f"{what} needs the {name} package, which is not installed")
+        fix = " (pip install 'evalsuite[accel]')" if name in ACCEL_EXTRA else ""
+        raise Unavailable(f"{what} needs the {name} package, which is not installed{fix}")
 
 
 def _fp8_capable(device: torch.device) -> None:
@@ -543,7 +548,8 @@ def available_axes(device: torch.device | str) -> dict[str, str]:
         ("flash_attn_interface", "attention=_flash_3"),
         ("sageattention", "attention=sage"),
     ):
-        out[what] = "installed" if importlib.util.find_spec(pkg) else f"unavailable: {pkg} not installed"
+        fix = " (pip install 'evalsuite[accel]')" if pkg in ACCEL_EXTRA else ""
+        out[what] = "installed" if importlib.util.find_spec(pkg) else f"unavailable: {pkg} not installed{fix}"
     if dev.type != "cuda":
         out["memory offload / fp8"] = "unavailable: needs CUDA"
     return out
