@@ -1,6 +1,6 @@
 """Speed regressions of a configuration's ``generate`` call, through pytest-benchmark.
 
-Uses the fixtures of :mod:`evalsuite.pytest_plugin`. Save a reference on the trusted commit and
+Uses the fixtures of :mod:`evalsuite.testing.pytest_plugin`. Save a reference on the trusted commit and
 compare later runs with it (see docs/regression.md)::
 
     pytest benchmarks/test_regression_speed.py --benchmark-only --benchmark-autosave

@@ -1,6 +1,6 @@
 """``evalsuite datasets`` subcommands: list, validate, build, build-masks.
 
-Hooked into :func:`evalsuite.cli.build_parser` with one call to :func:`add_parser`.
+Hooked into :func:`evalsuite.cli.main.build_parser` with one call to :func:`add_parser`.
 """
 
 from __future__ import annotations

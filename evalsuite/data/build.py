@@ -4,7 +4,7 @@ Source photographs come from files bundled inside installed packages (scikit-ima
 data and matplotlib's ``grace_hopper.jpg``), so a build needs no network. Each photo is centre-
 cropped to a square and resized with Lanczos to the set's side (1024 for ``inpaint-core``,
 256 for ``smoke``), then stored once; cases combine photos with different masks (from
-:mod:`evalsuite.masks`), prompts (from :mod:`evalsuite.prompts`), categories and seeds.
+:mod:`evalsuite.data.masks`), prompts (from :mod:`evalsuite.data.prompts`), categories and seeds.
 
 ``evalsuite datasets build`` rewrites all three sets; ``evalsuite datasets build-masks`` rewrites
 only the masks, bit-identically (tested against the committed files).
@@ -312,7 +312,7 @@ def _readme(
         "* Masks: 1-bit PNG, white = regenerate; `mask_family` names the generator and `seed` seeds it.",
         "* Other resolutions (e.g. 768² for the ControlNet Alpha configurations): the runner resizes "
         "the image with Lanczos and the mask with nearest neighbour to the configuration's size — resize, "
-        "never crop (`evalsuite.imageio.resize_image` / `resize_mask`, called from "
+        "never crop (`evalsuite.data.imageio.resize_image` / `resize_mask`, called from "
         "`Runner.load_inputs`). Sources smaller than the configuration's size are upscaled by the same rule.",
         "* Text prompts and all manifest text are released with the suite under its licence.",
         "",

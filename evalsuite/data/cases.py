@@ -24,9 +24,9 @@ Lines are separated by ``\n`` only (JSON Lines): characters such as U+2028 or U+
 prompt are part of the prompt. A UTF-8 byte-order mark at the start is ignored.
 
 Other layouts (BrushBench, COCO-2014 captions, CSV, image/mask folders) are read by
-:mod:`evalsuite.loaders` into the same :class:`Case` objects; :func:`evalsuite.validate.validate_dataset`
+:mod:`evalsuite.data.loaders` into the same :class:`Case` objects; :func:`evalsuite.data.validate.validate_dataset`
 checks every file of a dataset (see ``docs/datasets.md``). Mask generators named by ``mask_family``
-live in :mod:`evalsuite.masks`.
+live in :mod:`evalsuite.data.masks`.
 
 The fingerprint is the sha256 of the manifest bytes followed by, for every referenced file in
 sorted order, its relative path and its bytes: any change to the prompts, masks or images changes

@@ -1,7 +1,7 @@
 """The fixed prompt lists of the shipped sets (``t2i-core`` and ``inpaint-core``).
 
 Prompts are plain data composed deterministically from the lists below; the builder in
-:mod:`evalsuite.dataset_build` writes them into the manifests. Changing anything here changes the
+:mod:`evalsuite.data.build` writes them into the manifests. Changing anything here changes the
 shipped manifests and therefore the dataset fingerprints — do it only with a new release.
 """
 

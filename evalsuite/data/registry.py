@@ -1,7 +1,7 @@
 """Finding datasets by name: shipped sets, registered loaders (plugins) and paths.
 
 A name resolves, in order, to: a registered loader in :data:`evalsuite.registry.DATASETS`
-(a callable returning a :class:`~evalsuite.cases.Dataset`), optionally with a location and options
+(a callable returning a :class:`~evalsuite.data.cases.Dataset`), optionally with a location and options
 as ``LOADER:PATH?key=value&key=value`` (e.g. ``brushbench:/data/BrushBench``,
 ``coco2014:/data/captions_val2014.json?ids=/data/ids.tsv&images=/data/val2014``), a shipped set
 ``<root>/<name>/`` in one of :func:`dataset_roots`, a ``.csv`` file (generic CSV loader), or a path

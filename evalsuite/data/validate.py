@@ -1,7 +1,7 @@
 """Validating a dataset's files before a run: ``validate_dataset(ds) -> ValidationReport``.
 
-The manifest itself is checked when it is read (:func:`evalsuite.cases.load_manifest` raises
-:class:`~evalsuite.cases.ManifestError` naming the file and line for malformed lines, missing files
+The manifest itself is checked when it is read (:func:`evalsuite.data.cases.load_manifest` raises
+:class:`~evalsuite.data.cases.ManifestError` naming the file and line for malformed lines, missing files
 and duplicate ids). This module opens every image and mask and reports, per case:
 
 =========  ==================================================================================

@@ -2,7 +2,7 @@
 
 A runner class is registered in :data:`evalsuite.registry.RUNNERS` and declares a ``Params``
 dataclass (every parameter a configuration may set). The harness creates it with resolved
-params, a :class:`~evalsuite.weights.Weights` policy and a device, calls :meth:`Runner.load`
+params, a :class:`~evalsuite.runners.weights.Weights` policy and a device, calls :meth:`Runner.load`
 once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
 """
 

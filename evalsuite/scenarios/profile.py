@@ -99,7 +99,7 @@ class ProfileSpec:
         memory_modes: subset of :data:`MEMORY_MODES`.
         compile: ``[False]``, ``[True]`` or both.
         compile_mode: ``torch.compile`` mode (``default``, ``max-autotune-no-cudagraphs``...).
-        fp8_backend: ``auto``, ``torchao`` or ``scaled_mm`` (see :mod:`evalsuite.fp8`).
+        fp8_backend: ``auto``, ``torchao`` or ``scaled_mm`` (see :mod:`evalsuite.runners.fp8`).
         min_reps / min_seconds / max_reps: warm repetitions (both minima must be met).
         baseline: measure the bare diffusers call for the first point of each configuration.
         save_images: store the first warm image of each point in the run directory.

@@ -382,7 +382,7 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
 
 @pytest.fixture(scope="session")
 def evalsuite_cases() -> Callable[..., list[Any]]:
-    """Factory: the :class:`~evalsuite.cases.Case` list of ``dataset`` (first ``limit`` cases)."""
+    """Factory: the :class:`~evalsuite.data.cases.Case` list of ``dataset`` (first ``limit`` cases)."""
 
     def get(dataset: str = "smoke", limit: int | None = None) -> list[Any]:
         from evalsuite.data.registry import load_dataset

@@ -1,6 +1,6 @@
 """Loaders for datasets users already have on disk: BrushBench, COCO-2014 captions, folder/CSV.
 
-Each loader returns a :class:`~evalsuite.cases.Dataset` (the same :class:`~evalsuite.cases.Case`
+Each loader returns a :class:`~evalsuite.data.cases.Dataset` (the same :class:`~evalsuite.data.cases.Case`
 objects as a shipped manifest, and a fingerprint over the loader's index file and every referenced
 file) and is registered in :data:`evalsuite.registry.DATASETS`:
 
