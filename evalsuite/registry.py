@@ -251,7 +251,7 @@ class Registry(Generic[T]):
         where = target.value if isinstance(target, EntryPoint) else target
         try:
             obj = target.load() if isinstance(target, EntryPoint) else import_target(target)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not end evalsuite
             raise RegistryError(
                 f"{self.kind} {name!r} ({origin}) could not be loaded from {where}: "
                 f"{type(exc).__name__}: {exc}"

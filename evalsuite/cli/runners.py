@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from evalsuite.cli import EXIT_OK
@@ -18,13 +19,21 @@ def cmd_runners(args: argparse.Namespace) -> int:
     import yaml
 
     from evalsuite.config import configuration as cfg
-    from evalsuite.registry import RUNNERS
+    from evalsuite.registry import RUNNERS, RegistryError
 
     names = args.names or cfg.available(args.config_dir)
     ovs = [cfg.Override.parse(o) for o in args.overrides]
-    out = {}
+    out: dict[str, Any] = {}
     for name in names:
-        c = cfg.resolve(name, ovs, args.config_dir)
+        try:
+            c = cfg.resolve(name, ovs, args.config_dir)
+        except (RegistryError, cfg.ConfigError) as exc:
+            if args.names:  # asked for by name: a usage error
+                raise
+            # listing everything: one broken plugin or file must not hide the others
+            print(f"evalsuite: warning: {name}: {exc}", file=sys.stderr)
+            out[name] = {"error": str(exc)}
+            continue
         out[name] = {
             "runner": c.runner,
             "task": RUNNERS.get(c.runner).task,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import types
 import typing
@@ -36,6 +37,8 @@ from typing import Any
 import yaml
 
 from evalsuite.registry import RUNNERS
+
+log = logging.getLogger(__name__)
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "builtin"
 
@@ -103,31 +106,136 @@ class Configuration:
         return RUNNERS.get(self.runner)
 
 
+#: The top-level keys of a configuration file.
+CONFIG_KEYS = ("name", "runner", "description", "params")
+#: A configuration file whose YAML aliases would expand to more nodes than this is refused (an alias
+#: bomb: a few lines that expand to gigabytes); no real configuration comes near it.
+MAX_YAML_NODES = 10_000
+#: The longest description copied into ``run.json`` and listed by ``evalsuite runners``.
+MAX_DESCRIPTION = 1_000
+#: File name endings read as configuration files.
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def check_config_name(name: Any, where: str) -> str:
+    """A configuration name is a folder name (images go to ``images/<name>/``): the rule of run ids
+    and case ids — not empty, no path separators, not ``.`` or ``..``.
+
+    Raises:
+        ConfigError: naming ``where`` (the file) and the rule.
+    """
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name in (".", "..")
+        or any(sep in name for sep in seps)
+        or "\0" in name
+        or any(ord(c) < 32 for c in name)
+    ):
+        raise ConfigError(
+            f"{where}: configuration name {name!r} is not a name: a configuration name is used as a folder "
+            "name (no path separators, not '.' or '..', not empty, no control characters)"
+        )
+    return name
+
+
 def config_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
-    """Folders searched for configuration YAML, in priority order (later wins on a name clash)."""
+    """Folders searched for configuration YAML, in priority order (later wins on a name clash).
+
+    Raises:
+        ConfigError: when a ``--config-dir`` is missing or is a file. A folder of
+        ``$EVALSUITE_CONFIG_DIRS`` that does not exist is skipped with a warning naming the variable.
+    """
     dirs = [BUILTIN_CONFIG_DIR]
-    dirs += [Path(p) for p in os.environ.get("EVALSUITE_CONFIG_DIRS", "").split(os.pathsep) if p]
-    dirs += [Path(d) for d in extra]
-    return [d for d in dirs if d.is_dir()]
+    for p in os.environ.get("EVALSUITE_CONFIG_DIRS", "").split(os.pathsep):
+        if not p:
+            continue
+        if Path(p).is_dir():
+            dirs.append(Path(p))
+        else:
+            _warn_once(f"EVALSUITE_CONFIG_DIRS: {p} is not a folder; no configurations are read from it")
+    for d in extra:
+        path = Path(d)
+        if path.is_file():
+            raise ConfigError(f"--config-dir {path}: is a file, not a folder; pass the folder that holds it")
+        if not path.is_dir():
+            raise ConfigError(f"--config-dir {path}: no such folder")
+        dirs.append(path)
+    return dirs
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
+
+
+def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (linear in distinct nodes)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once; the constructor refuses nothing else here
+    if isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(_expanded_nodes(v, memo) for v in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    else:
+        n = 1
+    memo[id(node)] = n
+    return n
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_nodes(node, {}) > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: its YAML aliases expand to more than {MAX_YAML_NODES:,} nodes; a configuration "
+                "is a few parameters: write them out instead of nesting aliases"
+            )
+        data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or "runner" not in data:
         raise ConfigError(f"{path}: a configuration must be a mapping with at least 'runner' and 'params'")
+    unknown = [str(k) for k in data if k not in CONFIG_KEYS]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, CONFIG_KEYS, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(hints)}; a configuration has {', '.join(CONFIG_KEYS)}"
+        )
+    description = data.get("description", "")
+    if description is not None and not isinstance(description, str):
+        raise ConfigError(f"{path}: description must be text, not {type(description).__name__}")
+    if description and len(description) > MAX_DESCRIPTION:
+        raise ConfigError(
+            f"{path}: description is {len(description):,} characters; at most {MAX_DESCRIPTION:,} (one line "
+            "for `evalsuite runners` and run.json)"
+        )
+    if "params" in data and data["params"] is not None and not isinstance(data["params"], dict):
+        raise ConfigError(f"{path}: params must be a mapping of parameter: value")
     return data
 
 
 def discover(extra_dirs: Iterable[str | Path] = ()) -> dict[str, tuple[dict[str, Any], Path]]:
-    """All YAML configurations by name: ``{name: (raw mapping, path)}``."""
+    """All YAML configurations (``*.yaml`` and ``*.yml``) by name: ``{name: (raw mapping, path)}``.
+
+    Raises:
+        ConfigError: for an unreadable or invalid file, or a name that is not a name.
+    """
     found: dict[str, tuple[dict[str, Any], Path]] = {}
     for d in config_dirs(extra_dirs):
-        for path in sorted(d.glob("*.yaml")):
+        for path in sorted(p for p in d.iterdir() if p.suffix in CONFIG_SUFFIXES and p.is_file()):
             data = _read_yaml(path)
-            name = str(data.get("name") or path.stem)
+            name = check_config_name(data.get("name") or path.stem, str(path))
             found[name] = (data, path)
     return found
 
@@ -232,6 +340,7 @@ def resolve(
         description = str(data.get("description", ""))
         source = str(path)
     elif name in RUNNERS:
+        check_config_name(name, "registered runner")
         runner, raw, description, source = name, {}, "", "runner default"
     else:
         raise ConfigError(

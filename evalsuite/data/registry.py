@@ -10,12 +10,14 @@ to a folder/manifest.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from evalsuite.data import loaders as _loaders  # noqa: F401  (registers the built-in loaders)
-from evalsuite.data.cases import MANIFEST, Dataset, load_manifest
+from evalsuite.data.cases import MANIFEST, Dataset, ManifestError, load_manifest
 from evalsuite.registry import DATASETS
 
 SOURCE_DATASETS = Path(__file__).resolve().parent / "sets"
@@ -25,7 +27,12 @@ def dataset_roots() -> list[Path]:
     """Folders holding shipped/user datasets: ``$EVALSUITE_DATASETS`` (``os.pathsep``-separated),
     then the sets shipped inside the package (``evalsuite/data/sets/``). Nothing is picked up from
     the current directory: pass a path or set ``EVALSUITE_DATASETS``."""
-    roots = [Path(p) for p in os.environ.get("EVALSUITE_DATASETS", "").split(os.pathsep) if p]
+    roots = []
+    for p in os.environ.get("EVALSUITE_DATASETS", "").split(os.pathsep):
+        if p and not Path(p).is_dir():
+            _warn_once(f"EVALSUITE_DATASETS: {p} is not a folder; no datasets are read from it")
+        elif p:
+            roots.append(Path(p))
     roots += [SOURCE_DATASETS]
     seen, out = set(), []
     for r in roots:
@@ -34,6 +41,15 @@ def dataset_roots() -> list[Path]:
             seen.add(rr)
             out.append(rr)
     return out
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logging.getLogger(__name__).warning("%s", message)
 
 
 def shipped() -> dict[str, Path]:
@@ -51,6 +67,29 @@ def available() -> list[str]:
     return sorted(set(DATASETS.names()) | set(shipped()))
 
 
+def _check_loader_options(loader: str, fn: Any, options: dict[str, Any], spec: str) -> None:
+    """Refuse options the loader does not take, listing those it does (its keyword parameters after
+    the location).
+
+    Raises:
+        ManifestError: an unknown option.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    params = list(sig.parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    named = [p.name for p in params[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in options if k not in named]
+    if unknown:
+        raise ManifestError(
+            f"dataset {spec!r}: the {loader} loader has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(named) or 'none'} (as {loader}:PATH?key=value&key=value)"
+        )
+
+
 def load_dataset(
     name_or_path: str | os.PathLike[str], allow_outside: bool = False, **options: Any
 ) -> Dataset:
@@ -64,14 +103,28 @@ def load_dataset(
     if name in DATASETS:
         return DATASETS.get(name)(**options)
     loader, sep, rest = name.partition(":")
+    if sep and loader.lower() in ("http", "https", "ftp", "s3", "gs", "hf"):
+        raise ManifestError(
+            f"dataset {name!r}: URLs are not supported; download the dataset and pass its folder or manifest"
+        )
     if sep and len(loader) > 1 and loader in DATASETS:
         loc, _, query = rest.partition("?")
         for part in filter(None, query.split("&")):
             key, eq, value = part.partition("=")
             if not eq:
-                raise ValueError(f"dataset option {part!r} in {name!r} must be key=value")
-            options[key] = int(value) if key == "limit" else value
-        return DATASETS.get(loader)(loc or None, **options)
+                raise ManifestError(f"dataset option {part!r} in {name!r} must be key=value")
+            if key == "limit":
+                try:
+                    options[key] = int(value)
+                except ValueError:
+                    raise ManifestError(
+                        f"dataset option limit={value!r} in {name!r}: expected a whole number"
+                    ) from None
+            else:
+                options[key] = value
+        fn = DATASETS.get(loader)
+        _check_loader_options(loader, fn, options, name)
+        return fn(loc or None, **options)
     ship = shipped()
     if name in ship:
         return load_manifest(ship[name], name=name, allow_outside=allow_outside)

@@ -80,7 +80,13 @@ def load_coco2014(
         ManifestError: malformed JSON, unknown ids (naming the id file and line), missing fields.
         FileNotFoundError: a missing captions file, id file or reference image (naming the path).
     """
-    cap = locate(path, "EVALSUITE_COCO2014", "coco2014", "the COCO captions JSON (captions_val2014.json)")
+    cap = locate(
+        path,
+        "EVALSUITE_COCO2014",
+        "coco2014",
+        "the COCO captions JSON (captions_val2014.json)",
+        expect="file",
+    )
     raw = cap.read_bytes()
     try:
         data: Any = json.loads(raw)

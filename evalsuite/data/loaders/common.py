@@ -15,12 +15,16 @@ class LoaderNotConfigured(FileNotFoundError):
     """A registered loader was called without a location and its environment variable is unset."""
 
 
-def locate(path: str | os.PathLike[str] | None, env: str, name: str, what: str) -> Path:
-    """The loader's input: ``path`` if given, else ``$env``.
+def locate(
+    path: str | os.PathLike[str] | None, env: str, name: str, what: str, expect: str | None = None
+) -> Path:
+    """The loader's input: ``path`` if given, else ``$env``; ``expect`` (``"file"`` or ``"folder"``)
+    says what it must be.
 
     Raises:
         LoaderNotConfigured: neither is set.
         FileNotFoundError: the location does not exist (naming it).
+        ManifestError: it is a folder where a file is expected, or the other way round.
     """
     value = path if path is not None else os.environ.get(env)
     if not value:
@@ -30,6 +34,10 @@ def locate(path: str | os.PathLike[str] | None, env: str, name: str, what: str) 
     p = Path(value).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"{name}: {what} not found: {p}")
+    if expect == "file" and p.is_dir():
+        raise ManifestError(f"{name}: {p} is a folder; pass {what}")
+    if expect == "folder" and not p.is_dir():
+        raise ManifestError(f"{name}: {p} is a file, not a folder; pass {what}")
     return p
 
 

@@ -126,7 +126,7 @@ def load_csv(path: str | os.PathLike[str] | None = None, name: str | None = None
         ManifestError: a missing column, a malformed row, a bad field, a missing file or a duplicate
             id — naming the CSV and the line.
     """
-    p = locate(path, "EVALSUITE_CSV", "csv", "a CSV file of cases")
+    p = locate(path, "EVALSUITE_CSV", "csv", "a CSV file of cases", expect="file")
     raw, rows, header = _rows(p)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -167,7 +167,7 @@ def load_folder(path: str | os.PathLike[str] | None = None, name: str | None = N
         ManifestError: an image without a mask (naming the expected path), a mask without an image,
             or a malformed ``prompts.csv`` (naming the line).
     """
-    root = locate(path, "EVALSUITE_FOLDER", "folder", "a folder with images/ and masks/")
+    root = locate(path, "EVALSUITE_FOLDER", "folder", "a folder with images/ and masks/", expect="folder")
     for sub in ("images", "masks"):
         if not (root / sub).is_dir():
             raise FileNotFoundError(
