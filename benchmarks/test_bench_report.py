@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from evalsuite.report.profile import render_markdown as render_profile
 from evalsuite.report.report import render_markdown
-from evalsuite.scenarios.profile import render_markdown as render_profile
 
 
 def _meta(n_configs=8):

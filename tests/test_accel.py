@@ -18,8 +18,9 @@ from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
 from evalsuite.data.registry import load_dataset
 from evalsuite.registry import RUNNERS
+from evalsuite.report.frontier import fastest_within, pareto_mask
 from evalsuite.runners.weights import Weights
-from evalsuite.scenarios.frontier import FrontierSpec, bootstrap_ci, fastest_within, frontier, pareto_front
+from evalsuite.scenarios.frontier import FrontierSpec, bootstrap_ci, frontier
 from evalsuite.scenarios.profile import pick_cases
 
 SIZE = 32
@@ -169,7 +170,7 @@ def test_pareto_front_and_fastest_within():
             "speed_depends_on_weights": [False, False, True, False],
         }
     )
-    assert list(pareto_front(df)) == [True, True, False, True]
+    assert list(pareto_mask(df)) == [True, True, False, True]
     best = {f["lpips_max"]: f for f in fastest_within(df, [0.01, 0.1, 0.5])}
     assert best[0.01]["point"] == "ref" and best[0.1]["point"] == "a" and best[0.5]["point"] == "d"
     assert best[0.1]["speedup"] == 2.0

@@ -225,7 +225,7 @@ def test_require_significance_suppresses_noise(runs, tmp_path: Path):
 
 
 def test_new_failures_exit_1_without_thresholds(runs):
-    from evalsuite.compare.engine import render_markdown
+    from evalsuite.report.compare import render_markdown
 
     assert compare_runs(runs["base"], runs["same"]).exit_code == 0
     cmp = compare_runs(runs["base"], runs["failing"])

@@ -13,7 +13,7 @@ from typing import Any
 def cmd_compare(args: argparse.Namespace) -> int:
     """``evalsuite compare``: print the verdict, write the files, return the exit code (0/1/2)."""
     from evalsuite.compare.engine import compare_runs, load_thresholds, write_compare
-    from evalsuite.report.report import fmt
+    from evalsuite.report.formatting import fmt
 
     thresholds = load_thresholds(args.thresholds) if args.thresholds else None
     cmp = compare_runs(args.run_a, args.run_b, thresholds, args.allow_different_data)

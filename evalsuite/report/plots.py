@@ -3,6 +3,11 @@ configuration, per-step latency and per-configuration metric distributions.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state, no GUI
 backend). Every plot has a title, axis labels with units and a legend.
+
+Also the one set of figure helpers every rendered plot uses — the run report's, ``evalsuite
+compare``'s (:mod:`evalsuite.report.compare`) and the sweep scenarios' (``profile``, ``frontier``,
+``plan``): :func:`new_axes`, :func:`save_plot` (PNG + SVG, a :class:`Plot`), :func:`save_png` (the
+sweeps' PNGs), :func:`plot_text`, :func:`legend` and :func:`style`.
 """
 
 from __future__ import annotations
@@ -13,17 +18,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from evalsuite.report.tables import Quantity, RunView, step_matrix, values
+from evalsuite.report.tables import PEAK_COLUMNS, Quantity, RunView, step_matrix, values
 from evalsuite.trackers.stats import bootstrap_mean, quantile
 
 log = logging.getLogger(__name__)
 
 _MARKERS = "osD^vP*Xhp<>"
 _DPI = 110
+_SVG_SALT = "evalsuite"
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ def safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("._") or "x"
 
 
-def _txt(s: object) -> str:
+def plot_text(s: object) -> str:
     """Text for matplotlib without mathtext interpretation."""
     return str(s).replace("$", r"\$")
 
@@ -62,15 +70,16 @@ def style(i: int) -> dict[str, object]:
     return {"color": cmap(i % 10), "marker": _MARKERS[i % len(_MARKERS)]}
 
 
-def legend(ax, **kwargs: object) -> None:
+def legend(ax: Axes, **kwargs: Any) -> None:
     """The axes' legend, outside on the right: it hides no point, and a fixed place spares
     matplotlib's ``loc="best"`` search (a quarter of a report's plotting time)."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
 
 
-def _save(fig: Figure, out_dir: Path, rel_dir: str, key: str, title: str, caption: str) -> Plot:
-    """``fig`` as PNG and SVG, both cropped to one tight bounding box (computed once: with
-    ``bbox_inches="tight"`` every format would lay the figure out twice)."""
+def save_plot(fig: Figure, out_dir: Path, rel_dir: str, key: str, title: str, caption: str) -> Plot:
+    """``fig`` as ``out_dir/<key>.png`` and ``.svg``, both cropped to one tight bounding box (computed
+    once: with ``bbox_inches="tight"`` every format would lay the figure out twice), without dates or
+    random ids (the same figure gives the same bytes); ``rel_dir`` prefixes the returned paths."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -79,10 +88,27 @@ def _save(fig: Figure, out_dir: Path, rel_dir: str, key: str, title: str, captio
     canvas = FigureCanvasAgg(fig)
     fig.set_dpi(_DPI)
     bbox = fig.get_tightbbox(canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
-    fig.savefig(out_dir / f"{stem}.png", dpi=_DPI, bbox_inches=bbox, metadata={"Software": None})
-    fig.savefig(out_dir / f"{stem}.svg", dpi=_DPI, bbox_inches=bbox, metadata={"Date": None, "Creator": None})
+    with matplotlib.rc_context({"svg.hashsalt": _SVG_SALT}):
+        fig.savefig(out_dir / f"{stem}.png", dpi=_DPI, bbox_inches=bbox, metadata={"Software": None})
+        fig.savefig(
+            out_dir / f"{stem}.svg", dpi=_DPI, bbox_inches=bbox, metadata={"Date": None, "Creator": None}
+        )
     prefix = f"{rel_dir}/" if rel_dir else ""
     return Plot(stem, title, f"{prefix}{stem}.png", f"{prefix}{stem}.svg", caption)
+
+
+def new_axes(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure of ``figsize`` inches with one axes (no pyplot state, no GUI backend)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Lay out (``tight_layout``) and save ``fig`` as a PNG at 100 dpi — the plots of the sweep
+    scenarios (``profile``, ``frontier``, ``plan``); returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
 
 
 def pareto_front(xs: Sequence[float], ys: Sequence[float], higher_is_better: bool) -> list[int]:
@@ -129,7 +155,7 @@ def quality_vs_latency(view: RunView, metric: Quantity, out_dir: Path, rel_dir: 
             color=style(i)["color"],
             capsize=3,
             markersize=7,
-            label=_txt(config),
+            label=plot_text(config),
         )
     hib = metric.higher_is_better if metric.higher_is_better is not None else True
     front = pareto_front([p[2] for p in pts], [p[5].value for p in pts], hib)
@@ -140,22 +166,22 @@ def quality_vs_latency(view: RunView, metric: Quantity, out_dir: Path, rel_dir: 
         ax.scatter(fx, fy, s=180, facecolors="none", edgecolors="0.3", linewidths=1.2, zorder=3)
     direction = "higher is better" if hib else "lower is better"
     ax.set_xlabel("latency per image, median (s)  [bars: p10–p90]")
-    ax.set_ylabel(_txt(f"{metric.title} — mean, 95 % CI  [{direction}]"))
+    ax.set_ylabel(plot_text(f"{metric.title} — mean, 95 % CI  [{direction}]"))
     title = f"Quality vs latency: {metric.label}"
-    ax.set_title(_txt(title))
+    ax.set_title(plot_text(title))
     ax.grid(True, alpha=0.3)
     legend(ax, fontsize=8)
     caption = (
         f"Mean {metric.label} (bootstrap 95 % CI) against median latency per configuration; "
         "circled points joined by the dashed line form the Pareto front."
     )
-    return _save(fig, out_dir, rel_dir, f"quality_vs_latency_{metric.name}", title, caption)
+    return save_plot(fig, out_dir, rel_dir, f"quality_vs_latency_{metric.name}", title, caption)
 
 
 def vram(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
     """Bars of peak allocated / reserved VRAM (GiB, max over rows) per configuration."""
     ok = view.ok
-    cols = [c for c in ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib") if c in ok.columns]
+    cols = [c for c in PEAK_COLUMNS if c in ok.columns]
     labels = {
         "peak_allocated_gib": "allocated (torch)",
         "peak_reserved_gib": "reserved (torch)",
@@ -195,14 +221,14 @@ def vram(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
                     va="bottom",
                     fontsize=7,
                 )
-    ax.set_xticks(x, [_txt(k) for k in data], rotation=20, ha="right")
+    ax.set_xticks(x, [plot_text(k) for k in data], rotation=20, ha="right")
     ax.set_xlabel("configuration")
     ax.set_ylabel("peak memory (GiB)")
     title = "Peak VRAM per configuration"
     ax.set_title(title)
     legend(ax, fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(
+    return save_plot(
         fig, out_dir, rel_dir, "vram", title, "Peak GPU memory per configuration (maximum over images)."
     )
 
@@ -229,7 +255,7 @@ def step_latency(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None
             med,
             marker=str(st["marker"]),
             color=st["color"],
-            label=_txt(f"{config} (N={len(steps)})"),
+            label=plot_text(f"{config} (N={len(steps)})"),
             markersize=4,
         )
         if len(steps) > 1:
@@ -252,7 +278,7 @@ def step_latency(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     legend(ax, fontsize=8)
-    return _save(
+    return save_plot(
         fig,
         out_dir,
         rel_dir,
@@ -300,14 +326,14 @@ def distribution(view: RunView, q: Quantity, out_dir: Path, rel_dir: str = "") -
         Line2D([], [], color="0.5", marker="o", linestyle="", alpha=0.6, label="one image"),
     ]
     legend(ax, handles=handles, fontsize=7)
-    ax.set_xticks(pos, [_txt(f"{c}\nN={v.size}") for _, c, v in data], rotation=0, fontsize=8)
+    ax.set_xticks(pos, [plot_text(f"{c}\nN={v.size}") for _, c, v in data], rotation=0, fontsize=8)
     ax.set_xlabel("configuration")
     arrow = {True: " (higher is better)", False: " (lower is better)"}.get(q.higher_is_better, "")  # type: ignore[arg-type]
-    ax.set_ylabel(_txt(q.title + arrow))
+    ax.set_ylabel(plot_text(q.title + arrow))
     title = f"Distribution of {q.label}"
-    ax.set_title(_txt(title))
+    ax.set_title(plot_text(title))
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(
+    return save_plot(
         fig,
         out_dir,
         rel_dir,
@@ -327,7 +353,7 @@ def all_plots(view: RunView, out_dir: Path, rel_dir: str = "plots") -> list[Plot
     import matplotlib
 
     out: list[Plot | None] = []
-    with matplotlib.rc_context({"svg.hashsalt": "evalsuite", "font.size": 9}):
+    with matplotlib.rc_context({"svg.hashsalt": _SVG_SALT, "font.size": 9}):
         for q in view.quantities():
             if is_quality(q):
                 out.append(quality_vs_latency(view, q, out_dir, rel_dir))

@@ -23,6 +23,7 @@ import pandas as pd
 from evalsuite.data.cases import Dataset
 from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
+from evalsuite.report.formatting import fmt, fmt_ci, md, md_table
 from evalsuite.report.grids import run_grids
 from evalsuite.report.plots import Plot, all_plots
 from evalsuite.report.tables import (
@@ -46,52 +47,6 @@ REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR, GRIDS_DIR = (
 )
 
 
-# -- formatting ------------------------------------------------------------------------------------
-def fmt(x: Any, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits; ``—`` for missing/NaN."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        return f"{x:.{digits}g}"
-    return str(x)
-
-
-def fmt_ci(mean: float, low: float, high: float, n: int | None = None) -> str:
-    """``mean [low, high]`` (plus `` N=n``) with NaN-safe formatting."""
-    s = fmt(mean)
-    if not (isinstance(low, float) and math.isnan(low)):
-        s += f" [{fmt(low)}, {fmt(high)}]"
-    if n is not None:
-        s += f" N={n}"
-    return s
-
-
-def md(x: Any) -> str:
-    """User text made safe inside a Markdown table cell (pipes, newlines, angle brackets)."""
-    s = "" if x is None else str(x)
-    return (
-        s.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("\r", " ")
-        .replace("\n", " ")
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("`", "'")
-    )
-
-
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table (cells must already be escaped with :func:`md`)."""
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out + [""]
-
-
 # -- the model of one report -----------------------------------------------------------------------
 @dataclass
 class ReportData:
@@ -99,7 +54,7 @@ class ReportData:
 
     Attributes:
         view: the loaded run.
-        summary: the long table of :func:`evalsuite.tables.summary_frame` (``summary.csv``).
+        summary: the long table of :func:`evalsuite.report.tables.summary_frame` (``summary.csv``).
         status, failures, speed: per-configuration tables.
         plots: written plots (paths relative to the run directory).
         grids: (key, relative path, caption) of written image grids.

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalsuite.report.formatting import arrow
 from evalsuite.results.store import RunStore
-from evalsuite.runners.weights import NO_QUALITY_EVIDENCE
 from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
+from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
 # Columns that identify a row or carry text, never shown as numbers.
 IDENTITY = frozenset(
@@ -85,6 +86,9 @@ _SUFFIX_UNITS = {
 
 GROUPINGS = ("category", "mask_family")
 
+#: Peak-memory columns: summarised and compared by their maximum over rows, not a mean or median.
+PEAK_COLUMNS = ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib")
+
 
 @dataclass(frozen=True)
 class Quantity:
@@ -116,7 +120,7 @@ class Quantity:
     @property
     def arrow(self) -> str:
         """``↑`` when higher is better, ``↓`` when lower is, ``""`` when unknown."""
-        return {True: "↑", False: "↓"}.get(self.higher_is_better, "")  # type: ignore[arg-type]
+        return arrow(self.higher_is_better)
 
 
 def read_run_meta(store: RunStore) -> dict[str, Any]:
@@ -475,7 +479,7 @@ def speed_table(view: RunView) -> pd.DataFrame:
             "latency_p90_s": quantile(lat, 0.9),
             "s_per_step": quantile(flat, 0.5),
         }
-        for col in ("peak_allocated_gib", "peak_reserved_gib", "peak_device_gib"):
+        for col in PEAK_COLUMNS:
             v = _col(sub, col)
             rec[col] = float(v.max()) if v.size else math.nan
         for col in ("energy_j", "energy_wh", "power_w", "mfu"):

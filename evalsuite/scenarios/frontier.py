@@ -11,7 +11,8 @@ score delta, each with a bootstrap CI (``scipy.stats.bootstrap``, percentile, 95
 
 Outputs a run directory: ``run.json`` (``kind: frontier``), ``rows.jsonl`` (one row per point),
 ``frontier.csv``, ``frontier.md`` (tables: points; "fastest within paired LPIPS ≤ X"; which speed
-figures depend on weight values), ``frontier.json``, ``pareto.png`` and the images.
+figures depend on weight values), ``frontier.json``, ``pareto.png`` (rendered by
+:mod:`evalsuite.report.frontier`) and the images.
 
 It runs as :class:`FrontierScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
 the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
@@ -22,7 +23,6 @@ stop between points with everything written (exit 130/143). Each point is measur
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import statistics
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
@@ -43,20 +42,11 @@ from evalsuite.config import configuration as cfg
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.paths import atomic_write, atomic_write_json
 from evalsuite.registry import RUNNERS
 from evalsuite.results.store import RunStore
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
-from evalsuite.scenarios.sweep import (
-    Sweep,
-    SweepScenario,
-    environment_lines,
-    fmt,
-    pyplot,
-    save_figure,
-    usable_cases,
-)
+from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.tracking import Call, cold_then_warm, summarize
 
 __all__ = ["FrontierScenario", "FrontierSpec", "frontier", "run_point", "usable_cases"]
@@ -360,165 +350,6 @@ def paired_quality(
             r.setdefault("ci_method", how)
 
 
-# -- front and tables -------------------------------------------------------------------------------
-
-
-def pareto_front(df: pd.DataFrame, x: str = "s_per_image", y: str = "lpips_mean") -> pd.Series:
-    """Boolean mask of the rows not dominated in (x, y), both lower-is-better."""
-    ok = df[x].notna() & df[y].notna()
-    front = pd.Series(False, index=df.index)
-    for i in df.index[ok]:
-        xi, yi = df.at[i, x], df.at[i, y]
-        dominated = (
-            (df.loc[ok, x] <= xi) & (df.loc[ok, y] <= yi) & ((df.loc[ok, x] < xi) | (df.loc[ok, y] < yi))
-        ).any()
-        front[i] = not dominated
-    return front
-
-
-def fastest_within(df: pd.DataFrame, thresholds: Sequence[float]) -> list[dict[str, Any]]:
-    """Per configuration and threshold X: the fastest ok point whose mean paired LPIPS ≤ X."""
-    out = []
-    for base, g in df[df["status"] == "ok"].groupby("base_config", sort=False):
-        ref_s = g.loc[g["is_reference"], "s_per_image"]
-        for x in thresholds:
-            ok = g[g["lpips_mean"].notna() & (g["lpips_mean"] <= x)]
-            if ok.empty:
-                out.append({"base_config": base, "lpips_max": x, "point": None})
-                continue
-            best = ok.loc[ok["s_per_image"].idxmin()]
-            out.append(
-                {
-                    "base_config": base,
-                    "lpips_max": x,
-                    "point": best["point"],
-                    "s_per_image": best["s_per_image"],
-                    "lpips_mean": best["lpips_mean"],
-                    "speedup": (float(ref_s.iloc[0]) / best["s_per_image"]) if len(ref_s) else math.nan,
-                    "speed_depends_on_weights": bool(best["speed_depends_on_weights"]),
-                }
-            )
-    return out
-
-
-_fmt = fmt
-
-
-def _ci(r: Any, k: str) -> str:
-    m = r.get(f"{k}_mean")
-    if m is None or (isinstance(m, float) and math.isnan(m)):
-        return "—"
-    lo, hi = r.get(f"{k}_ci_low"), r.get(f"{k}_ci_high")
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return _fmt(m)
-    return f"{_fmt(m)} [{_fmt(lo, 3)}, {_fmt(hi, 3)}]"
-
-
-def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
-    fr = meta.get("frontier", {})
-    lines: list[str] = []
-    if fr.get("plumbing_only"):
-        lines += [
-            "> **Weights are tiny/random: speed and memory are real for these architectures; the paired "
-            "quality numbers prove the plumbing only (they say how far the numerics move, not how good "
-            "the images are). Threshold caches (FirstBlockCache, MagCache) reuse differently on real weights.**",
-            "",
-        ]
-    lines += [
-        f"# evalsuite frontier `{meta.get('run_id')}`",
-        "",
-        *environment_lines(meta),
-        f"- weights: {fr.get('weights')}; cases × seeds per point: {fr.get('pairs')}; reference: `{fr.get('reference')}`",
-        "- s/image: median of one timed call per (case, seed) after one cold call (95 % order-statistic CI); "
-        "compile s = cold − warm median; quality: mean over pairs vs the reference image at the same case "
-        "and seed [95 % percentile bootstrap CI]",
-        "",
-        "| configuration | point | status | s/image [CI] | cold s | compile s | NVML GiB | alloc GiB | passes computed / reused | "
-        "LPIPS | PSNR dB | SSIM | LPIPS masked | CLIP Δ | front | speed depends on weights |",
-        "|" + "---|" * 16,
-    ]
-    for _, r in df.iterrows():
-        if r["status"] != "ok":
-            lines.append(
-                f"| {r['base_config']} | `{r['point']}` | {r['status']}: {_fmt(r.get('reason'))} |"
-                + " — |" * 12
-                + f" {_fmt(bool(r['speed_depends_on_weights']))} |"
-            )
-            continue
-        passes = (
-            f"{_fmt(r.get('passes_computed'), 3)} / {_fmt(r.get('passes_reused'), 3)}"
-            if not pd.isna(r.get("passes_computed", math.nan))
-            else _fmt(r.get("passes_note"))
-        )
-        s = f"{_fmt(r['s_per_image'])} [{_fmt(r.get('s_ci_low'), 3)}, {_fmt(r.get('s_ci_high'), 3)}]"
-        lines.append(
-            f"| {r['base_config']} | `{r['point']}` | ok | {s} | {_fmt(r.get('first_call_s'))} | {_fmt(r.get('compile_s'))} | "
-            f"{_fmt(r.get('nvml_peak_gib'))} | {_fmt(r.get('alloc_peak_gib'))} | {passes} | {_ci(r, 'lpips')} | "
-            f"{_ci(r, 'psnr')} | {_ci(r, 'ssim')} | {_ci(r, 'lpips_masked')} | {_ci(r, 'clip_delta')} | "
-            f"{'**front**' if r.get('front') else ''} | {_fmt(bool(r['speed_depends_on_weights']))} |"
-        )
-    lines += [
-        "",
-        "## Fastest point within paired LPIPS ≤ X",
-        "",
-        "| configuration | X | point | s/image | LPIPS | speed-up vs reference | speed depends on weights |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in fr.get("fastest", []):
-        if f.get("point") is None:
-            lines.append(f"| {f['base_config']} | {f['lpips_max']:g} | none within X | — | — | — | — |")
-        else:
-            lines.append(
-                f"| {f['base_config']} | {f['lpips_max']:g} | `{f['point']}` | {_fmt(f['s_per_image'])} | "
-                f"{_fmt(f['lpips_mean'])} | {_fmt(f['speedup'], 3)}× | {_fmt(f['speed_depends_on_weights'])} |"
-            )
-    lines += [
-        "",
-        "## Which speed figures depend on the weight values",
-        "",
-        "Steps, precision, fused QKV, compile, attention backend and the schedule-based caches (TaylorSeer, "
-        "PyramidAttentionBroadcast, FasterCache) do the same work whatever the weights: their speed measured on "
-        "random weights holds for real ones. FirstBlockCache and MagCache skip a step when an activation "
-        "difference is under a threshold: how often that happens — and so their speed — depends on the weights "
-        "(random weights change a lot between steps, so they reuse little); MagCache's ratios are calibrated "
-        "per configuration in the run (`frontier.json` → `mag_ratios`).",
-    ]
-    bad = df[df["status"] != "ok"]
-    if len(bad):
-        lines += ["", "## Not measured", ""] + [
-            f"- `{r['config']}`: {r['status']}: {r['reason']}" for _, r in bad.iterrows()
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def write_pareto(df: pd.DataFrame, path: Path) -> Path | None:
-    plt = pyplot()
-
-    ok = df[(df["status"] == "ok") & df["lpips_mean"].notna()] if "lpips_mean" in df.columns else df.iloc[0:0]
-    if ok.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for base, g in ok.groupby("base_config", sort=False):
-        sc = ax.scatter(g["s_per_image"], g["lpips_mean"], label=base, alpha=0.7)
-        fr = g[g["front"]].sort_values("s_per_image")
-        ax.plot(
-            fr["s_per_image"], fr["lpips_mean"], "-o", color=sc.get_facecolor()[0], lw=2, mfc="none", ms=11
-        )
-        for _, r in g.iterrows():
-            ax.annotate(
-                r["point"],
-                (r["s_per_image"], r["lpips_mean"]),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-    ax.set_xlabel("seconds per image (median)")
-    ax.set_ylabel("paired LPIPS vs reference (mean)")
-    ax.set_title("Acceleration frontier (front: ringed, joined)")
-    ax.legend(fontsize=7)
-    return save_figure(fig, path)
-
-
 # -- the scenario -------------------------------------------------------------------------------
 
 
@@ -679,15 +510,12 @@ def _write_outputs(
     scorer: PairedScorer | None,
     mirror: Path | None,
 ) -> None:
-    """Write ``run.json``, ``frontier.csv/.md/.json`` and ``pareto.png`` for the rows so far."""
-    store, meta = ctx.store, ctx.meta
-    df = pd.DataFrame(rows)
-    for col in ("lpips_mean", "s_per_image", "status", "base_config"):
-        if col not in df.columns:
-            df[col] = math.nan
-    df["front"] = False
-    for _base, g in df[df["status"] == "ok"].groupby("base_config", sort=False):
-        df.loc[g.index, "front"] = pareto_front(g)
+    """Write ``run.json``, and ``frontier.csv/.md/.json`` and ``pareto.png`` for the rows so far
+    (:mod:`evalsuite.report.frontier`)."""
+    from evalsuite.report.frontier import fastest_within, frontier_frame, write_frontier
+
+    meta = ctx.meta
+    df = frontier_frame(rows)
     meta["frontier"]["fastest"] = fastest_within(df, spec.lpips_max)
     meta["frontier"]["mag_ratios"] = apply_ctx.mag_ratios
     meta["frontier"]["scorer"] = {
@@ -695,22 +523,7 @@ def _write_outputs(
         "clip": getattr(scorer, "clip_reason", "clip_score metric") if scorer else None,
     }
     ctx.save_meta()
-    flat = df.drop(columns=[c for c in ("images", "notes") if c in df.columns])
-    flat.to_csv(store.path / "frontier.csv", index=False)
-    atomic_write(store.path / "frontier.md", render_markdown(df, meta))
-    atomic_write_json(
-        store.path / "frontier.json",
-        json.loads(json.dumps({"meta": meta, "rows": df.to_dict("records")}, default=str)),
-    )
-    write_pareto(df, store.path / "pareto.png")
-    if mirror is not None:
-        import shutil
-
-        mirror.mkdir(parents=True, exist_ok=True)
-        for name in ("frontier.md", "frontier.json", "pareto.png"):
-            if (store.path / name).exists():
-                stem, ext = name.rsplit(".", 1)
-                shutil.copy(store.path / name, mirror / f"{stem}-{store.path.name}.{ext}")
+    write_frontier(ctx.store.path, df, meta, mirror)
 
 
 def _case_inputs(

@@ -20,7 +20,7 @@
 
 Outputs a run directory: ``run.json`` (``kind: plan``), ``rows.jsonl``, ``plan.csv``, ``plan.md``
 (sizes, strategies, the choice and verification per budget), ``plan.json``, ``plan.png`` (latency
-vs device peak per strategy, the budget lines drawn).
+vs device peak per strategy, the budget lines drawn; rendered by :mod:`evalsuite.report.plan`).
 
 It runs as :class:`PlanScenario` in the shared run lifecycle (:mod:`evalsuite.engine.lifecycle`):
 the run lock, ``run.json`` schema ``evalsuite.run/2`` with the environment block, Ctrl-C/SIGTERM
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import logging
 import math
 import re
@@ -42,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
@@ -50,19 +48,10 @@ from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
 from evalsuite.engine.lifecycle import RunContext
-from evalsuite.paths import atomic_write, atomic_write_json
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
-from evalsuite.scenarios.sweep import (
-    Sweep,
-    SweepScenario,
-    environment_lines,
-    fmt,
-    pyplot,
-    save_figure,
-    usable_cases,
-)
+from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.tracking import cold_then_warm, summarize
 
 log = logging.getLogger(__name__)
@@ -439,18 +428,12 @@ class PlanScenario(SweepScenario):
         }
 
     def report(self, ctx: RunContext) -> None:
-        """``plan.csv``, ``plan.md``, ``plan.json`` and ``plan.png`` from the measured strategies."""
-        path, meta = ctx.store.path, ctx.meta
-        meta["plan"].setdefault("choices", [])
-        df = pd.DataFrame(self.measured)
-        if df.empty:
-            df = pd.DataFrame(columns=["strategy", "status"])
-        df.drop(columns=[c for c in ("notes",) if c in df.columns]).to_csv(path / "plan.csv", index=False)
-        atomic_write(path / "plan.md", render_markdown(df, meta))
-        atomic_write_json(
-            path / "plan.json", json.loads(json.dumps({"meta": meta, "rows": self.measured}, default=str))
-        )
-        write_plot(df, self.spec.budgets, path / "plan.png")
+        """``plan.csv``, ``plan.md``, ``plan.json`` and ``plan.png`` from the measured strategies
+        (:mod:`evalsuite.report.plan`)."""
+        from evalsuite.report.plan import write_plan
+
+        ctx.meta["plan"].setdefault("choices", [])
+        write_plan(ctx.store.path, self.measured, ctx.meta, self.spec.budgets)
 
 
 def plan(
@@ -479,73 +462,3 @@ def plan(
         metrics=["latency"],
         dataset_note="the first usable case of the dataset, seed 0",
     )
-
-
-_f = fmt
-
-
-def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
-    p = meta["plan"]
-    lines = [
-        f"# evalsuite plan `{meta['run_id']}`",
-        "",
-        *environment_lines(meta),
-        f"- weights: {p.get('weights') or ', '.join(sorted(set(meta['weights'].values())))}",
-        "- component weights (GiB): "
-        + ", ".join(f"{k} {v:.3g}" for k, v in p.get("component_gib", {}).items()),
-        f"- activations at the configuration's resolution (resident allocator peak − weights): {_f(p.get('activation_gib'))} GiB",
-        "- device peak = NVML `used` sampled every 20 ms over all calls (cold included; CUDA context included)",
-        "",
-        "| strategy | status | s/image | cold s | device peak GiB (NVML) | alloc peak GiB | resident after apply GiB | estimate GiB |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in df.iterrows():
-        st = r["status"] if r["status"] == "ok" else f"{r['status']}: {_f(r.get('reason'))}"
-        lines.append(
-            f"| `{r['strategy']}` | {st} | {_f(r.get('s_per_image'))} | {_f(r.get('first_call_s'))} | "
-            f"{_f(r.get('nvml_peak_gib'))} | {_f(r.get('alloc_peak_gib'))} | {_f(r.get('resident_alloc_gib'))} | "
-            f"{_f(r.get('estimated_resident_gib'), 3)} |"
-        )
-    lines += [
-        "",
-        "## Fastest under each budget",
-        "",
-        "| budget GiB | strategy | s/image | × resident | device peak GiB | peak basis | verification |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for c in p.get("choices", []):
-        if c["strategy"] is None:
-            lines.append(f"| {c['budget_gib']:g} | none measured fits | — | — | — | — | — |")
-        else:
-            lines.append(
-                f"| {c['budget_gib']:g} | `{c['strategy']}` | {_f(c['s_per_image'])} | {_f(c.get('vs_resident'), 3)} | "
-                f"{_f(c['nvml_peak_gib'])} | {c.get('peak_basis')} | {_f(c.get('verified'))} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def write_plot(df: pd.DataFrame, budgets: Sequence[float], path: Path) -> Path | None:
-    plt = pyplot()
-
-    ok = df[(df["status"] == "ok")] if "status" in df.columns else df.iloc[0:0]
-    if ok.empty:
-        return None
-    x = (
-        ok["nvml_peak_gib"]
-        if "nvml_peak_gib" in ok.columns and ok["nvml_peak_gib"].notna().any()
-        else ok["estimated_resident_gib"]
-    )
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter(x, ok["s_per_image"])
-    for xi, yi, s in zip(x, ok["s_per_image"], ok["strategy"], strict=True):
-        ax.annotate(s, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    for b in budgets:
-        ax.axvline(b, color="r", ls="--", lw=1)
-        ax.text(b, ax.get_ylim()[1], f" {b:g} GiB", color="r", fontsize=7, va="top")
-    ax.set_xlabel(
-        "device peak GiB (NVML)" if x.name == "nvml_peak_gib" else "estimated device weights GiB (no NVML)"
-    )
-    ax.set_ylabel("seconds per image (median warm)")
-    ax.set_yscale("log")
-    ax.set_title("Memory strategies: latency vs device peak")
-    return save_figure(fig, path)

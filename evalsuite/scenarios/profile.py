@@ -14,7 +14,7 @@ no trackers) for the first point of each configuration, so the harness overhead 
 Outputs a run directory (same store as ``evalsuite run``): ``run.json`` (with a ``profile``
 section), ``rows.jsonl``/``samples.parquet`` (one row per point), ``report.md``, ``profile.csv``,
 ``profile.md`` and plots (``latency_vs_resolution.png``, ``vram_by_memory_mode.png``,
-``speedup.png``). With ``--save-images`` the first warm image of each point is stored, so a
+``speedup.png``; rendered by :mod:`evalsuite.report.profile`). With ``--save-images`` the first warm image of each point is stored, so a
 paired metric can price numerics-changing speed-ups (fp8, compile, fewer steps); under random or
 tiny weights that proves the plumbing only.
 """
@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from evalsuite.config import configuration as cfg
@@ -41,18 +40,9 @@ from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
-from evalsuite.results.store import write_json_atomic
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
-from evalsuite.scenarios.sweep import (
-    Sweep,
-    SweepScenario,
-    environment_lines,
-    fmt,
-    pyplot,
-    save_figure,
-    usable_cases,
-)
+from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.tracking import _sync, cold_then_warm, measure, summarize
 
@@ -425,9 +415,11 @@ class ProfileScenario(SweepScenario):
         return score_run(ctx.store, ["latency"], device="cpu")
 
     def report(self, ctx: RunContext) -> None:
-        write_outputs(ctx.store.path, pd.DataFrame(self.rows), ctx.meta)
+        """``profile.csv/.md/.json`` and the plots (:mod:`evalsuite.report.profile`), then the run report."""
+        from evalsuite.report.profile import write_profile
         from evalsuite.report.report import write_report
 
+        write_profile(ctx.store.path, self.rows, ctx.meta)
         write_report(ctx.store.path)
 
     def _measure_one(
@@ -554,193 +546,3 @@ def profile(
         metrics=["latency"],
         dataset_note="profile cases (the first usable case, repeated per batch)",
     )
-
-
-# -- outputs ---------------------------------------------------------------------------------
-
-TABLE_COLUMNS = [
-    ("config", "point"),
-    ("status", "status"),
-    ("first_call_s", "first s"),
-    ("e2e_median_s", "warm s (median)"),
-    ("e2e_ci_low_s", "CI low"),
-    ("e2e_ci_high_s", "CI high"),
-    ("e2e_p90_s", "p90"),
-    ("n_warm", "n"),
-    ("step_median_s", "s/step"),
-    ("text_encode_s", "text s"),
-    ("vae_encode_s", "vae enc s"),
-    ("denoise_s", "denoise s"),
-    ("vae_decode_s", "vae dec s"),
-    ("peak_allocated_gib", "alloc GiB"),
-    ("peak_reserved_gib", "reserved GiB"),
-    ("nvml_peak_gib", "NVML GiB"),
-    ("host_peak_rss_gib", "host RSS GiB"),
-    ("energy_j_per_image", "J/image"),
-    ("achieved_tflops", "TFLOP/s"),
-    ("mfu", "MFU"),
-    ("step_over_floor", "step/floor"),
-]
-
-
-_fmt = fmt
-
-
-def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
-    """The profile table as Markdown, with provenance, peaks, baseline overhead and speed-ups."""
-    prof = meta.get("profile", {})
-    lines = []
-    if prof.get("plumbing_only"):
-        lines += [
-            "> **Weights are tiny/random: speed and memory are real for these architectures, but images "
-            "carry no quality evidence; fp8/compile/step-count images prove the plumbing only.**",
-            "",
-        ]
-    lines += [
-        f"# evalsuite profile `{meta.get('run_id')}`",
-        "",
-        *environment_lines(meta),
-        f"- timing: {prof.get('timing')}; latencies are per call (one batch); phases are medians per call",
-        "- matmul peaks measured in this run: "
-        + ", ".join(
-            f"{k} {_fmt(v.get('tflops'))} TFLOP/s ({v.get('method') or v.get('reason')}, n={v.get('n')})"
-            for k, v in prof.get("peaks", {}).items()
-        ),
-        "- MFU = FLOP per step (docs/flops.md) / median s per step (steps after the first) / measured peak; "
-        "floor = FLOP per step / peak",
-        "",
-    ]
-    cols = [(k, h) for k, h in TABLE_COLUMNS if k in df.columns]
-    lines += ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r.get(k)) for k, _ in cols) + " |")
-    if "baseline_median_s" in df.columns or "baseline_error" in df.columns:
-        lines += [
-            "",
-            "## Harness overhead (runner + trackers vs the bare diffusers call)",
-            "",
-            f"Goal: ≤ {OVERHEAD_GOAL_PCT:g} % of end-to-end time.",
-            "",
-            "The goal is judged on the paired overhead: the median ratio of runner to bare call over",
-            "alternating pairs (bare, runner, bare, runner, …), which cancels drift between blocks; the",
-            "block overhead compares the point's own warm calls with a block of bare calls after them.",
-            "",
-            "| point | harness s | bare diffusers s | overhead % (block) | overhead % (paired) | within goal |",
-            "|---|---|---|---|---|---|",
-        ]
-        for _, r in df.iterrows():
-            if isinstance(r.get("baseline_error"), str):
-                lines.append(
-                    f"| {_fmt(r['config'])} | {_fmt(r.get('e2e_median_s'))} | unavailable: {_fmt(r['baseline_error'])} | — | — | — |"
-                )
-            elif not pd.isna(r.get("baseline_median_s", math.nan)):
-                ov = r["harness_overhead_pct"]
-                paired = r.get("harness_overhead_paired_pct", math.nan)
-                judged = ov if pd.isna(paired) else paired
-                lines.append(
-                    f"| {_fmt(r['config'])} | {_fmt(r['e2e_median_s'])} | {_fmt(r['baseline_median_s'])} | "
-                    f"{ov:+.2f} | {'—' if pd.isna(paired) else f'{paired:+.2f}'} | "
-                    f"{'yes' if judged <= OVERHEAD_GOAL_PCT else 'NO'} |"
-                )
-    sp = speedups(df)
-    if not sp.empty:
-        lines += [
-            "",
-            "## Speed-up per optimisation (vs the same point in bf16, all on GPU, eager)",
-            "",
-            "| point | reference | speed-up |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {r.config} | {r.reference} | {r.speedup:.3g}× |" for r in sp.itertuples()]
-    errs = df[df["status"] != "ok"] if "status" in df.columns else df.iloc[0:0]
-    if len(errs):
-        lines += ["", "## Points that failed", ""] + [
-            f"- `{r['config']}`: {r['error']}" for _, r in errs.iterrows()
-        ]
-    notes = df["unavailable"].dropna().unique() if "unavailable" in df.columns else []
-    if len(notes):
-        lines += ["", "## Not measured", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
-
-
-def speedups(df: pd.DataFrame) -> pd.DataFrame:
-    """Each point's speed-up over its reference: same config/size/batch/steps, first dtype, ``gpu``, eager."""
-    if df.empty or "e2e_median_s" not in df.columns:
-        return pd.DataFrame(columns=["config", "reference", "speedup"])
-    ok = df[df["status"] == "ok"]
-    key = ["base_config", "width", "height", "batch", "steps"]
-    is_ref = (ok["memory"] == "gpu") & (~ok["compile"].astype(bool)) & (ok["dtype"] != "fp8")
-    first: dict[tuple[Any, ...], Any] = {}
-    for _, r in ok[is_ref].iterrows():
-        first.setdefault(tuple(r[k] for k in key), r)
-    out = []
-    for _, r in ok.iterrows():
-        ref = first.get(tuple(r[k] for k in key))
-        if ref is None or ref["config"] == r["config"]:
-            continue
-        out.append(
-            {
-                "config": r["config"],
-                "reference": ref["config"],
-                "speedup": ref["e2e_median_s"] / r["e2e_median_s"],
-            }
-        )
-    return pd.DataFrame(out, columns=["config", "reference", "speedup"])
-
-
-_save = save_figure
-
-
-def write_plots(df: pd.DataFrame, run_dir: Path) -> list[Path]:
-    """Latency vs resolution, memory per memory mode and speed-ups as PNGs; returns the files written."""
-    plt = pyplot()
-
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df.iloc[0:0]
-    written: list[Path] = []
-    if ok.empty:
-        return written
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, g in ok.groupby(["base_config", "dtype", "memory", "compile", "batch", "steps"]):
-        g = g.sort_values("width")
-        ax.plot(g["width"], g["per_image_s"], marker="o", label="/".join(str(k) for k in key))
-    ax.set_xlabel("resolution (px, square)")
-    ax.set_ylabel("s per image (median)")
-    ax.set_title("Latency vs resolution")
-    ax.legend(fontsize=6)
-    written.append(_save(fig, run_dir / "latency_vs_resolution.png"))
-
-    mem_col = next(
-        (
-            c
-            for c in ("peak_reserved_gib", "nvml_peak_gib", "host_peak_rss_gib")
-            if c in ok.columns and ok[c].notna().any()
-        ),
-        None,
-    )
-    if mem_col:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        g = ok.groupby(["base_config", "memory"])[mem_col].max().reset_index()
-        ax.bar([f"{a}\n{b}" for a, b in zip(g.base_config, g.memory, strict=True)], g[mem_col])
-        ax.set_ylabel(f"{mem_col} (max)")
-        ax.set_title("Memory per memory mode")
-        ax.tick_params(axis="x", labelsize=6)
-        written.append(_save(fig, run_dir / "vram_by_memory_mode.png"))
-
-    sp = speedups(df)
-    if not sp.empty:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.barh(sp["config"], sp["speedup"])
-        ax.axvline(1.0, color="k", lw=0.8)
-        ax.set_xlabel("speed-up × (vs bf16, all on GPU, eager)")
-        ax.set_title("Speed-up per optimisation")
-        ax.tick_params(axis="y", labelsize=6)
-        written.append(_save(fig, run_dir / "speedup.png"))
-    return written
-
-
-def write_outputs(run_dir: Path, df: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """``profile.csv``, ``profile.md``, ``profile.json`` and the plots."""
-    df.to_csv(run_dir / "profile.csv", index=False)
-    (run_dir / "profile.md").write_text(render_markdown(df, meta), encoding="utf-8")
-    write_json_atomic(run_dir / "profile.json", {"meta": meta, "rows": df.to_dict("records")})
-    write_plots(df, run_dir)

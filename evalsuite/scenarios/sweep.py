@@ -11,15 +11,16 @@ a point covers several cases). They share, besides :func:`~evalsuite.engine.life
 * :class:`SweepScenario`: counts per configuration as the summary, the run directory as the
   result, and :meth:`SweepScenario.record` (a row and its ``configs`` entry, so ``run.json``
   describes every row);
-* :func:`usable_cases`, :func:`fmt`, :func:`environment_lines` and :func:`save_figure` for the
-  scenario's tables and plots.
+* :func:`usable_cases`: the cases a runner accepts.
+
+Their tables and plots are rendered in :mod:`evalsuite.report` (``profile``, ``frontier``, ``plan``)
+from the stored rows and ``run.json``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,45 +216,3 @@ def usable_cases(runner: Runner, pool: Sequence[Case], n: int) -> list[Case]:
     if not out:
         raise CaseError(f"none of the {len(pool)} cases is usable by {type(runner).__name__}")
     return out
-
-
-def fmt(v: Any, nd: int = 4) -> str:
-    """A table cell: ``—`` for missing/NaN, yes/no for booleans, ``nd`` significant digits, ``|`` escaped."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{nd}g}"
-    return str(v).replace("|", "\\|")
-
-
-def environment_lines(meta: dict[str, Any]) -> list[str]:
-    """The provenance lines a sweep's Markdown starts with (device, versions, git commit)."""
-    env = meta.get("environment", {})
-    dev = env.get("device", {})
-    return [
-        f"- device: {dev.get('name')} ({dev.get('type')})",
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
-        f"- git commit: {env.get('git_commit')}",
-    ]
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    """Lay out, save (PNG, 100 dpi) and close a matplotlib figure; returns ``path``."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
