@@ -6,6 +6,7 @@ Kept apart so that ``evalsuite --help`` does not import pandas/matplotlib.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from evalsuite.compare.engine import compare_runs, load_thresholds, write_compare
     from evalsuite.report.formatting import fmt
 
+    for run in (args.run_a, args.run_b):
+        _check_finished(Path(run), args.allow_unfinished)
     thresholds = load_thresholds(args.thresholds) if args.thresholds else None
     cmp = compare_runs(args.run_a, args.run_b, thresholds, args.allow_different_data)
     out = Path(args.out) if args.out else Path(args.run_b) / f"compare-vs-{cmp.a.name}"
+    _check_out(out, explicit=bool(args.out), run_b=Path(args.run_b))
     write_compare(cmp, out, args.embed_images, args.top)
     for v in cmp.verdicts:
         if v.status != "pass":
@@ -28,6 +32,60 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return cmp.exit_code
 
 
+def _check_finished(run: Path, allow_unfinished: bool) -> None:
+    """Refuse a run that a live process is writing (exit 3) or that did not finish (exit 2, unless
+    ``--allow-unfinished``): a gate must not pass on partial data."""
+    import json
+
+    from evalsuite.config.runconfig import RunConfigError
+    from evalsuite.engine.lock import refuse_if_live
+
+    refuse_if_live(run, "compare")
+    try:
+        meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # compare_runs names the missing or damaged run.json
+    if not isinstance(meta, dict) or allow_unfinished:
+        return
+    if meta.get("interrupted"):
+        why = "was interrupted"
+    elif meta.get("error"):
+        why = f"stopped on an internal error ({meta['error'].get('phase', 'unknown phase')})"
+    elif not meta.get("finished"):
+        why = "has not finished (no 'finished' time in run.json)"
+    else:
+        return
+    raise RunConfigError(
+        f"{run}: the run {why}, so its rows are incomplete; rerun the same command to finish it, or pass "
+        "--allow-unfinished to compare the rows it has"
+    )
+
+
+def _check_out(out: Path, explicit: bool, run_b: Path) -> None:
+    """The output folder must be a folder that can be written (named in one line, nothing written)."""
+    from evalsuite.config.runconfig import RunConfigError
+
+    if out.exists() and not out.is_dir():
+        raise RunConfigError(
+            f"--out {out}: is a file, not a folder; pass a folder for compare.md and compare.html"
+        )
+    probe = out if out.is_dir() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK) or _read_only_fs(probe):
+        where = f"--out {out}" if explicit else f"the default output {out} (inside run B)"
+        raise RunConfigError(
+            f"{where}: cannot write in {probe}; pass --out DIR with a writable folder for the comparison"
+        )
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def add_parser(sub: Any) -> None:
     """Register ``compare`` on the ``evalsuite`` subcommand parser ``sub``."""
     p = sub.add_parser(
@@ -35,7 +93,8 @@ def add_parser(sub: Any) -> None:
         help="compare two runs (B against baseline A): paired deltas, ratios, verdict",
         description="Compare run B against baseline run A on the (configuration, case, seed) rows both "
         "have. Exit code 0: nothing regresses beyond its threshold; 1: something does (or "
-        "rows ok in A fail in B); 2: unusable input.",
+        "rows ok in A fail in B); 2: unusable input (also: a run that did not finish); 3: a run is "
+        "being written by a live evalsuite process.",
     )
     p.add_argument("run_a", help="baseline run directory")
     p.add_argument("run_b", help="candidate run directory")
@@ -49,6 +108,11 @@ def add_parser(sub: Any) -> None:
         "--allow-different-data",
         action="store_true",
         help="compare even when the dataset fingerprints differ (shared case ids only)",
+    )
+    p.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="compare runs that were interrupted or did not finish (refused by default: exit 2)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_B/compare-vs-<run A id>)")
     p.add_argument("--top", type=int, default=6, help="cases in the most-changed grid (default 6)")

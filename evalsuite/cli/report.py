@@ -16,13 +16,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evalsuite.results.store import RunStore
 
     if (Path(args.run_dir) / "run.json").is_file():  # refuse a damaged or read-only run before locking it
-        read_run_meta(RunStore(args.run_dir))
+        meta = read_run_meta(RunStore(args.run_dir))
+        refuse_sweep_run(Path(args.run_dir), meta, "report")
         check_writable(args.run_dir, "report", "report.md, report.html, summary.csv, plots/ and grids/")
     with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
         path = write_report(args.run_dir, embed_images=args.embed_images)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.html')}")
     return EXIT_OK
+
+
+#: Where the report of each sweep kind lives, and the command that writes it.
+SWEEP_REPORTS = {
+    "profile": ("profile.md", "evalsuite profile"),
+    "frontier": ("frontier.md", "evalsuite frontier"),
+    "plan": ("plan.md", "evalsuite plan"),
+}
+
+
+def refuse_sweep_run(run_dir: Path, meta: dict[str, Any], command: str) -> None:
+    """``evalsuite report``/``score`` work on ``evalsuite run`` directories: refuse a sweep's
+    directory (profile, frontier, plan) naming its kind, its report and the command that fits,
+    before anything is written.
+
+    Raises:
+        RunConfigError: for a sweep run (exit 2).
+    """
+    from evalsuite.config.runconfig import RunConfigError
+
+    kind = meta.get("kind", "generate")
+    if kind in SWEEP_REPORTS:
+        md, writer = SWEEP_REPORTS[kind]
+        raise RunConfigError(
+            f"{run_dir} is a {kind} run (run.json kind {kind!r}); 'evalsuite {command}' works on 'evalsuite run' "
+            f"directories. Its report is {run_dir / md}, written by '{writer}' (rerun it with the same "
+            "arguments to rewrite it); compare two such runs with 'evalsuite compare'"
+        )
 
 
 def add_parser(sub: Any) -> None:

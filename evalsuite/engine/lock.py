@@ -184,3 +184,39 @@ def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLoc
         ) from None
     with RunLock(path, purpose=purpose) as lock:
         yield lock
+
+
+def live_holder(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The holder record of a run directory that a live process holds now, else ``None``; writes
+    nothing (a read-only directory works). ``{}`` when the kernel lock is held but the record is
+    unreadable."""
+    if os.name != "posix":
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(Path(run_dir) / f".{LOCK_FILE}", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return RunLock(run_dir).read_holder()
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def refuse_if_live(run_dir: str | os.PathLike[str], purpose: str) -> None:
+    """Refuse (:class:`RunLockedError`, exit 3) while a live process writes ``run_dir``, for commands
+    that only read it (``evalsuite compare``)."""
+    holder = live_holder(run_dir)
+    if holder is not None:
+        err = RunLock(run_dir)._refuse(holder)
+        raise RunLockedError(
+            f"{err} — 'evalsuite {purpose}' reads a finished run; run it when that one has finished", holder
+        )
