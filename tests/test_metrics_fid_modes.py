@@ -124,7 +124,7 @@ def test_legacy_pytorch_equals_pytorch_fid(shared):
 
     _, sd, files, _ = shared
     m, ours, res = _ours(shared, "legacy_pytorch")
-    assert m._net().id == "inception-v3-2015-12-05-pytorch-fid"
+    assert m._net().id.startswith("inception-v3-2015-12-05-pytorch-fid@")
     with mock.patch.object(pi, "load_state_dict_from_url", lambda *a, **k: dict(sd)):
         ref_net = pi.InceptionV3([3]).eval()  # FID blocks, resize_input=True, normalize_input=True
     ref = get_activations(files, ref_net, batch_size=N, dims=2048, device="cpu", num_workers=0)

@@ -254,3 +254,23 @@ def test_real_mode_loads_inception_from_a_safetensors_file(tmp_path):
     assert real.quality_evidence and real.extra["dim"] == 2048
     k = "Conv2d_1a_3x3.conv.weight"
     assert torch.equal(real.module.inner.state_dict()[k], sd[k])
+
+
+def test_reference_cache_key_follows_the_weight_files_bytes(tmp_path):
+    # two Inception files with the same name but other bytes (a replaced or damaged download) must not
+    # share cached reference statistics: the digest is in the network id, and so in the cache key
+    from safetensors.torch import save_file
+
+    rand = fx.inception("random_full", CPU).module
+    name = Path(fx.INCEPTION_FILE).stem + ".safetensors"
+    ids = []
+    for scale, folder in ((0.5, "a"), (0.25, "b"), (0.5, "c")):
+        (tmp_path / folder).mkdir()
+        save_file(
+            {k: v.clone() * scale for k, v in rand.inner.state_dict().items()}, str(tmp_path / folder / name)
+        )
+        ids.append(fx.inception("real", CPU, tmp_path / folder).id)
+    assert ids[0] != ids[1] and ids[0] == ids[2]  # same bytes, same id
+    assert ids[0].startswith("inception-v3-2015-12-05-torch-fidelity@")
+    pre = {"mode": "clean"}
+    assert fx.stats_key("fp", "all", ids[0], pre) != fx.stats_key("fp", "all", ids[1], pre)

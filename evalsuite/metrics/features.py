@@ -399,6 +399,17 @@ def _build_inception(state: dict[str, torch.Tensor] | None) -> nn.Module:
     return InceptionFeatures(net)
 
 
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and bytes (in name order): the identity of
+    loaded weights, whatever file format they came from."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def inception_file(fid_mode: str) -> str:
     """Weight file of the FID Inception for ``fid_mode``: pytorch-fid's for ``legacy_pytorch``,
     torch-fidelity's (the same TF graph as clean-fid's TorchScript model) otherwise."""
@@ -436,8 +447,12 @@ def inception(
                 torch.manual_seed(0)
             net = _build_inception(state)
             if mode == "real":
-                fid = "inception-v3-2015-12-05-" + (
-                    "pytorch-fid" if file == PT_INCEPTION_FILE else "torch-fidelity"
+                # the weights' digest is part of the id, and so of every reference-statistics cache
+                # key: a replaced or damaged file with the same name never reuses stale features
+                fid = (
+                    "inception-v3-2015-12-05-"
+                    + ("pytorch-fid" if file == PT_INCEPTION_FILE else "torch-fidelity")
+                    + f"@{state_digest(state or {})[:16]}"
                 )
             else:
                 fid = "inception-v3-2015-12-05-random"
