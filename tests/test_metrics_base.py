@@ -218,3 +218,25 @@ def test_mlperf_clip_score_is_open_clips_transform_tokenizer_and_unclamped_cosin
     assert vals == pytest.approx(ref, rel=1e-4, abs=1e-4)
     assert m.compute().extra["definition"].startswith("100 · cos(image, text) (MLPerf")
     assert ClipScoreMLPerf(**RANDOM)._model() == ("ViT-B-32", "openai")
+
+
+def test_erosion_that_removes_every_kept_pixel_says_why(caplog):
+    # issue 29 item 6: erode_px=1000 on 64² images made every row NaN with N = 0 and no message
+    from evalsuite.metrics.quality import UnmaskedPSNR
+
+    g = torch.Generator().manual_seed(0)
+    imgs, src = torch.rand(2, 3, 64, 64, generator=g), torch.rand(2, 3, 64, 64, generator=g)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, 16:48, 16:48] = 1.0
+    caplog.set_level("WARNING")
+    ok = UnmaskedPSNR(erode_px=4)
+    ok.update(MetricBatch(rows=[{}] * 2, images=imgs, sources=src, masks=masks))
+    assert ok.compute().n == 2 and "erode_px" not in caplog.text
+    m = UnmaskedPSNR(erode_px=1000)
+    vals = m.update(MetricBatch(rows=[{}] * 2, images=imgs, sources=src, masks=masks))
+    assert all(math.isnan(v) for v in vals) and m.compute().n == 0
+    assert (
+        "unmasked_psnr: erode_px=1000 leaves no kept pixels in 2 of 2 image(s) of this batch (64×64)"
+        in caplog.text
+        and "use a smaller erode_px" in caplog.text
+    )

@@ -546,6 +546,7 @@ class _Unmasked(Metric):
     def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         pred, src, mask = self._inputs(batch)
         keep = fn.erode_keep_mask(mask, self.options.erode_px)
+        self._warn_if_eroded_away(mask, keep)
         sigma = self.options.feather_sigma
         return self.add_samples(
             self._measure(pred, src, keep),
@@ -554,6 +555,28 @@ class _Unmasked(Metric):
                 f"{self.name}_paste_feather": self._measure(fn.paste_back(pred, src, mask, sigma), src, keep),
             },
         )
+
+    def _warn_if_eroded_away(self, mask: torch.Tensor, keep: torch.Tensor) -> None:
+        """One warning per metric when ``erode_px`` removes every kept pixel of some image (whose
+        value is then NaN): the reason, the image size and the fix, instead of a silent N = 0."""
+        if self.options.erode_px == 0 or getattr(self, "_warned_eroded", False):
+            return
+        kept_before = (mask < 0.5).flatten(1).any(dim=1)
+        kept_after = (keep > 0.5).flatten(1).any(dim=1)
+        lost = int((kept_before & ~kept_after).sum())
+        if lost:
+            self._warned_eroded = True
+            h, w = mask.shape[-2:]
+            log.warning(
+                "%s: erode_px=%d leaves no kept pixels in %d of %d image(s) of this batch (%d×%d): their "
+                "value is NaN and they are not counted in N; use a smaller erode_px",
+                self.name,
+                self.options.erode_px,
+                lost,
+                mask.shape[0],
+                w,
+                h,
+            )
 
     def compute(self) -> MetricResult:
         r = self.mean_of_samples()
