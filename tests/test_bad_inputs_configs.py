@@ -213,3 +213,109 @@ def test_a_broken_runner_plugin_neither_borrows_an_exit_code_nor_hides_the_list(
         in run.stderr
     )
     assert not (tmp_path / "o").exists()
+
+
+# -- confusing messages of the same try, one group ------------------------------------------------
+def _dataset(tmp_path: Path, image: str = "img/a.png", mask: str = "mask/a.png") -> Path:
+    from tests.conftest import write_dataset
+
+    return write_dataset(
+        tmp_path / "ds", [{"id": "a", "prompt": "a red apple", "image": image, "mask": mask}]
+    )
+
+
+def _zero_one_mask(tmp_path: Path) -> tuple[Path, list[str]]:
+    import numpy as np
+    from PIL import Image
+
+    ds = _dataset(tmp_path)
+    m = np.zeros((64, 64), np.uint8)
+    m[16:48, 16:48] = 1  # a 0/1 array saved as 8-bit grey
+    Image.fromarray(m).save(ds / "mask" / "a.png")
+    return ds, ["the mask's levels are 0 and 1 (not 0 and 255); reading 1 as 'regenerate'"]
+
+
+def _url_image(tmp_path: Path) -> tuple[Path, list[str]]:
+    ds = _dataset(tmp_path)
+    line = '{"id": "a", "prompt": "x", "image": "https://example.org/a.png", "mask": "mask/a.png"}\n'
+    (ds / "manifest.jsonl").write_text(line)
+    return ds, ["field 'image' = 'https://example.org/a.png' is a URL (https://); URLs are not supported"]
+
+
+def _link_outside(tmp_path: Path) -> tuple[Path, list[str]]:
+    ds = _dataset(tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (ds / "img" / "a.png").rename(outside / "a.png")
+    (ds / "img" / "a.png").symlink_to(outside / "a.png")
+    return ds, [
+        "points outside the dataset folder",
+        f"through the symbolic link {ds / 'img' / 'a.png'} → {outside / 'a.png'}",
+    ]
+
+
+# name → (builder of the dataset and the expected fragments, extra environment, exit code)
+MESSAGES = {
+    "mask-saved-as-0-1": (_zero_one_mask, {}, 0),
+    "image-path-is-a-url": (_url_image, {}, 2),
+    "symlink-leaves-the-dataset": (_link_outside, {}, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(MESSAGES))
+def test_confusing_input_gets_a_message_that_says_what_happened(name: str, tmp_path: Path, caplog):
+    build, env, code = MESSAGES[name]
+    ds, fragments = build(tmp_path)
+    caplog.set_level("WARNING")
+    res = cli(
+        "run",
+        "--configs",
+        "flux-dev-inpaint",
+        "--dataset",
+        str(ds),
+        "--weights",
+        "tiny",
+        "--set",
+        "steps=1",
+        "--metrics",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert res.returncode == code, res.stderr
+    for frag in fragments:
+        assert frag in res.stderr + caplog.text
+    if name == "mask-saved-as-0-1":  # read, not skipped as an empty mask
+        import pandas as pd
+
+        rows = pd.concat(pd.read_parquet(p) for p in (tmp_path / "o").rglob("samples.parquet"))
+        assert list(rows.status) == ["ok"]
+
+
+def test_more_threads_than_cores_warns(monkeypatch, caplog):
+    import torch
+
+    from evalsuite.engine.lifecycle import THREADS_ENV, apply_thread_policy
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv(THREADS_ENV, "1000")
+    caplog.set_level("WARNING")
+    try:
+        apply_thread_policy(torch.device("cpu"), "tiny")
+    finally:
+        torch.set_num_threads(before)
+    assert f"{THREADS_ENV}=1000 is more threads than the" in caplog.text and "use at most" in caplog.text
+
+
+def test_metrics_take_commas_as_well_as_spaces():
+    from evalsuite.cli.main import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["run", "--metrics", "latency,clip_score", "fid"]).metrics == [
+        "latency",
+        "clip_score",
+        "fid",
+    ]
+    assert p.parse_args(["run", "--metrics"]).metrics == []
+    assert p.parse_args(["score", "R", "--metrics", "fid,kid"]).metrics == ["fid", "kid"]

@@ -505,3 +505,25 @@ def test_documented_example_passes_on_an_unchanged_rerun(pytester, tiny_run, reg
         (pytester.path / "reports" / "baselines" / "flux-dev-inpaint__smoke__tiny.json").read_text()
     )
     assert set(baseline["metrics"]) == {"unmasked_psnr"} and len(baseline["images"]) == 2
+
+
+@pytest.mark.parametrize(
+    "option, fragment",
+    [
+        ("--evalsuite-device=tpu", "--evalsuite-device tpu:"),
+        ("--evalsuite-configs=flux-dvv", "--evalsuite-configs: unknown configuration 'flux-dvv'"),
+        ("--evalsuite-baselines={file}", "--evalsuite-baselines {file}: is a file, not a folder"),
+        ("--evalsuite-out={file}", "--evalsuite-out {file}: is a file, not a folder"),
+        ("--evalsuite-weights-dir={missing}", "--evalsuite-weights-dir {missing}: no such folder"),
+    ],
+)
+def test_unusable_plugin_option_is_one_usage_error_at_start_up(pytester, option, fragment):
+    f = pytester.path / "afile.txt"
+    f.write_text("x")
+    missing = pytester.path / "missing"
+    pytester.makepyfile(test_inner="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    res = pytester.runpytest_inprocess("-p", PLUGIN, option.format(file=f, missing=missing))
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    err = res.stderr.str()
+    assert fragment.format(file=f, missing=missing) in err and "Traceback" not in err
+    assert "passed" not in res.stdout.str()

@@ -20,6 +20,17 @@ from typing import Any
 from evalsuite.cli import EXIT_FAILED_ROWS
 
 
+class NameList(argparse.Action):
+    """``--metrics a b c`` and ``--metrics a,b,c`` alike: names split on commas and spaces, empty
+    names dropped (docs and users write both)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        items = [values] if isinstance(values, str) else list(values or [])
+        setattr(namespace, self.dest, [n.strip() for v in items for n in str(v).split(",") if n.strip()])
+
+
 def add_config_args(p: argparse.ArgumentParser, set_help: str | None = None) -> None:
     """``--set [CONFIG.]FIELD=VALUE`` (repeatable) and ``--config-dir DIR`` (repeatable)."""
     p.add_argument(

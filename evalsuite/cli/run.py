@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_OK
-from evalsuite.cli.common import add_config_args
+from evalsuite.cli.common import NameList, add_config_args
 from evalsuite.cli.score import add_metric_weight_args
 
 
@@ -71,6 +71,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics",
         nargs="*",
+        action=NameList,
         default=None,
         metavar="NAME",
         help="metrics to score at the end (default: every metric that applies to the configurations' "

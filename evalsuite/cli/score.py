@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalsuite.cli.common import NameList
+
 METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
     "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked); "
@@ -55,7 +57,7 @@ def add_parser(sub: Any) -> None:
     """Register the ``score`` subcommand on ``sub`` (argparse subparsers)."""
     p = sub.add_parser("score", help="(re-)score a run directory from its images, without regenerating")
     p.add_argument("run_dir", help="run directory (holds run.json)")
-    p.add_argument("--metrics", nargs="+", default=None, metavar="NAME", help=METRIC_HELP)
+    p.add_argument("--metrics", nargs="+", action=NameList, default=None, metavar="NAME", help=METRIC_HELP)
     add_metric_weight_args(p)
     p.add_argument(
         "--pair",

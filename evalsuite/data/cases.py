@@ -196,20 +196,46 @@ def _short(value: str, n: int = 60) -> str:
     return repr(value if len(value) <= n else value[: n - 1] + "…")
 
 
+def _first_link(given: Path, root: Path) -> Path | None:
+    """The first symbolic link on the way from ``root`` to ``given`` (``given`` itself included)."""
+    try:
+        parts = given.relative_to(root).parts if given.is_relative_to(root) else given.parts
+        base = root if given.is_relative_to(root) else Path(given.anchor)
+    except ValueError:
+        return None
+    cur = base
+    for part in parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return None
+
+
 def _resolve(root: Path, value: Any, key: str, path: Path, lineno: int, allow_outside: bool) -> Path:
     if not isinstance(value, str) or not value:
         raise _err(path, lineno, f"field {key!r} must be a non-empty path string, got {value!r}")
     if "\0" in value:
         raise _err(path, lineno, f"field {key!r} = {_short(value)} contains a NUL character; fix the path")
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme:
+        raise _err(
+            path,
+            lineno,
+            f"field {key!r} = {_short(value)} is a URL ({scheme}://); URLs are not supported: download the "
+            "file into the dataset folder and give its path",
+        )
     p = Path(value)
     try:
-        full = (p if p.is_absolute() else root / p).resolve()
+        given = p if p.is_absolute() else root / p
+        full = given.resolve()
         if not allow_outside and not full.is_relative_to(root.resolve()):
+            link = _first_link(given, root)
+            via = f" through the symbolic link {link} → {os.readlink(link)}" if link is not None else ""
             raise _err(
                 path,
                 lineno,
-                f"field {key!r} = {value!r} points outside the dataset folder {root}; "
-                "move the file into the dataset or pass --allow-outside-paths",
+                f"field {key!r} = {value!r} points outside the dataset folder {root}{via} (resolves to "
+                f"{full}); move the file into the dataset or pass --allow-outside-paths",
             )
         if full.is_dir():
             raise _err(path, lineno, f"field {key!r}: {full} is a folder, not an image file")

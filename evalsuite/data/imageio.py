@@ -98,14 +98,34 @@ def _read_mask_levels(path: Path) -> np.ndarray:
     return _mask_levels(ImageOps.exif_transpose(img) or img)
 
 
+_ZERO_ONE_WARNED: set[str] = set()
+
+
+def _is_zero_one(levels: np.ndarray) -> bool:
+    """A 0/1 mask saved as 8-bit grey: its top level is 1/255 (every pixel would read < 0.5)."""
+    top = float(levels.max()) if levels.size else 0.0
+    return 0.0 < top <= 1.0 / 255 + 1e-9
+
+
 def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load a mask as a boolean (H, W) array: True where the pixel is ≥ 0.5 (regenerate).
+    """Load a mask as a boolean (H, W) array: True where the pixel is ≥ 0.5 (regenerate). A mask
+    whose only levels are 0 and 1 (of 255: a 0/1 array saved as 8-bit grey) is read as 0/1, with a
+    warning.
 
     Raises:
         ImageError: missing, empty, undecodable or oversized file.
     """
     path = Path(path)
     lv = _read_mask_levels(path)
+    if _is_zero_one(lv):
+        if str(path) not in _ZERO_ONE_WARNED:
+            _ZERO_ONE_WARNED.add(str(path))
+            log.warning(
+                "%s: the mask's levels are 0 and 1 (not 0 and 255); reading 1 as 'regenerate' "
+                "(save masks as 0/255 to silence this)",
+                path,
+            )
+        return lv > 0
     n_soft = int(((lv > 0) & (lv < 1)).sum())
     if n_soft:
         log.info(
@@ -198,11 +218,12 @@ def mask_stats(path: str | os.PathLike[str]) -> MaskStats:
     """
     path = Path(path)
     lv = _read_mask_levels(path)
+    zero_one = _is_zero_one(lv)
     return MaskStats(
         size=(lv.shape[1], lv.shape[0]),
         n_pixels=int(lv.size),
-        n_masked=int((lv >= 0.5).sum()),
-        n_nonbinary=int(((lv > 0) & (lv < 1)).sum()),
+        n_masked=int((lv > 0).sum() if zero_one else (lv >= 0.5).sum()),
+        n_nonbinary=0 if zero_one else int(((lv > 0) & (lv < 1)).sum()),
     )
 
 

@@ -155,6 +155,16 @@ def apply_thread_policy(device: torch.device, policy: str) -> int:
             raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer") from None
         if n < 1:
             raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if n > cores:
+            log.warning(
+                "%s=%d is more threads than the %d core(s) this process may use; threads beyond the cores "
+                "spin against each other and slow every step (use at most %d)",
+                THREADS_ENV,
+                n,
+                cores,
+                cores,
+            )
         torch.set_num_threads(n)
     elif policy == "tiny" and device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(1)

@@ -119,11 +119,41 @@ def pytest_configure(config: pytest.Config) -> None:
         if name not in declared:
             config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_WRITTEN] = []
+    _check_options(config)
     other = config.getoption("--evalsuite-other-machine", default=None)
     if other:
         from evalsuite.compare import baselines
 
         baselines.OTHER_MACHINE_DEFAULT = str(other)
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Refuse unusable ``--evalsuite-*`` values once, at start-up, in one line each (instead of every
+    test failing with the same traceback)."""
+    from evalsuite.config.runconfig import check_device
+
+    device = config.getoption("--evalsuite-device", default=None)
+    if device not in (None, "auto"):
+        try:
+            check_device(device)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--evalsuite-device {device}: {exc}") from None
+    names = config.getoption("--evalsuite-configs", default=None)
+    if names:
+        from evalsuite.config import configuration as cfg
+
+        for name in (n.strip() for n in str(names).split(",") if n.strip()):
+            try:
+                cfg.resolve(name)
+            except (cfg.ConfigError, KeyError) as exc:
+                raise pytest.UsageError(f"--evalsuite-configs: {exc}") from None
+    for opt in ("--evalsuite-out", "--evalsuite-baselines", "--evalsuite-weights-dir"):
+        value = config.getoption(opt, default=None)
+        if value and Path(value).expanduser().is_file():
+            raise pytest.UsageError(f"{opt} {value}: is a file, not a folder")
+    wdir = config.getoption("--evalsuite-weights-dir", default=None)
+    if wdir and not Path(wdir).expanduser().is_dir():
+        raise pytest.UsageError(f"--evalsuite-weights-dir {wdir}: no such folder")
 
 
 _WRITTEN = pytest.StashKey[list[Path]]()
