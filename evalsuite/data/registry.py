@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.data import loaders as _loaders  # noqa: F401  (registers the built-in loaders)
-from evalsuite.data.cases import MANIFEST, Dataset, load_manifest
+from evalsuite.data.cases import MANIFEST, Dataset, ManifestError, load_manifest
 from evalsuite.registry import DATASETS
 
 SOURCE_DATASETS = Path(__file__).resolve().parent / "sets"
@@ -58,7 +58,7 @@ def load_dataset(
 
     Raises:
         RegistryError: unknown name (with "did you mean" suggestions).
-        ManifestError, FileNotFoundError: for an invalid manifest.
+        ManifestError, DatasetNotFoundError: for an invalid manifest or dataset option, a missing file.
     """
     name = str(name_or_path)
     if name in DATASETS:
@@ -69,8 +69,11 @@ def load_dataset(
         for part in filter(None, query.split("&")):
             key, eq, value = part.partition("=")
             if not eq:
-                raise ValueError(f"dataset option {part!r} in {name!r} must be key=value")
-            options[key] = int(value) if key == "limit" else value
+                raise ManifestError(f"dataset option {part!r} in {name!r} must be key=value")
+            try:
+                options[key] = int(value) if key == "limit" else value
+            except ValueError as exc:
+                raise ManifestError(f"dataset option {part!r} in {name!r}: limit must be an integer") from exc
         return DATASETS.get(loader)(loc or None, **options)
     ship = shipped()
     if name in ship:

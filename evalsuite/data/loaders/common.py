@@ -8,10 +8,10 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from evalsuite.data.cases import ManifestError
+from evalsuite.data.cases import DatasetNotFoundError, ManifestError
 
 
-class LoaderNotConfigured(FileNotFoundError):
+class LoaderNotConfigured(DatasetNotFoundError):
     """A registered loader was called without a location and its environment variable is unset."""
 
 
@@ -20,7 +20,7 @@ def locate(path: str | os.PathLike[str] | None, env: str, name: str, what: str) 
 
     Raises:
         LoaderNotConfigured: neither is set.
-        FileNotFoundError: the location does not exist (naming it).
+        DatasetNotFoundError: the location does not exist (naming it).
     """
     value = path if path is not None else os.environ.get(env)
     if not value:
@@ -29,7 +29,7 @@ def locate(path: str | os.PathLike[str] | None, env: str, name: str, what: str) 
         )
     p = Path(value).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"{name}: {what} not found: {p}")
+        raise DatasetNotFoundError(f"{name}: {what} not found: {p}")
     return p
 
 
