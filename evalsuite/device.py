@@ -76,7 +76,10 @@ def check_device(device: Any, option: str = "--device") -> None:
 
 
 def resolve_device(
-    device: str | torch.device | None, policy: str | None = None, local_rank: int | None = None
+    device: str | torch.device | None,
+    policy: str | None = None,
+    local_rank: int | None = None,
+    option: str = "--device",
 ) -> torch.device:
     """The :class:`torch.device` for ``device`` (see the module docstring).
 
@@ -86,13 +89,14 @@ def resolve_device(
             which runs feature networks, not the run's models): ``auto`` is CUDA when available.
         local_rank: this process's local rank in a multi-process launch (``None`` otherwise): ``auto``
             and a bare ``cuda`` become ``cuda:LOCAL_RANK`` on a CUDA host.
+        option: the option's name in messages (``--device``, the pytest plugin's ``--evalsuite-device``).
 
     Raises:
         DeviceError: see :func:`check_device`.
     """
     import torch
 
-    check_device(device)
+    check_device(device, option)
     if isinstance(device, torch.device):
         return device
     d = "auto" if device is None else str(device).strip().lower()

@@ -51,6 +51,8 @@ def test_auto_is_the_cpu_without_cuda(policy):
 def test_the_option_name_is_the_callers():
     with pytest.raises(DeviceError, match="^--evalsuite-device 'tpu': evalsuite accepts"):
         check_device("tpu", "--evalsuite-device")
+    with pytest.raises(DeviceError, match="^--evalsuite-device 'tpu': evalsuite accepts"):
+        resolve_device("tpu", "tiny", option="--evalsuite-device")
 
 
 def test_an_explicit_device_is_kept():

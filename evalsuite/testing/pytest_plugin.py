@@ -355,7 +355,7 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
         if key not in runners:
             conf = cfg.resolve(config, [cfg.Override.parse(o) for o in overrides])
             w = Weights(policy, evalsuite_options.weights_dir)  # type: ignore[arg-type]
-            dev = resolve_device(evalsuite_options.device, policy)
+            dev = resolve_device(evalsuite_options.device, policy, option="--evalsuite-device")
             apply_thread_policy(dev, policy)
             runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
             runner.load()
