@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
+from evalsuite.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -88,7 +90,7 @@ BUILTIN_DATASETS: dict[str, str] = {
 }
 
 
-class RegistryError(KeyError):
+class RegistryError(UsageError, KeyError):
     """Raised for an unknown, duplicate, unloadable or wrong-type registry entry; the message says why."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

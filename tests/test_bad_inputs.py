@@ -988,7 +988,7 @@ RUN_DIR_CASES: dict[str, tuple[list[str], str, int, list[str]]] = {
         ["score", "--metrics", "latency", "--device", "tpu"],
         "",
         2,
-        ["--device 'tpu': expected auto, cpu, cuda or cuda:N"],
+        ["--device 'tpu': evalsuite accepts auto, cpu, cuda, cuda:N"],
     ),
     "score-batch-size-zero": (
         ["score", "--metrics", "latency", "--batch-size", "0"],

@@ -71,7 +71,7 @@ def test_unknown_or_ill_typed_options_are_errors_naming_the_valid_ones():
     msg = str(e.value)
     assert "metric 'unmasked_psnr' has no option 'erod_px' (did you mean 'erode_px'?)" in msg
     assert "valid options: erode_px, feather_sigma" in msg
-    with pytest.raises(MetricOptionError, match="unmasked_psnr.erode_px must be int, got 'three'"):
+    with pytest.raises(MetricOptionError, match="unmasked_psnr.erode_px: expected an integer, got 'three'"):
         UnmaskedPSNR(erode_px="three")
     with pytest.raises(MetricOptionError, match="must be ≥ 0"):
         UnmaskedPSNR(erode_px=-1)

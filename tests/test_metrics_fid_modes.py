@@ -221,7 +221,8 @@ def test_fid_mode_is_a_typed_option():
     from evalsuite.metrics.base import MetricOptionError
 
     with pytest.raises(
-        MetricOptionError, match="fid.mode must be one of clean, legacy_pytorch, legacy_tensorflow"
+        MetricOptionError,
+        match="fid.mode: expected one of clean, legacy_pytorch, legacy_tensorflow, got 'legacy'",
     ):
         FID(metric_weights="random", mode="legacy")
     with pytest.raises(MetricOptionError, match=r"'mdoe' \(did you mean 'mode'\?\).*valid options: .*mode"):

@@ -296,7 +296,8 @@ def test_a_mistyped_metric_option_is_a_usage_error(scored_run, capsys):
     rc = main(["score", str(res.run_dir), "--metrics", "fid", "--metric-option", "fid.mode=legacy"])
     assert (
         rc == 2
-        and "fid.mode must be one of clean, legacy_pytorch, legacy_tensorflow" in capsys.readouterr().err
+        and "fid.mode: expected one of clean, legacy_pytorch, legacy_tensorflow, got 'legacy'"
+        in capsys.readouterr().err
     )
 
 

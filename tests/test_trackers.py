@@ -171,3 +171,29 @@ def test_restart_step_clock_keeps_pre_loop_work_out_of_the_first_step():
         tr.step_callback(None, 1, 0, {})
     assert len(tr.steps) == 2 and tr.steps[0] < 0.04 and tr.steps[1] >= 0.01
     assert tr.phases["denoise"] >= 0.06
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_every_bootstrap_ci_is_scipys_percentile_bootstrap(statistic: str):
+    """run.json/report (``bootstrap_mean``), compare and baselines (``bootstrap_ci``) and the frontier
+    (``frontier.bootstrap_ci``) all give the interval of one direct ``scipy.stats.bootstrap`` call:
+    percentile method, 95 %, 2000 resamples, ``numpy.random.default_rng(seed)``."""
+    from scipy.stats import bootstrap
+
+    from evalsuite.compare.baselines import bootstrap_ci as baseline_ci
+    from evalsuite.scenarios.frontier import bootstrap_ci as frontier_ci
+    from evalsuite.trackers.stats import bootstrap_mean, bootstrap_statistic
+
+    x = np.random.default_rng(7).lognormal(size=37)
+    fn = {"mean": np.mean, "median": np.median}[statistic]
+    res = bootstrap(
+        (x,), fn, n_resamples=2000, confidence_level=0.95, method="percentile", rng=np.random.default_rng(3)
+    )
+    want = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+    est = bootstrap_statistic([*x, float("nan")], statistic, 2000, seed=3)  # NaN dropped
+    assert (est.value, est.n) == (pytest.approx(float(fn(x))), 37)
+    assert (est.low, est.high) == pytest.approx(want, rel=1e-12)
+    assert baseline_ci(list(x), statistic, seed=3) == (est.low, est.high)
+    if statistic == "mean":
+        assert bootstrap_mean(x, seed=3) == est
+        assert frontier_ci(list(x), 2000, seed=3) == (est.low, est.high, "percentile bootstrap, 95 %")

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from evalsuite.accel.counters import main_denoiser, repeated_blocks
-from evalsuite.accel.errors import Unavailable
+from evalsuite.accel.errors import PointError, Unavailable
 from evalsuite.accel.memory import apply_strategy
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class PointSpec:
         """Parse ``axis=value,...`` (``qkv`` alone = ``qkv=on``; ``ref``/``reference``/``""`` = reference).
 
         Raises:
-            ValueError: for an unknown axis, a repeated axis, or an unknown precision/cache value.
+            PointError: (a ValueError) for an unknown axis, a repeated axis, or an unknown precision/cache value.
         """
         text = text.strip()
         if text in ("", "ref", "reference"):
@@ -92,19 +92,19 @@ class PointSpec:
             key, _, value = item.partition("=")
             key, value = key.strip(), (value.strip() or "on")
             if key not in AXES:
-                raise ValueError(f"point {text!r}: unknown axis {key!r}; axes are {', '.join(AXES)}")
+                raise PointError(f"point {text!r}: unknown axis {key!r}; axes are {', '.join(AXES)}")
             if key in out:
-                raise ValueError(f"point {text!r}: axis {key!r} given twice")
+                raise PointError(f"point {text!r}: axis {key!r} given twice")
             if key == "precision" and value not in PRECISIONS:
-                raise ValueError(f"point {text!r}: precision {value!r} unknown; use {', '.join(PRECISIONS)}")
+                raise PointError(f"point {text!r}: precision {value!r} unknown; use {', '.join(PRECISIONS)}")
             if key == "cache" and value.split(":")[0] not in CACHES:
-                raise ValueError(f"point {text!r}: cache {value!r} unknown; use {', '.join(CACHES)}")
+                raise PointError(f"point {text!r}: cache {value!r} unknown; use {', '.join(CACHES)}")
             if key == "compile" and value not in ("full", "regional", "off"):
-                raise ValueError(f"point {text!r}: compile must be full, regional or off")
+                raise PointError(f"point {text!r}: compile must be full, regional or off")
             if key == "steps" and (not value.isdigit() or int(value) < 1):
-                raise ValueError(f"point {text!r}: steps must be a positive integer")
+                raise PointError(f"point {text!r}: steps must be a positive integer")
             if key == "lora" and value not in ("off", "on"):
-                raise ValueError(f"point {text!r}: lora must be off or on")
+                raise PointError(f"point {text!r}: lora must be off or on")
             out[key] = value
         return cls(tuple((k, out[k]) for k in AXES if k in out))
 
@@ -232,7 +232,7 @@ def apply_precision(runner: Any, value: str) -> dict[str, Any]:
                 config = Int8WeightOnlyConfig()
                 desc = "torchao Int8WeightOnlyConfig()"
         except ImportError as exc:
-            raise Unavailable(f"torchao imports but lacks {value} ({exc})") from None
+            raise Unavailable(f"torchao imports but lacks {value} ({exc})") from exc
         counts = {}
         for role, m in dens.items():
             counts[role] = sum(_linear_filter(x) for x in m.modules())
@@ -255,7 +255,7 @@ def apply_precision(runner: Any, value: str) -> dict[str, Any]:
             "precision": "bitsandbytes NF4 (Linear4bit)",
             "quantized_linears": {r: _to_nf4(m, runner.dtype) for r, m in dens.items()},
         }
-    raise ValueError(f"precision {value!r} unknown")
+    raise PointError(f"precision {value!r} unknown")
 
 
 def _to_nf4(module: nn.Module, compute_dtype: torch.dtype) -> int:
@@ -297,7 +297,7 @@ def apply_qkv(runner: Any, value: str) -> dict[str, Any]:
         try:
             fuse()
         except ValueError as exc:
-            raise Unavailable(f"{role}: {exc}") from None
+            raise Unavailable(f"{role}: {exc}") from exc
         done.append(role)
     if not done:
         raise Unavailable("no denoiser has fuse_qkv_projections")
@@ -317,7 +317,7 @@ def apply_attention(runner: Any, value: str) -> dict[str, Any]:
     except (RuntimeError, ValueError) as exc:
         if isinstance(exc, Unavailable):
             raise
-        raise Unavailable(f"attention backend {value!r}: {exc}") from None
+        raise Unavailable(f"attention backend {value!r}: {exc}") from exc
     if runner.device.type != "cuda" and value in CUDA_ONLY_BACKENDS:
         for m in dens.values():
             m.set_attention_backend("native")
@@ -399,8 +399,8 @@ def _calibrate_mag(runner: Any, denoiser: nn.Module, ctx: ApplyContext, steps: i
     start = text.rfind("[", 0, text.rfind("]") + 1)
     try:
         ratios = [float(x) for x in ast.literal_eval(text[start : text.rfind("]") + 1])]
-    except (ValueError, SyntaxError):
-        raise Unavailable(f"MagCache calibration printed no ratios (got {text[-200:]!r})") from None
+    except (ValueError, SyntaxError) as exc:
+        raise Unavailable(f"MagCache calibration printed no ratios (got {text[-200:]!r})") from exc
     return ratios
 
 
@@ -454,13 +454,13 @@ def apply_cache(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
         )
         notes["mag_ratios_key"] = key
     else:
-        raise ValueError(f"cache {value!r} unknown")
+        raise PointError(f"cache {value!r} unknown")
     try:
         cast(Any, den).enable_cache(config)  # hasattr-checked above (diffusers CacheMixin)
     except (ValueError, TypeError, IndexError, AttributeError) as exc:
         raise Unavailable(
             f"{type(config).__name__} on {type(den).__name__}: {type(exc).__name__}: {exc}"
-        ) from None
+        ) from exc
     _ensure_cache_context(den)
     notes["cache"] = f"{type(config).__name__} on {role}" + (
         f" ({':'.join(opts)})" if opts else " (defaults)"
@@ -532,7 +532,7 @@ def apply_point(runner: Any, point: PointSpec, ctx: ApplyContext | None = None) 
             elif axis == "compile":
                 notes.update(apply_compile(runner, value, ctx))
         except Unavailable as exc:
-            raise Unavailable(f"{axis}={value}: {exc}") from None
+            raise Unavailable(f"{axis}={value}: {exc}") from exc
     return notes
 
 

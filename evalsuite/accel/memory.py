@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from evalsuite.accel.errors import Unavailable
+from evalsuite.accel.errors import PointError, Unavailable
 
 log = logging.getLogger(__name__)
 GIB = float(1 << 30)
@@ -148,7 +148,7 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
 
     Raises:
         Unavailable: with the reason the part cannot run here.
-        ValueError: for an unknown part.
+        PointError: (a ValueError) for an unknown or malformed part.
     """
     name, *opts = part.split(":")
     pipe, dev = runner.pipe, runner.device
@@ -215,7 +215,7 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
 
         vae.decode = decode
         return {"empty_cache": "before the VAE decode"}
-    raise ValueError(
+    raise PointError(
         f"unknown memory strategy part {part!r}; use resident, te_offload, te_cpu, model_offload, sequential, "
         "group_block[:N][:stream], group_leaf[:stream], group_partial:F[:stream], expandable, vae_tiling, vae_slicing, empty_cache"
     )
@@ -265,7 +265,7 @@ def _partial_group_offload(runner: Any, opts: list[str], offload_device: str = "
     except ValueError:
         fraction = float("nan")
     if not 0.0 < fraction <= 1.0 or set(opts) - {"stream", *nums}:
-        raise ValueError(f"group_partial:{':'.join(opts)}: write group_partial:F[:stream] with 0 < F <= 1")
+        raise PointError(f"group_partial:{':'.join(opts)}: write group_partial:F[:stream] with 0 < F <= 1")
     stream = "stream" in opts
     dev = runner.device
     notes = []

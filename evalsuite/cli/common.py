@@ -5,8 +5,9 @@
 * :func:`add_sweep_args`: the arguments of the sweep commands (``profile``, ``frontier``, ``plan``):
   weights policy, dataset, device, output folder, run id, and :func:`add_config_args`;
 * :func:`run_sweep`: call a sweep through the shared run lifecycle and map its outcome to an
-  exit code the way ``evalsuite run`` does (130 after Ctrl-C, 143 after SIGTERM, 1 for an internal
-  error after the sweep started; usage errors propagate to :func:`evalsuite.cli.main.main`: 2).
+  exit code the way ``evalsuite run`` does (130 after Ctrl-C, 143 after SIGTERM); every error
+  propagates to :func:`evalsuite.cli.main.main`, which maps it by class (:mod:`evalsuite.errors`:
+  2 for a usage error, 1 for an internal error after the sweep started, with the rows kept).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalsuite.cli import EXIT_FAILED_ROWS
+from evalsuite.vocab import WEIGHT_POLICIES
 
 
 class NameList(argparse.Action):
@@ -56,7 +57,7 @@ def add_sweep_args(p: argparse.ArgumentParser, default_id: str, dataset_help: st
     """The arguments every sweep command takes (see the module docstring)."""
     p.add_argument(
         "--weights",
-        choices=["tiny", "random", "hub"],
+        choices=WEIGHT_POLICIES,
         default="random",
         help="weights policy (default random: full-size architectures, no download)",
     )
@@ -89,8 +90,8 @@ def run_sweep(
 ) -> Path | int:
     """``entry(spec, **sweep_kwargs(args), **extra)``, then print the run's ``show`` file (its
     Markdown table) and directory; returns the run directory, or the exit code when the sweep was
-    stopped by a signal (130/143; what was measured is written) or failed internally (1)."""
-    from evalsuite.engine.lifecycle import InternalRunError, RunInterrupted
+    stopped by a signal (130/143; what was measured is written)."""
+    from evalsuite.engine.lifecycle import RunInterrupted
 
     try:
         path = entry(spec, **sweep_kwargs(args), **extra)
@@ -98,9 +99,6 @@ def run_sweep(
         print(f"run directory: {exc.result}")
         print("INTERRUPTED: the points measured so far are written", file=sys.stderr)
         return exc.exit_code
-    except InternalRunError as exc:
-        print(f"evalsuite: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED_ROWS
     print((path / show).read_text(encoding="utf-8"))
     print(f"run directory: {path}")
     return path

@@ -112,8 +112,8 @@ def _resolution(text: str) -> tuple[int, int]:
     w, sep, h = text.lower().partition("x")
     try:
         size = (int(w), int(h if sep else w))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected PX or WxH, e.g. 64 or 1024x768, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected PX or WxH, e.g. 64 or 1024x768, got {text!r}") from exc
     if any(v < 16 or v % 16 for v in size):
         raise argparse.ArgumentTypeError(f"each side must be a positive multiple of 16, got {text!r}")
     return size

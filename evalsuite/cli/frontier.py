@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from evalsuite.cli.common import add_sweep_args, run_sweep
+from evalsuite.vocab import METRIC_WEIGHT_MODES
 
 DEFAULT_POINTS = [
     "cache=taylorseer",
@@ -70,7 +71,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--metric-weights",
-        choices=["real", "random_full", "random"],
+        choices=METRIC_WEIGHT_MODES,
         default=None,
         help="LPIPS/CLIP feature weights (default: from --weights)",
     )

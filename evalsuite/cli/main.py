@@ -8,6 +8,9 @@ Exit codes: 0 success; 1 the run finished but some rows failed (or a comparison 
 2 unusable input (unknown configuration/metric/dataset, invalid manifest or override);
 3 the run directory is locked by another live run; 130 interrupted (Ctrl-C), 143 stopped by SIGTERM,
 after writing everything. An internal error after generation started exits 1 (rows and images kept).
+The code is chosen by the exception's class (:mod:`evalsuite.errors`), never by a built-in base: an
+evalsuite error prints one line ``evalsuite: error: …`` (traceback at DEBUG, ``-v``); any other
+exception is a bug and exits 1 with its traceback.
 
 Logging: ``evalsuite`` messages at INFO and other libraries' at WARNING by default; ``-v`` shows
 evalsuite's DEBUG messages; ``-vv`` also the libraries' (diffusers, transformers, huggingface_hub...).
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
@@ -33,6 +37,7 @@ from evalsuite.cli import score as score_cli
 from evalsuite.cli.report import cmd_report
 from evalsuite.cli.run import cmd_run
 from evalsuite.cli.runners import cmd_runners
+from evalsuite.errors import EvalsuiteError, exit_code_of
 
 __all__ = [
     "EXIT_OK",
@@ -90,35 +95,42 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.NOTSET if verbose >= 2 else logging.ERROR)
 
 
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    from evalsuite.config.configuration import ConfigError
-    from evalsuite.data.cases import ManifestError
-    from evalsuite.registry import RegistryError
-
-    return (ConfigError, ManifestError, RegistryError, FileNotFoundError, ValueError)
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` the way every command reports a failure and return its exit code (see
+    :mod:`evalsuite.errors`): an :class:`~evalsuite.errors.EvalsuiteError` is one line
+    ``evalsuite: error: <message>`` (its traceback is logged at DEBUG, shown with ``-v``); any other
+    exception is a bug: its traceback is printed, exit 1."""
+    if isinstance(exc, EvalsuiteError):
+        print(f"evalsuite: error: {exc}", file=sys.stderr)
+        log.debug("traceback of the error above", exc_info=exc)
+    else:
+        print(
+            "evalsuite: internal error (a bug; please report it with the traceback below):", file=sys.stderr
+        )
+        traceback.print_exception(exc, file=sys.stderr)
+    return exit_code_of(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``evalsuite`` / ``python -m evalsuite``; returns the exit code."""
+    """Entry point of ``evalsuite`` / ``python -m evalsuite``; returns the exit code.
+
+    Exit codes come from the exception's class only (:func:`evalsuite.errors.exit_code_of`): a usage
+    error 2, a locked run 3, any other error 1 (a non-evalsuite exception is a bug: traceback shown).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
-    from evalsuite.engine.lock import RunLockedError
 
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except _usage_errors() as exc:
-        print(f"evalsuite: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except RunLockedError as exc:
-        print(f"evalsuite: error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
     except KeyboardInterrupt:
         print("evalsuite: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        return report_error(exc)
 
 
 if __name__ == "__main__":

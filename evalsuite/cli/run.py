@@ -12,6 +12,7 @@ from typing import Any
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_OK
 from evalsuite.cli.common import NameList, add_config_args
 from evalsuite.cli.score import add_metric_weight_args
+from evalsuite.vocab import WEIGHT_POLICIES
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--weights",
-        choices=["tiny", "random", "hub"],
+        choices=WEIGHT_POLICIES,
         default="tiny",
         help="weights policy: tiny (small random models, CPU), random (full-size random weights: "
         "speed/VRAM only), hub (real checkpoints). Default: tiny",
@@ -89,7 +90,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evalsuite.config.runconfig import RunConfig
-    from evalsuite.scenarios.generate import InternalRunError, RunInterrupted, run
+    from evalsuite.scenarios.generate import RunInterrupted, run
 
     try:
         result = run(RunConfig.from_args(args))
@@ -100,9 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return exc.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
-    except InternalRunError as exc:
-        print(f"evalsuite: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED_ROWS
+    # any error propagates to evalsuite.cli.main.main, which maps it by class (InternalRunError: 1)
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.md'} (and report.html)")

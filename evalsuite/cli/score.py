@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.cli.common import NameList
+from evalsuite.vocab import FID_MODES, METRIC_WEIGHT_MODES
 
 METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
@@ -27,7 +28,7 @@ def add_metric_weight_args(p: argparse.ArgumentParser) -> None:
     """``--metric-weights`` and ``--metric-weights-dir`` (shared by ``run`` and ``score``)."""
     p.add_argument(
         "--metric-weights",
-        choices=["real", "random", "random_full"],
+        choices=METRIC_WEIGHT_MODES,
         default=None,
         help="feature networks of FID/CLIP/LPIPS: real (published weights), random (small random nets, "
         "offline, no quality evidence), random_full (real architectures, random weights: speed only). "
@@ -46,8 +47,8 @@ def add_metric_weight_args(p: argparse.ArgumentParser) -> None:
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be ≥ 1, got {v}")
     return v
@@ -74,7 +75,7 @@ def add_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="METRIC.KEY=VALUE",
-        help="metric option, e.g. fid.mode=legacy_pytorch (clean|legacy_pytorch|legacy_tensorflow), "
+        help=f"metric option, e.g. fid.mode=legacy_pytorch ({'|'.join(FID_MODES)}), "
         "clip_score.model=ViT-B-32, unmasked_psnr.erode_px=4, fid.reference=DIR (repeatable; VALUE is "
         "parsed as JSON when it can be; an unknown option is an error naming the valid ones)",
     )
@@ -93,14 +94,18 @@ def parse_metric_options(specs: list[str]) -> dict[str, dict[str, Any]]:
     """``["clip_score.model=ViT-B-32"]`` → ``{"clip_score": {"model": "ViT-B-32"}}``.
 
     Raises:
-        ValueError: for a spec not of the form ``METRIC.KEY=VALUE``.
+        MetricOptionError: (a ValueError) for a spec not of the form ``METRIC.KEY=VALUE``.
     """
     out: dict[str, dict[str, Any]] = {}
     for s in specs:
         lhs, eq, val = s.partition("=")
         metric, dot, key = lhs.partition(".")
         if not (eq and dot and metric and key):
-            raise ValueError(f"--metric-option {s!r} must be METRIC.KEY=VALUE, e.g. unmasked_psnr.erode_px=4")
+            from evalsuite.metrics.base import MetricOptionError
+
+            raise MetricOptionError(
+                f"--metric-option {s!r} must be METRIC.KEY=VALUE, e.g. unmasked_psnr.erode_px=4"
+            )
         try:
             v: Any = json.loads(val)
         except json.JSONDecodeError:
@@ -112,20 +117,22 @@ def parse_metric_options(specs: list[str]) -> dict[str, dict[str, Any]]:
 def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[str, Any]:
     """Score ``run_dir`` again and write the results back; returns the new summary.
 
-    Keyword arguments go to :func:`evalsuite.scoring.score_run` (``device``, ``metric_weights``,
+    Keyword arguments go to :func:`evalsuite.metrics.scoring.score_run` (``device``, ``metric_weights``,
     ``metric_weights_dir``, ``pairs``, ``metric_options``, ``batch_size``) plus ``dataset`` (a path).
 
     Raises:
-        FileNotFoundError: not a run directory. RunDirNotWritable: the run directory cannot be
-        written (checked before scoring). ScoringError, MetricWeightsError: see ``score_run``.
+        NotARunDirError: not a run directory. DeviceError: an unusable ``device``.
+        RunDirNotWritable: the run directory cannot be written (checked before scoring).
+        ScoringError, MetricWeightsError: see ``score_run``.
     """
+    from evalsuite.device import resolve_device
     from evalsuite.engine.lock import locked_run
     from evalsuite.report.report import check_writable
     from evalsuite.report.tables import read_run_meta
     from evalsuite.results.store import RunStore
 
     # unusable input is refused before the lock is taken, so that nothing is written
-    kw["device"] = _score_device(kw.get("device", "auto"))
+    kw["device"] = resolve_device(kw.get("device", "auto"))  # auto: CUDA when available
     if metrics:
         from evalsuite.registry import METRICS
 
@@ -178,32 +185,6 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     store.write_samples()
     write_report(store.path)
     return summary
-
-
-def _score_device(dev: Any) -> Any:
-    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an available GPU).
-
-    Raises:
-        ValueError: another value, or CUDA asked for where there is none.
-    """
-    import re
-
-    import torch
-
-    if isinstance(dev, torch.device):
-        return dev
-    if dev == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", dev):
-        raise ValueError(f"--device {dev!r}: expected auto, cpu, cuda or cuda:N")
-    if dev.startswith("cuda"):
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(dev.partition(":")[2] or 0)
-        if index >= n:
-            raise ValueError(
-                f"--device {dev!r}: this machine has {n} CUDA device(s); use --device cpu or auto"
-            )
-    return torch.device(dev)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

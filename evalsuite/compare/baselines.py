@@ -276,7 +276,7 @@ class Baseline:
         except json.JSONDecodeError as exc:
             raise BaselineError(
                 f"{p}: not valid JSON ({exc}); regenerate it with --evalsuite-update-baselines"
-            ) from None
+            ) from exc
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise BaselineError(
                 f"{p}: not an evalsuite baseline (schema {data.get('schema') if isinstance(data, dict) else None!r}, "

@@ -28,11 +28,13 @@ from typing import Any
 
 import yaml
 
+from evalsuite.errors import UsageError
+
 KEYS = ("metric", "max_regression", "mode", "direction", "configs", "require_significance")
 MODES = ("absolute", "relative")
 
 
-class CompareInputError(ValueError):
+class CompareInputError(UsageError, ValueError):
     """Input that a comparison (run vs run, or run vs baseline) cannot use; the message says what
     and how to fix it. ``evalsuite compare`` exits 2 on it."""
 
@@ -189,7 +191,7 @@ def load_thresholds(path: str | Path) -> list[Threshold]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ThresholdError(f"{path}: invalid YAML ({exc})") from None
+        raise ThresholdError(f"{path}: invalid YAML ({exc})") from exc
     return parse_thresholds(doc, str(path))
 
 

@@ -27,7 +27,6 @@ import dataclasses
 import difflib
 import logging
 import os
-import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -36,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from evalsuite.config.coerce import coerce
+from evalsuite.errors import UsageError
 from evalsuite.registry import RUNNERS
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "builtin"
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """An unknown configuration, an invalid YAML file or an invalid override."""
 
 
@@ -74,7 +75,7 @@ class Override:
         try:
             value = yaml.safe_load(rhs) if rhs.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid --set {text!r}: value is not valid YAML ({exc})") from None
+            raise ConfigError(f"invalid --set {text!r}: value is not valid YAML ({exc})") from exc
         return cls(config or None, key, value)
 
 
@@ -200,7 +201,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             )
         data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or "runner" not in data:
         raise ConfigError(f"{path}: a configuration must be a mapping with at least 'runner' and 'params'")
     unknown = [str(k) for k in data if k not in CONFIG_KEYS]
@@ -245,55 +246,6 @@ def available(extra_dirs: Iterable[str | Path] = ()) -> list[str]:
     return sorted(set(discover(extra_dirs)) | set(RUNNERS.names()))
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    if origin in (list, tuple, Sequence):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        return [_coerce(v, inner, where) for v in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if typing.get_origin(tp) is typing.Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
-        return value
-    return value
-
-
 def build_params(params_cls: type, values: dict[str, Any], where: str) -> Any:
     """Instantiate ``params_cls`` from ``values`` with type checking.
 
@@ -308,17 +260,17 @@ def build_params(params_cls: type, values: dict[str, Any], where: str) -> Any:
             close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise ConfigError(f"{where}: unknown parameter {key!r}.{hint} Parameters: {', '.join(names)}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}: parameter {key!r}")
+        kwargs[key] = coerce(value, hints[key], f"{where}: parameter {key!r}", ConfigError)
     try:
         params = params_cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from exc
     validate = getattr(params, "validate", None)
     if callable(validate):
         try:
             validate()
         except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from exc
     return params
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.data.cases import MAX_SEED
+from evalsuite.device import accepted_devices, check_device
+from evalsuite.errors import UsageError
+from evalsuite.vocab import METRIC_WEIGHT_MODES, WEIGHT_POLICIES
 
-WEIGHT_POLICIES = ("tiny", "random", "hub")
-METRIC_WEIGHT_MODES = ("real", "random", "random_full")
 DEFAULT_OUT = Path("reports")
 
 
-class RunConfigError(ValueError):
+class RunConfigError(UsageError, ValueError):
     """An unusable run argument, found before anything is generated; the message names the option."""
 
 
@@ -73,49 +74,7 @@ def check_writable_dir(path: Path, option: str) -> None:
     except OSError as exc:
         raise RunConfigError(
             f"{option} {p}: cannot write in {base} ({exc.strerror or exc}); pass a folder you can write to"
-        ) from None
-
-
-def accepted_devices() -> list[str]:
-    """The ``--device`` values evalsuite accepts on this machine's torch."""
-    import torch
-
-    out = ["auto", "cpu", "cuda", "cuda:N"]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_built():
-        out.append("mps")
-    return out
-
-
-def check_device(device: Any) -> None:
-    """Accept ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (and ``mps`` where torch has it); ``cuda`` without
-    CUDA, or an index past the last GPU, is refused naming what this machine has."""
-    import torch
-
-    if device is None or isinstance(device, torch.device):
-        return
-    d = str(device).strip().lower()
-    allowed = accepted_devices()
-    if d in ("auto", "cpu"):
-        return
-    kind, _, index = d.partition(":")
-    if kind == "mps" and "mps" in allowed and not index:
-        if not torch.backends.mps.is_available():
-            raise RunConfigError(
-                "--device mps: MPS is not available on this machine; use --device cpu or auto"
-            )
-        return
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise RunConfigError(f"--device {device!r}: evalsuite accepts {', '.join(allowed)}")
-    if not torch.cuda.is_available():
-        raise RunConfigError(
-            f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}"
-            f"{', built without CUDA' if torch.version.cuda is None else ', no usable GPU'}); use --device cpu or auto"
-        )
-    if index and int(index) >= torch.cuda.device_count():
-        raise RunConfigError(
-            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-            f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
-        )
+        ) from exc
 
 
 def check_seeds(seeds: Sequence[int] | None) -> None:

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalsuite.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
@@ -104,8 +106,13 @@ def unknown_field_warnings(unknown: dict[str, list[int]], path: Path, what: str 
     return out
 
 
-class ManifestError(ValueError):
+class ManifestError(UsageError, ValueError):
     """A manifest line that cannot be used; the message names the file, the line and the fix."""
+
+
+class DatasetNotFoundError(UsageError, FileNotFoundError):
+    """A dataset file or folder that does not exist (a manifest, a loader's input); the message names
+    the path and what was expected there."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +249,7 @@ def _resolve(root: Path, value: Any, key: str, path: Path, lineno: int, allow_ou
         if not full.is_file():
             raise _err(path, lineno, f"field {key!r}: file not found: {full}")
     except OSError as exc:  # e.g. a name longer than the file system allows, a symlink loop
-        raise _err(path, lineno, f"field {key!r} = {_short(value)}: unusable path ({exc.strerror})") from None
+        raise _err(path, lineno, f"field {key!r} = {_short(value)}: unusable path ({exc.strerror})") from exc
     return full
 
 
@@ -333,7 +340,7 @@ def load_manifest(
     Blank lines and lines starting with ``#`` are skipped.
 
     Raises:
-        FileNotFoundError: if the manifest does not exist.
+        DatasetNotFoundError: (a FileNotFoundError) if the manifest does not exist.
         ManifestError: for invalid UTF-8, invalid JSON, a bad field, a missing file, a path
             outside the dataset folder, or a duplicate id — naming the file and line.
     """
@@ -341,7 +348,7 @@ def load_manifest(
     if path.is_dir():
         path = path / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"dataset manifest not found: {path} (expected a folder with {MANIFEST})")
+        raise DatasetNotFoundError(f"dataset manifest not found: {path} (expected a folder with {MANIFEST})")
     root = path.parent
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -355,7 +362,7 @@ def load_manifest(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
-        raise _err(path, bad_line, f"not valid UTF-8 ({exc.reason}); save the manifest as UTF-8") from None
+        raise _err(path, bad_line, f"not valid UTF-8 ({exc.reason}); save the manifest as UTF-8") from exc
     cases: list[Case] = []
     seen = IdIndex()
     unknown: dict[str, list[int]] = {}
@@ -393,8 +400,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _DuplicateKey(ManifestError):
+    """A key given twice in one manifest line (turned into a :class:`ManifestError` naming the line)."""
 
 
 def decode_json_line(s: str, path: Path, lineno: int) -> Any:
@@ -406,13 +413,13 @@ def decode_json_line(s: str, path: Path, lineno: int) -> Any:
         msg = exc.msg.removesuffix(" at")
         if msg == "Invalid control character":
             msg += " (characters below U+0020 must be escaped inside strings, e.g. \\u001c)"
-        raise _err(path, lineno, f"invalid JSON ({msg} at column {exc.colno})") from None
+        raise _err(path, lineno, f"invalid JSON ({msg} at column {exc.colno})") from exc
     except _DuplicateKey as exc:
-        raise _err(path, lineno, f"field {exc.args[0]!r} is given twice on this line; keep one") from None
-    except RecursionError:
-        raise _err(path, lineno, "invalid JSON (nested too deeply)") from None
+        raise _err(path, lineno, f"field {exc.args[0]!r} is given twice on this line; keep one") from exc
+    except RecursionError as exc:
+        raise _err(path, lineno, "invalid JSON (nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise _err(path, lineno, f"invalid JSON ({str(exc).split(';')[0]})") from None
+        raise _err(path, lineno, f"invalid JSON ({str(exc).split(';')[0]})") from exc
 
 
 class IdIndex:

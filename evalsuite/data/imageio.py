@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from evalsuite.errors import UsageError
 from evalsuite.paths import atomic_writer_path, commit_tmp
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_PIXELS = 64 * 1024 * 1024  # 8192², refused above this
 
 
-class ImageError(ValueError):
+class ImageError(UsageError, ValueError):
     """An image or mask file that cannot be used; the message names the file and the fix."""
 
 
@@ -63,7 +64,7 @@ def _open(path: Path) -> Image.Image:
     except ImageError:
         raise
     except Exception as exc:
-        raise ImageError(f"{path}: cannot decode image ({exc}); the file is corrupt or truncated") from None
+        raise ImageError(f"{path}: cannot decode image ({exc}); the file is corrupt or truncated") from exc
     return img
 
 

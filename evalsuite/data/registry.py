@@ -97,7 +97,7 @@ def load_dataset(
 
     Raises:
         RegistryError: unknown name (with "did you mean" suggestions).
-        ManifestError, FileNotFoundError: for an invalid manifest.
+        ManifestError, DatasetNotFoundError: for an invalid manifest or dataset option, a missing file.
     """
     name = str(name_or_path)
     if name in DATASETS:
@@ -116,10 +116,10 @@ def load_dataset(
             if key == "limit":
                 try:
                     options[key] = int(value)
-                except ValueError:
+                except ValueError as exc:
                     raise ManifestError(
                         f"dataset option limit={value!r} in {name!r}: expected a whole number"
-                    ) from None
+                    ) from exc
             else:
                 options[key] = value
         fn = DATASETS.get(loader)

@@ -60,26 +60,25 @@ class Dist:
         if self.enabled and torch.distributed.is_initialized():
             torch.distributed.barrier()
 
-    def device(self, requested: str | torch.device | None) -> str | torch.device | None:
-        """``cuda``/``auto`` becomes ``cuda:LOCAL_RANK`` when distributed on a CUDA host."""
-        if not self.enabled or not torch.cuda.is_available():
-            return requested
-        if requested in (None, "auto", "cuda"):
-            return f"cuda:{self.local_rank}"
-        return requested
-
 
 def from_env() -> Dist:
     """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (set by torchrun and accelerate launch).
 
     Raises:
-        ValueError: when the variables are inconsistent.
+        RunConfigError: (a ValueError) when the variables are not integers or are inconsistent.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    from evalsuite.config.runconfig import RunConfigError
+
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise RunConfigError(
+            f"invalid launch environment: RANK, WORLD_SIZE and LOCAL_RANK must be integers ({exc})"
+        ) from exc
     if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"invalid launch environment: RANK={rank} WORLD_SIZE={world}")
+        raise RunConfigError(f"invalid launch environment: RANK={rank} WORLD_SIZE={world}")
     return Dist(rank, world, local)
 
 

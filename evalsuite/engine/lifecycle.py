@@ -42,6 +42,7 @@ from evalsuite.engine import distributed
 from evalsuite.engine.determinism import determinism_settings
 from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
+from evalsuite.errors import InternalError
 from evalsuite.results.store import SCHEMA, RunStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-class InternalRunError(RuntimeError):
+class InternalRunError(InternalError, RuntimeError):
     """An unexpected error after generation started (exit 1). The rows and images written so far are
     kept (a rerun resumes), ``run.json`` records the traceback under ``error``.
 
@@ -122,22 +123,6 @@ class StopOnSignals:
         self._old = {}
 
 
-def pick_device(device: str | torch.device | None, policy: str) -> torch.device:
-    """``auto``/``None`` → ``cuda`` when available and the policy is not ``tiny``, else ``cpu`` (logged).
-
-    Raises:
-        RunConfigError: for a device evalsuite does not accept or this machine lacks.
-    """
-    from evalsuite.config.runconfig import check_device
-
-    if device not in (None, "auto"):
-        check_device(device)
-        return torch.device(device)
-    d = torch.device("cuda" if torch.cuda.is_available() and policy != "tiny" else "cpu")
-    log.info("device: %s (auto: %s weights)", d, policy)
-    return d
-
-
 def apply_thread_policy(device: torch.device, policy: str) -> int:
     """Set torch's intra-op thread count for this process and return it.
 
@@ -149,12 +134,14 @@ def apply_thread_policy(device: torch.device, policy: str) -> int:
     """
     asked = os.environ.get(THREADS_ENV)
     if asked:
+        from evalsuite.config.runconfig import RunConfigError
+
         try:
             n = int(asked)
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer") from None
+        except ValueError as exc:
+            raise RunConfigError(f"{THREADS_ENV}={asked!r}: expected a positive integer") from exc
         if n < 1:
-            raise ValueError(f"{THREADS_ENV}={asked!r}: expected a positive integer")
+            raise RunConfigError(f"{THREADS_ENV}={asked!r}: expected a positive integer")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         if n > cores:
             log.warning(

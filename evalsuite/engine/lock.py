@@ -33,12 +33,14 @@ from typing import Any
 
 import filelock
 
+from evalsuite.errors import LockedError
+
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "run.lock"
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(LockedError, RuntimeError):
     """The run directory is locked by another live process; the message names its pid and host."""
 
     def __init__(self, message: str, holder: dict[str, Any]) -> None:
@@ -102,8 +104,8 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire()
-        except filelock.Timeout:
-            raise self._refuse(self.read_holder()) from None
+        except filelock.Timeout as exc:
+            raise self._refuse(self.read_holder()) from exc
         self._held = True
         try:
             previous = self.read_holder()
@@ -164,13 +166,15 @@ def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLoc
     writes the directory.
 
     Raises:
-        FileNotFoundError: ``run_dir`` is not a run directory.
+        NotARunDirError: ``run_dir`` is not a run directory.
         RunConfigError: the run directory cannot be written (nothing is written then).
         RunLockedError: another live process holds it.
     """
     path = Path(run_dir)
     if not (path / "run.json").is_file():
-        raise FileNotFoundError(f"{path} is not a run directory (no run.json)")
+        from evalsuite.results.store import NotARunDirError
+
+        raise NotARunDirError(f"{path} is not a run directory (no run.json)")
     try:
         with tempfile.TemporaryFile(dir=path):
             pass
@@ -181,7 +185,7 @@ def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLoc
             f"cannot write into the run directory {path} ({exc.strerror or exc}): 'evalsuite {purpose}' "
             f"writes its results there. Nothing was written. Copy the run to a writable folder "
             f"(cp -r {path} COPY) and run 'evalsuite {purpose} COPY'"
-        ) from None
+        ) from exc
     with RunLock(path, purpose=purpose) as lock:
         yield lock
 

@@ -102,8 +102,3 @@ def environment(device: torch.device) -> dict[str, Any]:
         "argv": sys.argv,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
-
-
-def default_device() -> torch.device:
-    """CPU unless asked: CUDA is never chosen silently (use ``--device cuda``)."""
-    return torch.device("cpu")

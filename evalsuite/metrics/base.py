@@ -59,18 +59,21 @@ import difflib
 import functools
 import math
 import statistics
-import types
 import typing
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 import torchmetrics
 
+from evalsuite.config.coerce import coerce
+from evalsuite.errors import UsageError
+from evalsuite.vocab import METRIC_WEIGHT_MODES
 
-class MetricOptionError(ValueError):
+
+class MetricOptionError(UsageError, ValueError):
     """An unknown or ill-typed metric option; the message names the metric and the valid options."""
 
 
@@ -139,9 +142,6 @@ class NoOptions:
     """Options of a metric that takes none."""
 
 
-WEIGHT_MODES = ("real", "random", "random_full")
-
-
 @dataclass(frozen=True)
 class NetOptions:
     """Options of every metric with a feature network.
@@ -157,9 +157,9 @@ class NetOptions:
     metric_weights_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.metric_weights not in WEIGHT_MODES:
+        if self.metric_weights not in METRIC_WEIGHT_MODES:
             raise MetricOptionError(
-                f"metric_weights must be one of {', '.join(WEIGHT_MODES)}, got {self.metric_weights!r}"
+                f"metric_weights must be one of {', '.join(METRIC_WEIGHT_MODES)}, got {self.metric_weights!r}"
             )
 
 
@@ -169,69 +169,6 @@ class Column:
 
     unit: str
     higher_is_better: bool | None
-
-
-def _coerce(metric: str, key: str, value: Any, tp: Any) -> Any:
-    """``value`` converted to the annotated type ``tp`` (CLI values arrive as JSON or strings)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(metric, key, value, a)
-            except MetricOptionError as exc:
-                errors.append(str(exc))
-        raise MetricOptionError(errors[0] if errors else f"{metric}.{key}: bad value {value!r}")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise MetricOptionError(
-                f"{metric}.{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
-            )
-        return value
-    bad = MetricOptionError(f"{metric}.{key} must be {getattr(tp, '__name__', tp)}, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-            return value.lower() in ("true", "1")
-        raise bad
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if hasattr(value, "__fspath__"):
-            return str(value)
-        raise bad
-    return value
 
 
 def parse_options(metric: str, options_cls: type, given: dict[str, Any]) -> Any:
@@ -253,7 +190,7 @@ def parse_options(metric: str, options_cls: type, given: dict[str, Any]) -> Any:
             + (", ".join(names) if names else "none")
         )
     hints_t = typing.get_type_hints(options_cls)
-    kw = {k: _coerce(metric, k, v, hints_t[k]) for k, v in given.items()}
+    kw = {k: coerce(v, hints_t[k], f"{metric}.{k}", MetricOptionError) for k, v in given.items()}
     try:
         return options_cls(**kw)
     except MetricOptionError:

@@ -53,9 +53,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evalsuite.errors import UsageError, WeightsError
+from evalsuite.vocab import FID_MODES, METRIC_WEIGHT_MODES, default_metric_weights
+
 log = logging.getLogger(__name__)
 
-MODES = ("real", "random", "random_full")
+MODES = METRIC_WEIGHT_MODES  # the names other modules import from here
 ENV_DIR = "EVALSUITE_METRIC_WEIGHTS_DIR"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
@@ -63,7 +66,6 @@ PT_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 PT_INCEPTION_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_INCEPTION_FILE
 )
-FID_MODES = ("clean", "legacy_pytorch", "legacy_tensorflow")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
 DEFAULT_CLIP = ("ViT-L-14", "openai")
@@ -72,13 +74,13 @@ DEFAULT_CLIP = ("ViT-L-14", "openai")
 PREFERENCE_NETS = "preference"
 
 
-class MetricWeightsError(FileNotFoundError):
+class MetricWeightsError(UsageError, WeightsError, FileNotFoundError):
     """A feature-network weight file that cannot be found; the message names the file and the fix."""
 
 
 def default_mode(policy: str) -> str:
     """``metric_weights`` mode for a generation weights policy: tiny → random, random → random_full, hub → real."""
-    return {"tiny": "random", "random": "random_full"}.get(policy, "real")
+    return default_metric_weights(policy)
 
 
 def weights_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:

@@ -14,7 +14,7 @@ import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from evalsuite.metrics.base import (
     ScoringContext,
 )
 from evalsuite.registry import METRICS
+from evalsuite.vocab import FIDMode
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ class _NetMetric(Metric):
 
 
 # ---------------------------------------------------------------------------------------------
+class FIDReferenceError(MetricOptionError, FileNotFoundError):
+    """An FID reference (``fid.reference`` folder, ``fid.reference_stats`` file) that cannot be used;
+    the message names it and the expected content."""
+
+
 @dataclass(frozen=True)
 class FIDOptions(NetOptions):
     """Options of :class:`FID`.
@@ -61,7 +67,7 @@ class FIDOptions(NetOptions):
         kid_subsets, kid_subset_size: KID's subsets (100 of min(1000, N)).
     """
 
-    mode: Literal["clean", "legacy_pytorch", "legacy_tensorflow"] = "clean"
+    mode: FIDMode = "clean"
     reference: str | None = None
     reference_stats: str | None = None
     kid_subsets: int = 100
@@ -149,7 +155,7 @@ class FID(_NetMetric):
             t = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
             out.append(self.features(t))
         if not out:
-            raise ValueError("FID: no readable reference image")
+            raise FIDReferenceError("FID: no readable reference image")
         return np.concatenate(out)
 
     def set_reference_features(self, feats: np.ndarray, description: dict[str, Any]) -> None:
@@ -164,7 +170,7 @@ class FID(_NetMetric):
             with np.load(p, allow_pickle=False) as z:
                 mu, sigma = np.asarray(z["mu"], np.float64), np.asarray(z["sigma"], np.float64)
         except (OSError, KeyError, ValueError) as exc:
-            raise FileNotFoundError(
+            raise FIDReferenceError(
                 f"fid.reference_stats {p}: cannot read 'mu' and 'sigma' from it ({exc}); give an .npz "
                 "written by numpy.savez with arrays mu (D,) and sigma (D, D)"
             ) from exc
@@ -183,7 +189,7 @@ class FID(_NetMetric):
             exts = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
             paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in exts)
             if not paths:
-                raise FileNotFoundError(f"FID reference folder {folder} holds no images (.png/.jpg/.webp)")
+                raise FIDReferenceError(f"FID reference folder {folder} holds no images (.png/.jpg/.webp)")
             import hashlib
 
             h = hashlib.sha256()

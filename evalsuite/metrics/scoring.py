@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from evalsuite.data.cases import Case, Dataset
+from evalsuite.errors import DataError, UsageError
 from evalsuite.registry import METRICS
 from evalsuite.results.store import Key, RunStore, row_key
 
@@ -41,7 +42,7 @@ DEFAULT_T2I = ["latency", "clip_score", "fid", "lpips_pair"]
 DEFAULT_INPAINT = ["unmasked_mse", "unmasked_psnr", "unmasked_ssim", "unmasked_lpips", "clip_score_masked"]
 
 
-class ScoringError(ValueError):
+class ScoringError(UsageError, ValueError):
     """A run that cannot be scored as asked (dataset missing or changed, bad pair); the message says why and the fix."""
 
 
@@ -193,7 +194,7 @@ def metric_kwargs(cls: Any, common: dict[str, Any], options: dict[str, Any]) -> 
     return {**{k: v for k, v in common.items() if k in accepted}, **options}
 
 
-class RowImageError(Exception):
+class RowImageError(DataError):
     """A stored image of a row that cannot be read; scoring marks the row and goes on."""
 
 
@@ -215,10 +216,10 @@ class _Loader:
         try:
             with Image.open(path) as im:
                 return _to_tensor(im)
-        except FileNotFoundError:
-            raise RowImageError(f"image file {path} is missing") from None
+        except FileNotFoundError as exc:
+            raise RowImageError(f"image file {path} is missing") from exc
         except (OSError, ValueError) as exc:
-            raise RowImageError(f"image file {path} cannot be read ({exc})") from None
+            raise RowImageError(f"image file {path} cannot be read ({exc})") from exc
 
     def images(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
         return torch.stack([self.image(r) for r in rows]).to(self.device)

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from evalsuite.data.cases import Dataset
+from evalsuite.errors import UsageError
 from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.formatting import fmt, fmt_ci, md, md_table
@@ -550,7 +551,7 @@ def _case_table(data: ReportData) -> list[list[Any]]:
 
 
 # -- entry point -----------------------------------------------------------------------------------
-class RunDirNotWritable(ValueError):
+class RunDirNotWritable(UsageError, ValueError):
     """A run directory that a command must write into cannot be written (read-only file system or
     folder); the message names the folder, the command and the fix. The CLI exits with code 2."""
 
@@ -604,7 +605,7 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path))
     except OSError as exc:
-        raise RunDirNotWritable(f"cannot write into the run directory {path} ({exc.strerror})") from None
+        raise RunDirNotWritable(f"cannot write into the run directory {path} ({exc.strerror})") from exc
     try:
         data = build(path, out_dir=staging)
         (staging / SUMMARY_CSV).write_bytes(data.summary.to_csv(index=False).encode("utf-8"))

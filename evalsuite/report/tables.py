@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evalsuite.report.formatting import arrow
-from evalsuite.results.store import RunStore
+from evalsuite.results.store import RunFormatError, RunStore
 from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
 from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
@@ -127,23 +127,23 @@ def read_run_meta(store: RunStore) -> dict[str, Any]:
     """``run.json`` of ``store``, checked to be a JSON object.
 
     Raises:
-        FileNotFoundError: not a run directory.
-        ValueError: ``run.json`` is not valid JSON or not an object — naming the file and the fix.
+        NotARunDirError: not a run directory.
+        RunFormatError: ``run.json`` is not valid JSON or not an object — naming the file and the fix.
     """
     damaged = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
     try:
         meta = store.read_meta()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{store.run_json}: not valid JSON ({exc}); {damaged}") from None
+        raise RunFormatError(f"{store.run_json}: not valid JSON ({exc}); {damaged}") from exc
     except ValueError as exc:
         msg = str(exc)
         if msg.startswith(f"{store.run_json}: ") and (
             "not valid JSON" in msg or "expected a JSON object" in msg
         ):
-            raise ValueError(f"{msg}; {damaged}") from None
+            raise RunFormatError(f"{msg}; {damaged}") from exc
         raise  # a corrupted journal or a run.json that contradicts its rows: the message says what to do
     if not isinstance(meta, dict):
-        raise ValueError(
+        raise RunFormatError(
             f"{store.run_json}: expected a JSON object, got {type(meta).__name__}; the run's metadata is "
             "damaged: restore it from a copy, or run again into a new run directory"
         )

@@ -42,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 
+from evalsuite.errors import UsageError
 from evalsuite.paths import atomic_write, atomic_write_json, atomic_writer_path, commit_tmp
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
     atomic_write_json(path, data)
 
 
-class RunFormatError(ValueError):
+class RunFormatError(UsageError, ValueError):
     """A run directory this version cannot read, or whose ``run.json`` contradicts its rows."""
+
+
+class NotARunDirError(UsageError, FileNotFoundError):
+    """A folder given as a run directory that holds no ``run.json``; the message names it."""
 
 
 class JournalError(RunFormatError):
@@ -215,16 +220,16 @@ class RunStore:
         its rows (:func:`check_meta_against_rows`), and the journal must be readable.
 
         Raises:
-            FileNotFoundError: naming the directory when it is not a run directory.
+            NotARunDirError: naming the directory when it is not a run directory (a FileNotFoundError).
             RunFormatError: unreadable or unknown ``run.json``, a journal with a corrupted line
                 (:class:`JournalError`), or a ``run.json`` that contradicts the rows.
         """
         if not self.run_json.is_file():
-            raise FileNotFoundError(f"{self.path} is not a run directory (no {RUN_JSON})")
+            raise NotARunDirError(f"{self.path} is not a run directory (no {RUN_JSON})")
         try:
             meta = json.loads(self.run_json.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunFormatError(f"{self.run_json}: not valid JSON ({exc})") from None
+            raise RunFormatError(f"{self.run_json}: not valid JSON ({exc})") from exc
         if not isinstance(meta, dict):
             raise RunFormatError(f"{self.run_json}: expected a JSON object, got {type(meta).__name__}")
         meta = migrate_meta(meta, self.run_json)

@@ -22,6 +22,7 @@ from PIL import Image
 
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import check_mask_size, load_image, load_mask, resize_image, resize_mask
+from evalsuite.errors import UsageError
 from evalsuite.runners.weights import Weights
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def no_grad(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class CaseError(ValueError):
+class CaseError(UsageError, ValueError):
     """A case this runner cannot use (e.g. an inpainting runner given a case without a mask).
 
     The harness records such a row with ``status == "skipped"`` and the message as its reason;

@@ -181,7 +181,7 @@ def read_controlnet_config(folder: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"{path}: not valid JSON ({exc})") from None
+        raise WeightsError(f"{path}: not valid JSON ({exc})") from exc
     cls = raw.get("_class_name", "FluxControlNetModel")
     if cls not in ("FluxControlNetModel", AlimamaInpaintControlNet.__name__):
         raise WeightsError(

@@ -86,7 +86,7 @@ class FluxControlNetInpaint(FluxBase):
         except Exception as exc:
             raise WeightsError(
                 f"ControlNet {ref!r} is not a local folder and could not be downloaded: {exc}"
-            ) from None
+            ) from exc
 
     def load(self) -> None:
         """Base FLUX components and the ControlNet by weights policy, then the optional LoRA.

@@ -134,7 +134,7 @@ def apply_fp8(model: nn.Module, backend: str = "auto") -> dict[str, Any]:
             from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
         except ImportError as exc:
             if backend == "torchao":
-                raise RuntimeError(f"torchao is not importable ({exc}); use backend='scaled_mm'") from None
+                raise RuntimeError(f"torchao is not importable ({exc}); use backend='scaled_mm'") from exc
         else:
             n = sum(isinstance(m, nn.Linear) for m in model.modules())
             quantize_(model, Float8DynamicActivationFloat8WeightConfig())

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from evalsuite.errors import UsageError
 from evalsuite.runners.weights import Weights, WeightsError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _LORA_KEY = re.compile(
 )
 
 
-class LoraError(ValueError):
+class LoraError(UsageError, ValueError):
     """A LoRA file that does not apply to the pipeline (e.g. no key matches the transformer)."""
 
 
@@ -67,7 +68,7 @@ def read_lora(ref: str, weight_name: str, weights: Weights) -> tuple[dict[str, A
                 raise WeightsError(
                     f"LoRA {ref!r} ({weight_name}) not found locally and could not be downloaded: {exc}; "
                     "pass a local .safetensors file or --weights-dir"
-                ) from None
+                ) from exc
     if not path.is_file():
         raise WeightsError(f"LoRA file not found: {path}")
     return load_file(str(path)), str(path)

@@ -26,11 +26,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Policy = Literal["hub", "random", "tiny"]
-POLICIES: tuple[str, ...] = ("hub", "random", "tiny")
-NO_QUALITY_EVIDENCE = ("tiny", "random")
+from evalsuite import errors
+from evalsuite.vocab import NO_QUALITY_EVIDENCE, WEIGHT_POLICIES, Policy, quality_evidence
+
+__all__ = ["NO_QUALITY_EVIDENCE", "Policy", "Weights", "WeightsError", "hub_offline"]
 
 
 def hub_offline() -> bool:
@@ -45,7 +45,7 @@ def hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-class WeightsError(RuntimeError):
+class WeightsError(errors.WeightsError, RuntimeError):
     """Weights that cannot be found or loaded; the message names the model and the fix."""
 
 
@@ -57,13 +57,17 @@ class Weights:
     weights_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"unknown weights policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
+        if self.policy not in WEIGHT_POLICIES:
+            from evalsuite.config.runconfig import RunConfigError
+
+            raise RunConfigError(
+                f"unknown weights policy {self.policy!r}; choose one of {', '.join(WEIGHT_POLICIES)}"
+            )
 
     @property
     def quality_evidence(self) -> bool:
         """False for ``tiny`` and ``random``: their images carry no quality evidence."""
-        return self.policy == "hub"
+        return quality_evidence(self.policy)
 
     def resolve(self, model: str) -> str:
         """Where to load ``model`` from under the ``hub`` policy: a local folder or the hub id.
@@ -88,12 +92,12 @@ class Weights:
                 from huggingface_hub import snapshot_download
 
                 return snapshot_download(model, local_files_only=True)
-            except Exception:
+            except Exception as exc:
                 where = f" or under --weights-dir {wdir}" if wdir else ""
                 raise WeightsError(
                     f"model {model!r} is not a local folder{where} and not in the Hugging Face cache, and "
                     "the hub is offline (HF_HUB_OFFLINE is set, or TRANSFORMERS_OFFLINE); download it on a "
                     "connected machine "
                     f"(huggingface-cli download {model} --local-dir WEIGHTS_DIR/{model}) and pass --weights-dir WEIGHTS_DIR"
-                ) from None
+                ) from exc
         return model

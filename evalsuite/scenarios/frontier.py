@@ -39,15 +39,19 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import RunConfigError
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.results.store import RunStore
 from evalsuite.runners.base import Runner
-from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.runners.weights import Weights
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
+from evalsuite.trackers.stats import bootstrap_statistic
+from evalsuite.trackers.stats import finite as finite_values
 from evalsuite.trackers.tracking import Call, cold_then_warm, summarize
+from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
 __all__ = ["FrontierScenario", "FrontierSpec", "frontier", "run_point", "usable_cases"]
 
@@ -84,19 +88,21 @@ class FrontierSpec:
     metric_weights: str | None = None
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field for an unusable value (before anything is loaded)."""
+        """Raise :class:`RunConfigError` (a ``ValueError``) naming the field for an unusable value (before anything is loaded)."""
         if not self.configs:
-            raise ValueError("frontier: name at least one configuration (--configs)")
+            raise RunConfigError("frontier: name at least one configuration (--configs)")
         if self.n_cases < 1:
-            raise ValueError(f"frontier: --cases {self.n_cases}: need at least 1 case per point")
+            raise RunConfigError(f"frontier: --cases {self.n_cases}: need at least 1 case per point")
         if not self.seeds:
-            raise ValueError("frontier: --seeds: need at least one seed")
+            raise RunConfigError("frontier: --seeds: need at least one seed")
         if self.bootstrap_resamples < 1:
-            raise ValueError(f"frontier: --bootstrap {self.bootstrap_resamples}: need at least 1 resample")
+            raise RunConfigError(
+                f"frontier: --bootstrap {self.bootstrap_resamples}: need at least 1 resample"
+            )
         self.parsed()
 
     def parsed(self) -> tuple[PointSpec, list[PointSpec]]:
-        """(reference, accelerated points without duplicates of the reference); raises ValueError."""
+        """(reference, accelerated points without duplicates of the reference); raises PointError (a ValueError)."""
         ref = PointSpec.parse(self.reference)
         pts: list[PointSpec] = []
         for text in self.points:
@@ -242,21 +248,15 @@ def _load(path: Path) -> torch.Tensor:
 
 
 def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float, str]:
-    """95 % percentile bootstrap CI of the mean (``scipy.stats.bootstrap``); (nan, nan, reason) below 2
-    finite values or when every value is the same."""
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-    if len(v) < 2:
-        return math.nan, math.nan, f"{len(v)} finite pair(s): no CI"
+    """95 % percentile bootstrap CI of the mean of the finite ``values``: evalsuite's one bootstrap,
+    :func:`evalsuite.trackers.stats.bootstrap_statistic`; (nan, nan, reason) below 2 finite values."""
+    est = bootstrap_statistic(values, "mean", resamples, seed)
+    if est.n < 2:
+        return math.nan, math.nan, f"{est.n} finite pair(s): no CI"
+    v = finite_values(values)
     if np.all(v == v[0]):
-        return float(v[0]), float(v[0]), "all pairs equal"
-    from scipy.stats import bootstrap
-
-    res = bootstrap((v,), np.mean, n_resamples=resamples, method="percentile", random_state=seed)
-    return (
-        float(res.confidence_interval.low),
-        float(res.confidence_interval.high),
-        "percentile bootstrap, 95 %",
-    )
+        return est.low, est.high, "all pairs equal"
+    return est.low, est.high, "percentile bootstrap, 95 %"
 
 
 class PairedScorer:

@@ -33,6 +33,7 @@ from evalsuite.config.runconfig import DEFAULT_OUT, RunConfig, check_seeds
 from evalsuite.data.cases import Case, Dataset
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.data.registry import load_dataset
+from evalsuite.device import resolve_device
 from evalsuite.engine import distributed as distributed
 from evalsuite.engine.lifecycle import (
     THREADS_ENV,
@@ -42,7 +43,6 @@ from evalsuite.engine.lifecycle import (
     apply_thread_policy,
     context_factory,
     execute,
-    pick_device,
 )
 from evalsuite.metrics.features import check_metric_weights, default_mode
 from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
@@ -70,7 +70,6 @@ __all__ = [
     "apply_thread_policy",
     "check_seeds",
     "load_run",
-    "pick_device",
     "run",
 ]
 
@@ -649,7 +648,7 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
     check_metric_weights(metric_names, metric_weights, rc.metric_weights_dir)  # missing weights → error now
     dist = distributed.init()
     try:
-        dev = pick_device(dist.device(rc.device), w.policy)
+        dev = resolve_device(rc.device, w.policy, dist.local_rank if dist.enabled else None)
         apply_thread_policy(dev, w.policy)
         run_dir = rc.directory(default_run_id(ds, confs, w, rc.seeds))
         store = RunStore(run_dir, shard=dist.rank if dist.enabled else None)

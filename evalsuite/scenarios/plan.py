@@ -47,6 +47,7 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import RunConfigError
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
@@ -78,11 +79,11 @@ def parse_gib(text: str) -> float:
     """``22GiB``, ``22``, ``16G``, ``12.5gib``, ``20000MiB`` → GiB.
 
     Raises:
-        ValueError: naming the text and the accepted forms.
+        RunConfigError: (a ValueError) naming the text and the accepted forms.
     """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(gib|g|gb|mib|m|mb)?\s*", text.lower())
     if not m:
-        raise ValueError(f"budget {text!r}: write e.g. 22GiB, 16G, 12 or 20000MiB")
+        raise RunConfigError(f"budget {text!r}: write e.g. 22GiB, 16G, 12 or 20000MiB")
     v = float(m.group(1))
     unit = m.group(2) or "gib"
     if unit in ("mib", "m", "mb"):
@@ -95,7 +96,7 @@ def strategy_point(text: str) -> PointSpec:
     pt = PointSpec.parse("" if text == "resident" else text)
     bad = [k for k, _ in pt.axes if k not in ("precision", "memory")]
     if bad:
-        raise ValueError(
+        raise RunConfigError(
             f"strategy {text!r}: only precision= and memory= axes make a memory strategy, not {bad}"
         )
     return pt
@@ -162,13 +163,13 @@ class PlanSpec:
     max_seconds: float = math.inf
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field for an unusable value (before anything is loaded)."""
+        """Raise :class:`RunConfigError` (a ``ValueError``) naming the field for an unusable value (before anything is loaded)."""
         if not self.budgets or any(not b > 0 for b in self.budgets):
-            raise ValueError(f"plan: --budget {self.budgets}: need one or more budgets > 0 GiB")
+            raise RunConfigError(f"plan: --budget {self.budgets}: need one or more budgets > 0 GiB")
         if not self.strategies:
-            raise ValueError("plan: --strategies: need at least one strategy")
+            raise RunConfigError("plan: --strategies: need at least one strategy")
         if self.reps < 1:
-            raise ValueError(f"plan: --reps {self.reps}: need at least 1 warm call")
+            raise RunConfigError(f"plan: --reps {self.reps}: need at least 1 warm call")
         for s in self.strategies:
             strategy_point(s)
 

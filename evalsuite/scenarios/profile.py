@@ -36,15 +36,17 @@ import torch
 
 from evalsuite.config import configuration as cfg
 from evalsuite.config.profile import DTYPES, MEMORY_MODES
+from evalsuite.config.runconfig import RunConfigError
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
-from evalsuite.runners.weights import NO_QUALITY_EVIDENCE, Weights
+from evalsuite.runners.weights import Weights
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.tracking import _sync, cold_then_warm, measure, summarize
+from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +115,19 @@ class ProfileSpec:
     peak_seconds: float = 2.0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field for an unusable value."""
+        """Raise :class:`RunConfigError` (a ``ValueError``) naming the field for an unusable value."""
         for m in self.memory_modes:
             if m not in MEMORY_MODES:
-                raise ValueError(f"memory mode {m!r} unknown; choose from {', '.join(MEMORY_MODES)}")
+                raise RunConfigError(f"memory mode {m!r} unknown; choose from {', '.join(MEMORY_MODES)}")
         for d in self.dtypes:
             if d not in DTYPES:
-                raise ValueError(f"dtype {d!r} unknown; choose from {', '.join(sorted(DTYPES))}")
+                raise RunConfigError(f"dtype {d!r} unknown; choose from {', '.join(sorted(DTYPES))}")
         if self.min_reps < 1 or self.max_reps < self.min_reps:
-            raise ValueError(f"need 1 ≤ min_reps ≤ max_reps, got {self.min_reps}, {self.max_reps}")
+            raise RunConfigError(f"need 1 ≤ min_reps ≤ max_reps, got {self.min_reps}, {self.max_reps}")
         if any(b < 1 for b in self.batches) or any(s < 1 for s in self.steps):
-            raise ValueError("batch sizes and steps must be ≥ 1")
+            raise RunConfigError("batch sizes and steps must be ≥ 1")
         if any(r < 16 or r % 16 for r in self.resolutions):
-            raise ValueError(f"resolutions must be positive multiples of 16, got {self.resolutions}")
+            raise RunConfigError(f"resolutions must be positive multiples of 16, got {self.resolutions}")
 
     def points(self, confs: Sequence[cfg.Configuration], policy: str) -> list[Point]:
         """Every point, grouped so that points sharing a load are consecutive."""

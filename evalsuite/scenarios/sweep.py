@@ -80,14 +80,15 @@ class Sweep:
         """
         from evalsuite.config.runconfig import check_run_id, check_writable_dir
         from evalsuite.data.registry import load_dataset
-        from evalsuite.engine.lifecycle import apply_thread_policy, pick_device
+        from evalsuite.device import resolve_device
+        from evalsuite.engine.lifecycle import apply_thread_policy
         from evalsuite.runners.weights import Weights
 
         check_run_id(run_id)
         check_writable_dir(Path(out), "--out")
         w = Weights(weights, weights_dir)  # type: ignore[arg-type]
         ds = load_dataset(dataset)  # hashed once: cases and fingerprint from the same read
-        dev = pick_device(device, w.policy)
+        dev = resolve_device(device, w.policy)
         apply_thread_policy(dev, w.policy)
         return cls(kind, w, dev, ds, Path(out), run_id)
 

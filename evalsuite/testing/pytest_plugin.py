@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from evalsuite.vocab import WEIGHT_POLICIES
+
 if TYPE_CHECKING:
     from evalsuite.compare.baselines import Baseline, ConfigRun
 
@@ -54,7 +56,6 @@ MARKERS = {
     "evalsuite_weights": "evalsuite_weights(*policies): runs only under those --evalsuite-weights policies "
     "(skipped at collection, with the reason, under the others)",
 }
-WEIGHT_POLICIES = ("tiny", "random", "hub")
 DEFAULT_CONFIGS = ("flux-dev",)
 
 
@@ -389,7 +390,8 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
 
     def make(config: str, overrides: Sequence[str] = (), weights: str | None = None) -> Any:
         from evalsuite.config import configuration as cfg
-        from evalsuite.engine.lifecycle import apply_thread_policy, pick_device
+        from evalsuite.device import resolve_device
+        from evalsuite.engine.lifecycle import apply_thread_policy
         from evalsuite.registry import RUNNERS
         from evalsuite.runners.weights import Weights
 
@@ -398,7 +400,7 @@ def evalsuite_runner(evalsuite_options: EvalsuiteOptions) -> Iterator[Callable[.
         if key not in runners:
             conf = cfg.resolve(config, [cfg.Override.parse(o) for o in overrides])
             w = Weights(policy, evalsuite_options.weights_dir)  # type: ignore[arg-type]
-            dev = pick_device(evalsuite_options.device, policy)
+            dev = resolve_device(evalsuite_options.device, policy, option="--evalsuite-device")
             apply_thread_policy(dev, policy)
             runner = RUNNERS.get(conf.runner)(conf.params, w, dev)
             runner.load()

@@ -8,8 +8,12 @@
   with ``numpy.quantile`` / ``DataFrame.quantile`` without options, and because it moves
   continuously with the data instead of jumping between observed values (on 8 images nearest-rank
   p90 is the maximum).
-* :func:`bootstrap_mean`, :func:`paired_ratio_of_medians` — percentile-bootstrap 95 % intervals
-  through :func:`scipy.stats.bootstrap` (paired resampling for paired samples).
+* :func:`bootstrap_statistic` (and :func:`bootstrap_mean`), :func:`paired_ratio_of_medians` —
+  evalsuite's one bootstrap: percentile 95 % intervals through :func:`scipy.stats.bootstrap`
+  (paired resampling for paired samples), 2000 resamples and ``numpy.random.default_rng(seed)``
+  with seed 0 by default. Every bootstrap interval uses it: the report's tables and plots, compare,
+  the baselines (:func:`evalsuite.compare.baselines.bootstrap_ci`) and the frontier
+  (:func:`evalsuite.scenarios.frontier.bootstrap_ci`).
 * :func:`sign_flip_pvalue` — the paired permutation test through
   :func:`scipy.stats.permutation_test` (``permutation_type="samples"`` on the differences flips
   their signs): exact for N ≤ 13, Monte Carlo with ``n_perm`` sign patterns above.

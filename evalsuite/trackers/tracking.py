@@ -166,11 +166,11 @@ def _nvml_handle(device: torch.device) -> tuple[Any, Any]:
     try:
         import pynvml
     except ImportError as exc:
-        raise RuntimeError(f"nvidia-ml-py is not installed ({exc}); pip install nvidia-ml-py") from None
+        raise RuntimeError(f"nvidia-ml-py is not installed ({exc}); pip install nvidia-ml-py") from exc
     try:
         pynvml.nvmlInit()
     except Exception as exc:
-        raise RuntimeError(f"nvmlInit failed: {exc}") from None
+        raise RuntimeError(f"nvmlInit failed: {exc}") from exc
     idx = device.index if device.index is not None else torch.cuda.current_device()
     try:
         uuid = str(torch.cuda.get_device_properties(idx).uuid)
@@ -201,7 +201,7 @@ def nvml_energy_reader(device: torch.device) -> Callable[[], float]:
     try:
         nv.nvmlDeviceGetTotalEnergyConsumption(handle)
     except Exception as exc:
-        raise RuntimeError(f"nvmlDeviceGetTotalEnergyConsumption not supported on this GPU: {exc}") from None
+        raise RuntimeError(f"nvmlDeviceGetTotalEnergyConsumption not supported on this GPU: {exc}") from exc
     return lambda: float(nv.nvmlDeviceGetTotalEnergyConsumption(handle)) / 1000.0
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from evalsuite.data.cases import Case, Dataset, ManifestError, check_case_id
+from evalsuite.data.cases import Case, Dataset, DatasetNotFoundError, ManifestError, check_case_id
 from evalsuite.data.imageio import ImageError
 from evalsuite.data.loaders.common import cache_dir, err, file_fingerprint, locate
 from evalsuite.data.masks import save_mask_png
@@ -83,12 +83,12 @@ def load_brushbench(
     Raises:
         LoaderNotConfigured: no path and no environment variable.
         ManifestError: malformed mapping file or entry (naming the file and the entry key).
-        FileNotFoundError: a missing folder/file (naming the path).
+        DatasetNotFoundError: a missing folder/file (naming the path).
     """
     p = locate(path, "EVALSUITE_BRUSHBENCH", "brushbench", f"the BrushBench folder (with {MAPPING})")
     mapping = p / MAPPING if p.is_dir() else p
     if not mapping.is_file():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"brushbench: {mapping} not found (expected the BrushBench folder holding {MAPPING})"
         )
     base = mapping.parent
@@ -96,7 +96,7 @@ def load_brushbench(
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{mapping}: not valid JSON ({exc})") from None
+        raise ManifestError(f"{mapping}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or not data:
         raise ManifestError(f"{mapping}: expected a non-empty JSON object of entries keyed by id")
     masks_dir = cache_dir("brushbench", hashlib.sha256(raw).hexdigest()[:16] + "-" + mask_key)
@@ -134,11 +134,11 @@ def load_brushbench(
                 with Image.open(image) as im:
                     w, h = im.size
             except Exception as exc:
-                raise ImageError(f"{image}: cannot read the image header ({exc})") from None
+                raise ImageError(f"{image}: cannot read the image header ({exc})") from exc
             try:
                 arr = rle_decode(m, w, h)
             except ValueError as exc:
-                raise err(mapping, key, f"field {mask_key!r}: {exc}") from None
+                raise err(mapping, key, f"field {mask_key!r}: {exc}") from exc
             mask = masks_dir / (_BAD_ID.sub("_", str(key)) + ".png")
             if not mask.is_file():
                 save_mask_png(arr, mask)

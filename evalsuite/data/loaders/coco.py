@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from evalsuite.data.cases import Case, Dataset, ManifestError
+from evalsuite.data.cases import Case, Dataset, DatasetNotFoundError, ManifestError
 from evalsuite.data.loaders.common import err, file_fingerprint, locate
 
 
@@ -32,7 +32,7 @@ def _read_ids(path: Path) -> list[int]:
     except UnicodeDecodeError as exc:
         raise err(
             path, raw[: exc.start].count(b"\n") + 1, "not valid UTF-8; save the id list as UTF-8"
-        ) from None
+        ) from exc
     lines = text.split("\n")  # "\n" only: str.splitlines() also splits on U+2028, U+0085...
     first = lines[0].strip("\r") if text.strip() else ""
     ids: list[int] = []
@@ -47,8 +47,8 @@ def _read_ids(path: Path) -> list[int]:
         for row in reader:
             try:
                 ids.append(int(row["id"]))
-            except (TypeError, ValueError):
-                raise err(path, reader.line_num, f"id {row.get('id')!r} is not an integer") from None
+            except (TypeError, ValueError) as exc:
+                raise err(path, reader.line_num, f"id {row.get('id')!r} is not an integer") from exc
         return ids
     for lineno, line in enumerate(lines, start=1):
         s = line.strip()
@@ -56,8 +56,8 @@ def _read_ids(path: Path) -> list[int]:
             continue
         try:
             ids.append(int(s.split()[0].split(",")[0]))
-        except ValueError:
-            raise err(path, lineno, f"expected an integer caption id, got {s[:40]!r}") from None
+        except ValueError as exc:
+            raise err(path, lineno, f"expected an integer caption id, got {s[:40]!r}") from exc
     return ids
 
 
@@ -78,7 +78,7 @@ def load_coco2014(
     Raises:
         LoaderNotConfigured: no path and no environment variable.
         ManifestError: malformed JSON, unknown ids (naming the id file and line), missing fields.
-        FileNotFoundError: a missing captions file, id file or reference image (naming the path).
+        DatasetNotFoundError: a missing captions file, id file or reference image (naming the path).
     """
     cap = locate(
         path,
@@ -96,7 +96,7 @@ def load_coco2014(
         raise ManifestError(
             f"{cap}: not a COCO captions file ({type(exc).__name__}: {exc}); "
             "expected JSON with 'annotations' (id, image_id, caption) and 'images'"
-        ) from None
+        ) from exc
     by_id: dict[int, dict] = {}
     for a in anns:
         try:
@@ -105,13 +105,13 @@ def load_coco2014(
             if not isinstance(a["caption"], str):
                 raise TypeError("caption is not a string")
         except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"{cap}: annotation {a!r:.80} is malformed ({exc})") from None
+            raise ManifestError(f"{cap}: annotation {a!r:.80} is malformed ({exc})") from exc
     index = [raw]
     ids_path = ids if ids is not None else os.environ.get("EVALSUITE_COCO2014_IDS")
     if ids_path:
         idp = Path(ids_path)
         if not idp.is_file():
-            raise FileNotFoundError(f"coco2014: id list not found: {idp}")
+            raise DatasetNotFoundError(f"coco2014: id list not found: {idp}")
         index.append(idp.read_bytes())
         chosen = _read_ids(idp)
         missing = [i for i in chosen if i not in by_id]
@@ -128,7 +128,7 @@ def load_coco2014(
     img_dir_v = images if images is not None else os.environ.get("EVALSUITE_COCO2014_IMAGES")
     img_dir = Path(img_dir_v) if img_dir_v else None
     if img_dir is not None and not img_dir.is_dir():
-        raise FileNotFoundError(f"coco2014: image folder not found: {img_dir}")
+        raise DatasetNotFoundError(f"coco2014: image folder not found: {img_dir}")
     cases: list[Case] = []
     seen: set[int] = set()
     for aid in chosen:
@@ -145,7 +145,7 @@ def load_coco2014(
                 raise ManifestError(f"{cap}: image id {a['image_id']} (caption {aid}) is not in 'images'")
             ref = img_dir / str(im["file_name"])
             if not ref.is_file():
-                raise FileNotFoundError(f"coco2014: reference image not found: {ref}")
+                raise DatasetNotFoundError(f"coco2014: reference image not found: {ref}")
         cases.append(
             Case(
                 id=f"coco-{aid}",

@@ -8,10 +8,10 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from evalsuite.data.cases import ManifestError
+from evalsuite.data.cases import DatasetNotFoundError, ManifestError
 
 
-class LoaderNotConfigured(FileNotFoundError):
+class LoaderNotConfigured(DatasetNotFoundError):
     """A registered loader was called without a location and its environment variable is unset."""
 
 
@@ -23,7 +23,7 @@ def locate(
 
     Raises:
         LoaderNotConfigured: neither is set.
-        FileNotFoundError: the location does not exist (naming it).
+        DatasetNotFoundError: the location does not exist (naming it).
         ManifestError: it is a folder where a file is expected, or the other way round.
     """
     value = path if path is not None else os.environ.get(env)
@@ -33,7 +33,7 @@ def locate(
         )
     p = Path(value).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"{name}: {what} not found: {p}")
+        raise DatasetNotFoundError(f"{name}: {what} not found: {p}")
     if expect == "file" and p.is_dir():
         raise ManifestError(f"{name}: {p} is a folder; pass {what}")
     if expect == "folder" and not p.is_dir():

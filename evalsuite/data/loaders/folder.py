@@ -26,6 +26,7 @@ from typing import Any
 from evalsuite.data.cases import (
     Case,
     Dataset,
+    DatasetNotFoundError,
     IdIndex,
     ManifestError,
     fingerprint,
@@ -47,14 +48,14 @@ def _rows(path: Path) -> tuple[bytes, list[tuple[int, dict[str, str]]], list[str
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise err(path, raw[: exc.start].count(b"\n") + 1, "not valid UTF-8; save the CSV as UTF-8") from None
+        raise err(path, raw[: exc.start].count(b"\n") + 1, "not valid UTF-8; save the CSV as UTF-8") from exc
     reader = csv.reader(io.StringIO(text), strict=True)
     try:
         header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise err(path, 1, "empty CSV; expected a header row") from None
+    except StopIteration as exc:
+        raise err(path, 1, "empty CSV; expected a header row") from exc
     except csv.Error as exc:
-        raise err(path, 1, f"malformed CSV ({exc})") from None
+        raise err(path, 1, f"malformed CSV ({exc})") from exc
     out = []
     while True:
         try:
@@ -62,7 +63,7 @@ def _rows(path: Path) -> tuple[bytes, list[tuple[int, dict[str, str]]], list[str
         except StopIteration:
             break
         except csv.Error as exc:
-            raise err(path, reader.line_num, f"malformed CSV ({exc})") from None
+            raise err(path, reader.line_num, f"malformed CSV ({exc})") from exc
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
@@ -85,8 +86,8 @@ def _obj(row: dict[str, str], path: Path, lineno: int, default_id: str) -> dict[
     if row.get("seed"):
         try:
             obj["seed"] = int(row["seed"])
-        except ValueError:
-            raise err(path, lineno, f"field 'seed' must be an integer, got {row['seed']!r}") from None
+        except ValueError as exc:
+            raise err(path, lineno, f"field 'seed' must be an integer, got {row['seed']!r}") from exc
     return obj
 
 
@@ -170,7 +171,7 @@ def load_folder(path: str | os.PathLike[str] | None = None, name: str | None = N
     root = locate(path, "EVALSUITE_FOLDER", "folder", "a folder with images/ and masks/", expect="folder")
     for sub in ("images", "masks"):
         if not (root / sub).is_dir():
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"folder: {root / sub} not found (expected images/ and masks/ with matching stems)"
             )
     images, masks = _by_stem(root / "images"), _by_stem(root / "masks")
