@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalsuite.engine.lifecycle import RunContext
+from evalsuite.engine.lifecycle import RunContext, Scenario
 from evalsuite.results.store import RunStore
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Sweep:
 
     def execute(
         self,
-        scenario: Any,
+        scenario: Scenario,
         store: RunStore,
         *,
         seeds: Sequence[int] | str,
@@ -133,6 +133,11 @@ class SweepScenario:
     summary (``evalsuite profile`` adds its latency aggregates), the run directory as the result."""
 
     kind = "sweep"
+    lock_name = "run.lock"
+    owns_directory = True
+    attempt = True
+    refusals: tuple[type[Exception], ...] = ()
+    done = False
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -188,6 +193,9 @@ class SweepScenario:
             self.kind,
         )
         return self.counts()
+
+    def close(self, ctx: RunContext) -> None:
+        """Nothing to release after the report."""
 
     def result(self, ctx: RunContext) -> Path:
         return ctx.store.path
