@@ -142,7 +142,9 @@ def run_point(
     t0 = time.perf_counter()
     try:
         log.info("%s: load", name)
-        runner = RUNNERS.get(conf.runner)(load_params(conf.params, point), weights, device)
+        runner = RUNNERS.get(conf.runner)(
+            load_params(conf.params, point, _where(conf, point)), weights, device
+        )
         runner.load()
         row["load_s"] = time.perf_counter() - t0
         cases = usable_cases(runner, pool, spec.n_cases)
@@ -234,6 +236,10 @@ def run_point(
 
         reset_allocator(device)
     return row
+
+
+def _where(conf: cfg.Configuration, point: PointSpec) -> str:
+    return f"frontier point {point.label!r} of configuration {conf.name!r}"
 
 
 def _safe(label: str) -> str:
@@ -580,6 +586,9 @@ class FrontierScenario(SweepScenario):
         super().__init__()
         self.spec, self.confs, self.w, self.pool, self.mirror = spec, confs, w, pool, mirror
         self.ref, self.points = spec.parsed()
+        for conf in confs:  # every point's params, typed and validated before anything is loaded
+            for pt in [self.ref, *self.points]:
+                load_params(conf.params, pt, _where(conf, pt))
         self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode)
         self.scorer: PairedScorer | None = None
         self.mode = spec.metric_weights or _default_mode(w.policy)

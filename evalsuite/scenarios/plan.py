@@ -229,7 +229,7 @@ def _measure(
     ballast: Ballast | None = None
     try:
         log.info("%s: load", label)
-        runner = RUNNERS.get(conf.runner)(load_params(conf.params, pt), w, dev)
+        runner = RUNNERS.get(conf.runner)(load_params(conf.params, pt, f"plan strategy {pt.label!r}"), w, dev)
         runner.load()
         case = usable_cases(runner, pool, 1)[0]
         log.info("%s: apply", label)
