@@ -276,22 +276,25 @@ def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) 
 
 
 class PairedScorer:
-    """LPIPS / PSNR / SSIM (whole and masked) and CLIP score of images vs their reference images."""
+    """Paired quality of a point's images vs the reference point's, computed by :mod:`evalsuite.metrics`
+    (no implementation of its own): the ``lpips_pair`` metric (:class:`~evalsuite.metrics.quality.PairedLPIPS`:
+    the whole image and, with a mask, the regenerated region), the PSNR/SSIM functional twins
+    (:func:`~evalsuite.metrics.functional.masked_psnr_per_image`,
+    :func:`~evalsuite.metrics.functional.masked_ssim_per_image`) and the ``clip_score`` metric (its delta)."""
 
     def __init__(self, mode: str, device: torch.device) -> None:
         from evalsuite.metrics import features as fx
+        from evalsuite.registry import METRICS
 
         self.mode = mode
         self.device = device
-        self.lpips = fx.lpips_net(mode, device)
+        self.lpips_metric: Any = METRICS.get("lpips_pair")(device, metric_weights=mode)
         self.clip_metric: Any = None
-        from evalsuite.registry import METRICS
-
         try:
             self.clip_metric = METRICS.get("clip_score")(device, metric_weights=mode)
         except Exception as exc:  # the CLIP net may be missing (real weights offline)
             self.clip_reason = f"{type(exc).__name__}: {exc}"
-        self.ids = {"lpips": self.lpips.id}
+        self.ids = {"lpips": fx.lpips_net(mode, device).id}
 
     def clip(self, img: torch.Tensor, prompt: str) -> float:
         if self.clip_metric is None:
@@ -310,18 +313,21 @@ class PairedScorer:
         self, img: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None, prompt: str
     ) -> dict[str, float]:
         from evalsuite.metrics import functional as fn
+        from evalsuite.metrics.base import MetricBatch
 
         img, ref = img.to(self.device), ref.to(self.device)
+        m = mask.to(self.device) if mask is not None and float(mask.sum()) > 0 else None
+        self.lpips_metric.reset()
+        lpips = self.lpips_metric.update(MetricBatch(rows=[{}], images=img, pairs=ref, masks=m))
         ones = torch.ones_like(img[:, :1])
         out = {
-            "lpips": float(fn.masked_lpips(self.lpips.module, img, ref)[0]),
+            "lpips": float(lpips[0]),
             "psnr": float(fn.masked_psnr_per_image(img, ref, ones)[0]),
             "ssim": float(fn.masked_ssim_per_image(img, ref, ones)[0]),
             "clip_delta": self.clip(img, prompt) - self.clip(ref, prompt),
         }
-        if mask is not None and float(mask.sum()) > 0:
-            m = mask.to(self.device)
-            out["lpips_masked"] = float(fn.masked_lpips(self.lpips.module, img, ref, m)[0])
+        if m is not None:
+            out["lpips_masked"] = float(self.lpips_metric.extra_columns()["lpips_pair_masked"][0])
             out["psnr_masked"] = float(fn.masked_psnr_per_image(img, ref, m)[0])
             out["ssim_masked"] = float(fn.masked_ssim_per_image(img, ref, m)[0])
         return out
