@@ -148,4 +148,3 @@ def cmd_score(args: argparse.Namespace) -> int:
     for line in failures:
         print(f"evalsuite: error: {line}", file=sys.stderr)
     return 1 if failures else 0
-

@@ -370,9 +370,11 @@ def execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, re
                 scenario.report(ctx)
             scenario.close(ctx)
             return scenario.result(ctx)
-        except (KeyboardInterrupt, InternalRunError, *scenario.refusals):
+        except (KeyboardInterrupt, InternalRunError):
             raise
         except Exception as exc:
+            if isinstance(exc, scenario.refusals):
+                raise  # the user's input, found while working: nothing to record, exit as its class says
             # an internal error after generation started: keep rows and images, record it, exit 1
             tb = traceback.format_exc()
             log.error("internal error during %s in %s:\n%s", phase, store.path, tb)

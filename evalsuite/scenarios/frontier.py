@@ -40,6 +40,7 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import SweepConfig
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
@@ -673,8 +674,18 @@ def frontier(
     (``kind: frontier`` in ``run.json``).
     """
     spec.validate()
-    sweep = Sweep.resolve("frontier", weights, device, out, run_id, dataset)
-    confs = cfg.resolve_many(spec.configs, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("frontier", config)
+    ovs = [cfg.Override.parse(o) for o in config.overrides]
+    confs = cfg.resolve_many(spec.configs, ovs, config.config_dirs)
     scenario = FrontierScenario(spec, confs, sweep.weights, list(sweep.dataset.cases), mirror)
     return sweep.execute(
         scenario,

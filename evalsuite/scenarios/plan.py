@@ -49,6 +49,7 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
+from evalsuite.config.runconfig import SweepConfig
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.paths import atomic_write, atomic_write_json
 from evalsuite.registry import RUNNERS
@@ -469,8 +470,17 @@ def plan(
     (``kind: plan`` in ``run.json``).
     """
     spec.validate()
-    sweep = Sweep.resolve("plan", weights, device, out, run_id, dataset)
-    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("plan", config)
+    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in config.overrides], config.config_dirs)
     scenario = PlanScenario(spec, conf, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(
         scenario,

@@ -44,6 +44,7 @@ import torch
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, check_point
 from evalsuite.config import configuration as cfg
 from evalsuite.config.profile import DTYPES, FP8_PRECISION, MEMORY_AXIS, MEMORY_MODES
+from evalsuite.config.runconfig import SweepConfig
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
@@ -588,9 +589,18 @@ def profile(
         RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
     """
     spec.validate()
-    sweep = Sweep.resolve("profile", weights, device, out, run_id, dataset)
-    ovs = [cfg.Override.parse(o) for o in overrides]
-    confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config_dirs)}
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("profile", config)
+    ovs = [cfg.Override.parse(o) for o in config.overrides]
+    confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config.config_dirs)}
     points = spec.points(list(confs.values()), sweep.weights.policy)
     scenario = ProfileScenario(spec, confs, points, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(
