@@ -159,3 +159,48 @@ def test_an_internal_error_while_scoring_is_recorded_and_exits_1(finished: Path,
     # a later score that succeeds clears the recorded scoring error
     assert main(["score", str(run), "--metrics", "latency"]) == 0
     assert "error" not in json.loads((run / "run.json").read_text())
+
+
+# -- SweepConfig: the sweep commands' common arguments, help text written once ---------------------------
+
+
+def test_sweep_options_are_built_from_the_sweep_config_fields():
+    import argparse
+
+    from evalsuite.cli.common import add_sweep_args
+    from evalsuite.config.runconfig import RunConfigError, SweepConfig
+
+    p = argparse.ArgumentParser()
+    add_sweep_args(p, "x-<time>", "where the cases come from")
+    by_flag = {a.option_strings[0]: a for a in p._actions if a.option_strings}
+    fields = SweepConfig.cli_fields()
+    assert [f.name for f in fields] == [
+        "weights",
+        "dataset",
+        "device",
+        "out",
+        "run_id",
+        "overrides",
+        "config_dirs",
+    ]
+    for f in fields:
+        action = by_flag.pop(f.metadata["flag"])
+        fill = {"default_id": "x-<time>", "dataset_help": "where the cases come from"}
+        assert action.help == f.metadata["help"].format(**fill) and action.dest == SweepConfig.dest(f)
+    assert set(by_flag) == {"-h"}  # no option beside the fields
+    args = p.parse_args(["--weights", "tiny", "--set", "steps=2", "--config-dir", "d", "--run-id", "r"])
+    config = SweepConfig.from_args(args)
+    assert config == SweepConfig(weights="tiny", overrides=["steps=2"], config_dirs=[Path("d")], run_id="r")
+    assert config.entry_kwargs() == {
+        "weights": "tiny",
+        "dataset": "smoke",
+        "device": "auto",
+        "out": Path("reports"),
+        "run_id": "r",
+        "overrides": ["steps=2"],
+        "config_dirs": [Path("d")],
+    }
+    with pytest.raises(RunConfigError, match="--weights 'big': choose one of tiny, random, hub"):
+        SweepConfig(weights="big").validate()
+    with pytest.raises(RunConfigError, match="--run-id '../x'"):
+        SweepConfig(run_id="../x").validate()
