@@ -4,9 +4,12 @@ A *scenario* is what a run does with the runners between taking the run director
 writing its outputs: :class:`~evalsuite.scenarios.generate.GenerateScenario` (``evalsuite run``:
 configurations × cases × seeds, resumable), :class:`~evalsuite.scenarios.profile.ProfileScenario`
 (``evalsuite profile``: speed/memory sweeps), :class:`~evalsuite.scenarios.frontier.FrontierScenario`
-(``evalsuite frontier``: acceleration points with their paired quality cost) and
-:class:`~evalsuite.scenarios.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets).
-The last three are *sweeps* (:mod:`evalsuite.scenarios.sweep`: one row per measured point).
+(``evalsuite frontier``: acceleration points with their paired quality cost),
+:class:`~evalsuite.scenarios.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets)
+and :class:`~evalsuite.scenarios.score.ScoreScenario` (``evalsuite score``: a stored run scored again;
+no *attempt* at the run, so its times and flags stay). Profile, frontier and plan are *sweeps*
+(:mod:`evalsuite.scenarios.sweep`: one row per measured point). Each conforms to the
+:class:`Scenario` Protocol, :func:`execute`'s parameter type.
 :func:`execute` is the orchestrator they share::
 
     scenario.resolve()                     # arguments → configurations, dataset, device (usage errors)
