@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import dataclasses
 import importlib.util
 import io
 import logging
@@ -129,14 +128,22 @@ class PointSpec:
         return cache in WEIGHT_DEPENDENT_CACHES
 
 
-def load_params(params: Any, point: PointSpec) -> Any:
-    """A copy of runner params with the load-time axes (steps, LoRA) applied."""
+def load_params(params: Any, point: PointSpec, where: str = "") -> Any:
+    """A copy of runner params with the load-time axes (steps, LoRA) applied, typed and validated
+    like ``--set`` (:func:`evalsuite.config.configuration.replace_params`).
+
+    Raises:
+        ConfigError: a value the runner refuses (``steps=5000`` over ``MAX_STEPS``), naming ``where``
+            (default: the point).
+    """
+    from evalsuite.config.configuration import replace_params
+
     changes: dict[str, Any] = {}
     if point.get("steps"):
         changes["steps"] = int(point.get("steps") or 0)
     if point.get("lora") == "off" and hasattr(params, "lora"):
         changes["lora"] = ""
-    return dataclasses.replace(params, **changes) if changes else dataclasses.replace(params)
+    return replace_params(params, changes, where or f"point {point.label!r}")
 
 
 @dataclass
@@ -534,6 +541,22 @@ def apply_point(runner: Any, point: PointSpec, ctx: ApplyContext | None = None) 
         except Unavailable as exc:
             raise Unavailable(f"{axis}={value}: {exc}") from exc
     return notes
+
+
+def check_point(point: PointSpec, device: torch.device | str) -> None:
+    """What can be refused before loading: a memory strategy with a part that needs CUDA elsewhere.
+
+    Raises:
+        Unavailable: naming the axis and the reason (as :func:`apply_point` would after loading).
+    """
+    from evalsuite.accel.memory import check_device
+
+    memory = point.get("memory")
+    if memory:
+        try:
+            check_device(memory, device)
+        except Unavailable as exc:
+            raise Unavailable(f"memory={memory}: {exc}") from None
 
 
 def available_axes(device: torch.device | str) -> dict[str, str]:

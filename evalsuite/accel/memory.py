@@ -138,9 +138,35 @@ def _empty(dev: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+#: parts that need a CUDA device (:func:`check_device` refuses them elsewhere before anything is loaded)
+CUDA_PARTS = ("model_offload", "sequential", "group_block", "group_leaf", "group_partial", "empty_cache")
+EXPANDABLE_NEEDS_CUDA = "expandable is a setting of the CUDA caching allocator: it needs a CUDA device"
+
+
+def _cuda_reason(what: str) -> str:
+    return f"{what} needs a CUDA device (it moves weights between host and GPU)"
+
+
 def _need_cuda(runner: Any, what: str) -> None:
     if runner.device.type != "cuda":
-        raise Unavailable(f"{what} needs a CUDA device (it moves weights between host and GPU)")
+        raise Unavailable(_cuda_reason(what))
+
+
+def check_device(strategy: str, device: torch.device | str) -> None:
+    """Refuse, before a runner is loaded, a strategy with a part that cannot run on ``device``
+    (the same reasons :func:`apply_part` gives after loading).
+
+    Raises:
+        Unavailable: naming the part.
+    """
+    if torch.device(device).type == "cuda":
+        return
+    for part in strategy.split("+"):
+        name = part.split(":")[0]
+        if name in CUDA_PARTS:
+            raise Unavailable(_cuda_reason(name))
+        if name == "expandable":
+            raise Unavailable(EXPANDABLE_NEEDS_CUDA)
 
 
 def apply_part(runner: Any, part: str) -> dict[str, Any]:
@@ -194,7 +220,7 @@ def apply_part(runner: Any, part: str) -> dict[str, Any]:
         return _partial_group_offload(runner, opts)
     if name == "expandable":
         if runner.device.type != "cuda":
-            raise Unavailable("expandable is a setting of the CUDA caching allocator: it needs a CUDA device")
+            raise Unavailable(EXPANDABLE_NEEDS_CUDA)
         set_expandable_segments(True)
         return {"allocator": "expandable_segments:True"}
     if name in ("vae_tiling", "vae_slicing"):

@@ -3,7 +3,8 @@
 * :func:`add_config_args`: ``--set`` and ``--config-dir`` (``run``, ``runners``, ``profile``,
   ``frontier``, ``plan``);
 * :func:`add_sweep_args`: the arguments of the sweep commands (``profile``, ``frontier``, ``plan``):
-  weights policy, dataset, device, output folder, run id, and :func:`add_config_args`;
+  weights policy, dataset, device, output folder, run id, and :func:`add_config_args`, built from the
+  fields of :class:`~evalsuite.config.runconfig.SweepConfig` (their help text lives there);
 * :func:`run_sweep`: call a sweep through the shared run lifecycle and map its outcome to an
   exit code the way ``evalsuite run`` does (130 after Ctrl-C, 143 after SIGTERM); every error
   propagates to :func:`evalsuite.cli.main.main`, which maps it by class (:mod:`evalsuite.errors`:
@@ -18,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalsuite.vocab import WEIGHT_POLICIES
-
 
 class NameList(argparse.Action):
     """``--metrics a b c`` and ``--metrics a,b,c`` alike: names split on commas and spaces, empty
@@ -32,57 +31,45 @@ class NameList(argparse.Action):
         setattr(namespace, self.dest, [n.strip() for v in items for n in str(v).split(",") if n.strip()])
 
 
+def _add_field(p: argparse.ArgumentParser, f: Any, help: str | None = None, **fill: str) -> None:
+    """The option of a :class:`~evalsuite.config.runconfig.SweepConfig` field, from its metadata."""
+    import dataclasses
+
+    md = f.metadata
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    p.add_argument(md["flag"], default=default, help=help or md["help"].format(**fill), **md["argparse"])
+
+
+def _field(name: str) -> Any:
+    from evalsuite.config.runconfig import SweepConfig
+
+    return next(f for f in SweepConfig.cli_fields() if f.name == name)
+
+
 def add_config_args(p: argparse.ArgumentParser, set_help: str | None = None) -> None:
-    """``--set [CONFIG.]FIELD=VALUE`` (repeatable) and ``--config-dir DIR`` (repeatable)."""
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="[CONFIG.]FIELD=VALUE",
-        help=set_help
-        or "override a configuration parameter, e.g. --set flux-cn-beta.steps=20 (repeatable; without "
-        "CONFIG. it applies to every selected configuration that has FIELD)",
-    )
-    p.add_argument(
-        "--config-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra folder of configuration YAML files (repeatable)",
-    )
+    """``--set [CONFIG.]FIELD=VALUE`` (repeatable) and ``--config-dir DIR`` (repeatable), from
+    :class:`~evalsuite.config.runconfig.SweepConfig`'s ``overrides`` and ``config_dirs``."""
+    _add_field(p, _field("overrides"), set_help)
+    _add_field(p, _field("config_dirs"))
 
 
 def add_sweep_args(p: argparse.ArgumentParser, default_id: str, dataset_help: str) -> None:
-    """The arguments every sweep command takes (see the module docstring)."""
-    p.add_argument(
-        "--weights",
-        choices=WEIGHT_POLICIES,
-        default="random",
-        help="weights policy (default random: full-size architectures, no download)",
-    )
-    p.add_argument("--dataset", default="smoke", help=f"{dataset_help} (default smoke)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--out", default="reports", metavar="DIR", help="root of run directories")
-    p.add_argument(
-        "--run-id",
-        default=None,
-        help=f"run directory name under --out (a name: no path separators, not '..'; default {default_id})",
-    )
+    """The arguments every sweep command takes: one per field of
+    :class:`~evalsuite.config.runconfig.SweepConfig`, with the help its metadata carries
+    (``default_id`` and ``dataset_help`` filled in)."""
+    from evalsuite.config.runconfig import SweepConfig
+
+    for f in SweepConfig.cli_fields():
+        if f.name not in ("overrides", "config_dirs"):
+            _add_field(p, f, default_id=default_id, dataset_help=dataset_help)
     add_config_args(p)
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of a sweep's Python entry point from :func:`add_sweep_args`' options."""
-    return {
-        "weights": args.weights,
-        "device": args.device,
-        "out": args.out,
-        "run_id": args.run_id,
-        "overrides": args.overrides,
-        "config_dirs": args.config_dir,
-        "dataset": args.dataset,
-    }
+    from evalsuite.config.runconfig import SweepConfig
+
+    return SweepConfig.from_args(args).entry_kwargs()
 
 
 def run_sweep(

@@ -1,7 +1,8 @@
 """``evalsuite score RUN_DIR``: re-score a run directory from its stored images (no regeneration).
 
-Per-sample values are merged into ``samples.parquet``; aggregates replace the same metrics in
-``run.json``'s summary (other metrics are kept); ``report.md`` is rewritten.
+The scenario is :mod:`evalsuite.scenarios.score` (run through the run lifecycle: lock, ``run.json``,
+signals, internal errors recorded). Per-sample values are merged into ``samples.parquet``; aggregates
+replace the same metrics in ``run.json``'s summary (other metrics are kept); ``report.md`` is rewritten.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
+from evalsuite.cli import EXIT_FAILED_ROWS
 from evalsuite.cli.common import NameList
 from evalsuite.vocab import FID_MODES, METRIC_WEIGHT_MODES
 
@@ -114,93 +115,29 @@ def parse_metric_options(specs: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[str, Any]:
-    """Score ``run_dir`` again and write the results back; returns the new summary.
-
-    Keyword arguments go to :func:`evalsuite.metrics.scoring.score_run` (``device``, ``metric_weights``,
-    ``metric_weights_dir``, ``pairs``, ``metric_options``, ``batch_size``) plus ``dataset`` (a path).
-
-    Raises:
-        NotARunDirError: not a run directory. DeviceError: an unusable ``device``.
-        RunDirNotWritable: the run directory cannot be written (checked before scoring).
-        ScoringError, MetricWeightsError: see ``score_run``.
-    """
-    from evalsuite.device import resolve_device
-    from evalsuite.engine.lock import locked_run
-    from evalsuite.report.report import check_writable
-    from evalsuite.report.tables import read_run_meta
-    from evalsuite.results.store import RunStore
-
-    # unusable input is refused before the lock is taken, so that nothing is written
-    kw["device"] = resolve_device(kw.get("device", "auto"))  # auto: CUDA when available
-    if metrics:
-        from evalsuite.registry import METRICS
-
-        for n in metrics:
-            METRICS.get(n)
-    if (Path(run_dir) / "run.json").is_file():  # a damaged or read-only run
-        read_run_meta(RunStore(run_dir))
-        check_writable(
-            run_dir, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
-        )
-    with locked_run(run_dir, "score"):  # refused, naming the holder, while a run writes the directory
-        return _rescore(RunStore(run_dir), metrics, **kw)
-
-
-def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]:
-
-    from evalsuite.metrics.features import check_metric_weights
-    from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
-    from evalsuite.report.report import check_writable, write_report
-    from evalsuite.report.tables import read_run_meta
-
-    meta = read_run_meta(store)
-    check_writable(
-        store.path, "score", "scores into rows.jsonl, run.json and samples.parquet, and the report,"
-    )
-    names = metrics or default_metrics(list(config_tasks(meta).values()))
-    from evalsuite.registry import METRICS
-
-    for n in names:
-        METRICS.get(n)
-    mode = kw.pop("metric_weights", None) or _default_mode(meta)
-    check_metric_weights(names, mode, kw.get("metric_weights_dir"), metric_options=kw.get("metric_options"))
-    ds_path = kw.pop("dataset", None)
-    dataset = run_dataset(meta, ds_path) if ds_path else None
-    device = kw.pop("device")
-    summary = score_run(store, names, device=device, dataset=dataset, metric_weights=mode, **kw)
-    old = meta.get("summary", {})
-    for config, entry in summary.items():
-        prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
-        prev["counts"] = entry["counts"]
-        if entry.get("scoring_errors"):
-            prev["scoring_errors"] = entry["scoring_errors"]
-        else:
-            prev.pop("scoring_errors", None)
-        prev.setdefault("metrics", {}).update(entry["metrics"])
-    meta["summary"] = old
-    meta["metric_weights"] = mode
-    meta["metrics"] = sorted(set(meta.get("metrics", [])) | set(names))
-    store.write_meta(meta)
-    store.write_samples()
-    write_report(store.path)
-    return summary
-
-
 def cmd_score(args: argparse.Namespace) -> int:
+    from evalsuite.engine.lifecycle import InternalRunError, RunInterrupted
     from evalsuite.metrics.scoring import parse_pairs
+    from evalsuite.scenarios.score import rescore
 
-    summary = rescore(
-        args.run_dir,
-        args.metrics,
-        device=args.device,
-        metric_weights=args.metric_weights,
-        metric_weights_dir=args.metric_weights_dir,
-        pairs=parse_pairs(args.pairs) if args.pairs else None,
-        metric_options=parse_metric_options(args.metric_options),
-        dataset=args.dataset,
-        batch_size=args.batch_size,
-    )
+    try:
+        summary = rescore(
+            args.run_dir,
+            args.metrics,
+            device=args.device,
+            metric_weights=args.metric_weights,
+            metric_weights_dir=args.metric_weights_dir,
+            pairs=parse_pairs(args.pairs) if args.pairs else None,
+            metric_options=parse_metric_options(args.metric_options),
+            dataset=args.dataset,
+            batch_size=args.batch_size,
+        )
+    except RunInterrupted as exc:
+        print(f"evalsuite: interrupted before scoring; {args.run_dir} is unchanged", file=sys.stderr)
+        return exc.exit_code
+    except InternalRunError as exc:
+        print(f"evalsuite: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_ROWS
     for config, entry in summary.items():
         for name, r in entry["metrics"].items():
             v = r.get("value")

@@ -265,6 +265,10 @@ def build_params(params_cls: type, values: dict[str, Any], where: str) -> Any:
         params = params_cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    return _validated(params, where)
+
+
+def _validated(params: Any, where: str) -> Any:
     validate = getattr(params, "validate", None)
     if callable(validate):
         try:
@@ -272,6 +276,29 @@ def build_params(params_cls: type, values: dict[str, Any], where: str) -> Any:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     return params
+
+
+def replace_params(params: Any, changes: dict[str, Any], where: str) -> Any:
+    """A copy of the runner ``params`` with ``changes`` applied, typed and validated the way a
+    configuration file's values and ``--set`` are (:func:`build_params`): the one route for every
+    parameter a scenario sets (profile flags, frontier and plan points).
+
+    Raises:
+        ConfigError: naming ``where`` (e.g. the point), the field and the limit it breaks.
+    """
+    cls = type(params)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in changes.items():
+        if key not in names:
+            raise ConfigError(f"{where}: {cls.__name__} has no parameter {key!r}")
+        kwargs[key] = coerce(value, hints[key], f"{where}: parameter {key!r}", ConfigError)
+    try:
+        new = dataclasses.replace(params, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return _validated(new, where)
 
 
 def resolve(

@@ -1,5 +1,7 @@
 """``RunConfig``: the one typed input of a run, shared by the CLI (``evalsuite run``), the Python API
-(:func:`evalsuite.run`) and the pytest plugin, with the one validation of it.
+(:func:`evalsuite.run`) and the pytest plugin, with the one validation of it; ``SweepConfig``: the
+arguments the sweep commands share (``profile``, ``frontier``, ``plan``), whose fields carry their
+command-line help.
 
 Every check here runs before anything is loaded or written, and raises :class:`RunConfigError` (a
 ``ValueError``: the CLI prints it on one line and exits 2) with a message naming the option and
@@ -224,9 +226,120 @@ class RunConfig:
         return self.out / (self.run_id or default_id)
 
 
+def cli_arg(flag: str, help: str, **argparse: Any) -> dict[str, Any]:
+    """A dataclass field's metadata for the command line: its ``flag``, its ``help`` text (the one
+    place it is written) and further ``argparse`` keywords (``choices``, ``metavar``, ``action``,
+    ``dest``)."""
+    return {"flag": flag, "help": help, "argparse": argparse}
+
+
+SET_HELP = (
+    "override a configuration parameter, e.g. --set flux-cn-beta.steps=20 (repeatable; without "
+    "CONFIG. it applies to every selected configuration that has FIELD)"
+)
+
+
+@dataclass
+class SweepConfig:
+    """The arguments every sweep command shares (``evalsuite profile``, ``frontier``, ``plan``), typed,
+    beside :class:`RunConfig`, and their one validation.
+
+    Each field's metadata (:func:`cli_arg`) carries its flag and help text:
+    :func:`evalsuite.cli.common.add_sweep_args` builds the arguments from the fields, so the help lives
+    here once (``{dataset_help}`` and ``{default_id}`` are filled in per command). Resolved (weights,
+    dataset, device) by :meth:`evalsuite.scenarios.sweep.Sweep.from_config`.
+
+    Attributes:
+        weights: ``tiny``, ``random`` or ``hub``.
+        dataset: dataset name or folder/manifest path the cases come from.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        out: root of run directories.
+        run_id: run directory name under ``out`` (default: the sweep's kind, weights and time).
+        overrides: ``[CONFIG.]FIELD=VALUE`` strings.
+        config_dirs: extra configuration folders.
+        weights_dir: folder of pre-downloaded weights (Python API only).
+    """
+
+    weights: str = field(
+        default="random",
+        metadata=cli_arg(
+            "--weights",
+            "weights policy (default random: full-size architectures, no download)",
+            choices=list(WEIGHT_POLICIES),
+        ),
+    )
+    dataset: str = field(default="smoke", metadata=cli_arg("--dataset", "{dataset_help} (default smoke)"))
+    device: Any = field(default="auto", metadata=cli_arg("--device", "cpu, cuda, cuda:N or auto"))
+    out: Path = field(
+        default=DEFAULT_OUT, metadata=cli_arg("--out", "root of run directories", metavar="DIR")
+    )
+    run_id: str | None = field(
+        default=None,
+        metadata=cli_arg(
+            "--run-id",
+            "run directory name under --out (a name: no path separators, not '..'; default {default_id})",
+        ),
+    )
+    overrides: list[str] = field(
+        default_factory=list,
+        metadata=cli_arg(
+            "--set", SET_HELP, dest="overrides", action="append", metavar="[CONFIG.]FIELD=VALUE"
+        ),
+    )
+    config_dirs: list[Path] = field(
+        default_factory=list,
+        metadata=cli_arg(
+            "--config-dir",
+            "extra folder of configuration YAML files (repeatable)",
+            dest="config_dir",
+            action="append",
+            metavar="DIR",
+        ),
+    )
+    weights_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.overrides = [str(o) for o in self.overrides or []]
+        self.config_dirs = [Path(d) for d in self.config_dirs or []]
+        self.weights_dir = Path(self.weights_dir) if self.weights_dir else None
+
+    @staticmethod
+    def dest(f: dataclasses.Field[Any]) -> str:
+        """The ``argparse`` destination of a field's option."""
+        return str(f.metadata["argparse"].get("dest", f.name))
+
+    @classmethod
+    def cli_fields(cls) -> list[dataclasses.Field[Any]]:
+        """The fields that are command-line options, in the order of the help."""
+        return [f for f in dataclasses.fields(cls) if "flag" in f.metadata]
+
+    @classmethod
+    def from_args(cls, args: Any) -> SweepConfig:
+        """A SweepConfig from a sweep command's parsed arguments (an ``argparse.Namespace``)."""
+        return cls(**{f.name: getattr(args, cls.dest(f)) for f in cls.cli_fields()})
+
+    def entry_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of a sweep's Python entry point (``profile``, ``frontier``, ``plan``)."""
+        return {f.name: getattr(self, f.name) for f in self.cli_fields()}
+
+    def validate(self) -> None:
+        """Check every field that can be checked without loading anything; nothing is written.
+
+        Raises:
+            RunConfigError: naming the option and the fix.
+        """
+        if self.weights not in WEIGHT_POLICIES:
+            raise RunConfigError(f"--weights {self.weights!r}: choose one of {', '.join(WEIGHT_POLICIES)}")
+        check_run_id(self.run_id)
+        check_writable_dir(self.out, "--out")
+        check_device(self.device)
+
+
 __all__ = [
     "RunConfig",
     "RunConfigError",
+    "SweepConfig",
     "accepted_devices",
     "check_device",
     "check_run_id",

@@ -4,9 +4,12 @@ A *scenario* is what a run does with the runners between taking the run director
 writing its outputs: :class:`~evalsuite.scenarios.generate.GenerateScenario` (``evalsuite run``:
 configurations × cases × seeds, resumable), :class:`~evalsuite.scenarios.profile.ProfileScenario`
 (``evalsuite profile``: speed/memory sweeps), :class:`~evalsuite.scenarios.frontier.FrontierScenario`
-(``evalsuite frontier``: acceleration points with their paired quality cost) and
-:class:`~evalsuite.scenarios.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets).
-The last three are *sweeps* (:mod:`evalsuite.scenarios.sweep`: one row per measured point).
+(``evalsuite frontier``: acceleration points with their paired quality cost),
+:class:`~evalsuite.scenarios.plan.PlanScenario` (``evalsuite plan``: memory strategies under budgets)
+and :class:`~evalsuite.scenarios.score.ScoreScenario` (``evalsuite score``: a stored run scored again;
+no *attempt* at the run, so its times and flags stay). Profile, frontier and plan are *sweeps*
+(:mod:`evalsuite.scenarios.sweep`: one row per measured point). Each conforms to the
+:class:`Scenario` Protocol, :func:`execute`'s parameter type.
 :func:`execute` is the orchestrator they share::
 
     scenario.resolve()                     # arguments → configurations, dataset, device (usage errors)
@@ -187,9 +190,28 @@ class RunContext:
 
 
 class Scenario(Protocol):
-    """One way of using runners inside the run lifecycle (see the module docstring)."""
+    """One way of using runners inside the run lifecycle (see the module docstring).
 
-    kind: str  # run.json "kind": "generate" | "profile" | "frontier" | "plan"
+    Every member :func:`execute` uses is declared here; mypy checks that each scenario conforms
+    (:class:`~evalsuite.scenarios.generate.GenerateScenario`, the sweeps through
+    :class:`~evalsuite.scenarios.sweep.SweepScenario`, :class:`~evalsuite.scenarios.score.ScoreScenario`).
+    """
+
+    #: run.json ``kind`` (``generate``, ``profile``, ``frontier``, ``plan``; ``score`` keeps the run's)
+    kind: str
+    #: the lock file taken in the run directory (``run.lock``; a non-main rank takes its own)
+    lock_name: str
+    #: remove the partial files an interrupted run left (the directory's writer: rank 0)
+    owns_directory: bool
+    #: an attempt at making the run (generate, the sweeps): the lifecycle stamps run.json's
+    #: ``finished``/``interrupted`` and clears a recorded ``error``; ``False`` for a scenario that
+    #: works on a stored run (``evalsuite score``), whose times and flags stay as they are
+    attempt: bool
+    #: errors of the user's input that can surface only once the scenario works (``evalsuite score``:
+    #: a ``--pair`` naming a configuration the run lacks): raised unchanged, not recorded as internal
+    refusals: tuple[type[Exception], ...]
+    #: set by :meth:`run` when this process has nothing more to do (a non-main rank: rank 0 scores)
+    done: bool
 
     def plan(self, ctx: RunContext) -> None:
         """Under the lock, before anything is generated: record the scenario's fields in ``ctx.meta``."""
@@ -205,6 +227,9 @@ class Scenario(Protocol):
 
     def interrupted(self, ctx: RunContext) -> dict[str, Any]:
         """The summary of what was finished when the run stopped on a signal."""
+
+    def close(self, ctx: RunContext) -> None:
+        """After the report of a finished run (e.g. release the other ranks)."""
 
     def result(self, ctx: RunContext) -> Any:
         """What :func:`execute` returns."""
@@ -297,7 +322,7 @@ def context_factory(
     return make
 
 
-def execute(scenario: Any, store: RunStore, ctx_factory: Any, report: bool = True) -> Any:
+def execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, report: bool = True) -> Any:
     """Run ``scenario`` in ``store`` under the run lock (see the module docstring).
 
     Args:
@@ -310,9 +335,8 @@ def execute(scenario: Any, store: RunStore, ctx_factory: Any, report: bool = Tru
         RunInterrupted: after SIGINT/SIGTERM, once everything is written and the lock released.
     """
     store.path.mkdir(parents=True, exist_ok=True)
-    lock_name = getattr(scenario, "lock_name", "run.lock")
-    with RunLock(store.path, lock_name, purpose=scenario.kind) as lock, StopOnSignals() as stop:
-        removed = store.clean_partial() if getattr(scenario, "owns_directory", True) else 0
+    with RunLock(store.path, scenario.lock_name, purpose=scenario.kind) as lock, StopOnSignals() as stop:
+        removed = store.clean_partial() if scenario.owns_directory else 0
         if removed:
             log.info("removed %d partial file(s) left by an interrupted run", removed)
         ctx: RunContext = ctx_factory(store, lock, stop)
@@ -324,31 +348,33 @@ def execute(scenario: Any, store: RunStore, ctx_factory: Any, report: bool = Tru
             if stop.requested:
                 phase = "writing the interrupted run"
                 ctx.meta["summary"] = scenario.interrupted(ctx)
-                ctx.meta["interrupted"] = True
+                if scenario.attempt:
+                    ctx.meta["interrupted"] = True
                 if ctx.dist.is_main:
                     store.write_samples()
                 ctx.save_meta()
                 if report and ctx.dist.is_main:
                     scenario.report(ctx)
                 raise RunInterrupted(scenario.result(ctx), stop.signum)
-            if getattr(scenario, "done", False):  # e.g. a non-main rank: rank 0 scores and reports
+            if scenario.done:  # e.g. a non-main rank: rank 0 scores and reports
                 return scenario.result(ctx)
             phase = "scoring"
             ctx.meta["summary"] = scenario.score(ctx)
             store.write_samples()
-            ctx.meta["finished"] = now()
-            ctx.meta.pop("error", None)
+            if scenario.attempt:
+                ctx.meta["finished"] = now()
+                ctx.meta.pop("error", None)
             ctx.save_meta()
             phase = "the report"
             if report:
                 scenario.report(ctx)
-            close = getattr(scenario, "close", None)
-            if close is not None:
-                close(ctx)
+            scenario.close(ctx)
             return scenario.result(ctx)
         except (KeyboardInterrupt, InternalRunError):
             raise
         except Exception as exc:
+            if isinstance(exc, scenario.refusals):
+                raise  # the user's input, found while working: nothing to record, exit as its class says
             # an internal error after generation started: keep rows and images, record it, exit 1
             tb = traceback.format_exc()
             log.error("internal error during %s in %s:\n%s", phase, store.path, tb)

@@ -11,8 +11,8 @@ it releases the lock. So:
 * a run that finds the kernel lock held refuses to start with :class:`RunLockedError`, naming the
   holder's pid, host and since-when from the record.
 
-``evalsuite run``, ``profile``, ``frontier``, ``plan`` (through the run lifecycle), ``score`` and
-``report`` all take it.
+``evalsuite run``, ``profile``, ``frontier``, ``plan``, ``score`` (through the run lifecycle) and
+``report`` (:func:`locked_run`) all take it.
 Where the filesystem has no kernel locks, :mod:`filelock` falls back to its own soft lock.
 """
 
@@ -162,7 +162,7 @@ class RunLock:
 @contextlib.contextmanager
 def locked_run(run_dir: str | os.PathLike[str], purpose: str) -> Iterator[RunLock]:
     """Hold the lock of an existing run directory while a command rewrites files in it (``evalsuite
-    score``, ``evalsuite report``): refused with :class:`RunLockedError` naming the holder while a run
+    report``; ``evalsuite score`` takes it through the run lifecycle): refused with :class:`RunLockedError` naming the holder while a run
     writes the directory.
 
     Raises:

@@ -556,6 +556,36 @@ class RunDirNotWritable(UsageError, ValueError):
     folder); the message names the folder, the command and the fix. The CLI exits with code 2."""
 
 
+class WrongRunKind(UsageError, ValueError):
+    """A run directory of another kind than the command works on (a frontier run given to ``report``)."""
+
+
+#: Where the report of each sweep kind lives, and the command that writes it.
+SWEEP_REPORTS = {
+    "profile": ("profile.md", "evalsuite profile"),
+    "frontier": ("frontier.md", "evalsuite frontier"),
+    "plan": ("plan.md", "evalsuite plan"),
+}
+
+
+def refuse_sweep_run(run_dir: Path, meta: dict[str, Any], command: str) -> None:
+    """``evalsuite report``/``score`` work on ``evalsuite run`` directories: refuse a sweep's
+    directory (profile, frontier, plan) naming its kind, its report and the command that fits,
+    before anything is written.
+
+    Raises:
+        WrongRunKind: for a sweep run (exit 2).
+    """
+    kind = meta.get("kind", "generate")
+    if kind in SWEEP_REPORTS:
+        md, writer = SWEEP_REPORTS[kind]
+        raise WrongRunKind(
+            f"{run_dir} is a {kind} run (run.json kind {kind!r}); 'evalsuite {command}' works on 'evalsuite run' "
+            f"directories. Its report is {run_dir / md}, written by '{writer}' (rerun it with the same "
+            "arguments to rewrite it); compare two such runs with 'evalsuite compare'"
+        )
+
+
 def check_writable(run_dir: str | Path, command: str, writes: str) -> None:
     """Refuse early, before any work, when ``run_dir`` (or a file ``command`` rewrites there) cannot
     be written: a temporary file is created and removed in the folder itself.

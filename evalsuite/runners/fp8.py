@@ -1,6 +1,8 @@
-"""fp8 (e4m3) linear layers for profiling: torchao when importable, else a small ``torch._scaled_mm`` swap.
+"""fp8 (e4m3) linear layers through a small ``torch._scaled_mm`` swap: the precision axes ``fp8_tensor`` /
+``fp8_row`` of :mod:`evalsuite.accel.axes` (torchao's recipe is ``precision=fp8``; ``evalsuite profile``
+``--dtypes fp8`` picks one of them by ``--fp8-backend``).
 
-The fallback :class:`Fp8Linear` stores the weight in ``float8_e4m3fn`` with one per-tensor scale
+:class:`Fp8Linear` stores the weight in ``float8_e4m3fn`` with one per-tensor scale
 (amax / 448) and quantises the activation per tensor on the fly (dynamic scaling); the product
 runs in ``torch._scaled_mm`` with the input's output dtype and the bias added there. With
 ``granularity="row"`` the weight gets one scale per output feature and the activation one per row
@@ -16,7 +18,6 @@ runs differ from bf16 ones (measure the cost with a paired metric under real wei
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import torch
 from torch import nn
@@ -114,30 +115,3 @@ def swap_linears(module: nn.Module, min_features: int = 16, granularity: str = "
         else:
             count += swap_linears(child, min_features, granularity)
     return count
-
-
-def apply_fp8(model: nn.Module, backend: str = "auto") -> dict[str, Any]:
-    """Quantise ``model``'s linear layers to fp8 in place.
-
-    Args:
-        backend: ``torchao`` (``Float8DynamicActivationFloat8WeightConfig``), ``scaled_mm`` (this
-            module's swap) or ``auto`` (torchao when importable).
-
-    Returns:
-        ``{"backend": ..., "layers": n}`` describing what was done.
-
-    Raises:
-        RuntimeError: when ``torchao`` is asked for and not importable.
-    """
-    if backend in ("auto", "torchao"):
-        try:
-            from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-        except ImportError as exc:
-            if backend == "torchao":
-                raise RuntimeError(f"torchao is not importable ({exc}); use backend='scaled_mm'") from exc
-        else:
-            n = sum(isinstance(m, nn.Linear) for m in model.modules())
-            quantize_(model, Float8DynamicActivationFloat8WeightConfig())
-            return {"backend": "torchao Float8DynamicActivationFloat8WeightConfig", "layers": n}
-    n = swap_linears(model)
-    return {"backend": "evalsuite Fp8Linear (torch._scaled_mm, per-tensor e4m3)", "layers": n}

@@ -39,7 +39,7 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
-from evalsuite.config.runconfig import RunConfigError
+from evalsuite.config.runconfig import RunConfigError, SweepConfig
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
@@ -138,7 +138,9 @@ def run_point(
     t0 = time.perf_counter()
     try:
         log.info("%s: load", name)
-        runner = RUNNERS.get(conf.runner)(load_params(conf.params, point), weights, device)
+        runner = RUNNERS.get(conf.runner)(
+            load_params(conf.params, point, _where(conf, point)), weights, device
+        )
         runner.load()
         row["load_s"] = time.perf_counter() - t0
         cases = usable_cases(runner, pool, spec.n_cases)
@@ -232,6 +234,10 @@ def run_point(
     return row
 
 
+def _where(conf: cfg.Configuration, point: PointSpec) -> str:
+    return f"frontier point {point.label!r} of configuration {conf.name!r}"
+
+
 def _safe(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label) or "ref"
 
@@ -260,22 +266,25 @@ def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) 
 
 
 class PairedScorer:
-    """LPIPS / PSNR / SSIM (whole and masked) and CLIP score of images vs their reference images."""
+    """Paired quality of a point's images vs the reference point's, computed by :mod:`evalsuite.metrics`
+    (no implementation of its own): the ``lpips_pair`` metric (:class:`~evalsuite.metrics.quality.PairedLPIPS`:
+    the whole image and, with a mask, the regenerated region), the PSNR/SSIM functional twins
+    (:func:`~evalsuite.metrics.functional.masked_psnr_per_image`,
+    :func:`~evalsuite.metrics.functional.masked_ssim_per_image`) and the ``clip_score`` metric (its delta)."""
 
     def __init__(self, mode: str, device: torch.device) -> None:
         from evalsuite.metrics import features as fx
+        from evalsuite.registry import METRICS
 
         self.mode = mode
         self.device = device
-        self.lpips = fx.lpips_net(mode, device)
+        self.lpips_metric: Any = METRICS.get("lpips_pair")(device, metric_weights=mode)
         self.clip_metric: Any = None
-        from evalsuite.registry import METRICS
-
         try:
             self.clip_metric = METRICS.get("clip_score")(device, metric_weights=mode)
         except Exception as exc:  # the CLIP net may be missing (real weights offline)
             self.clip_reason = f"{type(exc).__name__}: {exc}"
-        self.ids = {"lpips": self.lpips.id}
+        self.ids = {"lpips": fx.lpips_net(mode, device).id}
 
     def clip(self, img: torch.Tensor, prompt: str) -> float:
         if self.clip_metric is None:
@@ -294,18 +303,21 @@ class PairedScorer:
         self, img: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None, prompt: str
     ) -> dict[str, float]:
         from evalsuite.metrics import functional as fn
+        from evalsuite.metrics.base import MetricBatch
 
         img, ref = img.to(self.device), ref.to(self.device)
+        m = mask.to(self.device) if mask is not None and float(mask.sum()) > 0 else None
+        self.lpips_metric.reset()
+        lpips = self.lpips_metric.update(MetricBatch(rows=[{}], images=img, pairs=ref, masks=m))
         ones = torch.ones_like(img[:, :1])
         out = {
-            "lpips": float(fn.masked_lpips(self.lpips.module, img, ref)[0]),
+            "lpips": float(lpips[0]),
             "psnr": float(fn.masked_psnr_per_image(img, ref, ones)[0]),
             "ssim": float(fn.masked_ssim_per_image(img, ref, ones)[0]),
             "clip_delta": self.clip(img, prompt) - self.clip(ref, prompt),
         }
-        if mask is not None and float(mask.sum()) > 0:
-            m = mask.to(self.device)
-            out["lpips_masked"] = float(fn.masked_lpips(self.lpips.module, img, ref, m)[0])
+        if m is not None:
+            out["lpips_masked"] = float(self.lpips_metric.extra_columns()["lpips_pair_masked"][0])
             out["psnr_masked"] = float(fn.masked_psnr_per_image(img, ref, m)[0])
             out["ssim_masked"] = float(fn.masked_ssim_per_image(img, ref, m)[0])
         return out
@@ -411,6 +423,9 @@ class FrontierScenario(SweepScenario):
         super().__init__()
         self.spec, self.confs, self.w, self.pool, self.mirror = spec, confs, w, pool, mirror
         self.ref, self.points = spec.parsed()
+        for conf in confs:  # every point's params, typed and validated before anything is loaded
+            for pt in [self.ref, *self.points]:
+                load_params(conf.params, pt, _where(conf, pt))
         self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode)
         self.scorer: PairedScorer | None = None
         self.mode = spec.metric_weights or _default_mode(w.policy)
@@ -489,8 +504,18 @@ def frontier(
     (``kind: frontier`` in ``run.json``).
     """
     spec.validate()
-    sweep = Sweep.resolve("frontier", weights, device, out, run_id, dataset)
-    confs = cfg.resolve_many(spec.configs, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("frontier", config)
+    ovs = [cfg.Override.parse(o) for o in config.overrides]
+    confs = cfg.resolve_many(spec.configs, ovs, config.config_dirs)
     scenario = FrontierScenario(spec, confs, sweep.weights, list(sweep.dataset.cases), mirror)
     return sweep.execute(
         scenario,

@@ -313,6 +313,8 @@ class GenerateScenario:
     """``evalsuite run``: generate every pending (configuration, case, seed), score, report."""
 
     kind = "generate"
+    attempt = True
+    refusals: tuple[type[Exception], ...] = ()
 
     def __init__(
         self,

@@ -47,7 +47,7 @@ from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_para
 from evalsuite.accel.errors import Unavailable
 from evalsuite.accel.memory import GIB, component_sizes, reset_allocator
 from evalsuite.config import configuration as cfg
-from evalsuite.config.runconfig import RunConfigError
+from evalsuite.config.runconfig import RunConfigError, SweepConfig
 from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
@@ -219,7 +219,7 @@ def _measure(
     ballast: Ballast | None = None
     try:
         log.info("%s: load", label)
-        runner = RUNNERS.get(conf.runner)(load_params(conf.params, pt), w, dev)
+        runner = RUNNERS.get(conf.runner)(load_params(conf.params, pt, f"plan strategy {pt.label!r}"), w, dev)
         runner.load()
         case = usable_cases(runner, pool, 1)[0]
         log.info("%s: apply", label)
@@ -453,8 +453,17 @@ def plan(
     (``kind: plan`` in ``run.json``).
     """
     spec.validate()
-    sweep = Sweep.resolve("plan", weights, device, out, run_id, dataset)
-    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in overrides], config_dirs)
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("plan", config)
+    conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in config.overrides], config.config_dirs)
     scenario = PlanScenario(spec, conf, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(
         scenario,

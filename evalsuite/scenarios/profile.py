@@ -2,8 +2,13 @@
 
 A sweep is configurations × resolution × batch size × steps × dtype (``bf16``, ``fp8``) ×
 memory mode (``gpu``, ``model_offload``, ``sequential_offload``, ``vae_tiling``) × compile
-(``off``, ``on``). Each (configuration, dtype, memory mode, compile) combination is loaded once;
-resolution, batch and steps are changed on the loaded runner. Every point is measured through
+(``off``, ``on``). Every point's runner parameters (dtype, size, batch, steps) are built and
+validated like ``--set`` before anything is loaded (a refused value exits 2 naming the point); dtype
+``fp8``, the memory modes and compile are axis points of :mod:`evalsuite.accel.axes` (``precision=``,
+``memory=``, ``compile=full``), applied after loading by the functions the frontier uses. Each
+(configuration, dtype, memory mode, compile) combination is loaded once; the runner then gets each
+point's parameters in turn (resolution, batch and steps change; what loading used does not). Every
+point is measured through
 the runner exactly as ``evalsuite run`` calls it (runner trackers + :class:`DeviceMonitor`): one
 cold call kept apart, then warm calls until both ``min_reps`` and ``min_seconds`` are reached.
 
@@ -22,6 +27,7 @@ tiny weights that proves the plumbing only.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import logging
 import math
@@ -34,9 +40,10 @@ from typing import Any
 
 import torch
 
+from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, check_point
 from evalsuite.config import configuration as cfg
-from evalsuite.config.profile import DTYPES, MEMORY_MODES
-from evalsuite.config.runconfig import RunConfigError
+from evalsuite.config.profile import DTYPES, FP8_PRECISION, MEMORY_AXIS, MEMORY_MODES
+from evalsuite.config.runconfig import RunConfigError, SweepConfig
 from evalsuite.data.cases import Case
 from evalsuite.data.imageio import save_png_atomic
 from evalsuite.engine.lifecycle import RunContext
@@ -91,7 +98,8 @@ class ProfileSpec:
         memory_modes: subset of :data:`MEMORY_MODES`.
         compile: ``[False]``, ``[True]`` or both.
         compile_mode: ``torch.compile`` mode (``default``, ``max-autotune-no-cudagraphs``...).
-        fp8_backend: ``auto``, ``torchao`` or ``scaled_mm`` (see :mod:`evalsuite.runners.fp8`).
+        fp8_backend: ``auto``, ``torchao`` or ``scaled_mm``: dtype ``fp8`` as ``precision=fp8`` or
+            ``precision=fp8_tensor`` (:func:`fp8_precision`).
         min_reps / min_seconds / max_reps: warm repetitions (both minima must be met).
         baseline: measure the bare diffusers call for the first point of each configuration.
         save_images: store the first warm image of each point in the run directory.
@@ -122,6 +130,10 @@ class ProfileSpec:
         for d in self.dtypes:
             if d not in DTYPES:
                 raise RunConfigError(f"dtype {d!r} unknown; choose from {', '.join(sorted(DTYPES))}")
+        if self.fp8_backend not in ("auto", *FP8_PRECISION):
+            raise RunConfigError(
+                f"fp8 backend {self.fp8_backend!r} unknown; choose from auto, {', '.join(FP8_PRECISION)}"
+            )
         if self.min_reps < 1 or self.max_reps < self.min_reps:
             raise RunConfigError(f"need 1 ≤ min_reps ≤ max_reps, got {self.min_reps}, {self.max_reps}")
         if any(b < 1 for b in self.batches) or any(s < 1 for s in self.steps):
@@ -148,52 +160,75 @@ class ProfileSpec:
 # -- loading a point -------------------------------------------------------------------------
 
 
-def _load(
-    conf: cfg.Configuration, point: Point, spec: ProfileSpec, weights: Weights, device: torch.device
-) -> tuple[Runner, dict[str, Any]]:
-    """Load a runner for ``point``'s (configuration, dtype, memory mode, compile); returns it and notes.
+def fp8_precision(backend: str) -> str:
+    """``--fp8-backend`` as a precision axis value (``auto``: torchao's fp8 when torchao is installed,
+    else evalsuite's ``torch._scaled_mm`` swap with per-tensor scales)."""
+    if backend == "auto":
+        backend = "torchao" if importlib.util.find_spec("torchao") else "scaled_mm"
+    return FP8_PRECISION[backend]
+
+
+def accel_point(point: Point, fp8_backend: str = "auto") -> PointSpec:
+    """The point's dtype ``fp8``, memory mode and compile as an axis point of :mod:`evalsuite.accel.axes`
+    (``precision=``, ``memory=``, ``compile=full``): applied after loading by the same functions the
+    frontier uses."""
+    parts = []
+    if point.dtype == "fp8":
+        parts.append(f"precision={fp8_precision(fp8_backend)}")
+    if MEMORY_AXIS[point.memory]:
+        parts.append(f"memory={MEMORY_AXIS[point.memory]}")
+    if point.compile:
+        parts.append("compile=full")
+    return PointSpec.parse(",".join(parts))
+
+
+def point_params(conf: cfg.Configuration, point: Point, policy: str) -> Any:
+    """The runner parameters of ``point`` (dtype, size, batch, steps), built and validated like
+    ``--set`` before anything is loaded.
 
     Raises:
-        RuntimeError: for a memory mode that needs CUDA on a CPU device.
+        ConfigError: a value the runner refuses, naming the point and the limit.
     """
-    if point.memory in ("model_offload", "sequential_offload") and device.type != "cuda":
-        raise RuntimeError(
-            f"memory mode {point.memory} needs a CUDA device (offloading moves weights to the GPU)"
-        )
-    params = dataclasses.replace(conf.params, dtype="bfloat16" if point.dtype == "fp8" else point.dtype)
+    changes: dict[str, Any] = {
+        "dtype": "bfloat16" if point.dtype == "fp8" else point.dtype,
+        "steps": point.steps,
+        "batch_size": point.batch,
+    }
+    if policy == "tiny":
+        changes["tiny_size"] = point.width
+    else:
+        changes["width"], changes["height"] = point.width, point.height
+    return cfg.replace_params(conf.params, changes, f"profile point {point.label()!r}")
+
+
+def _load(
+    conf: cfg.Configuration,
+    params: Any,
+    accel: PointSpec,
+    spec: ProfileSpec,
+    weights: Weights,
+    device: torch.device,
+) -> tuple[Runner, dict[str, Any]]:
+    """Load a runner with ``params`` and apply ``accel`` (:func:`evalsuite.accel.axes.apply_point`);
+    returns it and notes (``load_s`` and what each axis did).
+
+    Raises:
+        Unavailable: an axis that cannot run here (a memory mode that needs CUDA is refused before loading).
+    """
+    check_point(accel, device)
     runner: Runner = RUNNERS.get(conf.runner)(params, weights, device)
     notes: dict[str, Any] = {}
     t0 = time.perf_counter()
-    runner.load()
-    notes["load_s"] = time.perf_counter() - t0
-    pipe = runner.pipe
-    denoisers = runner.denoisers()
-    if point.dtype == "fp8":
-        from evalsuite.runners.fp8 import apply_fp8
-
-        for i, (role, mod) in enumerate(denoisers.items()):
-            notes["fp8" if i == 0 else f"fp8_{role}"] = apply_fp8(mod, spec.fp8_backend)
-    if point.memory == "model_offload":
-        pipe.enable_model_cpu_offload(device=device)
-    elif point.memory == "sequential_offload":
-        pipe.enable_sequential_cpu_offload(device=device)
-    elif point.memory == "vae_tiling":
-        pipe.vae.enable_tiling()
-    if point.compile:
-        for mod in denoisers.values():
-            mod.compile(mode=spec.compile_mode)
-        notes["compile"] = ", ".join(f"{role}.compile(mode={spec.compile_mode!r})" for role in denoisers)
+    try:
+        runner.load()
+        notes["load_s"] = time.perf_counter() - t0
+        notes.update(
+            apply_point(runner, accel, ApplyContext(compile_mode=spec.compile_mode, config=conf.name))
+        )
+    except BaseException:
+        runner.close()
+        raise
     return runner, notes
-
-
-def _set_point(runner: Runner, point: Point) -> None:
-    p = runner.params
-    if runner.weights.policy == "tiny":
-        p.tiny_size = point.width
-    else:
-        p.width, p.height = point.width, point.height
-    p.steps, p.batch_size = point.steps, point.batch
-    p.validate()
 
 
 def pick_cases(runner: Runner, pool: Sequence[Case], n: int) -> tuple[list[Case], list[int]]:
@@ -356,8 +391,16 @@ class ProfileScenario(SweepScenario):
         w: Weights,
         pool: Sequence[Case],
     ) -> None:
+        """Every point's runner parameters and axis point are built (and validated) here, before
+        anything is loaded.
+
+        Raises:
+            ConfigError: a point's value the runner refuses (``--steps 5000``), naming the point.
+        """
         super().__init__()
         self.spec, self.confs, self.points, self.w, self.pool = spec, confs, points, w, pool
+        self.params = {pt: point_params(confs[pt.config], pt, w.policy) for pt in points}
+        self.accel = {pt.load_key: accel_point(pt, spec.fp8_backend) for pt in points}
         self.peaks: dict[str, dict[str, Any]] = {}
 
     def plan(self, ctx: RunContext) -> None:
@@ -391,7 +434,10 @@ class ProfileScenario(SweepScenario):
             group_points = list(group)
             conf = self.confs[key[0]]
             try:
-                runner, notes = _load(conf, group_points[0], self.spec, self.w, ctx.device)
+                first = group_points[0]
+                runner, notes = _load(
+                    conf, self.params[first], self.accel[key], self.spec, self.w, ctx.device
+                )
             except Exception as exc:
                 for pt in group_points:
                     self._record(
@@ -435,7 +481,7 @@ class ProfileScenario(SweepScenario):
     ) -> dict[str, Any]:
         spec = self.spec
         try:
-            _set_point(runner, pt)
+            runner.params = self.params[pt]  # built before loading: same load fields, this point's size
             cases, seeds = pick_cases(runner, self.pool, pt.batch)
             fields, image = measure_point(runner, pt, cases, seeds, spec, self.peaks)
             if (
@@ -460,7 +506,7 @@ class ProfileScenario(SweepScenario):
                     "load_s": notes.get("load_s"),
                     "prompt": cases[0].prompt,
                     "latency_s": fields["per_image_s"],
-                    "fp8_backend": (notes.get("fp8") or {}).get("backend"),
+                    "fp8_backend": notes.get("precision") if pt.dtype == "fp8" else None,
                 }
             )
             if spec.save_images:
@@ -536,9 +582,18 @@ def profile(
         RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
     """
     spec.validate()
-    sweep = Sweep.resolve("profile", weights, device, out, run_id, dataset)
-    ovs = [cfg.Override.parse(o) for o in overrides]
-    confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config_dirs)}
+    config = SweepConfig(
+        weights=weights,
+        dataset=dataset,
+        device=device,
+        out=Path(out),
+        run_id=run_id,
+        overrides=list(overrides),
+        config_dirs=[Path(d) for d in config_dirs],
+    )
+    sweep = Sweep.from_config("profile", config)
+    ovs = [cfg.Override.parse(o) for o in config.overrides]
+    confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config.config_dirs)}
     points = spec.points(list(confs.values()), sweep.weights.policy)
     scenario = ProfileScenario(spec, confs, points, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(

@@ -5,8 +5,9 @@ frontier`` (:mod:`evalsuite.scenarios.frontier`) and ``evalsuite plan`` (:mod:`e
 — and writes one row per point (``config`` = the point's label, ``case_id`` ``-``, ``seed`` 0 where
 a point covers several cases). They share, besides :func:`~evalsuite.engine.lifecycle.execute`:
 
-* :class:`Sweep`: the common arguments resolved before the lock (run id, output folder, weights
-  policy, dataset, device and thread policy — every usage error surfaces here, exit 2), the run
+* :class:`Sweep`: the common arguments (a :class:`~evalsuite.config.runconfig.SweepConfig`) resolved
+  before the lock (run id, output folder, weights policy, dataset, device and thread policy — every
+  usage error surfaces here, exit 2), the run
   directory's default name, and the call of the lifecycle with ``run.json``'s common fields;
 * :class:`SweepScenario`: counts per configuration as the summary, the run directory as the
   result, and :meth:`SweepScenario.record` (a row and its ``configs`` entry, so ``run.json``
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalsuite.engine.lifecycle import RunContext
+from evalsuite.config.runconfig import SweepConfig
+from evalsuite.engine.lifecycle import RunContext, Scenario
 from evalsuite.results.store import RunStore
 
 if TYPE_CHECKING:
@@ -61,6 +63,28 @@ class Sweep:
     run_id: str | None
 
     @classmethod
+    def from_config(cls, kind: str, config: SweepConfig) -> Sweep:
+        """Check (:meth:`SweepConfig.validate`) and resolve the common arguments, before the lock and
+        before anything is loaded.
+
+        Raises:
+            RunConfigError: an unknown weights policy, a run id that is not a folder name, an ``out``
+                that cannot be written, a device evalsuite does not accept or this machine lacks.
+            ValueError, FileNotFoundError, ManifestError: an unknown or damaged dataset.
+        """
+        from evalsuite.data.registry import load_dataset
+        from evalsuite.device import resolve_device
+        from evalsuite.engine.lifecycle import apply_thread_policy
+        from evalsuite.runners.weights import Weights
+
+        config.validate()
+        w = Weights(config.weights, config.weights_dir)  # type: ignore[arg-type]
+        ds = load_dataset(config.dataset)  # hashed once: cases and fingerprint from the same read
+        dev = resolve_device(config.device, w.policy)
+        apply_thread_policy(dev, w.policy)
+        return cls(kind, w, dev, ds, config.out, config.run_id)
+
+    @classmethod
     def resolve(
         cls,
         kind: str,
@@ -71,26 +95,16 @@ class Sweep:
         dataset: str,
         weights_dir: str | Path | None = None,
     ) -> Sweep:
-        """Check and resolve the common arguments, before the lock and before anything is loaded.
-
-        Raises:
-            RunConfigError: a run id that is not a folder name, an ``out`` that cannot be written, a
-                device evalsuite does not accept or this machine lacks.
-            ValueError, FileNotFoundError, ManifestError: an unknown weights policy or dataset.
-        """
-        from evalsuite.config.runconfig import check_run_id, check_writable_dir
-        from evalsuite.data.registry import load_dataset
-        from evalsuite.device import resolve_device
-        from evalsuite.engine.lifecycle import apply_thread_policy
-        from evalsuite.runners.weights import Weights
-
-        check_run_id(run_id)
-        check_writable_dir(Path(out), "--out")
-        w = Weights(weights, weights_dir)  # type: ignore[arg-type]
-        ds = load_dataset(dataset)  # hashed once: cases and fingerprint from the same read
-        dev = resolve_device(device, w.policy)
-        apply_thread_policy(dev, w.policy)
-        return cls(kind, w, dev, ds, Path(out), run_id)
+        """:meth:`from_config` with the :class:`SweepConfig` fields as arguments."""
+        config = SweepConfig(
+            weights=weights,
+            dataset=dataset,
+            device=device,
+            out=Path(out),
+            run_id=run_id,
+            weights_dir=Path(weights_dir) if weights_dir else None,
+        )
+        return cls.from_config(kind, config)
 
     def store(self, *name: str) -> RunStore:
         """The run directory: ``out/run_id``, by default ``out/<kind>[-<name>…]-<weights>-<UTC time>``."""
@@ -99,7 +113,7 @@ class Sweep:
 
     def execute(
         self,
-        scenario: Any,
+        scenario: Scenario,
         store: RunStore,
         *,
         seeds: Sequence[int] | str,
@@ -135,6 +149,11 @@ class SweepScenario:
     summary (``evalsuite profile`` adds its latency aggregates), the run directory as the result."""
 
     kind = "sweep"
+    lock_name = "run.lock"
+    owns_directory = True
+    attempt = True
+    refusals: tuple[type[Exception], ...] = ()
+    done = False
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
@@ -190,6 +209,9 @@ class SweepScenario:
             self.kind,
         )
         return self.counts()
+
+    def close(self, ctx: RunContext) -> None:
+        """Nothing to release after the report."""
 
     def result(self, ctx: RunContext) -> Path:
         return ctx.store.path
