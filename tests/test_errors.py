@@ -117,8 +117,9 @@ def _boom(*args, **kwargs):
     ids=["report", "score", "compare"],
 )
 def test_an_internal_bug_exits_1_with_its_traceback_not_2(
-    command, target, synthetic_run: Path, tmp_path: Path, monkeypatch, capsys
+    command, target, synthetic_run: Path, tmp_path: Path, monkeypatch, capsys, caplog
 ):
+    import json
     import shutil
 
     run = tmp_path / "run"
@@ -126,8 +127,16 @@ def test_an_internal_bug_exits_1_with_its_traceback_not_2(
     module, _, name = target.rpartition(".")
     monkeypatch.setattr(importlib.import_module(module), name, _boom)
     argv = [a.format(run=run, out=tmp_path / "cmp") for a in command]
+    caplog.set_level("ERROR")
     assert main(argv) == 1
     err = capsys.readouterr().err
+    if command[0] == "score":
+        # score runs in the lifecycle: the bug is an internal error of the run, its traceback logged
+        # (stderr) and kept in run.json's 'error'; the one-line summary names the phase
+        assert "Traceback (most recent call last)" in caplog.text and "ValueError: boom" in caplog.text
+        assert "evalsuite: error: internal error during scoring: ValueError: boom: an internal bug" in err
+        assert "ValueError: boom" in json.loads((run / "run.json").read_text())["error"]["traceback"]
+        return
     assert "Traceback (most recent call last)" in err
     assert "ValueError: boom: an internal bug" in err
     assert "evalsuite: error:" not in err
