@@ -119,7 +119,7 @@ def rescore(run_dir: str, metrics: list[str] | None = None, **kw: Any) -> dict[s
     """
     from evalsuite.engine.lock import locked_run
     from evalsuite.report.report import check_writable
-    from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.run import read_run_meta
     from evalsuite.results.store import RunStore
 
     # unusable input is refused before the lock is taken, so that nothing is written
@@ -143,7 +143,8 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     from evalsuite.metrics.features import check_metric_weights
     from evalsuite.metrics.scoring import _default_mode, config_tasks, default_metrics, run_dataset, score_run
     from evalsuite.report.report import check_writable, write_report
-    from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.run import read_run_meta
+    from evalsuite.results.types import RunMeta, Summary
 
     meta = read_run_meta(store)
     check_writable(
@@ -160,19 +161,20 @@ def _rescore(store: Any, metrics: list[str] | None, **kw: Any) -> dict[str, Any]
     dataset = run_dataset(meta, ds_path) if ds_path else None
     device = kw.pop("device")
     summary = score_run(store, names, device=device, dataset=dataset, metric_weights=mode, **kw)
-    old = meta.get("summary", {})
+    rm = RunMeta.from_dict(meta)
+    old = rm.summary if rm.summary is not None else {}
     for config, entry in summary.items():
-        prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
-        prev["counts"] = entry["counts"]
+        prev = old.setdefault(config, Summary(counts=entry["counts"]))
+        prev.counts = entry["counts"]
         if entry.get("scoring_errors"):
-            prev["scoring_errors"] = entry["scoring_errors"]
+            prev.scoring_errors = entry["scoring_errors"]
         else:
-            prev.pop("scoring_errors", None)
-        prev.setdefault("metrics", {}).update(entry["metrics"])
-    meta["summary"] = old
-    meta["metric_weights"] = mode
-    meta["metrics"] = sorted(set(meta.get("metrics", [])) | set(names))
-    store.write_meta(meta)
+            prev.unset("scoring_errors")
+        prev.metrics.update(entry["metrics"])
+    rm.summary = old
+    rm.metric_weights = mode
+    rm.metrics = sorted(set(rm.metrics or []) | set(names))
+    store.write_meta(rm.to_dict())
     store.write_samples()
     write_report(store.path)
     return summary

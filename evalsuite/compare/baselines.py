@@ -49,7 +49,7 @@ from evalsuite.compare.thresholds import (
     judge,
     resolve_direction,
 )
-from evalsuite.scenarios.generate import RunResult
+from evalsuite.results.run import Run
 from evalsuite.trackers.stats import bootstrap_statistic
 
 SCHEMA = "evalsuite.baseline/1"
@@ -71,52 +71,10 @@ class BaselineMismatch(CompareInputError):
     weights policy or configuration name. The message names both sides and the fix."""
 
 
-@dataclass
-class ConfigRun:
-    """One configuration's part of a finished run (what the ``evalsuite_run`` fixture returns).
-
-    Attributes:
-        config: configuration name.
-        result: the whole :class:`~evalsuite.scenarios.generate.RunResult`.
-    """
-
-    config: str
-    result: RunResult
-
-    @property
-    def run_dir(self) -> Path:
-        return self.result.run_dir
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.result.meta
-
-    @property
-    def samples(self) -> pd.DataFrame:
-        """This configuration's rows of ``samples.parquet``."""
-        df = self.result.samples
-        return df[df["config"] == self.config].reset_index(drop=True) if len(df) else df
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """This configuration's summary entry (``counts`` and ``metrics``)."""
-        return dict(self.result.summary.get(self.config, {}))
-
-    @property
-    def weights(self) -> str:
-        return str(self.meta["weights"][self.config])
-
-    @property
-    def dataset(self) -> dict[str, Any]:
-        return dict(self.meta["dataset"])
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.meta["configs"][self.config]["params"])
-
-    def keys(self) -> list[str]:
-        """``<case_id>-<seed>`` of every row, in order."""
-        return [f"{r.case_id}-{int(r.seed)}" for r in self.samples.itertuples()]
+ConfigRun = Run
+"""One configuration's part of a finished run (what the ``evalsuite_run`` fixture returns): a
+:class:`~evalsuite.results.run.Run` narrowed with :meth:`~evalsuite.results.run.Run.select`, whose
+``samples``, ``summary``, ``weights`` and ``params`` are that configuration's (``result`` is the whole run)."""
 
 
 def baseline_name(config: str, dataset: str, weights: str) -> str:
@@ -309,8 +267,8 @@ class Baseline:
         for r in df.itertuples():
             if r.status == "ok" and isinstance(r.image, str):
                 images[f"{r.case_id}-{int(r.seed)}"] = image_fingerprint(run.run_dir / r.image)
-        env = run.meta.get("environment", {})
-        conf = run.meta["configs"][run.config]
+        env = run.run_meta.environment or {}
+        conf = run.configs[str(run.config)]
         data = {
             "schema": SCHEMA,
             "name": name or baseline_name(run.config, run.dataset["name"], run.weights),
@@ -322,12 +280,12 @@ class Baseline:
                 "fingerprint": run.dataset["fingerprint"],
                 "cases": sorted({str(c) for c in df["case_id"]}),
             },
-            "seeds": run.meta.get("seeds"),
+            "seeds": run.run_meta.seeds,
             "keys": run.keys(),
-            "runner": conf.get("runner"),
-            "params": conf.get("params"),
-            "overrides": conf.get("overrides"),
-            "effective": conf.get("effective"),
+            "runner": conf.runner,
+            "params": conf.params,
+            "overrides": conf.overrides,
+            "effective": conf.effective,
             "counts": counts,
             "metrics": metrics,
             "images": images,
@@ -337,7 +295,7 @@ class Baseline:
                 "versions": env.get("versions"),
                 "device": env.get("device"),
                 "platform": env.get("platform"),
-                "run_id": run.meta.get("run_id"),
+                "run_id": run.run_meta.run_id,
                 "machine": run_machine(run),
             },
         }
@@ -394,7 +352,7 @@ def current_machine(device: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def run_machine(run: ConfigRun) -> dict[str, Any]:
     """The machine of ``run``: this host with the accelerator recorded in its ``run.json`` (runs are
     compared and baselines written in the process that made them)."""
-    return current_machine((run.meta.get("environment") or {}).get("device"))
+    return current_machine((run.run_meta.environment or {}).get("device"))
 
 
 def machine_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -562,7 +520,7 @@ def compare_metrics(
     if policy not in OTHER_MACHINE_POLICIES:
         raise BaselineError(f"other_machine must be one of {OTHER_MACHINE_POLICIES}, got {policy!r}")
     elsewhere = machine_differences(baseline.machine, run_machine(run))
-    ths = {t.metric: t for t in for_config(as_thresholds(thresholds), run.config)}
+    ths = {t.metric: t for t in for_config(as_thresholds(thresholds), str(run.config))}
     names = list(metrics) if metrics is not None else list(ths)
     if not names:
         raise BaselineError(

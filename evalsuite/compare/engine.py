@@ -47,8 +47,9 @@ from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.grids import Tile, compose, mask_overlay
 from evalsuite.report.plots import Plot, _save, _txt, all_plots, legend
-from evalsuite.report.report import banner_text, fmt, load_run_dataset, md, md_table
-from evalsuite.report.tables import Quantity, RunView
+from evalsuite.report.report import banner_text, fmt, md, md_table, run_cases
+from evalsuite.report.tables import Quantity, load_view, quantities
+from evalsuite.results.run import Run
 from evalsuite.trackers.stats import bootstrap_mean, paired_ratio_of_medians, sign_flip_pvalue
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,8 @@ class Change:
 class Comparison:
     """The result of :func:`compare_runs`."""
 
-    a: RunView
-    b: RunView
+    a: Run
+    b: Run
     shared: dict[str, int]
     changes: list[Change]
     verdicts: list[Verdict]
@@ -142,16 +143,16 @@ class Comparison:
         return f"PASS: {len(self.verdicts)} threshold check(s), none exceeded"
 
 
-def _key_frame(view: RunView) -> pd.DataFrame:
+def _key_frame(view: Run) -> pd.DataFrame:
     df = view.samples.copy()
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
     return df.drop_duplicates(["config", "case_id", "seed"], keep="last")
 
 
-def _quantity_union(a: RunView, b: RunView) -> list[Quantity]:
-    qa = {q.name: q for q in a.quantities()}
+def _quantity_union(a: Run, b: Run) -> list[Quantity]:
+    qa = {q.name: q for q in quantities(a)}
     out = []
-    for q in b.quantities():
+    for q in quantities(b):
         if q.name in qa and q.column and qa[q.name].column:
             hib = q.higher_is_better if q.higher_is_better is not None else qa[q.name].higher_is_better
             out.append(
@@ -187,12 +188,9 @@ def compare_runs(
         CompareInputError: different dataset fingerprints (unless ``allow_different_data``), no shared
             ok rows, or a threshold naming a quantity or configuration that is not in both runs.
     """
-    a, b = RunView.load(run_a), RunView.load(run_b)
+    a, b = load_view(run_a), load_view(run_b)
     notes: list[str] = []
-    fa, fb = (
-        (a.meta.get("dataset") or {}).get("fingerprint"),
-        (b.meta.get("dataset") or {}).get("fingerprint"),
-    )
+    fa, fb = a.dataset.get("fingerprint"), b.dataset.get("fingerprint")
     if fa != fb:
         msg = f"the runs used different data: dataset fingerprint {fa} (A: {a.path}) vs {fb} (B: {b.path})"
         if not allow_different_data:
@@ -201,14 +199,14 @@ def compare_runs(
                 "to compare the cases and seeds they share anyway"
             )
         notes.append(msg + " (allowed by --allow-different-data: shared case ids may hold different images)")
-    wa, wb = a.meta.get("weights") or {}, b.meta.get("weights") or {}
+    wa, wb = a.policies, b.policies
     for c in sorted(set(wa) & set(wb)):
         if wa[c] != wb[c]:
             notes.append(f"{c}: weights policy differs ({wa[c]} in A, {wb[c]} in B)")
 
     only_a, only_b = (
-        [c for c in a.configs if c not in b.configs],
-        [c for c in b.configs if c not in a.configs],
+        [c for c in a.config_names if c not in b.config_names],
+        [c for c in b.config_names if c not in a.config_names],
     )
     if only_a or only_b:
         notes.append(
@@ -219,11 +217,11 @@ def compare_runs(
     keys = ["config", "case_id", "seed"]
     both = da.merge(db, on=keys, how="inner", suffixes=("_a", "_b"))
     paired = both[(both["status_a"] == "ok") & (both["status_b"] == "ok")]
-    shared = {str(c): int((paired["config"] == c).sum()) for c in b.configs if c in a.configs}
+    shared = {str(c): int((paired["config"] == c).sum()) for c in b.config_names if c in a.config_names}
     if paired.empty:
         raise CompareInputError(
             f"no (configuration, case, seed) row is ok in both runs: A ({a.path}) has configurations "
-            f"{', '.join(a.configs) or 'none'}, B ({b.path}) has {', '.join(b.configs) or 'none'}; compare runs of the "
+            f"{', '.join(a.config_names) or 'none'}, B ({b.path}) has {', '.join(b.config_names) or 'none'}; compare runs of the "
             "same configurations over the same cases and seeds"
         )
     new_fail = both[(both["status_a"] == "ok") & (both["status_b"] == "error")]
@@ -434,8 +432,8 @@ def changed_grid(cmp: Comparison, top: pd.DataFrame, what: str, path: Path) -> b
     """Write the grid: source | mask | A | B | |A − B| (×4) for the rows of ``top``. False when empty."""
     if top.empty:
         return False
-    ds, _notes = load_run_dataset(cmp.b.meta)
-    cases = {c.id: c for c in ds.cases} if ds else {}
+    known, _notes = run_cases(cmp.b)
+    cases = {c.id: c for c in known or []}
     rows = []
     for r in top.to_dict("records"):
         case = cases.get(str(r["case_id"]))
@@ -581,24 +579,24 @@ def _verdict_rows(cmp: Comparison) -> list[list[str]]:
 
 
 def _param_changes(cmp: Comparison) -> list[list[str]]:
-    ca, cb = cmp.a.meta.get("configs") or {}, cmp.b.meta.get("configs") or {}
+    ca, cb = cmp.a.configs, cmp.b.configs
     rows = []
     for config in sorted(set(ca) & set(cb)):
-        pa, pb = ca[config].get("params") or {}, cb[config].get("params") or {}
+        pa, pb = ca[config].params or {}, cb[config].params or {}
         for k in sorted(set(pa) | set(pb)):
             if pa.get(k) != pb.get(k):
                 rows.append([config, k, str(pa.get(k)), str(pb.get(k))])
     return rows
 
 
-def _run_line(label: str, v: RunView) -> str:
-    ds = v.meta.get("dataset") or {}
-    env = v.meta.get("environment") or {}
+def _run_line(label: str, v: Run) -> str:
+    ds = v.dataset
+    env = v.run_meta.environment or {}
     dev = (env.get("device") or {}).get("name")
     return (
         f"{label}: {v.name} ({v.path}) — dataset {ds.get('name')} {str(ds.get('fingerprint'))[:12]}…, "
-        f"weights {', '.join(sorted(set((v.meta.get('weights') or {}).values())))}, device {dev}, "
-        f"commit {env.get('git_commit')}, finished {v.meta.get('finished')}"
+        f"weights {', '.join(sorted(set(v.policies.values())))}, device {dev}, "
+        f"commit {env.get('git_commit')}, finished {v.run_meta.finished}"
     )
 
 

@@ -241,7 +241,6 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
         metrics: Sequence[str] | None = None,
     ) -> ConfigRun:
         import evalsuite
-        from evalsuite.compare.baselines import ConfigRun
 
         policy = weights or evalsuite_options.weights
         key = (
@@ -279,7 +278,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
                     report=False,
                 )
             )
-            cache[key] = ConfigRun(config, result)
+            cache[key] = result.select(config)
         return cache[key]
 
     return make
@@ -310,7 +309,7 @@ def evalsuite_baseline(
             path = evalsuite_options.baselines / f"{stem}.json"
             if evalsuite_options.update:
                 if path in written:  # once per session, however many tests ask
-                    if written[path].data["provenance"]["run_id"] != run.meta.get("run_id"):
+                    if written[path].data["provenance"]["run_id"] != run.run_meta.run_id:
                         raise BaselineError(
                             f"two different runs of this session would write baseline {path} ({run.run_dir} and "
                             f"run {written[path].data['provenance']['run_id']}); give one of them name=..."
