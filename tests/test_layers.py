@@ -52,7 +52,9 @@ def test_the_checker_sees_every_form_of_import():
         "from evalsuite.vocab import NO_QUALITY_EVIDENCE\n"
     )
     parts = [p for _, p in imported_parts(code, "x.py", "report")]
-    assert sorted(parts) == sorted(["engine", "runners", "scenarios", "metrics", "compare", "report", "vocab"])
+    assert sorted(parts) == sorted(
+        ["engine", "runners", "scenarios", "metrics", "compare", "report", "vocab"]
+    )
 
 
 def test_metrics_report_and_results_import_no_higher_layer():

@@ -27,7 +27,13 @@ def inpaint_run(tmp_path_factory):
     register()
     tmp = tmp_path_factory.mktemp("types")
     cases = [
-        {"id": f"c{i}", "prompt": f"a red apple {i}", "image": f"img/{i}.png", "mask": f"mask/{i}.png", "seed": i}
+        {
+            "id": f"c{i}",
+            "prompt": f"a red apple {i}",
+            "image": f"img/{i}.png",
+            "mask": f"mask/{i}.png",
+            "seed": i,
+        }
         for i in range(3)
     ] + [{"id": "t", "prompt": "a lighthouse", "seed": 7, "category": "t2i"}]
     ds = write_dataset(tmp / "ds", cases)
@@ -127,9 +133,9 @@ def test_sweep_rows_and_unknown_fields_survive_in_extra():
     assert typed.key == ("flux-dev[fbcache]", "-", 0) and typed.extra["reason"] == "needs CUDA"
     assert list(typed.to_dict().items()) == list(row.items())
     entry = {"runner": "flux", "params": {}, "weights": "tiny", "load_error": None, "x": 1}
-    assert ConfigEntry.from_dict(entry).to_dict() == entry and list(ConfigEntry.from_dict(entry).to_dict()) == list(
-        entry
-    )
+    assert ConfigEntry.from_dict(entry).to_dict() == entry and list(
+        ConfigEntry.from_dict(entry).to_dict()
+    ) == list(entry)
 
 
 def test_a_field_set_after_reading_is_written_after_the_fields_read():
@@ -186,7 +192,9 @@ def test_run_gives_the_whole_run_and_one_configuration(inpaint_run):
     res, _ = inpaint_run
     run = evalsuite.load_run(res.run_dir)
     assert isinstance(run, Run) and evalsuite.RunResult is Run
-    assert run.ok and run.config_names == ["noise-inp", "noise-t2i"] and set(run.summary) == set(run.summaries)
+    assert (
+        run.ok and run.config_names == ["noise-inp", "noise-t2i"] and set(run.summary) == set(run.summaries)
+    )
     one = run.select("noise-t2i")
     assert set(one.samples["config"]) == {"noise-t2i"} and one.weights == "tiny"
     assert one.summary["counts"]["n"] == 4 and one.params == dict(run.configs["noise-t2i"].params)
@@ -202,7 +210,9 @@ def test_rows_record_their_inputs_and_quality_evidence(inpaint_run):
     res, ds = inpaint_run
     rows = {(r.config, r.case_id): r for r in evalsuite.load_run(res.run_dir).rows()}
     inp = rows[("noise-inp", "c1")]
-    assert Path(inp.source) == (ds / "img/1.png").resolve() and Path(inp.mask) == (ds / "mask/1.png").resolve()
+    assert (
+        Path(inp.source) == (ds / "img/1.png").resolve() and Path(inp.mask) == (ds / "mask/1.png").resolve()
+    )
     assert inp.quality_evidence is False and inp.records_inputs  # tiny weights: no quality evidence
     t2i = rows[("noise-t2i", "t")]
     assert t2i.source is None and t2i.mask is None and t2i.records_inputs

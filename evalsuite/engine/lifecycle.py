@@ -251,7 +251,7 @@ def start_meta(
         "source": dataset.source,
         **({"selection": dataset_note} if dataset_note else {}),
     }
-    meta.seeds = list(seeds) if isinstance(seeds, list | tuple) else (seeds or "per-case")
+    meta.seeds = list(seeds) if isinstance(seeds, list | tuple) else (str(seeds) if seeds else "per-case")
     meta.generator = {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"}
     meta.determinism = determinism_settings(device)
     meta.weights = meta.weights if keep else {}

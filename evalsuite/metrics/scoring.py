@@ -109,7 +109,10 @@ def config_tasks(meta: dict[str, Any] | RunMeta) -> dict[str, str]:
     out = {}
     for name, c in _typed(meta).configs.items():
         runner = c.runner
-        out[name] = getattr(RUNNERS.get(runner), "task", "t2i") if runner in RUNNERS else "t2i"
+        if runner is not None and runner in RUNNERS:
+            out[name] = getattr(RUNNERS.get(runner), "task", "t2i")
+        else:
+            out[name] = "t2i"
     return out
 
 

@@ -327,7 +327,8 @@ def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str],
         for r in sq.to_dict("records"):
             recs.setdefault((r["group"], r["config"]), r)  # one lookup table, not a filter per cell
         rows = [
-            [g] + [_rec_txt(recs.get((g, c))) for c in data.view.config_names] for g in sorted(set(sq["group"]))
+            [g] + [_rec_txt(recs.get((g, c))) for c in data.view.config_names]
+            for g in sorted(set(sq["group"]))
         ]
         out.append((f"{q.title} {q.arrow}".strip(), [group_by, *data.view.config_names], rows))
     return out
@@ -361,7 +362,9 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     recs: dict[tuple[str, str], dict[str, Any]] = {}
     for r in s.to_dict("records"):
         recs.setdefault((r["config"], r["quantity"]), r)
-    rows = [[config] + [_rec_txt(recs.get((config, q.name))) for q in qs] for config in data.view.config_names]
+    rows = [
+        [config] + [_rec_txt(recs.get((config, q.name))) for q in qs] for config in data.view.config_names
+    ]
     return heads, rows
 
 
@@ -522,10 +525,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
     body.append(
         H.table(
             ["configuration", "runner", "weights", "parameters", "load error"],
-            [
-                [n, c.runner, c.weights, _params(c), c.load_error or ""]
-                for n, c in rm.configs.items()
-            ],
+            [[n, c.runner, c.weights, _params(c), c.load_error or ""] for n, c in rm.configs.items()],
         )
     )
     body.append(H.tag("h2", "Summary"))

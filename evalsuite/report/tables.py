@@ -18,8 +18,8 @@ import pandas as pd
 
 from evalsuite.results.run import Run
 from evalsuite.results.types import RunMeta
-from evalsuite.vocab import NO_QUALITY_EVIDENCE
 from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
+from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
 # Columns that identify a row or carry text, never shown as numbers.
 IDENTITY = frozenset(

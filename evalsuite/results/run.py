@@ -150,7 +150,13 @@ class Run:
         return dict(whole.get(self.config, {})) if self.config is not None else whole
 
     # -- one configuration (after select) ------------------------------------------------------
-    def _selected(self) -> str:
+    @property
+    def selected(self) -> str:
+        """The configuration this run is narrowed to (:meth:`select`).
+
+        Raises:
+            ValueError: for a run not narrowed to one configuration.
+        """
         if self.config is None:
             raise ValueError(f"{self.path}: select a configuration first (Run.select(name))")
         return self.config
@@ -158,7 +164,7 @@ class Run:
     @property
     def weights(self) -> str:
         """The selected configuration's weights policy."""
-        return str(self.policies[self._selected()])
+        return str(self.policies[self.selected])
 
     @property
     def dataset(self) -> dict[str, Any]:
@@ -168,7 +174,7 @@ class Run:
     @property
     def params(self) -> dict[str, Any]:
         """The selected configuration's resolved parameters."""
-        return dict(self.configs[self._selected()].params)
+        return dict(self.configs[self.selected].params)
 
     def keys(self) -> list[str]:
         """``<case_id>-<seed>`` of every row of :attr:`samples`, in order."""

@@ -16,9 +16,8 @@ Nothing here imports anything but the standard library.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 __all__ = ["ConfigEntry", "Record", "Row", "RunMeta", "Summary", "record_fields"]
 
@@ -52,7 +51,7 @@ class Record:
                 known[k] = _nested_from(cls.NESTED.get(k), v)
             else:
                 extra[k] = v
-        obj = cls(**known, extra=extra)
+        obj: Self = cast(Any, cls)(**known, extra=extra)
         object.__setattr__(obj, "_keys", list(data))
         return obj
 
@@ -101,21 +100,28 @@ class Record:
         object.__setattr__(self, name, value)
 
 
-@functools.cache
-def record_fields(cls: type[Record]) -> tuple[str, ...]:
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def record_fields(cls: type) -> tuple[str, ...]:
     """The JSON fields of a record class (its dataclass fields but ``extra`` and private ones)."""
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra" and not f.name.startswith("_"))  # type: ignore[arg-type]
+    if cls not in _FIELDS:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        _FIELDS[cls] = tuple(f.name for f in fields if f.name != "extra" and not f.name.startswith("_"))
+    return _FIELDS[cls]
 
 
-@functools.cache
-def _defaults(cls: type[Record]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
+def _defaults(cls: type) -> dict[str, Any]:
+    if cls not in _DEFAULTS:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        _DEFAULTS[cls] = out
+    return _DEFAULTS[cls]
 
 
 def _nested_from(spec: tuple[type[Record], str] | None, v: Any) -> Any:

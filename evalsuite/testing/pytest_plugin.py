@@ -305,7 +305,7 @@ def evalsuite_baseline(
     def get(name_or_run: str | ConfigRun, name: str | None = None) -> Baseline:
         if isinstance(name_or_run, ConfigRun):
             run = name_or_run
-            stem = name or baseline_name(run.config, run.dataset["name"], run.weights)
+            stem = name or baseline_name(run.selected, run.dataset["name"], run.weights)
             path = evalsuite_options.baselines / f"{stem}.json"
             if evalsuite_options.update:
                 if path in written:  # once per session, however many tests ask
