@@ -74,7 +74,7 @@ class RunInterrupted(KeyboardInterrupt):
 
     Attributes:
         result: what the scenario finished (for ``evalsuite run`` a
-            :class:`~evalsuite.scenarios.generate.RunResult`; rerunning the same call resumes).
+            :class:`~evalsuite.results.run.Run`; rerunning the same call resumes).
         signum: the signal that stopped the run.
         exit_code: 130 for SIGINT, 143 for SIGTERM (128 + signal number).
     """

@@ -20,7 +20,7 @@ from evalsuite.results.types import ConfigEntry, Row, RunMeta, Summary
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Run", "read_run_meta"]
+__all__ = ["Run", "RunResult", "load_run", "read_run_meta"]
 
 _DAMAGED = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
 
@@ -208,3 +208,17 @@ class Run:
         status = list(self.samples["status"]) if len(self.samples) else []
         counts = ", ".join(f"{status.count(k)} {k}" for k in ("ok", "error", "skipped"))
         return f"{len(status)} rows: {counts}"
+
+
+RunResult = Run
+"""What :func:`evalsuite.run` and :func:`load_run` return (the public name of :class:`Run`)."""
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory back (``run.json`` + ``samples.parquet``): :meth:`Run.load`.
+
+    Raises:
+        FileNotFoundError: if ``path`` is not a run directory.
+        RunFormatError: a damaged or foreign ``run.json``, or a corrupted journal.
+    """
+    return Run.load(path)

@@ -47,7 +47,7 @@ from evalsuite.engine.lifecycle import (
 from evalsuite.metrics.features import check_metric_weights, default_mode
 from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
 from evalsuite.registry import RUNNERS
-from evalsuite.results.run import Run
+from evalsuite.results.run import Run, RunResult, load_run
 from evalsuite.results.store import (
     RunStore,
     config_hash,
@@ -76,12 +76,6 @@ __all__ = [
     "pick_device",
     "run",
 ]
-
-
-RunResult = Run
-"""What :func:`run` and :func:`load_run` return: the run directory read back through the one loader,
-:class:`evalsuite.results.run.Run` (``run_dir``, ``samples``, ``summary``, ``meta``, ``ok``,
-``n_errors``, ``summary_line()``, and the typed ``run_meta``, ``configs``, ``summaries``, ``rows()``)."""
 
 
 def default_run_id(
@@ -668,14 +662,3 @@ def _merge_ranks(store: RunStore, meta: dict[str, Any], dist: distributed.Dist) 
         "backend": "gloo (coordination only)",
         "ranks": ranks,
     }
-
-
-def load_run(path: str | Path) -> Run:
-    """Read a run directory back (``run.json`` + ``samples.parquet``) through
-    :meth:`evalsuite.results.run.Run.load`.
-
-    Raises:
-        FileNotFoundError: if ``path`` is not a run directory.
-        RunFormatError: a damaged or foreign ``run.json``, or a corrupted journal.
-    """
-    return Run.load(path)
