@@ -263,3 +263,20 @@ def test_rows_without_inputs_fall_back_to_the_dataset(inpaint_run, tmp_path, mon
     monkeypatch.setattr(registry, "load_dataset", gone)
     with pytest.raises(ScoringError, match="cannot load the run's dataset"):
         score_run(RunStore(old), ["unmasked_mse"])
+
+
+def test_scoring_refuses_recorded_inputs_that_changed_since(inpaint_run):
+    from evalsuite.metrics.scoring import ScoringError, score_run
+
+    res, ds = inpaint_run
+    src = ds / "img/1.png"
+    original = src.read_bytes()
+    try:
+        from PIL import Image
+
+        Image.new("RGB", (64, 64), (0, 255, 0)).save(src)
+        with pytest.raises(ScoringError, match="case 'c1'.*changed since its row was generated"):
+            score_run(RunStore(res.run_dir), ["unmasked_mse"])
+    finally:
+        src.write_bytes(original)
+    score_run(RunStore(res.run_dir), ["unmasked_mse"])  # restored: scores again

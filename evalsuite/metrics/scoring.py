@@ -34,7 +34,7 @@ from PIL import Image
 
 from evalsuite.data.cases import Case, Dataset
 from evalsuite.registry import METRICS
-from evalsuite.results.store import Key, RunStore, row_key
+from evalsuite.results.store import Key, RunStore, inputs_hash, row_key
 from evalsuite.results.types import RunMeta
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,7 @@ class _Loader:
 
     def __init__(self, store: RunStore, cases: dict[str, Case] | None, device: torch.device) -> None:
         self.store, self.cases, self.device = store, cases, device
+        self.checked: set[tuple[str, str]] = set()  # (case id, case_hash) whose recorded inputs are checked
 
     def image(self, row: dict[str, Any]) -> torch.Tensor:
         """The row's stored image as float (3, H, W).
@@ -236,12 +237,7 @@ class _Loader:
     def _case(self, row: dict[str, Any], what: str) -> Case:
         # a dataset given (--dataset) wins; else a row that records its inputs needs none
         if self.cases is None and row.get("quality_evidence") is not None:
-            return Case(
-                str(row["case_id"]),
-                str(row.get("prompt") or ""),
-                image=Path(row["source"]) if row.get("source") else None,
-                mask=Path(row["mask"]) if row.get("mask") else None,
-            )
+            return self._recorded_case(row)
         if self.cases is None:
             raise ScoringError(f"metrics that need {what} need the run's dataset; pass --dataset PATH")
         case = self.cases.get(str(row["case_id"]))
@@ -249,6 +245,34 @@ class _Loader:
             raise ScoringError(
                 f"case {row['case_id']!r} of the run is not in the dataset; pass the run's dataset"
             )
+        return case
+
+    def _recorded_case(self, row: dict[str, Any]) -> Case:
+        """The case as the row records it, once its inputs are checked to be the ones it was
+        generated from (its ``case_hash``; once per case and hash).
+
+        Raises:
+            ScoringError: the source or mask changed since (or cannot be read now).
+        """
+        cid = str(row["case_id"])
+        case = Case(
+            cid,
+            str(row.get("prompt") or ""),
+            image=Path(row["source"]) if row.get("source") else None,
+            mask=Path(row["mask"]) if row.get("mask") else None,
+        )
+        want = row.get("case_hash")
+        if want and (cid, want) not in self.checked:
+            got = inputs_hash(
+                cid, row.get("prompt"), row.get("category"), row.get("mask_family"), case.image, case.mask
+            )
+            if got != want:
+                raise ScoringError(
+                    f"the source image or mask of case {cid!r} ({case.image}, {case.mask}) changed since its "
+                    f"row was generated (or cannot be read): restore the original data, or pass --dataset PATH "
+                    "to a copy of it"
+                )
+            self.checked.add((cid, str(want)))
         return case
 
     def sources_masks(

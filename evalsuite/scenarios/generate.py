@@ -21,7 +21,6 @@ import math
 import time
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -51,6 +50,7 @@ from evalsuite.results.run import Run, RunResult, load_run
 from evalsuite.results.store import (
     RunStore,
     config_hash,
+    inputs_hash,
     meta_config_hash,
     row_key,
     write_json_atomic,
@@ -249,19 +249,9 @@ def _generate_batch(
 
 
 def case_hash(case: Case) -> str:
-    """What identifies a case's inputs to generation and its row: id, prompt, labels, seed and the
-    bytes of its image and mask (sha256, 16 hex digits)."""
-    h = hashlib.sha256()
-    doc = {"id": case.id, "prompt": case.prompt, "category": case.category, "mask_family": case.mask_family}
-    h.update(json.dumps(doc, sort_keys=True).encode())
-    for p in (case.image, case.mask):
-        h.update(b"\0")
-        if p is not None:
-            try:
-                h.update(Path(p).read_bytes())
-            except OSError as exc:  # unreadable now: the row fails with its own error when generated
-                h.update(f"unreadable: {exc}".encode())
-    return h.hexdigest()[:16]
+    """What identifies a case's inputs to generation and its row: id, prompt, labels and the bytes
+    of its image and mask (:func:`evalsuite.results.store.inputs_hash`)."""
+    return inputs_hash(case.id, case.prompt, case.category, case.mask_family, case.image, case.mask)
 
 
 def _param_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
