@@ -148,7 +148,8 @@ def _extra() -> Any:
 
 
 def _keys() -> Any:
-    return field(default=None, repr=False, compare=False)
+    # set by from_dict only; dataclasses.replace gives a record built in code (no shared key list)
+    return field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(eq=True)
