@@ -16,11 +16,11 @@ def test_bench_harness_per_case(benchmark, null_runner, tmp_path):
             null_runner, store, "bench-null", [(Case("a", "a prompt"), next(seeds))], "tiny"
         )
         for r in rows:
-            store.append_row(r)
+            store.append_row(r.to_dict())
         return rows
 
     rows = benchmark(one_case)
-    assert rows[0]["status"] == "ok"
+    assert rows[0].status == "ok"
 
 
 def test_bench_tracker_step_callback(benchmark, null_runner):

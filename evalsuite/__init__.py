@@ -36,9 +36,9 @@ _EXPORTS: dict[str, str] = {
     "resolve_many": "evalsuite.config.configuration",
     "RunConfig": "evalsuite.config.runconfig",
     "RunConfigError": "evalsuite.config.runconfig",
-    "RunResult": "evalsuite.scenarios.generate",
+    "RunResult": "evalsuite.results.run",
     "run": "evalsuite.scenarios.generate",
-    "load_run": "evalsuite.scenarios.generate",
+    "load_run": "evalsuite.results.run",
     "Metric": "evalsuite.metrics.base",
     "MetricBatch": "evalsuite.metrics.base",
     "MetricResult": "evalsuite.metrics.base",
@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from evalsuite.data.registry import load_dataset  # noqa: F401
     from evalsuite.metrics.base import Metric, MetricBatch, MetricResult  # noqa: F401
     from evalsuite.registry import DATASETS, METRICS, RUNNERS, Registry, RegistryError  # noqa: F401
+    from evalsuite.results.run import RunResult, load_run  # noqa: F401
     from evalsuite.runners.base import GenerationOutput, Runner, RunnerParams  # noqa: F401
     from evalsuite.runners.weights import Weights, WeightsError  # noqa: F401
-    from evalsuite.scenarios.generate import RunResult, load_run, run  # noqa: F401
+    from evalsuite.scenarios.generate import run  # noqa: F401

@@ -188,9 +188,9 @@ def test_corrupted_samples_parquet_is_rebuilt_from_the_journal(tmp_path: Path, f
     (run / "samples.parquet").write_bytes(b"not a parquet file")
     with caplog.at_level("WARNING"):
         assert main(["report", str(run)]) == 0
-        from evalsuite.report.tables import RunView
+        from evalsuite.report.tables import load_view
 
-        view = RunView.load(run)
+        view = load_view(run)
     assert len(view.samples) == 2
     assert (
         "samples.parquet is unreadable" in caplog.text and "rebuilt the table from rows.jsonl" in caplog.text

@@ -63,7 +63,7 @@ def tiny_run(shared_out) -> ConfigRun:
         report=False,
         **TINY,
     )
-    return ConfigRun("flux-dev", result)
+    return result.select("flux-dev")
 
 
 @pytest.fixture
@@ -401,7 +401,7 @@ def test_failed_runs_neither_pass_nor_become_baselines(shared_out):
         report=False,
         metrics=["latency"],
     )
-    run = ConfigRun("flux-dev", result)
+    run = result.select("flux-dev")
     with pytest.raises(
         BaselineError, match="refusing to write a baseline for 'flux-dev'.*1 of 1 rows failed"
     ):

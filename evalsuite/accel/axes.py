@@ -556,7 +556,7 @@ def check_point(point: PointSpec, device: torch.device | str) -> None:
         try:
             check_device(memory, device)
         except Unavailable as exc:
-            raise Unavailable(f"memory={memory}: {exc}") from None
+            raise Unavailable(f"memory={memory}: {exc}") from exc
 
 
 def available_axes(device: torch.device | str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from evalsuite.cli import EXIT_OK
 def cmd_report(args: argparse.Namespace) -> int:
     from evalsuite.engine.lock import locked_run
     from evalsuite.report.report import check_writable, refuse_sweep_run, write_report
-    from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.run import read_run_meta
     from evalsuite.results.store import RunStore
 
     if (Path(args.run_dir) / "run.json").is_file():  # refuse a damaged or read-only run before locking it

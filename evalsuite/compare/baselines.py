@@ -49,7 +49,7 @@ from evalsuite.compare.thresholds import (
     judge,
     resolve_direction,
 )
-from evalsuite.scenarios.generate import RunResult
+from evalsuite.results.run import Run
 from evalsuite.trackers.stats import bootstrap_statistic
 
 SCHEMA = "evalsuite.baseline/1"
@@ -71,52 +71,10 @@ class BaselineMismatch(CompareInputError):
     weights policy or configuration name. The message names both sides and the fix."""
 
 
-@dataclass
-class ConfigRun:
-    """One configuration's part of a finished run (what the ``evalsuite_run`` fixture returns).
-
-    Attributes:
-        config: configuration name.
-        result: the whole :class:`~evalsuite.scenarios.generate.RunResult`.
-    """
-
-    config: str
-    result: RunResult
-
-    @property
-    def run_dir(self) -> Path:
-        return self.result.run_dir
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.result.meta
-
-    @property
-    def samples(self) -> pd.DataFrame:
-        """This configuration's rows of ``samples.parquet``."""
-        df = self.result.samples
-        return df[df["config"] == self.config].reset_index(drop=True) if len(df) else df
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """This configuration's summary entry (``counts`` and ``metrics``)."""
-        return dict(self.result.summary.get(self.config, {}))
-
-    @property
-    def weights(self) -> str:
-        return str(self.meta["weights"][self.config])
-
-    @property
-    def dataset(self) -> dict[str, Any]:
-        return dict(self.meta["dataset"])
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.meta["configs"][self.config]["params"])
-
-    def keys(self) -> list[str]:
-        """``<case_id>-<seed>`` of every row, in order."""
-        return [f"{r.case_id}-{int(r.seed)}" for r in self.samples.itertuples()]
+ConfigRun = Run
+"""One configuration's part of a finished run (what the ``evalsuite_run`` fixture returns): a
+:class:`~evalsuite.results.run.Run` narrowed with :meth:`~evalsuite.results.run.Run.select`, whose
+``samples``, ``summary``, ``weights`` and ``params`` are that configuration's (``result`` is the whole run)."""
 
 
 def baseline_name(config: str, dataset: str, weights: str) -> str:
@@ -298,7 +256,7 @@ class Baseline:
         if len(bad) or not len(df):
             errs = "; ".join(sorted({str(e) for e in bad.get("error", [])}))[:500] if len(bad) else "no rows"
             raise BaselineError(
-                f"refusing to write a baseline for {run.config!r} from {run.run_dir}: "
+                f"refusing to write a baseline for {run.selected!r} from {run.run_dir}: "
                 f"{len(bad)} of {len(df)} rows failed ({errs})"
             )
         metrics: dict[str, Any] = {}
@@ -309,12 +267,12 @@ class Baseline:
         for r in df.itertuples():
             if r.status == "ok" and isinstance(r.image, str):
                 images[f"{r.case_id}-{int(r.seed)}"] = image_fingerprint(run.run_dir / r.image)
-        env = run.meta.get("environment", {})
-        conf = run.meta["configs"][run.config]
+        env = run.run_meta.environment or {}
+        conf = run.configs[run.selected]
         data = {
             "schema": SCHEMA,
-            "name": name or baseline_name(run.config, run.dataset["name"], run.weights),
-            "config": run.config,
+            "name": name or baseline_name(run.selected, run.dataset["name"], run.weights),
+            "config": run.selected,
             "weights": run.weights,
             "quality_evidence": run.weights == "hub",
             "dataset": {
@@ -322,12 +280,12 @@ class Baseline:
                 "fingerprint": run.dataset["fingerprint"],
                 "cases": sorted({str(c) for c in df["case_id"]}),
             },
-            "seeds": run.meta.get("seeds"),
+            "seeds": run.run_meta.seeds,
             "keys": run.keys(),
-            "runner": conf.get("runner"),
-            "params": conf.get("params"),
-            "overrides": conf.get("overrides"),
-            "effective": conf.get("effective"),
+            "runner": conf.runner,
+            "params": conf.params,
+            "overrides": conf.overrides,
+            "effective": conf.effective,
             "counts": counts,
             "metrics": metrics,
             "images": images,
@@ -337,7 +295,7 @@ class Baseline:
                 "versions": env.get("versions"),
                 "device": env.get("device"),
                 "platform": env.get("platform"),
-                "run_id": run.meta.get("run_id"),
+                "run_id": run.run_meta.run_id,
                 "machine": run_machine(run),
             },
         }
@@ -394,7 +352,7 @@ def current_machine(device: Mapping[str, Any] | None = None) -> dict[str, Any]:
 def run_machine(run: ConfigRun) -> dict[str, Any]:
     """The machine of ``run``: this host with the accelerator recorded in its ``run.json`` (runs are
     compared and baselines written in the process that made them)."""
-    return current_machine((run.meta.get("environment") or {}).get("device"))
+    return current_machine((run.run_meta.environment or {}).get("device"))
 
 
 def machine_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -430,19 +388,19 @@ def check_comparable(run: ConfigRun, baseline: Baseline) -> None:
         "or select the matching baseline"
     )
     where = baseline.where()
-    if run.config != baseline.config:
+    if run.selected != baseline.config:
         raise BaselineMismatch(
-            f"configuration {run.config!r} compared with the baseline of {baseline.config!r} ({where})"
+            f"configuration {run.selected!r} compared with the baseline of {baseline.config!r} ({where})"
         )
     if run.weights != baseline.weights:
         raise BaselineMismatch(
-            f"{run.config}: weights policy {run.weights!r} differs from the baseline's {baseline.weights!r} "
+            f"{run.selected}: weights policy {run.weights!r} differs from the baseline's {baseline.weights!r} "
             f"({where}); numbers from different weights are not comparable{fix}"
         )
     b_fp, r_fp = baseline.data["dataset"]["fingerprint"], run.dataset["fingerprint"]
     if b_fp != r_fp:
         raise BaselineMismatch(
-            f"{run.config}: dataset {run.dataset['name']!r} fingerprint {r_fp[:16]}… differs from the baseline's "
+            f"{run.selected}: dataset {run.dataset['name']!r} fingerprint {r_fp[:16]}… differs from the baseline's "
             f"{baseline.data['dataset']['name']!r} {b_fp[:16]}… ({where}): the prompts, masks or images changed"
             f"{fix}"
         )
@@ -450,7 +408,7 @@ def check_comparable(run: ConfigRun, baseline: Baseline) -> None:
     if b_keys != r_keys:
         only_b, only_r = sorted(b_keys - r_keys), sorted(r_keys - b_keys)
         raise BaselineMismatch(
-            f"{run.config}: the run's cases/seeds differ from the baseline's ({where}): only in the baseline "
+            f"{run.selected}: the run's cases/seeds differ from the baseline's ({where}): only in the baseline "
             f"{only_b[:5]}, only in the run {only_r[:5]} (same limit= and seeds= as when the baseline was written?)"
             f"{fix}"
         )
@@ -562,7 +520,7 @@ def compare_metrics(
     if policy not in OTHER_MACHINE_POLICIES:
         raise BaselineError(f"other_machine must be one of {OTHER_MACHINE_POLICIES}, got {policy!r}")
     elsewhere = machine_differences(baseline.machine, run_machine(run))
-    ths = {t.metric: t for t in for_config(as_thresholds(thresholds), run.config)}
+    ths = {t.metric: t for t in for_config(as_thresholds(thresholds), run.selected)}
     names = list(metrics) if metrics is not None else list(ths)
     if not names:
         raise BaselineError(
@@ -574,12 +532,12 @@ def compare_metrics(
     for name in names:
         if name not in ths:
             raise BaselineError(
-                f"{run.config}: no threshold for metric {name!r}; pass thresholds={{{name!r}: "
+                f"{run.selected}: no threshold for metric {name!r}; pass thresholds={{{name!r}: "
                 "allowed worsening in its unit}}, {'rel': 0.05}, or a thresholds YAML entry"
             )
         if name not in baseline.metrics:
             raise BaselineError(
-                f"{run.config}: metric {name!r} is not in {baseline.where()} (it has "
+                f"{run.selected}: metric {name!r} is not in {baseline.where()} (it has "
                 f"{sorted(baseline.metrics)}); refresh it with --evalsuite-update-baselines"
             )
         b = baseline.metrics[name]
@@ -594,7 +552,7 @@ def compare_metrics(
             )
             out.append(
                 MetricCheck(
-                    run.config, name, float(b["value"]), float(entry["value"]) if entry else math.nan, None,
+                    run.selected, name, float(b["value"]), float(entry["value"]) if entry else math.nan, None,
                     int(entry.get("n", 0)) if entry else 0, str(b.get("unit", "")),
                     bool(b.get("higher_is_better", False)), t, math.nan, False, None, why,
                 )
@@ -606,11 +564,11 @@ def compare_metrics(
             name, t, b.get("higher_is_better"), entry.get("higher_is_better") if entry else None
         )
         base_v = float(b["value"])
-        v = judge(t, run.config, base_v, new, hib, (ci[0] - base_v, ci[1] - base_v) if ci else None)
+        v = judge(t, run.selected, base_v, new, hib, (ci[0] - base_v, ci[1] - base_v) if ci else None)
         allowed = t.max_regression * abs(base_v) if t.mode == "relative" else t.max_regression
         out.append(
             MetricCheck(
-                run.config,
+                run.selected,
                 name,
                 base_v,
                 new,
@@ -636,7 +594,7 @@ def compare_images(
         BaselineMismatch: see :func:`check_comparable`.
     """
     check_comparable(run, baseline)
-    check = ImageCheck(run.config, tolerance=tolerance)
+    check = ImageCheck(run.selected, tolerance=tolerance)
     stored = baseline.images
     for r in run.samples.itertuples():
         key = f"{r.case_id}-{int(r.seed)}"
@@ -697,7 +655,7 @@ def assert_no_regression(
     failures = _row_failures(run)
     if failures:
         raise AssertionError(
-            f"{run.config}: {len(failures)} rows failed:\n  "
+            f"{run.selected}: {len(failures)} rows failed:\n  "
             + "\n  ".join(failures[:10])
             + "\n"
             + _context(run, baseline)
@@ -706,7 +664,7 @@ def assert_no_regression(
     bad = [c for c in checks if c.regressed]
     if bad:
         raise AssertionError(
-            f"{run.config}: {len(bad)} of {len(checks)} metrics regressed against the baseline\n"
+            f"{run.selected}: {len(bad)} of {len(checks)} metrics regressed against the baseline\n"
             + "\n".join("  " + c.message() for c in checks)
             + "\n"
             + _context(run, baseline)
@@ -717,8 +675,8 @@ def assert_no_regression(
         if len(skipped) == len(checks) and "pytest" in sys.modules:
             import pytest
 
-            pytest.skip(f"{run.config}: no metric compared: {text}")
-        warnings.warn(f"{run.config}: {text}", MachineMismatchWarning, stacklevel=2)
+            pytest.skip(f"{run.selected}: no metric compared: {text}")
+        warnings.warn(f"{run.selected}: {text}", MachineMismatchWarning, stacklevel=2)
     return checks
 
 
@@ -741,7 +699,7 @@ def assert_images_match(
         worst = sorted(changed.items(), key=lambda kv: -kv[1] if math.isfinite(kv[1]) else -math.inf)
         lines = [f"  {k}: mean |Δ| {v:.3f} (0–255 units) > tolerance {tolerance:g}" for k, v in worst]
         raise AssertionError(
-            f"{run.config}: {len(changed)} of {len(check.differences)} images differ from the baseline's\n"
+            f"{run.selected}: {len(changed)} of {len(check.differences)} images differ from the baseline's\n"
             + "\n".join(lines)
             + "\n"
             + _context(run, baseline)

@@ -42,7 +42,8 @@ from evalsuite.compare.thresholds import (
     resolve_direction,
 )
 from evalsuite.data.imageio import ImageError, load_image
-from evalsuite.report.tables import PEAK_COLUMNS, Quantity, RunView
+from evalsuite.report.tables import PEAK_COLUMNS, Quantity, load_view, quantities
+from evalsuite.results.run import Run
 from evalsuite.trackers.stats import bootstrap_mean, paired_ratio_of_medians, sign_flip_pvalue
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ class Change:
 class Comparison:
     """The result of :func:`compare_runs`."""
 
-    a: RunView
-    b: RunView
+    a: Run
+    b: Run
     shared: dict[str, int]
     changes: list[Change]
     verdicts: list[Verdict]
@@ -135,16 +136,16 @@ class Comparison:
         return f"PASS: {len(self.verdicts)} threshold check(s), none exceeded"
 
 
-def _key_frame(view: RunView) -> pd.DataFrame:
+def _key_frame(view: Run) -> pd.DataFrame:
     df = view.samples.copy()
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
     return df.drop_duplicates(["config", "case_id", "seed"], keep="last")
 
 
-def _quantity_union(a: RunView, b: RunView) -> list[Quantity]:
-    qa = {q.name: q for q in a.quantities()}
+def _quantity_union(a: Run, b: Run) -> list[Quantity]:
+    qa = {q.name: q for q in quantities(a)}
     out = []
-    for q in b.quantities():
+    for q in quantities(b):
         if q.name in qa and q.column and qa[q.name].column:
             hib = q.higher_is_better if q.higher_is_better is not None else qa[q.name].higher_is_better
             out.append(
@@ -180,12 +181,9 @@ def compare_runs(
         CompareInputError: different dataset fingerprints (unless ``allow_different_data``), no shared
             ok rows, or a threshold naming a quantity or configuration that is not in both runs.
     """
-    a, b = RunView.load(run_a), RunView.load(run_b)
+    a, b = load_view(run_a), load_view(run_b)
     notes: list[str] = []
-    fa, fb = (
-        (a.meta.get("dataset") or {}).get("fingerprint"),
-        (b.meta.get("dataset") or {}).get("fingerprint"),
-    )
+    fa, fb = a.dataset.get("fingerprint"), b.dataset.get("fingerprint")
     if fa != fb:
         msg = f"the runs used different data: dataset fingerprint {fa} (A: {a.path}) vs {fb} (B: {b.path})"
         if not allow_different_data:
@@ -194,14 +192,14 @@ def compare_runs(
                 "to compare the cases and seeds they share anyway"
             )
         notes.append(msg + " (allowed by --allow-different-data: shared case ids may hold different images)")
-    wa, wb = a.meta.get("weights") or {}, b.meta.get("weights") or {}
+    wa, wb = a.policies, b.policies
     for c in sorted(set(wa) & set(wb)):
         if wa[c] != wb[c]:
             notes.append(f"{c}: weights policy differs ({wa[c]} in A, {wb[c]} in B)")
 
     only_a, only_b = (
-        [c for c in a.configs if c not in b.configs],
-        [c for c in b.configs if c not in a.configs],
+        [c for c in a.config_names if c not in b.config_names],
+        [c for c in b.config_names if c not in a.config_names],
     )
     if only_a or only_b:
         notes.append(
@@ -212,11 +210,11 @@ def compare_runs(
     keys = ["config", "case_id", "seed"]
     both = da.merge(db, on=keys, how="inner", suffixes=("_a", "_b"))
     paired = both[(both["status_a"] == "ok") & (both["status_b"] == "ok")]
-    shared = {str(c): int((paired["config"] == c).sum()) for c in b.configs if c in a.configs}
+    shared = {str(c): int((paired["config"] == c).sum()) for c in b.config_names if c in a.config_names}
     if paired.empty:
         raise CompareInputError(
             f"no (configuration, case, seed) row is ok in both runs: A ({a.path}) has configurations "
-            f"{', '.join(a.configs) or 'none'}, B ({b.path}) has {', '.join(b.configs) or 'none'}; compare runs of the "
+            f"{', '.join(a.config_names) or 'none'}, B ({b.path}) has {', '.join(b.config_names) or 'none'}; compare runs of the "
             "same configurations over the same cases and seeds"
         )
     new_fail = both[(both["status_a"] == "ok") & (both["status_b"] == "error")]

@@ -297,7 +297,7 @@ def replace_params(params: Any, changes: dict[str, Any], where: str) -> Any:
     try:
         new = dataclasses.replace(params, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from exc
     return _validated(new, where)
 
 

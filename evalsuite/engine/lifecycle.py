@@ -47,6 +47,7 @@ from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
 from evalsuite.errors import InternalError
 from evalsuite.results.store import SCHEMA, RunStore
+from evalsuite.results.types import RunMeta
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RunInterrupted(KeyboardInterrupt):
 
     Attributes:
         result: what the scenario finished (for ``evalsuite run`` a
-            :class:`~evalsuite.scenarios.generate.RunResult`; rerunning the same call resumes).
+            :class:`~evalsuite.results.run.Run`; rerunning the same call resumes).
         signum: the signal that stopped the run.
         exit_code: 130 for SIGINT, 143 for SIGTERM (128 + signal number).
     """
@@ -255,48 +256,45 @@ def start_meta(
     A sweep (every kind but ``generate``) keeps the previous attempt's ``weights`` and ``configs``:
     its journal still holds the earlier attempt's rows, which ``run.json`` must keep describing.
     ``evalsuite run`` lists its configurations anew (its scenario checks what is still valid)."""
-    meta: dict[str, Any] = store.read_meta(check=False) if store.exists() else {}
+    meta = RunMeta.from_dict(store.read_meta(check=False)) if store.exists() else RunMeta()
     keep = kind != "generate"
     started = now()
-    meta.update(
-        {
-            "schema": SCHEMA,
-            "kind": kind,
-            "run_id": store.path.name,
-            "created": meta.get("created") or started,
-            "started": started,
-            "finished": None,
-            "interrupted": False,
-            "dataset": {
-                "name": dataset.name,
-                "size": len(dataset),
-                "fingerprint": dataset.fingerprint,
-                "source": dataset.source,
-                **({"selection": dataset_note} if dataset_note else {}),
-            },
-            "seeds": list(seeds) if isinstance(seeds, list | tuple) else (seeds or "per-case"),
-            "generator": {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"},
-            "determinism": determinism_settings(device),
-            "weights": meta.get("weights", {}) if keep else {},
-            "weights_dir": str(weights_dir) if weights_dir else None,
-            "metrics": list(metrics),
-            "metric_weights": metric_weights,
-            "environment": environment(device),
-            "configs": meta.get("configs", {}) if keep else {},
-        }
-    )
+    meta.schema = SCHEMA
+    meta.kind = kind
+    meta.run_id = store.path.name
+    meta.created = meta.created or started
+    meta.started = started
+    meta.finished = None
+    meta.interrupted = False
+    meta.dataset = {
+        "name": dataset.name,
+        "size": len(dataset),
+        "fingerprint": dataset.fingerprint,
+        "source": dataset.source,
+        **({"selection": dataset_note} if dataset_note else {}),
+    }
+    meta.seeds = list(seeds) if isinstance(seeds, list | tuple) else (str(seeds) if seeds else "per-case")
+    meta.generator = {"device": "cpu", "kind": "torch.Generator per sample, manual_seed(seed)"}
+    meta.determinism = determinism_settings(device)
+    meta.weights = meta.weights if keep else {}
+    meta.weights_dir = str(weights_dir) if weights_dir else None
+    meta.metrics = list(metrics)
+    meta.metric_weights = metric_weights
+    meta.environment = environment(device)
+    meta.configs = meta.configs if keep else {}
     dist = dist or distributed.Dist()
-    meta["distributed"] = {"world_size": dist.world_size}
-    meta.setdefault("attempts", []).append(
+    meta.distributed = {"world_size": dist.world_size}
+    meta.attempts = [
+        *meta.attempts,
         {
             "started": started,
             "pid": os.getpid(),
             "kind": kind,
             "took_over_stale_lock_of_pid": ((lock.took_over if lock else None) or {}).get("pid"),
             "world_size": dist.world_size,
-        }
-    )
-    return meta
+        },
+    ]
+    return meta.to_dict()
 
 
 ContextFactory = Callable[[RunStore, RunLock, StopOnSignals], RunContext]

@@ -5,7 +5,8 @@ regenerating. Per-sample values go into the rows (column = metric name, plus any
 a metric reports); aggregates go into the summary of ``run.json``.
 
 Metrics that need ``sources``/``masks`` get each case's source image (Lanczos) and mask (nearest)
-resized to the output image's size, read from the run's dataset (``run.json`` → ``dataset.source``),
+resized to the output image's size, read from the paths the row records (``source``, ``mask``); rows
+written before rows recorded them fall back to the run's dataset (``run.json`` → ``dataset.source``),
 whose fingerprint must match the one recorded. A metric is skipped for configurations whose
 runner task is not in its ``tasks``. Paired metrics (``lpips_pair``) compare two configurations
 at the same case and seed; the default pairs are ``X-turbo<N>`` vs ``X`` for every such pair present.
@@ -34,7 +35,8 @@ from PIL import Image
 from evalsuite.data.cases import Case, Dataset
 from evalsuite.errors import DataError, UsageError
 from evalsuite.registry import METRICS
-from evalsuite.results.store import Key, RunStore, row_key
+from evalsuite.results.store import Key, RunStore, inputs_hash, row_key
+from evalsuite.results.types import RunMeta
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +99,25 @@ def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-def config_tasks(meta: dict[str, Any]) -> dict[str, str]:
+def _typed(meta: dict[str, Any] | RunMeta) -> RunMeta:
+    return meta if isinstance(meta, RunMeta) else RunMeta.from_dict(meta)
+
+
+def config_tasks(meta: dict[str, Any] | RunMeta) -> dict[str, str]:
     """Configuration → runner task (``t2i``/``inpaint``) from ``run.json``; unknown runners count as ``t2i``."""
     from evalsuite.registry import RUNNERS
 
     out = {}
-    for name, c in meta.get("configs", {}).items():
-        runner = c.get("runner")
-        out[name] = getattr(RUNNERS.get(runner), "task", "t2i") if runner in RUNNERS else "t2i"
+    for name, c in _typed(meta).configs.items():
+        runner = c.runner
+        if runner is not None and runner in RUNNERS:
+            out[name] = getattr(RUNNERS.get(runner), "task", "t2i")
+        else:
+            out[name] = "t2i"
     return out
 
 
-def run_dataset(meta: dict[str, Any], override: str | Path | None = None) -> Dataset:
+def run_dataset(meta: dict[str, Any] | RunMeta, override: str | Path | None = None) -> Dataset:
     """The run's dataset, loaded from ``run.json``'s ``dataset.source`` (or ``override``) and checked
     against the recorded fingerprint.
 
@@ -117,7 +126,7 @@ def run_dataset(meta: dict[str, Any], override: str | Path | None = None) -> Dat
     """
     from evalsuite.data.registry import load_dataset
 
-    rec = meta.get("dataset", {})
+    rec = _typed(meta).dataset or {}
     want = rec.get("fingerprint")
     tried = [str(override)] if override else [s for s in (rec.get("source"), rec.get("name")) if s]
     errors = []
@@ -140,12 +149,13 @@ def run_dataset(meta: dict[str, Any], override: str | Path | None = None) -> Dat
     )
 
 
-def _default_mode(meta: dict[str, Any]) -> str:
+def _default_mode(meta: dict[str, Any] | RunMeta) -> str:
     from evalsuite.metrics.features import default_mode
 
-    if meta.get("metric_weights"):
-        return str(meta["metric_weights"])
-    policies = set(meta.get("weights", {}).values()) or {"tiny"}
+    rm = _typed(meta)
+    if rm.metric_weights:
+        return str(rm.metric_weights)
+    policies = set((rm.weights or {}).values()) or {"tiny"}
     if "hub" in policies:
         return "real"
     return default_mode("random" if "random" in policies else "tiny")
@@ -203,6 +213,7 @@ class _Loader:
 
     def __init__(self, store: RunStore, cases: dict[str, Case] | None, device: torch.device) -> None:
         self.store, self.cases, self.device = store, cases, device
+        self.checked: set[tuple[str, str]] = set()  # (case id, case_hash) whose recorded inputs are checked
 
     def image(self, row: dict[str, Any]) -> torch.Tensor:
         """The row's stored image as float (3, H, W).
@@ -225,6 +236,9 @@ class _Loader:
         return torch.stack([self.image(r) for r in rows]).to(self.device)
 
     def _case(self, row: dict[str, Any], what: str) -> Case:
+        # a dataset given (--dataset) wins; else a row that records its inputs needs none
+        if self.cases is None and row.get("quality_evidence") is not None:
+            return self._recorded_case(row)
         if self.cases is None:
             raise ScoringError(f"metrics that need {what} need the run's dataset; pass --dataset PATH")
         case = self.cases.get(str(row["case_id"]))
@@ -232,6 +246,34 @@ class _Loader:
             raise ScoringError(
                 f"case {row['case_id']!r} of the run is not in the dataset; pass the run's dataset"
             )
+        return case
+
+    def _recorded_case(self, row: dict[str, Any]) -> Case:
+        """The case as the row records it, once its inputs are checked to be the ones it was
+        generated from (its ``case_hash``; once per case and hash).
+
+        Raises:
+            ScoringError: the source or mask changed since (or cannot be read now).
+        """
+        cid = str(row["case_id"])
+        case = Case(
+            cid,
+            str(row.get("prompt") or ""),
+            image=Path(row["source"]) if row.get("source") else None,
+            mask=Path(row["mask"]) if row.get("mask") else None,
+        )
+        want = row.get("case_hash")
+        if want and (cid, want) not in self.checked:
+            got = inputs_hash(
+                cid, row.get("prompt"), row.get("category"), row.get("mask_family"), case.image, case.mask
+            )
+            if got != want:
+                raise ScoringError(
+                    f"the source image or mask of case {cid!r} ({case.image}, {case.mask}) changed since its "
+                    f"row was generated (or cannot be read): restore the original data, or pass --dataset PATH "
+                    "to a copy of it"
+                )
+            self.checked.add((cid, str(want)))
         return case
 
     def sources_masks(
@@ -333,7 +375,7 @@ def score_run(
         ScoringError: dataset missing/changed, or a pair names an unknown configuration.
         MetricWeightsError: real feature-network weights missing offline.
     """
-    meta = store.read_meta() if store.exists() else {}
+    meta = RunMeta.from_dict(store.read_meta() if store.exists() else {})
     rows = [r for r in store.rows() if keys is None or row_key(r) in keys]
     by_config: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -361,8 +403,10 @@ def score_run(
 
     from evalsuite.metrics.base import Metric, ScoringContext
 
-    if dataset is None and cases is None and meta.get("dataset"):
-        if any(set(c.needs) & {"sources", "masks"} for c in classes.values()):
+    if dataset is None and cases is None and meta.dataset:
+        # rows that record their inputs (source, mask) need no dataset; older rows find theirs in it
+        older = any(r.get("quality_evidence") is None for r in rows if r.get("status") == "ok")
+        if older and any(set(c.needs) & {"sources", "masks"} for c in classes.values()):
             dataset = run_dataset(meta)
         elif any(c.prepare is not Metric.prepare for c in classes.values()):
             try:

@@ -25,8 +25,9 @@ from evalsuite.report import html as H
 from evalsuite.report.formatting import arrow, fmt, md, md_table
 from evalsuite.report.grids import Tile, compose, mask_overlay
 from evalsuite.report.plots import Plot, all_plots, legend, new_axes, plot_text, save_plot
-from evalsuite.report.report import banner_text, load_run_dataset
-from evalsuite.report.tables import PEAK_COLUMNS, RunView
+from evalsuite.report.report import banner_text, run_cases
+from evalsuite.report.tables import PEAK_COLUMNS
+from evalsuite.results.run import Run
 
 if TYPE_CHECKING:
     from evalsuite.compare.engine import Comparison
@@ -48,8 +49,8 @@ def changed_grid(cmp: Comparison, top: pd.DataFrame, what: str, path: Path) -> b
     """Write the grid: source | mask | A | B | |A − B| (×4) for the rows of ``top``. False when empty."""
     if top.empty:
         return False
-    ds, _notes = load_run_dataset(cmp.b.meta)
-    cases = {c.id: c for c in ds.cases} if ds else {}
+    known, _notes = run_cases(cmp.b)
+    cases = {c.id: c for c in known or []}
     rows = []
     for r in top.to_dict("records"):
         case = cases.get(str(r["case_id"]))
@@ -192,24 +193,24 @@ def _verdict_rows(cmp: Comparison) -> list[list[str]]:
 
 
 def _param_changes(cmp: Comparison) -> list[list[str]]:
-    ca, cb = cmp.a.meta.get("configs") or {}, cmp.b.meta.get("configs") or {}
+    ca, cb = cmp.a.configs, cmp.b.configs
     rows = []
     for config in sorted(set(ca) & set(cb)):
-        pa, pb = ca[config].get("params") or {}, cb[config].get("params") or {}
+        pa, pb = ca[config].params or {}, cb[config].params or {}
         for k in sorted(set(pa) | set(pb)):
             if pa.get(k) != pb.get(k):
                 rows.append([config, k, str(pa.get(k)), str(pb.get(k))])
     return rows
 
 
-def _run_line(label: str, v: RunView) -> str:
-    ds = v.meta.get("dataset") or {}
-    env = v.meta.get("environment") or {}
+def _run_line(label: str, v: Run) -> str:
+    ds = v.dataset
+    env = v.run_meta.environment or {}
     dev = (env.get("device") or {}).get("name")
     return (
         f"{label}: {v.name} ({v.path}) — dataset {ds.get('name')} {str(ds.get('fingerprint'))[:12]}…, "
-        f"weights {', '.join(sorted(set((v.meta.get('weights') or {}).values())))}, device {dev}, "
-        f"commit {env.get('git_commit')}, finished {v.meta.get('finished')}"
+        f"weights {', '.join(sorted(set(v.policies.values())))}, device {dev}, "
+        f"commit {env.get('git_commit')}, finished {v.run_meta.finished}"
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from evalsuite.data.cases import Case, Dataset
+from evalsuite.data.cases import Case
 from evalsuite.data.imageio import ImageError, load_image, load_mask, resize_image, resize_mask
 
 log = logging.getLogger(__name__)
@@ -238,23 +238,27 @@ def run_grids(
     run_dir: Path,
     samples: Any,
     configs: Sequence[str],
-    dataset: Dataset | None,
+    cases: Sequence[Case] | None,
     out_dir: Path,
     k: int = 6,
     cell: int = CELL,
 ) -> list[tuple[str, str, str]]:
     """Write ``grid_inpaint.png``, ``grid_inpaint_pasteback.png`` and ``grid_t2i.png`` when they have content.
 
+    Args:
+        cases: the run's cases in generation (manifest) order, with their source and mask paths
+            (:func:`evalsuite.report.report.run_cases`); ``None`` when they are unknown (no grid).
+
     Returns:
         (key, file name, caption) per written grid.
     """
-    if dataset is None or not len(samples):
+    if cases is None or not len(samples):
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = first_seed_rows(samples)
     present = {str(c) for c in samples["case_id"]}
     written = []
-    inp = select_cases(dataset.cases, present, k, inpainting=True)
+    inp = select_cases(cases, present, k, inpainting=True)
     if inp:
         heads = ["source", "mask (red)", *configs]
         compose(heads, case_rows(run_dir, rows, configs, inp), "Raw outputs", cell).save(
@@ -277,7 +281,7 @@ def run_grids(
                 "Paste-back: each output inside the mask, the source outside it (output resolution).",
             )
         )
-    t2i = select_cases(dataset.cases, present, k, inpainting=False)
+    t2i = select_cases(cases, present, k, inpainting=False)
     if t2i:
         compose(list(configs), t2i_rows(run_dir, rows, configs, t2i), "Text-to-image cases", cell).save(
             out_dir / "grid_t2i.png"

@@ -24,7 +24,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from evalsuite.report.tables import PEAK_COLUMNS, Quantity, RunView, step_matrix, values
+from evalsuite.report.tables import PEAK_COLUMNS, Quantity, quantities, step_matrix, values
+from evalsuite.results.run import Run
 from evalsuite.trackers.stats import bootstrap_mean, quantile
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,11 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float], higher_is_better: boo
     return [i for _, i in sorted(front)]
 
 
-def quality_vs_latency(view: RunView, metric: Quantity, out_dir: Path, rel_dir: str = "") -> Plot | None:
+def quality_vs_latency(view: Run, metric: Quantity, out_dir: Path, rel_dir: str = "") -> Plot | None:
     """Mean ``metric`` (95 % CI bars) against median latency per configuration, Pareto front marked."""
-    ok = view.ok
+    ok = view.ok_samples
     pts = []
-    for i, config in enumerate(view.configs):
+    for i, config in enumerate(view.config_names):
         sub = ok[ok["config"] == config]
         lat = values(sub, Quantity("latency_s", "latency_s", "latency", "s", False, "resource"))
         est = bootstrap_mean(values(sub, metric))
@@ -178,9 +179,9 @@ def quality_vs_latency(view: RunView, metric: Quantity, out_dir: Path, rel_dir: 
     return save_plot(fig, out_dir, rel_dir, f"quality_vs_latency_{metric.name}", title, caption)
 
 
-def vram(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
+def vram(view: Run, out_dir: Path, rel_dir: str = "") -> Plot | None:
     """Bars of peak allocated / reserved VRAM (GiB, max over rows) per configuration."""
-    ok = view.ok
+    ok = view.ok_samples
     cols = [c for c in PEAK_COLUMNS if c in ok.columns]
     labels = {
         "peak_allocated_gib": "allocated (torch)",
@@ -188,7 +189,7 @@ def vram(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
         "peak_device_gib": "device (NVML)",
     }
     data = {}
-    for config in view.configs:
+    for config in view.config_names:
         sub = ok[ok["config"] == config]
         data[config] = [
             float(v.max())
@@ -233,13 +234,13 @@ def vram(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
     )
 
 
-def step_latency(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None:
+def step_latency(view: Run, out_dir: Path, rel_dir: str = "") -> Plot | None:
     """Median seconds per denoising step against step index per configuration (band: p10–p90)."""
-    ok = view.ok
+    ok = view.ok_samples
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     drawn = False
-    for i, config in enumerate(view.configs):
+    for i, config in enumerate(view.config_names):
         steps = [s for s in step_matrix(ok[ok["config"] == config]) if len(s)]
         if not steps:
             continue
@@ -288,10 +289,10 @@ def step_latency(view: RunView, out_dir: Path, rel_dir: str = "") -> Plot | None
     )
 
 
-def distribution(view: RunView, q: Quantity, out_dir: Path, rel_dir: str = "") -> Plot | None:
+def distribution(view: Run, q: Quantity, out_dir: Path, rel_dir: str = "") -> Plot | None:
     """Box plot plus jittered samples of ``q`` per configuration, mean marked."""
-    ok = view.ok
-    data = [(i, c, values(ok[ok["config"] == c], q)) for i, c in enumerate(view.configs)]
+    ok = view.ok_samples
+    data = [(i, c, values(ok[ok["config"] == c], q)) for i, c in enumerate(view.config_names)]
     data = [d for d in data if d[2].size]
     if not data:
         return None
@@ -348,20 +349,20 @@ def is_quality(q: Quantity) -> bool:
     return q.kind == "metric" and q.unit not in ("s", "ms") and q.name != "latency" and q.column is not None
 
 
-def all_plots(view: RunView, out_dir: Path, rel_dir: str = "plots") -> list[Plot]:
+def all_plots(view: Run, out_dir: Path, rel_dir: str = "plots") -> list[Plot]:
     """Write every applicable plot of ``view`` into ``out_dir``; plots without data are left out."""
     import matplotlib
 
     out: list[Plot | None] = []
     with matplotlib.rc_context({"svg.hashsalt": _SVG_SALT, "font.size": 9}):
-        for q in view.quantities():
+        for q in quantities(view):
             if is_quality(q):
                 out.append(quality_vs_latency(view, q, out_dir, rel_dir))
         out.append(vram(view, out_dir, rel_dir))
         out.append(step_latency(view, out_dir, rel_dir))
-        for q in view.quantities():
+        for q in quantities(view):
             if q.kind == "metric" and q.column is not None or q.name in ("latency_s", "energy_j", "mfu"):
-                if q.name == "latency" and any(p.name == "latency_s" for p in view.quantities()):
+                if q.name == "latency" and any(p.name == "latency_s" for p in quantities(view)):
                     continue
                 out.append(distribution(view, q, out_dir, rel_dir))
     return [p for p in out if p is not None]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from evalsuite.data.cases import Dataset
+from evalsuite.data.cases import Case, Dataset
 from evalsuite.errors import UsageError
 from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
@@ -29,13 +29,16 @@ from evalsuite.report.grids import run_grids
 from evalsuite.report.plots import Plot, all_plots
 from evalsuite.report.tables import (
     SPEED_COLUMNS,
-    RunView,
     failure_table,
+    load_view,
     quality_caveats,
+    quantities,
     speed_table,
     status_table,
     summary_frame,
 )
+from evalsuite.results.run import Run
+from evalsuite.results.types import ConfigEntry, Row, RunMeta
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class ReportData:
         notes: provenance remarks (dataset not found, fingerprint differs...).
     """
 
-    view: RunView
+    view: Run
     summary: pd.DataFrame
     status: pd.DataFrame
     failures: pd.DataFrame
@@ -77,13 +80,14 @@ class ReportData:
 
 
 def load_run_dataset(meta: dict[str, Any]) -> tuple[Dataset | None, list[str]]:
-    """The dataset a run used (from ``run.json``'s dataset source, else its name), with notes.
+    """The dataset a run used (from ``run.json``'s dataset source, else its name), with notes: for
+    runs whose rows record no input paths (see :func:`run_cases`).
 
     Never raises: a dataset that cannot be found yields ``None`` and a note.
     """
     from evalsuite.data.registry import load_dataset
 
-    ds_meta = meta.get("dataset") or {}
+    ds_meta = _typed(meta).dataset or {}
     notes: list[str] = []
     ds = None
     for ref in (ds_meta.get("source"), ds_meta.get("name")):
@@ -108,6 +112,32 @@ def load_run_dataset(meta: dict[str, Any]) -> tuple[Dataset | None, list[str]]:
     return ds, notes
 
 
+def run_cases(view: Run) -> tuple[list[Case] | None, list[str]]:
+    """The run's cases (with notes), in the order their rows were first generated: from the paths
+    the rows record (``source``, ``mask``), so the dataset is not read again; for a run with rows
+    that record no inputs (written before rows carried them, or a sweep), from the run's dataset
+    (:func:`load_run_dataset`). ``None`` when neither is available.
+    """
+    first: dict[str, Row] = {}
+    for r in view.rows():
+        first.setdefault(str(r.case_id), r)
+    if first and all(r.records_inputs for r in first.values()):
+        return [
+            Case(
+                cid,
+                str(r.prompt or ""),
+                image=Path(r.source) if r.source else None,
+                mask=Path(r.mask) if r.mask else None,
+                category=str(r.category or "general"),
+                seed=int(r.seed),
+                mask_family=r.mask_family,
+            )
+            for cid, r in first.items()
+        ], []
+    ds, notes = load_run_dataset(view.meta)
+    return (list(ds.cases) if ds is not None else None), notes
+
+
 def build(
     run_dir: str | Path,
     assets: bool = True,
@@ -124,15 +154,15 @@ def build(
     Raises:
         FileNotFoundError: when ``run_dir`` is not a run directory.
     """
-    view = RunView.load(run_dir)
+    view = load_view(run_dir)
     data = ReportData(view, summary_frame(view), status_table(view), failure_table(view), speed_table(view))
     if assets:
         base = out_dir or view.path
         data.plots = all_plots(view, base / PLOTS_DIR, f"{rel_prefix}{PLOTS_DIR}")
         if grids:
-            ds, notes = load_run_dataset(view.meta)
+            cases, notes = run_cases(view)
             data.notes += notes
-            written = run_grids(view.path, view.samples, view.configs, ds, base / GRIDS_DIR)
+            written = run_grids(view.path, view.samples, view.config_names, cases, base / GRIDS_DIR)
             data.grids = [(k, f"{rel_prefix}{GRIDS_DIR}/{f}", c) for k, f, c in written]
     return data
 
@@ -172,9 +202,14 @@ def banner_text(meta: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _header_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
-    env = meta.get("environment") or {}
-    ds = meta.get("dataset") or {}
+def _typed(meta: dict[str, Any] | RunMeta) -> RunMeta:
+    return meta if isinstance(meta, RunMeta) else RunMeta.from_dict(meta)
+
+
+def _header_items(meta: dict[str, Any] | RunMeta) -> list[tuple[str, str]]:
+    rm = _typed(meta)
+    env = rm.environment or {}
+    ds = rm.dataset or {}
     dev = env.get("device") or {}
     devtxt = f"{dev.get('name')} ({dev.get('type')})"
     if dev.get("memory_gib"):
@@ -182,15 +217,15 @@ def _header_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("dataset", f"{ds.get('name')} — {ds.get('size')} cases, fingerprint {ds.get('fingerprint')}"),
         ("dataset source", str(ds.get("source"))),
-        ("seeds", str(meta.get("seeds"))),
-        ("weights", ", ".join(f"{c}: {p}" for c, p in (meta.get("weights") or {}).items())),
-        ("metrics", ", ".join(str(m) for m in meta.get("metrics") or [])),
+        ("seeds", str(rm.seeds)),
+        ("weights", ", ".join(f"{c}: {p}" for c, p in (rm.weights or {}).items())),
+        ("metrics", ", ".join(str(m) for m in rm.metrics or [])),
         ("device", devtxt),
         ("platform", str(env.get("platform"))),
         ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)),
         ("git commit", str(env.get("git_commit"))),
-        ("date", f"started {meta.get('started')}, finished {meta.get('finished')}"),
-        ("ranks", _ranks_text(meta.get("distributed") or {})),
+        ("date", f"started {rm.started}, finished {rm.finished}"),
+        ("ranks", _ranks_text(rm.distributed or {})),
     ]
 
 
@@ -208,8 +243,8 @@ def _ranks_text(d: dict[str, Any]) -> str:
     return f"{d.get('world_size', 1)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def _params(c: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items())
+def _params(c: ConfigEntry) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (c.params or {}).items())
 
 
 def _metric_rows(
@@ -217,9 +252,9 @@ def _metric_rows(
 ) -> tuple[list[str], list[tuple[str, dict[str, dict[str, Any]]]]]:
     """(quantity names in order, [(config or group, {quantity: summary record})])."""
     s = data.summary[data.summary["group_by"] == group_by]
-    names = [q.name for q in data.view.quantities() if q.kind == "metric" and q.name in set(s["quantity"])]
+    names = [q.name for q in quantities(data.view) if q.kind == "metric" and q.name in set(s["quantity"])]
     out = []
-    for config in data.view.configs:
+    for config in data.view.config_names:
         recs = {r["quantity"]: r for r in s[s["config"] == config].to_dict("records")}
         out.append((config, recs))
     return names, out
@@ -236,7 +271,7 @@ def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str],
     s = data.summary[data.summary["group_by"] == group_by]
     if s.empty:
         return []
-    qs = data.view.quantities()
+    qs = quantities(data.view)
     has_latency_metric = any(q.name == "latency" and q.kind == "metric" and q.column for q in qs)
     wanted = [q for q in qs if q.kind == "metric" or (q.name == "latency_s" and not has_latency_metric)]
     out = []
@@ -248,9 +283,10 @@ def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str],
         for r in sq.to_dict("records"):
             recs.setdefault((r["group"], r["config"]), r)  # one lookup table, not a filter per cell
         rows = [
-            [g] + [_rec_txt(recs.get((g, c))) for c in data.view.configs] for g in sorted(set(sq["group"]))
+            [g] + [_rec_txt(recs.get((g, c))) for c in data.view.config_names]
+            for g in sorted(set(sq["group"]))
         ]
-        out.append((f"{q.title} {q.arrow}".strip(), [group_by, *data.view.configs], rows))
+        out.append((f"{q.title} {q.arrow}".strip(), [group_by, *data.view.config_names], rows))
     return out
 
 
@@ -273,7 +309,7 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     shown = {"latency_s", "step_median_s", "peak_allocated_gib", "peak_reserved_gib", "peak_device_gib"}
     qs = [
         q
-        for q in data.view.quantities()
+        for q in quantities(data.view)
         if q.kind != "metric" and q.name not in shown and q.name in set(s["quantity"])
     ]
     if not qs:
@@ -282,7 +318,9 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     recs: dict[tuple[str, str], dict[str, Any]] = {}
     for r in s.to_dict("records"):
         recs.setdefault((r["config"], r["quantity"]), r)
-    rows = [[config] + [_rec_txt(recs.get((config, q.name))) for q in qs] for config in data.view.configs]
+    rows = [
+        [config] + [_rec_txt(recs.get((config, q.name))) for q in qs] for config in data.view.config_names
+    ]
     return heads, rows
 
 
@@ -290,19 +328,20 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
 def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str:
     """The Markdown report. With only ``meta`` (``run.json``) it shows the header and the run.json
     summary; with ``data`` (see :func:`build`) it shows every table, plot and grid."""
+    rm = _typed(meta)
     lines = banner(meta)
-    lines += [f"# evalsuite run `{md(meta.get('run_id'))}`", ""]
+    lines += [f"# evalsuite run `{md(rm.run_id)}`", ""]
     lines += [f"- {k}: {md(v)}" for k, v in _header_items(meta)] + [""]
     lines += ["## Configurations", ""]
     lines += md_table(
         ["configuration", "runner", "weights", "parameters", "load error"],
         [
-            [md(n), md(c.get("runner")), md(c.get("weights")), md(_params(c)), md(c.get("load_error") or "")]
-            for n, c in (meta.get("configs") or {}).items()
+            [md(n), md(c.runner), md(c.weights), md(_params(c)), md(c.load_error or "")]
+            for n, c in rm.configs.items()
         ],
     )
     if data is None:
-        return "\n".join(_meta_only_summary(meta, lines)) + "\n"
+        return "\n".join(_meta_only_summary(rm, lines)) + "\n"
 
     lines += ["## Summary", "", "### Rows", ""]
     lines += md_table(
@@ -310,7 +349,7 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
         [
             [
                 md(r["config"]),
-                md((meta.get("weights") or {}).get(r["config"])),
+                md(rm.weights.get(r["config"])),
                 str(r["rows"]),
                 str(r["ok"]),
                 str(r["error"]),
@@ -320,7 +359,7 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
         ],
     )
     names, rows = _metric_rows(data)
-    qmap = {q.name: q for q in data.view.quantities()}
+    qmap = {q.name: q for q in quantities(data.view)}
     if names:
         lines += ["### Metrics: mean [bootstrap 95 % CI] N", ""]
         lines += md_table(
@@ -402,14 +441,14 @@ def _int(x: Any) -> str:
         return "—"
 
 
-def _meta_only_summary(meta: dict[str, Any], lines: list[str]) -> list[str]:
-    summary = meta.get("summary") or {}
-    names = sorted({m for s in summary.values() for m in (s.get("metrics") or {})})
+def _meta_only_summary(meta: RunMeta, lines: list[str]) -> list[str]:
+    summary = meta.summary or {}
+    names = sorted({m for s in summary.values() for m in (s.metrics or {})})
     lines += ["## Summary (run.json)", ""]
     rows = []
     for name, s in summary.items():
-        c = s.get("counts") or {}
-        cells = [fmt((s.get("metrics") or {}).get(m, {}).get("value")) for m in names]
+        c = s.counts or {}
+        cells = [fmt((s.metrics or {}).get(m, {}).get("value")) for m in names]
         rows.append([md(name), str(c.get("ok")), str(c.get("error")), str(c.get("skipped"))] + cells)
     return lines + md_table(["configuration", "ok", "errors", "skipped", *[md(n) for n in names]], rows)
 
@@ -422,6 +461,7 @@ def _html_table(heads: Sequence[str], rows: Sequence[Sequence[str]], first_text:
 def render_html(data: ReportData, embed: bool = False, base: Path | None = None) -> str:
     """The self-contained HTML report (inline CSS, no scripts; images relative to ``base`` or embedded)."""
     meta = data.meta
+    rm = data.view.run_meta
     base = base or data.view.path
     body: list[object] = []
     title, detail = banner_text(meta)
@@ -429,7 +469,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
         body.append(
             H.Markup(f'<div class="banner">WARNING: {H.esc(title)}<small>{H.esc(detail)}</small></div>')
         )
-    body.append(H.tag("h1", f"evalsuite run {meta.get('run_id')}"))
+    body.append(H.tag("h1", f"evalsuite run {rm.run_id}"))
     body.append(
         H.Markup(
             '<dl class="kv">'
@@ -441,10 +481,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
     body.append(
         H.table(
             ["configuration", "runner", "weights", "parameters", "load error"],
-            [
-                [n, c.get("runner"), c.get("weights"), _params(c), c.get("load_error") or ""]
-                for n, c in (meta.get("configs") or {}).items()
-            ],
+            [[n, c.runner, c.weights, _params(c), c.load_error or ""] for n, c in rm.configs.items()],
         )
     )
     body.append(H.tag("h2", "Summary"))
@@ -454,7 +491,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
             [
                 [
                     r["config"],
-                    (meta.get("weights") or {}).get(r["config"]),
+                    rm.weights.get(r["config"]),
                     r["rows"],
                     r["ok"],
                     r["error"],
@@ -467,7 +504,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
         )
     )
     names, rows = _metric_rows(data)
-    qmap = {q.name: q for q in data.view.quantities()}
+    qmap = {q.name: q for q in quantities(data.view)}
     if names:
         body.append(H.tag("h3", "Metrics: mean [bootstrap 95 % CI] N"))
         body.append(
@@ -531,7 +568,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
     if data.notes:
         body.append(H.tag("h2", "Notes"))
         body.append(H.Markup("<ul>" + "".join(f"<li>{H.esc(n)}</li>" for n in data.notes) + "</ul>"))
-    return H.page(f"evalsuite report {meta.get('run_id')}", body)
+    return H.page(f"evalsuite report {rm.run_id}", body)
 
 
 def _case_table(data: ReportData) -> list[list[Any]]:
@@ -630,7 +667,7 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
     if (path / "run.json").is_file():
         check_writable(path, "report", "report.md, report.html, summary.csv, plots/ and grids/")
     else:
-        RunView.load(path)  # raises FileNotFoundError naming the folder
+        load_view(path)  # raises FileNotFoundError naming the folder
     _remove_stale_staging(path)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path))

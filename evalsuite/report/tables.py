@@ -9,7 +9,7 @@ pleasant order and units for names we know.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from evalsuite.report.formatting import arrow
-from evalsuite.results.store import RunFormatError, RunStore
+from evalsuite.results.run import Run
+from evalsuite.results.types import RunMeta
 from evalsuite.trackers.stats import Estimate, bootstrap_mean, finite, quantile
 from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
@@ -34,6 +35,9 @@ IDENTITY = frozenset(
         "prompt",
         "image",
         "weights",
+        "source",
+        "mask",
+        "quality_evidence",
         "steps_s",
         "batch_size",
     }
@@ -123,88 +127,25 @@ class Quantity:
         return arrow(self.higher_is_better)
 
 
-def read_run_meta(store: RunStore) -> dict[str, Any]:
-    """``run.json`` of ``store``, checked to be a JSON object.
+def load_view(run_dir: str | Path) -> Run:
+    """The run directory ``run_dir`` as the report reads it: :meth:`Run.load
+    <evalsuite.results.run.Run.load>` with the columns reports rely on present (:func:`normalise`).
 
     Raises:
-        NotARunDirError: not a run directory.
-        RunFormatError: ``run.json`` is not valid JSON or not an object — naming the file and the fix.
+        NotARunDirError: when ``run_dir`` holds no ``run.json``.
+        RunFormatError: a damaged or foreign ``run.json`` (naming the file and the fix).
     """
-    damaged = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
-    try:
-        meta = store.read_meta()
-    except UnicodeDecodeError as exc:
-        raise RunFormatError(f"{store.run_json}: not valid JSON ({exc}); {damaged}") from exc
-    except ValueError as exc:
-        msg = str(exc)
-        if msg.startswith(f"{store.run_json}: ") and (
-            "not valid JSON" in msg or "expected a JSON object" in msg
-        ):
-            raise RunFormatError(f"{msg}; {damaged}") from exc
-        raise  # a corrupted journal or a run.json that contradicts its rows: the message says what to do
-    if not isinstance(meta, dict):
-        raise RunFormatError(
-            f"{store.run_json}: expected a JSON object, got {type(meta).__name__}; the run's metadata is "
-            "damaged: restore it from a copy, or run again into a new run directory"
-        )
-    return meta
+    run = Run.load(run_dir)
+    return replace(run, samples=normalise(run.samples))
 
 
-@dataclass
-class RunView:
-    """A loaded run directory.
-
-    Attributes:
-        path: the run directory.
-        meta: ``run.json``.
-        samples: one row per (configuration, case, seed).
-    """
-
-    path: Path
-    meta: dict[str, Any]
-    samples: pd.DataFrame
-    _quantities: list[Quantity] | None = field(default=None, repr=False)
-
-    @classmethod
-    def load(cls, run_dir: str | Path) -> RunView:
-        """Read ``run_dir``.
-
-        Raises:
-            FileNotFoundError: when ``run_dir`` holds no ``run.json``.
-            ValueError: when ``run.json`` is not a JSON object (naming the file).
-        """
-        store = RunStore(run_dir)
-        meta = read_run_meta(store)
-        return cls(store.path, meta, normalise(store.samples()))
-
-    @property
-    def name(self) -> str:
-        """The run id (directory name when ``run.json`` has none)."""
-        return str(self.meta.get("run_id") or self.path.name)
-
-    @property
-    def configs(self) -> list[str]:
-        """Configurations in ``run.json`` order, then any others found in the rows."""
-        names = list(self.meta.get("configs", {}))
-        for c in self.samples["config"].dropna().unique() if len(self.samples) else []:
-            if c not in names:
-                names.append(str(c))
-        return names
-
-    @property
-    def ok(self) -> pd.DataFrame:
-        """Rows whose status is ``ok``."""
-        return self.samples[self.samples["status"] == "ok"] if len(self.samples) else self.samples
-
-    def quantities(self) -> list[Quantity]:
-        """Metrics (ordered), known resources (ordered), then other numeric columns (alphabetical)."""
-        if self._quantities is None:
-            self._quantities = discover_quantities(self.meta, self.samples)
-        return self._quantities
-
-    def metric_info(self) -> dict[str, dict[str, Any]]:
-        """Per metric name, the first ``run.json`` summary entry that describes it."""
-        return metric_info(self.meta)
+def quantities(view: Run) -> list[Quantity]:
+    """Metrics (ordered), known resources (ordered), then other numeric columns (alphabetical);
+    computed once per loaded run."""
+    if "quantities" not in view.cache:
+        view.cache["quantities"] = discover_quantities(view.meta, view.samples)
+    found: list[Quantity] = view.cache["quantities"]
+    return found
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -226,13 +167,14 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def metric_info(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def metric_info(meta: dict[str, Any] | RunMeta) -> dict[str, dict[str, Any]]:
     """Per metric name: unit, direction, quality evidence and headline value per configuration."""
+    rm = meta if isinstance(meta, RunMeta) else RunMeta.from_dict(meta)
     info: dict[str, dict[str, Any]] = {}
-    for m in meta.get("metrics", []) or []:
+    for m in rm.metrics or []:
         info.setdefault(str(m), {"values": {}})
-    for config, s in (meta.get("summary") or {}).items():
-        for name, r in (s.get("metrics") or {}).items():
+    for config, s in (rm.summary or {}).items():
+        for name, r in (s.metrics or {}).items():
             entry = info.setdefault(name, {"values": {}})
             for k in ("unit", "higher_is_better"):
                 if k in r and k not in entry:
@@ -266,14 +208,15 @@ def _numeric(df: pd.DataFrame, col: str) -> bool:
     return bool(pd.to_numeric(s.dropna(), errors="coerce").notna().all()) and s.notna().any()
 
 
-def discover_quantities(meta: dict[str, Any], samples: pd.DataFrame) -> list[Quantity]:
+def discover_quantities(meta: dict[str, Any] | RunMeta, samples: pd.DataFrame) -> list[Quantity]:
     """Every quantity a report shows, from ``run.json`` metrics and the numeric columns of the rows.
 
     A scenario whose rows are summaries (``evalsuite frontier``: one row per point) declares its
     quantities in ``run.json`` ``quantities`` (column → label, unit, higher_is_better, kind,
     quality_evidence); then exactly those, in that order, are shown and compared.
     """
-    declared = meta.get("quantities")
+    rm = meta if isinstance(meta, RunMeta) else RunMeta.from_dict(meta)
+    declared = rm.quantities
     if isinstance(declared, dict) and declared:
         return [
             Quantity(
@@ -288,7 +231,7 @@ def discover_quantities(meta: dict[str, Any], samples: pd.DataFrame) -> list[Qua
             for col, d in declared.items()
             if isinstance(d, dict) and _numeric(samples, col) and samples[col].notna().any()
         ]
-    info = metric_info(meta)
+    info = metric_info(rm)
     out: list[Quantity] = []
     for name in sorted(info, key=_metric_key):
         e = info[name]
@@ -330,7 +273,7 @@ def estimate(df: pd.DataFrame, q: Quantity) -> Estimate:
     return bootstrap_mean(values(df, q))
 
 
-def summary_frame(view: RunView) -> pd.DataFrame:
+def summary_frame(view: Run) -> pd.DataFrame:
     """The long table written to ``summary.csv``: one row per (configuration, grouping, group, quantity).
 
     Columns: config, weights, group_by (``all``/``category``/``mask_family``), group, quantity, label,
@@ -338,11 +281,11 @@ def summary_frame(view: RunView) -> pd.DataFrame:
     headline (the metric's own aggregate from ``run.json``, e.g. the median for latency or a
     set-level FID; only on ``all`` rows).
     """
-    ok = view.ok
-    policies = view.meta.get("weights", {})
-    info = view.metric_info()
+    ok = view.ok_samples
+    policies = view.policies
+    info = metric_info(view.run_meta)
     records: list[dict[str, Any]] = []
-    for config in view.configs:
+    for config in view.config_names:
         crows = ok[ok["config"] == config] if len(ok) else ok
         groups: list[tuple[str, str, pd.DataFrame]] = [("all", "all", crows)]
         for g in GROUPINGS:
@@ -350,7 +293,7 @@ def summary_frame(view: RunView) -> pd.DataFrame:
                 for value, sub in crows.groupby(crows[g].fillna("none"), sort=True):
                     groups.append((g, str(value), sub))
         for group_by, group, sub in groups:
-            for q in view.quantities():
+            for q in quantities(view):
                 v = values(sub, q)
                 est = bootstrap_mean(v)
                 head = info.get(q.name, {}).get("values", {}).get(config, {}) if group_by == "all" else {}
@@ -409,11 +352,11 @@ def _num(x: Any) -> float:
         return math.nan
 
 
-def status_table(view: RunView) -> pd.DataFrame:
+def status_table(view: Run) -> pd.DataFrame:
     """Per configuration: rows, ok, errors, skipped."""
     df = view.samples
     records = []
-    for config in view.configs:
+    for config in view.config_names:
         sub = df[df["config"] == config] if len(df) else df
         st = sub["status"].value_counts() if len(sub) else pd.Series(dtype=int)
         records.append(
@@ -428,7 +371,7 @@ def status_table(view: RunView) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["config", "rows", "ok", "error", "skipped"])
 
 
-def failure_table(view: RunView) -> pd.DataFrame:
+def failure_table(view: Run) -> pd.DataFrame:
     """Errors and skips grouped by (configuration, status, reason) with their count and case ids."""
     df = view.samples
     bad = df[df["status"].isin(["error", "skipped"])] if len(df) else df
@@ -441,13 +384,13 @@ def failure_table(view: RunView) -> pd.DataFrame:
             records.append(
                 {"config": config, "status": status, "reason": reason, "count": len(sub), "cases": ids}
             )
-    for config, c in (view.meta.get("configs") or {}).items():
-        if c.get("load_error") and not any(r["config"] == config for r in records):
+    for config, c in view.configs.items():
+        if c.load_error and not any(r["config"] == config for r in records):
             records.append(
                 {
                     "config": config,
                     "status": "error",
-                    "reason": f"load: {c['load_error']}",
+                    "reason": f"load: {c.load_error}",
                     "count": 0,
                     "cases": [],
                 }
@@ -455,15 +398,15 @@ def failure_table(view: RunView) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["config", "status", "reason", "count", "cases"])
 
 
-def speed_table(view: RunView) -> pd.DataFrame:
+def speed_table(view: Run) -> pd.DataFrame:
     """Per configuration: latency median and p90 (s), s/step, peak VRAM (GiB), energy and MFU when present.
 
     ``s/step`` is the median over every denoising step of every ok row (from ``steps_s``), falling
     back to ``step_median_s``. Peak VRAM is the maximum over rows. Energy and MFU are means.
     """
-    ok = view.ok
+    ok = view.ok_samples
     records = []
-    for config in view.configs:
+    for config in view.config_names:
         sub = ok[ok["config"] == config] if len(ok) else ok
         lat = _col(sub, "latency_s")
         steps = step_matrix(sub)
@@ -535,8 +478,9 @@ def step_matrix(df: pd.DataFrame) -> list[np.ndarray]:
     return out
 
 
-def quality_caveats(meta: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+def quality_caveats(meta: dict[str, Any] | RunMeta) -> tuple[dict[str, str], list[str]]:
     """(configurations with tiny/random weights → policy, metrics whose feature networks are random)."""
-    weak = {c: p for c, p in (meta.get("weights") or {}).items() if p in NO_QUALITY_EVIDENCE}
-    random_metrics = sorted(n for n, e in metric_info(meta).items() if e.get("quality_evidence") is False)
+    rm = meta if isinstance(meta, RunMeta) else RunMeta.from_dict(meta)
+    weak = {c: p for c, p in (rm.weights or {}).items() if p in NO_QUALITY_EVIDENCE}
+    random_metrics = sorted(n for n, e in metric_info(rm).items() if e.get("quality_evidence") is False)
     return weak, random_metrics

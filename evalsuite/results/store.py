@@ -92,6 +92,30 @@ def config_hash(runner: str | None, params: dict[str, Any], weights: str | None)
     return hashlib.sha256(_canonical(doc).encode()).hexdigest()[:16]
 
 
+def inputs_hash(
+    case_id: str,
+    prompt: str | None,
+    category: str | None,
+    mask_family: str | None,
+    image: str | os.PathLike[str] | None,
+    mask: str | os.PathLike[str] | None,
+) -> str:
+    """A row's ``case_hash``: what identifies a case's inputs to generation — its id, prompt, labels
+    and the bytes of its image and mask (sha256, 16 hex digits). Scoring checks the inputs a row
+    records against it before using them."""
+    h = hashlib.sha256()
+    doc = {"id": case_id, "prompt": prompt, "category": category, "mask_family": mask_family}
+    h.update(json.dumps(doc, sort_keys=True).encode())
+    for p in (image, mask):
+        h.update(b"\0")
+        if p is not None:
+            try:
+                h.update(Path(p).read_bytes())
+            except OSError as exc:  # unreadable now: the row fails with its own error when generated
+                h.update(f"unreadable: {exc}".encode())
+    return h.hexdigest()[:16]
+
+
 def meta_config_hash(entry: dict[str, Any]) -> str:
     """:func:`config_hash` of a ``run.json`` ``configs`` entry."""
     return config_hash(entry.get("runner"), entry.get("params") or {}, entry.get("weights"))

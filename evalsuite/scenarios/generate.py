@@ -12,6 +12,7 @@ and trackers; this module only moves data between them.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -20,8 +21,6 @@ import math
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -47,16 +46,20 @@ from evalsuite.engine.lifecycle import (
 from evalsuite.metrics.features import check_metric_weights, default_mode
 from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
 from evalsuite.registry import RUNNERS
+from evalsuite.results.run import Run, RunResult, load_run
 from evalsuite.results.store import (
     RunStore,
     config_hash,
+    inputs_hash,
     meta_config_hash,
     row_key,
     write_json_atomic,
 )
+from evalsuite.results.types import Row
 from evalsuite.runners.base import CaseError, GenerationOutput, Runner
 from evalsuite.runners.weights import Weights
 from evalsuite.trackers.tracking import DeviceMonitor
+from evalsuite.vocab import quality_evidence
 
 log = logging.getLogger(__name__)
 
@@ -72,39 +75,6 @@ __all__ = [
     "load_run",
     "run",
 ]
-
-
-@dataclass
-class RunResult:
-    """What :func:`run` returns.
-
-    Attributes:
-        run_dir: the run directory.
-        samples: one row per (configuration, case, seed), as in ``samples.parquet``.
-        summary: per configuration: counts and metric aggregates (as in ``run.json``).
-        meta: the full ``run.json``.
-    """
-
-    run_dir: Path
-    samples: pd.DataFrame
-    summary: dict[str, Any]
-    meta: dict[str, Any]
-
-    @property
-    def n_errors(self) -> int:
-        """Rows whose status is ``error``."""
-        return int((self.samples["status"] == "error").sum()) if len(self.samples) else 0
-
-    @property
-    def ok(self) -> bool:
-        """True when no row failed."""
-        return self.n_errors == 0
-
-    def summary_line(self) -> str:
-        """One line with the row counts by status, e.g. ``12 rows: 10 ok, 1 error, 1 skipped``."""
-        status = list(self.samples["status"]) if len(self.samples) else []
-        counts = ", ".join(f"{status.count(k)} {k}" for k in ("ok", "error", "skipped"))
-        return f"{len(status)} rows: {counts}"
 
 
 def default_run_id(
@@ -137,48 +107,57 @@ def work_items(
     ]
 
 
-def _base_row(config: str, case: Case, seed: int, policy: str) -> dict[str, Any]:
-    return {
-        "config": config,
-        "case_id": case.id,
-        "seed": int(seed),
-        "category": case.category,
-        "mask_family": case.mask_family,
-        "prompt": case.prompt,
-        "weights": policy,
-    }
+def _base_row(config: str, case: Case, seed: int, policy: str) -> Row:
+    """The fields every row of ``case`` has: its identity, labels, weights policy and input paths."""
+    return Row(
+        config=config,
+        case_id=case.id,
+        seed=int(seed),
+        category=case.category,
+        mask_family=case.mask_family,
+        prompt=case.prompt,
+        weights=policy,
+        source=str(case.image) if case.image is not None else None,
+        mask=str(case.mask) if case.mask is not None else None,
+        quality_evidence=quality_evidence(policy),
+    )
 
 
-def _ok_row(base: dict[str, Any], out: GenerationOutput, image: str, batch: int) -> dict[str, Any]:
-    row = {**base, "status": "ok", "error": None, "image": image, "batch_size": batch}
+def _ok_row(base: Row, out: GenerationOutput, image: str, batch: int) -> Row:
+    row = dataclasses.replace(base, status="ok", error=None, image=image, batch_size=batch, extra={})
     for k, v in out.phases.items():
-        row[f"{k}_s"] = float(v)
-    row["latency_s"] = float(sum(out.phases.values()))
-    row["steps_s"] = [float(s) for s in out.steps]
-    row["step_median_s"] = float(pd.Series(out.steps).median()) if out.steps else math.nan
-    row.update({k: float(v) for k, v in out.memory.items()})
-    row.update({k: v for k, v in out.info.items() if isinstance(v, int | float | str | bool)})
+        row.extra[f"{k}_s"] = float(v)
+    row.latency_s = float(sum(out.phases.values()))
+    row.steps_s = [float(s) for s in out.steps]
+    row.step_median_s = float(pd.Series(out.steps).median()) if out.steps else math.nan
+    row.extra.update({k: float(v) for k, v in out.memory.items()})
+    row.extra.update({k: v for k, v in out.info.items() if isinstance(v, int | float | str | bool)})
     return row
 
 
-def _error_row(base: dict[str, Any], exc: BaseException | str, where: str) -> dict[str, Any]:
+def _skipped_row(base: Row, reason: str) -> Row:
+    return dataclasses.replace(base, status="skipped", error=reason, image=None, extra={})
+
+
+def _error_row(base: Row, exc: BaseException | str, where: str) -> Row:
     msg = f"{where}: {exc if isinstance(exc, str) else f'{type(exc).__name__}: {exc}'}"
-    log.error("%s %s seed %s — %s", base["config"], base["case_id"], base["seed"], msg)
+    log.error("%s %s seed %s — %s", base.config, base.case_id, base.seed, msg)
     if isinstance(exc, BaseException):
         log.debug("%s", "".join(traceback.format_exception(exc)))
-    return {**base, "status": "error", "error": msg, "image": None}
+    return dataclasses.replace(base, status="error", error=msg, image=None, extra={})
 
 
-def _monitor_fields(mon: DeviceMonitor, n: int, first_call: bool) -> dict[str, Any]:
-    """Row fields from the monitor around one batch: wall and energy per image, device/host peaks."""
+def _add_monitor_fields(row: Row, mon: DeviceMonitor, n: int, first_call: bool) -> Row:
+    """The monitor's fields around one batch into ``row``: wall and energy per image, device/host peaks."""
     res = mon.result
-    out: dict[str, Any] = {"wall_s": res["wall_s"] / n, "first_call": first_call}
+    row.wall_s = res["wall_s"] / n
+    row.first_call = first_call
     if "energy_j" in res:
-        out["energy_j"] = res["energy_j"] / n
-    out.update({k: res[k] for k in ("nvml_peak_gib", "host_peak_rss_gib") if k in res})
+        row.extra["energy_j"] = res["energy_j"] / n
+    row.extra.update({k: res[k] for k in ("nvml_peak_gib", "host_peak_rss_gib") if k in res})
     if mon.reasons:
-        out["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(mon.reasons.items()))
-    return out
+        row.extra["unavailable"] = "; ".join(f"{k}: {v}" for k, v in sorted(mon.reasons.items()))
+    return row
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -203,7 +182,7 @@ def _generate_batch(
     policy: str,
     oom_retry: bool = True,
     first_call: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Generate one batch; on failure fall back to one case at a time so one bad case sinks only itself.
 
     Out of memory: free memory and retry once with the batch halved (a batch of one is retried once
@@ -223,14 +202,7 @@ def _generate_batch(
                 r for item in batch for r in _generate_batch(runner, store, config, [item], policy, oom_retry)
             ]
         log.warning("%s %s: skipped — %s", config, batch[0][0].id, exc)
-        return [
-            {
-                **_base_row(config, batch[0][0], batch[0][1], policy),
-                "status": "skipped",
-                "error": str(exc),
-                "image": None,
-            }
-        ]
+        return [_skipped_row(_base_row(config, batch[0][0], batch[0][1], policy), str(exc))]
     except Exception as exc:
         if not is_oom(exc):
             if len(batch) > 1:
@@ -263,34 +235,22 @@ def _generate_batch(
         rows = []
         for j in range(0, len(batch), half):
             rows += _generate_batch(runner, store, config, batch[j : j + half], policy, oom_retry=False)
-        return [{**r, "oom_retries": 1} for r in rows]
+        for r in rows:
+            r.extra["oom_retries"] = 1
+        return rows
     rows = []
     for (case, seed), out in zip(batch, outs, strict=True):
         rel = store.image_relpath(config, case.id, seed)
         save_png_atomic(out.image, store.path / rel)
-        rows.append(
-            {
-                **_ok_row(_base_row(config, case, seed, policy), out, rel, len(batch)),
-                **_monitor_fields(mon, len(batch), first_call),
-            }
-        )
+        row = _ok_row(_base_row(config, case, seed, policy), out, rel, len(batch))
+        rows.append(_add_monitor_fields(row, mon, len(batch), first_call))
     return rows
 
 
 def case_hash(case: Case) -> str:
-    """What identifies a case's inputs to generation and its row: id, prompt, labels, seed and the
-    bytes of its image and mask (sha256, 16 hex digits)."""
-    h = hashlib.sha256()
-    doc = {"id": case.id, "prompt": case.prompt, "category": case.category, "mask_family": case.mask_family}
-    h.update(json.dumps(doc, sort_keys=True).encode())
-    for p in (case.image, case.mask):
-        h.update(b"\0")
-        if p is not None:
-            try:
-                h.update(Path(p).read_bytes())
-            except OSError as exc:  # unreadable now: the row fails with its own error when generated
-                h.update(f"unreadable: {exc}".encode())
-    return h.hexdigest()[:16]
+    """What identifies a case's inputs to generation and its row: id, prompt, labels and the bytes
+    of its image and mask (:func:`evalsuite.results.store.inputs_hash`)."""
+    return inputs_hash(case.id, case.prompt, case.category, case.mask_family, case.image, case.mask)
 
 
 def _param_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -357,8 +317,11 @@ class GenerateScenario:
             "dataset_fingerprint": self.ds.fingerprint,
         }
 
-    def _append(self, ctx: RunContext, row: dict[str, Any]) -> None:
-        ctx.store.append_row({**row, **self.provenance(row["config"], row["case_id"]), "rank": ctx.dist.rank})
+    def _append(self, ctx: RunContext, row: Row) -> None:
+        prov = self.provenance(row.config, row.case_id)
+        row.config_hash, row.case_hash = prov["config_hash"], prov["case_hash"]
+        row.dataset_fingerprint, row.rank = prov["dataset_fingerprint"], ctx.dist.rank
+        ctx.store.append_row(row.to_dict())
 
     def finished(self, ctx: RunContext, old_meta: dict[str, Any]) -> set[tuple[str, str, int]]:
         """Keys of rows already done *the way this run would make them*; stale ones are logged and
@@ -569,14 +532,14 @@ class GenerateScenario:
         if ctx.dist.enabled:
             ctx.dist.barrier()  # release the other ranks
 
-    def result(self, ctx: RunContext) -> RunResult:
+    def result(self, ctx: RunContext) -> Run:
         if self.done:
             return load_run(ctx.store.path)
         wanted = self.wanted
         df = ctx.store.samples()
         if len(df):
             df = df[[row_key(r) in wanted for r in df.to_dict("records")]].reset_index(drop=True)
-        return RunResult(ctx.store.path, df, ctx.meta.get("summary", {}), ctx.meta)
+        return Run(ctx.store.path, ctx.meta, df)
 
 
 def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> RunResult:
@@ -690,14 +653,3 @@ def _merge_ranks(store: RunStore, meta: dict[str, Any], dist: distributed.Dist) 
         "backend": "gloo (coordination only)",
         "ranks": ranks,
     }
-
-
-def load_run(path: str | Path) -> RunResult:
-    """Read a run directory back (``run.json`` + ``samples.parquet``).
-
-    Raises:
-        FileNotFoundError: if ``path`` is not a run directory.
-    """
-    store = RunStore(path)
-    meta = store.read_meta()
-    return RunResult(store.path, store.samples(), meta.get("summary", {}), meta)

@@ -145,7 +145,7 @@ class ScoreScenario:
 
 def _context(device: torch.device) -> Any:
     """The lifecycle's ``ctx_factory``: ``run.json`` as stored (read again under the lock)."""
-    from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.run import read_run_meta
 
     def make(store: RunStore, lock: RunLock, stop: StopOnSignals) -> RunContext:
         return RunContext(store, lock, read_run_meta(store), device, stop)
@@ -171,7 +171,7 @@ def rescore(run_dir: str | Path, metrics: list[str] | None = None, **kw: Any) ->
     from evalsuite.device import resolve_device
     from evalsuite.engine.lifecycle import execute
     from evalsuite.report.report import check_writable, refuse_sweep_run
-    from evalsuite.report.tables import read_run_meta
+    from evalsuite.results.run import read_run_meta
     from evalsuite.results.store import NotARunDirError, RunStore
 
     # unusable input is refused before the lock is taken, so that nothing is written

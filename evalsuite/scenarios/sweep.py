@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from evalsuite.config.runconfig import SweepConfig
 from evalsuite.engine.lifecycle import RunContext, Scenario
 from evalsuite.results.store import RunStore
+from evalsuite.results.types import ConfigEntry, Row
 
 if TYPE_CHECKING:
     import torch
@@ -173,18 +174,22 @@ class SweepScenario:
         row.setdefault("case_id", "-")
         row.setdefault("seed", 0)
         row.setdefault("weights", policy)
-        ctx.store.append_row(row)
+        typed = Row.from_dict(row)  # the point's own fields stay in order, in ``extra``
+        ctx.store.append_row(typed.to_dict())
         self.rows.append(row)
-        label = str(row["config"])
+        label = str(typed.config)
         ctx.meta["weights"][label] = policy
-        ctx.meta["configs"][label] = {
-            "runner": conf.runner,
-            "description": conf.description,
-            "source": conf.source,
-            "params": conf.params_dict(),
-            "weights": policy,
-            **entry,
-        }
+        config_entry = ConfigEntry.from_dict(
+            {
+                "runner": conf.runner,
+                "description": conf.description,
+                "source": conf.source,
+                "params": conf.params_dict(),
+                "weights": policy,
+                **entry,  # explicit values (``load_error=None`` too) are written as given
+            }
+        )
+        ctx.meta["configs"][label] = config_entry.to_dict()
         if save:
             ctx.save_meta()
         return row

@@ -287,7 +287,6 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
         metrics: Sequence[str] | None = None,
     ) -> ConfigRun:
         import evalsuite
-        from evalsuite.compare.baselines import ConfigRun
 
         policy = weights or evalsuite_options.weights
         key = (
@@ -325,7 +324,7 @@ def evalsuite_run(evalsuite_options: EvalsuiteOptions, _evalsuite_out: Path) -> 
                     report=False,
                 )
             )
-            cache[key] = ConfigRun(config, result)
+            cache[key] = result.select(config)
         return cache[key]
 
     return make
@@ -352,11 +351,11 @@ def evalsuite_baseline(
     def get(name_or_run: str | ConfigRun, name: str | None = None) -> Baseline:
         if isinstance(name_or_run, ConfigRun):
             run = name_or_run
-            stem = name or baseline_name(run.config, run.dataset["name"], run.weights)
+            stem = name or baseline_name(run.selected, run.dataset["name"], run.weights)
             path = evalsuite_options.baselines / f"{stem}.json"
             if evalsuite_options.update:
                 if path in written:  # once per session, however many tests ask
-                    if written[path].data["provenance"]["run_id"] != run.meta.get("run_id"):
+                    if written[path].data["provenance"]["run_id"] != run.run_meta.run_id:
                         raise BaselineError(
                             f"two different runs of this session would write baseline {path} ({run.run_dir} and "
                             f"run {written[path].data['provenance']['run_id']}); give one of them name=..."
