@@ -551,15 +551,15 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
     Args:
         configs: configuration names (``all`` for every YAML configuration); default: all.
         dataset: a dataset name, a folder/manifest path, or a :class:`Dataset`.
-        weights: ``tiny``, ``random`` or ``hub`` (see :mod:`evalsuite.weights`).
+        weights: ``tiny``, ``random`` or ``hub`` (see :mod:`evalsuite.runners.weights`).
         out: root under which the run directory is created.
         run_id: run directory name (a name, not a path); default derived from what is run, so
             the same command resumes the same directory.
         run_dir: explicit run directory (overrides ``out``/``run_id``).
         seeds: seeds per case; default each case's own ``seed``.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``... (``mps`` where torch has it).
-        overrides: ``[CONFIG.]FIELD=VALUE`` strings or :class:`~evalsuite.config.Override`.
-        metrics: metric names to score at the end (default: :func:`~evalsuite.scoring.default_metrics`
+        overrides: ``[CONFIG.]FIELD=VALUE`` strings or :class:`~evalsuite.config.configuration.Override`.
+        metrics: metric names to score at the end (default: :func:`~evalsuite.metrics.scoring.default_metrics`
             for the configurations' tasks; ``[]`` skips scoring).
         weights_dir: folder of pre-downloaded weights for air-gapped machines.
         limit: only the first ``limit`` cases (≥ 1).
