@@ -77,6 +77,8 @@ BUILTIN_METRICS: dict[str, str] = {
             "imagereward_masked",
         )
     },
+    "ocr_sentence_accuracy": "evalsuite.metrics.ocr",
+    "ocr_ned": "evalsuite.metrics.ocr",
 }
 
 #: Built-in dataset loaders: registered name → ``"module:function"`` (a ``:`` names the object itself).
