@@ -200,13 +200,19 @@ def test_pluggable_engine(tmp_path):
     from tests.conftest import write_dataset
 
     ds = load_dataset(
-        str(write_dataset(tmp_path / "ds", [{"id": "a", "prompt": "p", "text": "HELLO", "text_box": [0, 0, 1, 1]}]))
+        str(
+            write_dataset(
+                tmp_path / "ds", [{"id": "a", "prompt": "p", "text": "HELLO", "text_box": [0, 0, 1, 1]}]
+            )
+        )
     )
     m = ocr.OCRSentenceAccuracy(engine=f"{__name__}:_UpperEngine", source_ceiling=False)
     m.prepare(ScoringContext(config="x", task="t2i", dataset=ds))
     assert m.update(_batch(ds.cases, torch.zeros(1, 3, 32, 32))) == [1.0]
     assert m.compute().extra["engine"] == "upper-test-engine"
-    assert ocr.OCRSentenceAccuracy(engine=f"{__name__}:_UpperEngine", case_sensitive=True).options.case_sensitive
+    assert ocr.OCRSentenceAccuracy(
+        engine=f"{__name__}:_UpperEngine", case_sensitive=True
+    ).options.case_sensitive
 
 
 # -- the shipped set and the manifest fields -----------------------------------------------------
@@ -257,7 +263,9 @@ def test_run_and_score_on_tiny_weights_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr
     run = tmp_path / "r"
     df = pd.read_parquet(run / "samples.parquet")
-    assert {"ocr_sentence_accuracy", "ocr_ned", "ocr_sentence_accuracy_source", "ocr_ned_source"} <= set(df.columns)
+    assert {"ocr_sentence_accuracy", "ocr_ned", "ocr_sentence_accuracy_source", "ocr_ned_source"} <= set(
+        df.columns
+    )
     assert df["ocr_sentence_accuracy"].notna().all()
     assert "ocr_ned" in (run / "report.md").read_text(encoding="utf-8")
     res = cli("score", str(run), "--metrics", "ocr_ned", cwd=tmp_path)

@@ -134,7 +134,9 @@ def layout() -> list[TextCase]:
         else:
             prompt = f'a {desc} sign board with the Chinese characters "{text}" in bold'
         out.append(
-            TextCase(f"text-{lang}-{i % 24:02d}-{src}", text, lang, src, 30_000 + i, board, face, (bg, fg), prompt)
+            TextCase(
+                f"text-{lang}-{i % 24:02d}-{src}", text, lang, src, 30_000 + i, board, face, (bg, fg), prompt
+            )
         )
     return out
 
@@ -179,12 +181,12 @@ def render(c: TextCase, latin_font: str, cjk_font: str) -> Image.Image:
     size = int(fh * 0.62)
     while size > 8:
         font = ImageFont.truetype(path, size)
-        l, t, r, b = d.textbbox((0, 0), c.text, font=font)
-        if r - l <= 0.85 * fw and b - t <= 0.62 * fh:
+        x_l, t, r, b = d.textbbox((0, 0), c.text, font=font)
+        if r - x_l <= 0.85 * fw and b - t <= 0.62 * fh:
             break
         size -= 1
-    l, t, r, b = d.textbbox((0, 0), c.text, font=font)
-    d.text((fx0 + (fw - (r - l)) / 2 - l, fy0 + (fh - (b - t)) / 2 - t), c.text, font=font, fill=fg)
+    x_l, t, r, b = d.textbbox((0, 0), c.text, font=font)
+    d.text((fx0 + (fw - (r - x_l)) / 2 - x_l, fy0 + (fh - (b - t)) / 2 - t), c.text, font=font, fill=fg)
     return img
 
 

@@ -512,7 +512,9 @@ def _f64(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
 
 
-def cmmd(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, sigma: float = 10.0, scale: float = 1000.0) -> float:
+def cmmd(
+    x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, sigma: float = 10.0, scale: float = 1000.0
+) -> float:
     """CMMD (Jayasumana et al., CVPR 2024): ``scale`` × MMD² between two embedding sets with the
     Gaussian RBF kernel k(a, b) = exp(−‖a − b‖² / (2σ²)), the estimator of the reference
     implementation (google-research ``cmmd/distance.py``): the means of the full kernel matrices,
@@ -543,9 +545,7 @@ def _pairwise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(d2, 0, None))
 
 
-def prdc(
-    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5
-) -> dict[str, float]:
+def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5) -> dict[str, float]:
     """Precision, recall, density and coverage (Naeem et al., ICML 2020) with k-NN balls.
 
     r_k(x): Euclidean distance from x to its k-th nearest neighbour in its own set (itself

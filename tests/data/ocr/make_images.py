@@ -47,9 +47,9 @@ def main(latin: str, cjk: str) -> None:
         font = ImageFont.truetype(font_path, 40)
         for i, s in enumerate(strings):
             probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-            l, t, r, b = probe.textbbox((0, 0), s, font=font)
-            img = Image.new("L", (r - l + 48, b - t + 40), 236)
-            ImageDraw.Draw(img).text((24 - l, 20 - t), s, font=font, fill=24)
+            x_l, t, r, b = probe.textbbox((0, 0), s, font=font)
+            img = Image.new("L", (r - x_l + 48, b - t + 40), 236)
+            ImageDraw.Draw(img).text((24 - x_l, 20 - t), s, font=font, fill=24)
             name = f"{lang}-{i:02d}.png"
             img.save(HERE / name, optimize=True)
             out[name] = s
