@@ -271,7 +271,7 @@ class _RefSetMetric(Metric):
     unit = ""
     needs = frozenset({"images"})
     per_sample = False
-    Options: Any = RefSetOptions
+    Options = RefSetOptions
     feats: list[torch.Tensor]
 
     def setup_states(self) -> None:
@@ -453,7 +453,8 @@ class FDDinov2(_RefSetMetric):
     def compute(self) -> MetricResult:
         g = self.generated()
         extra = {**self._record(), "fd_mode": self.options.mode}
-        d = int(self._embedder()[0].module.config.hidden_size)
+        cfg: Any = self._embedder()[0].module.config
+        d = int(cfg.hidden_size)
         need = d + 1
         if self._ref is None or len(self._ref) < need or len(g) < need:
             extra.setdefault(
