@@ -194,6 +194,11 @@ def test_real_weights_missing_offline_name_the_fetch_command(tmp_path, monkeypat
     m = cls(metric_weights="real", metric_weights_dir=str(tmp_path / "empty"))
     with pytest.raises(fx.MetricWeightsError, match="HF_HUB_OFFLINE"):
         m.update(MetricBatch(rows=[{}], images=_imgs(1)))
+    # the same file placed where the message says (DIR/<path>) satisfies the check before generation
+    wf = dist.CLIP336_FILE if metric == "cmmd" else dist.DINOV2_FILE
+    (tmp_path / "empty" / wf.path).parent.mkdir(parents=True)
+    (tmp_path / "empty" / wf.path).write_bytes(b"stand-in")
+    fx.check_metric_weights([metric], "real", tmp_path / "empty")
 
 
 # -- end to end -----------------------------------------------------------------------------------
@@ -229,3 +234,37 @@ def test_run_score_report_compare_on_tiny_weights(tmp_path):
     res = cli("compare", str(runs[0]), str(runs[1]), cwd=tmp_path)
     assert res.returncode in (0, 1), res.stderr
     assert "cmmd" in "".join(p.read_text(encoding="utf-8") for p in runs[1].glob("compare-vs-a/*.md"))
+
+
+def test_reference_features_are_cached_per_network_and_preprocessing(tmp_path, monkeypatch):
+    from evalsuite.data.registry import load_dataset
+
+    monkeypatch.setenv("EVALSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    ds = load_dataset("text-inpaint").select(limit=3)
+    ctx = ScoringContext(config="x", task="inpaint", dataset=ds)
+    keys = {}
+    for mode in ("dgm_eval", "torch_fidelity"):
+        m = dist.FDDinov2(metric_weights="random", mode=mode)
+        m.prepare(ctx)
+        assert m._ref.shape == (3, 32) and m._ref_desc["reference"] == "image"
+        keys[mode] = m._ref_desc["cache_key"]
+    assert keys["dgm_eval"] != keys["torch_fidelity"]
+    cached = sorted(p.stem for p in (tmp_path / "cache").rglob("*.npz"))
+    assert cached == sorted(keys.values())
+    again = dist.FDDinov2(metric_weights="random", mode="dgm_eval")
+    with mock.patch.object(dist.FDDinov2, "_files_features", side_effect=AssertionError("recomputed")):
+        again.prepare(ctx)  # read from the cache
+    np.testing.assert_array_equal(
+        again._ref, dist.FDDinov2(metric_weights="random").features(_ref_images(ds))
+    )
+
+
+def _ref_images(ds) -> torch.Tensor:
+    return torch.stack(
+        [
+            torch.from_numpy(np.asarray(Image.open(c.image).convert("RGB"), np.float32) / 255).permute(
+                2, 0, 1
+            )
+            for c in ds.cases
+        ]
+    )

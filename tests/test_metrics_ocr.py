@@ -182,6 +182,8 @@ def test_engine_missing_or_unknown_is_a_clear_message(monkeypatch):
     monkeypatch.setattr(ocr, "_ENGINE_CACHE", {})
     with pytest.raises(MetricWeightsError, match="pip install rapidocr-onnxruntime"):
         ocr.get_engine("rapidocr")
+    with pytest.raises(MetricWeightsError, match="ocr_ned: OCR engine 'rapidocr' unavailable"):
+        ocr.OCRNed()
 
 
 class _UpperEngine:

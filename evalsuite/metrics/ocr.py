@@ -265,7 +265,11 @@ class _OCRMetric(Metric):
         self._examples: list[dict[str, str]] = []
         from importlib.util import find_spec
 
-        if self.options.engine == "rapidocr" and find_spec("rapidocr_onnxruntime") is None:
+        try:
+            missing = self.options.engine == "rapidocr" and find_spec("rapidocr_onnxruntime") is None
+        except ValueError:  # in sys.modules as None: import disabled
+            missing = self.options.engine == "rapidocr"
+        if missing:
             from evalsuite.metrics.features import MetricWeightsError
 
             raise MetricWeightsError(
