@@ -268,3 +268,18 @@ def _ref_images(ds) -> torch.Tensor:
             for c in ds.cases
         ]
     )
+
+
+def test_shards_merge_like_one_pass():
+    x = _imgs(10, 6)
+    for cls in (dist.CMMD, dist.PRDCDinov2):
+        whole, a, b = (cls(metric_weights="random") for _ in range(3))
+        ref = whole.features(_imgs(12, 5))
+        for m in (whole, a, b):
+            m.set_reference_features(ref, {"reference": "test"})
+        whole.update(MetricBatch(rows=[{}] * 10, images=x))
+        a.update(MetricBatch(rows=[{}] * 6, images=x[:6]))
+        b.update(MetricBatch(rows=[{}] * 4, images=x[6:]))
+        a.merge_state(b)
+        assert a.compute().value == pytest.approx(whole.compute().value, rel=1e-6, abs=1e-9)
+        assert a.compute().n == 10
