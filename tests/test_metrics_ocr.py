@@ -184,6 +184,13 @@ def test_engine_missing_or_unknown_is_a_clear_message(monkeypatch):
         ocr.get_engine("rapidocr")
     with pytest.raises(MetricWeightsError, match="ocr_ned: OCR engine 'rapidocr' unavailable"):
         ocr.OCRNed()
+    from evalsuite.metrics.features import check_metric_weights
+
+    with pytest.raises(MetricWeightsError, match="pip install rapidocr-onnxruntime"):  # before generation
+        check_metric_weights(["latency", "ocr_sentence_accuracy"], "random")
+    check_metric_weights(
+        ["ocr_ned"], "random", metric_options={"ocr_ned": {"engine": f"{__name__}:_UpperEngine"}}
+    )
 
 
 class _UpperEngine:

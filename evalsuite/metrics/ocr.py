@@ -263,17 +263,29 @@ class _OCRMetric(Metric):
         self._cases: dict[str, Any] | None = None
         self._reasons: dict[str, int] = {}
         self._examples: list[dict[str, str]] = []
+        self.check_available({"engine": self.options.engine})
+
+    @classmethod
+    def check_available(cls, options: dict[str, Any]) -> None:
+        """Refuse to start (before any generation: :func:`evalsuite.metrics.features.check_metric_weights`
+        calls it) when the default engine's package is not installed.
+
+        Raises:
+            MetricWeightsError: naming the ``pip install``.
+        """
         from importlib.util import find_spec
 
+        if str(options.get("engine", "rapidocr")) != "rapidocr":
+            return
         try:
-            missing = self.options.engine == "rapidocr" and find_spec("rapidocr_onnxruntime") is None
+            missing = find_spec("rapidocr_onnxruntime") is None
         except ValueError:  # in sys.modules as None: import disabled
-            missing = self.options.engine == "rapidocr"
+            missing = True
         if missing:
             from evalsuite.metrics.features import MetricWeightsError
 
             raise MetricWeightsError(
-                f"{self.name}: OCR engine 'rapidocr' unavailable: the package {RAPIDOCR_PACKAGE} is not "
+                f"{cls.name}: OCR engine 'rapidocr' unavailable: the package {RAPIDOCR_PACKAGE} is not "
                 f"installed; `pip install {RAPIDOCR_PACKAGE}` (its models ship inside the wheel)"
             )
 
