@@ -280,4 +280,8 @@ def test_run_and_score_on_tiny_weights_end_to_end(tmp_path):
     res = cli("score", str(run), "--metrics", "ocr_ned", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    assert "ocr_ned" in json.dumps(meta)
+    got = meta["summary"]["flux-cn-beta"]["metrics"]["ocr_ned"]
+    assert got["higher_is_better"] is True and got["engine"].startswith("rapidocr") and got["n"] == 2
+    res = cli("compare", str(run), str(run), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "ocr_ned" in "".join(p.read_text(encoding="utf-8") for p in run.glob("compare-vs-r/*.md"))
