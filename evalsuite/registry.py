@@ -79,6 +79,9 @@ BUILTIN_METRICS: dict[str, str] = {
             "imagereward_masked",
         )
     },
+    "ocr_sentence_accuracy": "evalsuite.metrics.ocr",
+    "ocr_ned": "evalsuite.metrics.ocr",
+    **{n: "evalsuite.metrics.distribution" for n in ("cmmd", "fd_dinov2", "prdc", "prdc_dinov2")},
 }
 
 #: Built-in dataset loaders: registered name → ``"module:function"`` (a ``:`` names the object itself).

@@ -628,7 +628,7 @@ def test_manifest_problem_is_refused_before_generating(name: str, tmp_path: Path
 
 # -- read, with the documented handling: the manifest loads, `datasets validate` exits 0 ----------------
 # name: (manifest bytes, expected (id, prompt, seed, category) per case, expected warning fragments)
-KNOWN = "Known fields: id, prompt, image, mask, reference, category, seed, mask_family"
+KNOWN = "Known fields: id, prompt, image, mask, reference, category, seed, mask_family, text, text_box"
 ACCEPTED_MANIFESTS: dict[str, tuple[bytes, list[tuple[str, str, int, str]], list[str]]] = {
     # issue 17 item 10: U+2028/U+0085 are valid inside JSON strings; JSON Lines splits on \n only
     "prompt-with-u2028": (

@@ -174,11 +174,11 @@ def test_unknown_manifest_fields_are_warnings_with_did_you_mean(tmp_path, caplog
     m = str(tmp_path / "d" / "manifest.jsonl")
     assert ds.warnings == [
         f"{m}:1: unknown field 'sed' (2 lines, first on line 1) is ignored. Did you mean 'seed'? "
-        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family, text, text_box",
         f"{m}:2: unknown field 'categroy' (line 2) is ignored. Did you mean 'category'? "
-        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family, text, text_box",
         f"{m}:3: unknown field 'source_url' (line 3) is ignored. "
-        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family",
+        "Known fields: id, prompt, image, mask, reference, category, seed, mask_family, text, text_box",
     ]
     assert caplog.text.count("unknown field") == 3
     rep = validate_dataset(ds)

@@ -21,7 +21,9 @@ METRIC_HELP = (
     "metrics (default: every one that applies: latency, fid (+KID), clip_score, lpips_pair; for inpainting "
     "configurations also unmasked_mse, unmasked_psnr, unmasked_ssim, unmasked_lpips, clip_score_masked); "
     "benchmark-compatible variants on request: clip_score_mlperf, unmasked_mse_brushbench, "
-    "unmasked_psnr_brushbench (see docs/metrics.md)"
+    "unmasked_psnr_brushbench; opt-in: aesthetic, pickscore, hpsv21, imagereward (and *_masked), "
+    "text rendering ocr_sentence_accuracy, ocr_ned, distributions cmmd, fd_dinov2, prdc, prdc_dinov2 "
+    "(see docs/metrics.md)"
 )
 
 

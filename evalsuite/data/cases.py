@@ -14,6 +14,9 @@ field          required  meaning
 ``category``   no        free label used to group results (default ``general``)
 ``seed``       no        integer seed in [0, 2**63 - 1] (default 0)
 ``mask_family`` no       label of the mask generator that made ``mask``
+``text``       no        the string the image must show (text-rendering metrics, ``ocr_*``)
+``text_box``   no        where it must show it: ``[x0, y0, x1, y1]`` as fractions of the width
+                         and height (default: the bounding box of ``mask``)
 =============  ========  ==============================================================
 
 Any other field is kept in :attr:`Case.extra` and otherwise unused; each unknown field name is
@@ -58,7 +61,18 @@ MAX_ID_LEN = 128
 NAME_MAX = 255
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _PATH_FIELDS = ("image", "mask", "reference")
-KNOWN_FIELDS = ("id", "prompt", "image", "mask", "reference", "category", "seed", "mask_family")
+KNOWN_FIELDS = (
+    "id",
+    "prompt",
+    "image",
+    "mask",
+    "reference",
+    "category",
+    "seed",
+    "mask_family",
+    "text",
+    "text_box",
+)
 
 
 def image_file_name(case_id: str, seed: int) -> str:
@@ -129,6 +143,9 @@ class Case:
         seed: the case's seed, used when the run is given no ``seeds`` (``--seeds`` replaces it, it
             is not added to it).
         mask_family: name of the mask generator, or ``None``.
+        text: the string the image must show (read back by the ``ocr_*`` metrics), or ``None``.
+        text_box: the region it must show it in, ``(x0, y0, x1, y1)`` as fractions of the image's
+            width and height, or ``None`` (the metrics then use the mask's bounding box).
         extra: any further manifest fields, kept verbatim.
     """
 
@@ -141,6 +158,8 @@ class Case:
     seed: int = 0
     mask_family: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    text: str | None = None
+    text_box: tuple[float, float, float, float] | None = None
 
     @property
     def is_inpainting(self) -> bool:
@@ -292,6 +311,10 @@ def parse_manifest_line(
     mask_family = obj.get("mask_family")
     if mask_family is not None and not isinstance(mask_family, str):
         raise _err(path, lineno, f"field 'mask_family' must be a string, got {mask_family!r}")
+    text = obj.get("text")
+    if text is not None and (not isinstance(text, str) or not text.strip()):
+        raise _err(path, lineno, f"field 'text' must be a non-empty string, got {text!r}")
+    text_box = _text_box(obj.get("text_box"), path, lineno)
     paths = {
         k: _resolve(root, obj[k], k, path, lineno, allow_outside)
         for k in _PATH_FIELDS
@@ -313,6 +336,28 @@ def parse_manifest_line(
         seed=seed,
         mask_family=mask_family,
         extra=extra,
+        text=text,
+        text_box=text_box,
+    )
+
+
+def _text_box(box: Any, path: Path, lineno: int) -> tuple[float, float, float, float] | None:
+    if box is None:
+        return None
+    ok = (
+        isinstance(box, list)
+        and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+    )
+    if ok:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1:
+            return (x0, y0, x1, y1)
+    raise _err(
+        path,
+        lineno,
+        f"field 'text_box' must be [x0, y0, x1, y1], fractions of the width and height with "
+        f"0 ≤ x0 < x1 ≤ 1 and 0 ≤ y0 < y1 ≤ 1, got {box!r}",
     )
 
 

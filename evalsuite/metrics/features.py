@@ -253,6 +253,7 @@ def check_metric_weights(
     if mode not in MODES:
         raise ValueError(f"metric_weights must be one of {', '.join(MODES)}, got {mode!r}")
     names = list(metric_names)
+    _check_available(names, metric_options)
     d = weights_dir(wdir)
     for f, what in required_weights(names, mode, clip_model, metric_options):
         if isinstance(what, tuple):
@@ -269,6 +270,17 @@ def check_metric_weights(
             if not _reachable(url):
                 raise _missing(f, where, d, why=f"{url.split('/')[2]} is unreachable")
     _check_preference_weights(names, mode, wdir)
+
+
+def _check_available(names: list[str], metric_options: dict[str, dict[str, Any]] | None) -> None:
+    """Each metric class's own ``check_available(options)`` classmethod, where it has one (the OCR
+    metrics: is their engine's package installed), whatever the weights mode."""
+    from evalsuite.registry import METRICS
+
+    for n in names:
+        check = getattr(METRICS.get(n), "check_available", None)
+        if check is not None:
+            check((metric_options or {}).get(n, {}))
 
 
 def _check_preference_weights(names: list[str], mode: str, wdir: str | os.PathLike[str] | None) -> None:

@@ -44,6 +44,12 @@ __all__ = [
     "brushbench_resize",
     "brushbench_mse_per_image",
     "brushbench_psnr_per_image",
+    "normalize_text",
+    "levenshtein",
+    "sentence_accuracy",
+    "normalized_edit_similarity",
+    "cmmd",
+    "prdc",
 ]
 
 BRUSHBENCH_MSE_FACTOR = 3.0
@@ -450,3 +456,130 @@ def brushbench_psnr_per_image(
     mse = brushbench_mse_per_image(pred, target, keep_mask)
     psnr = 10.0 * torch.log10(1.0 / mse)
     return torch.where(mse < 1e-10, torch.full_like(psnr, 1000.0), psnr)
+
+
+# ---------------------------------------------------------------------------------------------
+# text rendering (the ``ocr_*`` metrics, evalsuite.metrics.ocr)
+def normalize_text(text: str, case_sensitive: bool = False, keep_spaces: bool = False) -> str:
+    """The form in which a read string and its target are compared.
+
+    1. Unicode NFKC: full-width forms become their ASCII twins (``ＡＢＣ１２３`` → ``ABC123``,
+       ``，`` → ``,``), compatibility ligatures are split;
+    2. case folded (``str.casefold``) unless ``case_sensitive``;
+    3. every whitespace character removed unless ``keep_spaces`` (then runs collapse to one
+       space and the ends are stripped): OCR engines drop or insert spaces between words
+       unreliably, and Chinese has none.
+    """
+    import unicodedata
+
+    t = unicodedata.normalize("NFKC", text)
+    if not case_sensitive:
+        t = t.casefold()
+    return " ".join(t.split()) if keep_spaces else "".join(t.split())
+
+
+def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Edit distance (insertions, deletions, substitutions, each costing 1) between two sequences."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def sentence_accuracy(pred: str, target: str, **norm: bool) -> float:
+    """1.0 when the normalised strings (:func:`normalize_text`) are equal, else 0.0 (AnyText's
+    ``sen_acc``)."""
+    return float(normalize_text(pred, **norm) == normalize_text(target, **norm))
+
+
+def normalized_edit_similarity(pred: str, target: str, **norm: bool) -> float:
+    """1 − Levenshtein(p, t) / max(|p|, |t|) over the normalised strings (AnyText's ``NED``,
+    ``eval_dgocr.py``'s ``get_ld``, without its 1e-5 in the denominator): 1 for equal strings,
+    0 when nothing matches (an empty read of a non-empty target); 1 for two empty strings."""
+    p, t = normalize_text(pred, **norm), normalize_text(target, **norm)
+    n = max(len(p), len(t))
+    return 1.0 if n == 0 else 1.0 - levenshtein(p, t) / n
+
+
+# ---------------------------------------------------------------------------------------------
+# CMMD and precision / recall / density / coverage
+def _f64(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    return x.detach().double().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
+
+
+def cmmd(
+    x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, sigma: float = 10.0, scale: float = 1000.0
+) -> float:
+    """CMMD (Jayasumana et al., CVPR 2024): ``scale`` × MMD² between two embedding sets with the
+    Gaussian RBF kernel k(a, b) = exp(−‖a − b‖² / (2σ²)), the estimator of the reference
+    implementation (google-research ``cmmd/distance.py``): the means of the full kernel matrices,
+    diagonals included,
+
+        MMD² = mean_ij k(x_i, x_j) + mean_ij k(y_i, y_j) − 2 · mean_ij k(x_i, y_j)
+
+    (a biased V-statistic: ≥ 0, exactly 0 for a set with itself). Embeddings are used as given
+    (the CMMD metric L2-normalises CLIP embeddings first). float64.
+
+    Raises:
+        ValueError: empty sets or different dimensions.
+    """
+    a, b = _f64(x), _f64(y)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or not len(a) or not len(b):
+        raise ValueError(f"CMMD needs two non-empty (N, D) sets of the same D, got {a.shape} and {b.shape}")
+    gamma = 1.0 / (2.0 * sigma**2)
+
+    def k(p: np.ndarray, q: np.ndarray) -> float:
+        d2 = (p * p).sum(1)[:, None] + (q * q).sum(1)[None, :] - 2.0 * p @ q.T
+        return float(np.exp(-gamma * np.clip(d2, 0, None)).mean())
+
+    return scale * (k(a, a) + k(b, b) - 2.0 * k(a, b))
+
+
+def _pairwise(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    d2 = (p * p).sum(1)[:, None] + (q * q).sum(1)[None, :] - 2.0 * p @ q.T
+    return np.sqrt(np.clip(d2, 0, None))
+
+
+def prdc(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density and coverage (Naeem et al., ICML 2020) with k-NN balls.
+
+    r_k(x): Euclidean distance from x to its k-th nearest neighbour in its own set (itself
+    excluded). With R the real and F the fake features:
+
+    * precision = share of f ∈ F inside some real ball: ∃ r: ‖f − r‖ < r_k(r);
+    * recall    = share of r ∈ R inside some fake ball: ∃ f: ‖r − f‖ < r_k(f);
+    * density   = (1 / (k·|F|)) Σ_f #{r: ‖f − r‖ < r_k(r)}  (can exceed 1);
+    * coverage  = share of r ∈ R whose ball holds some f: min_f ‖r − f‖ < r_k(r).
+
+    Raises:
+        ValueError: k < 1, mismatched dimensions, or a set with fewer than k + 1 samples (the
+            k-th neighbour other than itself must exist).
+    """
+    r, f = _f64(real), _f64(fake)
+    if k < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
+    if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
+        raise ValueError(f"feature matrices must be (N, D) with the same D, got {r.shape} and {f.shape}")
+    if len(r) < k + 1 or len(f) < k + 1:
+        raise ValueError(
+            f"precision/recall/density/coverage with k = {k} need at least k + 1 = {k + 1} samples in "
+            f"each set, got {len(r)} real and {len(f)} generated"
+        )
+
+    def radii(x: np.ndarray) -> np.ndarray:
+        return np.sort(_pairwise(x, x), axis=1)[:, k]  # column 0 is the point itself
+
+    rr, fr = radii(r), radii(f)
+    d = _pairwise(r, f)  # (|R|, |F|)
+    inside_real = d < rr[:, None]
+    return {
+        "precision": float(inside_real.any(axis=0).mean()),
+        "recall": float((d < fr[None, :]).any(axis=1).mean()),
+        "density": float(inside_real.sum(axis=0).mean() / k),
+        "coverage": float((d.min(axis=1) < rr).mean()),
+    }
