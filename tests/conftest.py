@@ -40,6 +40,8 @@ SLOW_FIRST = (
     "test_engine_faults.py",
     "test_pytest_plugin.py",
     "test_report.py",
+    "test_metrics_ocr.py",
+    "test_metrics_distribution.py",
 )
 
 
