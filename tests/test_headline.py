@@ -243,8 +243,21 @@ def test_report_opens_on_headline_and_claims(planted: Path):
     assert "| rank" not in md and "first_call" not in md and "_truncated" not in md
     # parameters that differ only; all of them in a collapsed block
     conf = md.split("## Configurations")[1].split("<details>")[0]
+    metrics = md.split("### Metrics: mean")[1].split("\n\n")[1]
+    assert (
+        "| fid ↓ |" in metrics.splitlines()[0] and "| 12.5 (set, N=8) |" in metrics
+    )  # FID in the main table
     base_row = conf.split("| base-28 |")[1].split("\n")[0]
     assert "steps=28, guidance=3.5" in base_row and "width" not in base_row  # same in all that have it
+
+
+def test_intervals_from_fewer_than_5_values_are_marked(tmp_path: Path):
+    run = make_run(tmp_path / "run", make_dataset(tmp_path / "ds", n=4))
+    md = write_report(run).read_text(encoding="utf-8")
+    metrics = md.split("### Metrics: mean")[1].split("\n\n")[1]
+    assert "N=4†" in metrics and "† N < 5: the interval is not reliable." in md
+    head = md.split("## Headline")[1].split("## Claims")[0]
+    assert "†" in head
 
 
 def test_skips_are_grouped_by_reason(tmp_path: Path):
@@ -321,3 +334,35 @@ def test_grids_compare_only_configurations_evaluated_on_their_cases(tmp_path: Pa
     widths = {k: Image.open(tmp_path / "grids" / f).size[0] for k, f, _ in written}
     one_column = widths["grid_t2i"]  # label + 1 configuration
     assert widths["grid_inpaint"] == one_column + 2 * (192 + 4)  # source, mask, one configuration
+
+
+def test_memory_claims_read_a_plan_run():
+    """A plan run's points (`<config>[<strategy>]`): the lowest ok peak counts (some strategy fits);
+    random weights keep memory claims measurable, tiny weights do not."""
+    import pandas as pd
+
+    claim = load_claims("alimama-flux")
+    fits = [c for c in claim.claims if c.id == "fits-22gib"]
+
+    def plan(peaks: dict[str, tuple[str, float]], weights: str) -> dict[str, str]:
+        rows = pd.DataFrame(
+            [
+                {
+                    "config": f"flux-cn-beta-turbo8[{s}]",
+                    "case_id": "-",
+                    "seed": 0,
+                    "status": st,
+                    "nvml_peak_gib": p,
+                }
+                for s, (st, p) in peaks.items()
+            ]
+        )
+        meta = {"kind": "plan", "weights": {f"flux-cn-beta-turbo8[{s}]": weights for s in peaks}}
+        return {r.claim.id: r.verdict for r in evaluate_claims(fits, rows, meta)}
+
+    two = {"resident": ("ok", 31.5), "model_offload": ("ok", 17.9), "sequential": ("oom", 5.0)}
+    assert plan(two, "random") == {"fits-22gib": "supported"}
+    assert plan({"resident": ("ok", 31.5), "sequential": ("oom", 5.0)}, "random") == {
+        "fits-22gib": "contradicted"
+    }
+    assert plan(two, "tiny") == {"fits-22gib": "not measurable"}

@@ -30,12 +30,13 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .fail { background: #fce8e6; color: #a50e0e; padding: 10px 14px; border-radius: 6px; font-weight: 600; }
 .note { color: #555; font-size: 12.5px; }
 table { border-collapse: collapse; margin: 6px 0 14px; background: #fff; font-size: 13px; }
-th, td { border: 1px solid #d7d7d7; padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+th, td { border: 1px solid #d7d7d7; padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 th { background: #f0f0f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.bad td { background: #fdecea; }
 code { background: #f0f0f3; padding: 0 3px; border-radius: 3px; word-break: break-all; }
 .figs { display: flex; flex-wrap: wrap; gap: 16px; }
+.figs figure { max-width: calc(50% - 8px); box-sizing: border-box; }
 figure { margin: 0; background: #fff; border: 1px solid #e0e0e0; padding: 8px; border-radius: 6px; max-width: 100%; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: #444; max-width: 640px; }

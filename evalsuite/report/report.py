@@ -278,7 +278,11 @@ def _param_diff(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
     for p in params.values():
         keys += [k for k in p if k not in keys]
     differ = [k for k in keys if len({repr(p[k]) for p in params.values() if k in p}) > 1]
-    return {n: ", ".join(f"{k}={p.get(k)}" for k in differ if k in p) or "—" for n, p in params.items()}
+
+    def show(v: Any) -> str:
+        return "''" if v == "" else str(v)
+
+    return {n: ", ".join(f"{k}={show(p[k])}" for k in differ if k in p) or "—" for n, p in params.items()}
 
 
 def _metric_rows(
