@@ -181,7 +181,16 @@ def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "reports").iterdir())
     (run_dir / "report.md").unlink()
-    assert cli("report", str(run_dir), cwd=tmp_path).returncode == 0
+    rep = cli("report", str(run_dir), cwd=tmp_path)
+    assert rep.returncode == 0
+    # the terminal shows the headline and where the claims stand (issue 26)
+    assert (
+        rep.stdout.startswith("configuration ")
+        and "flux-dev: no sibling to compare with in this run; " in rep.stdout
+    )
+    assert "The alimama-flux claims name none of this run's configurations" in rep.stdout
+    bad = cli("report", str(run_dir), "--reference-config", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "--reference-config 'nope' is not a configuration" in bad.stderr
     text = (run_dir / "report.md").read_text()
     assert text.count("### Metric notes") <= 1
     # each metric's own aggregate is a table (configuration, metric, aggregate, N), not one long line

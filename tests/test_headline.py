@@ -211,6 +211,8 @@ def test_headline_orders_pairs_and_measures(planted: Path):
     assert "slower than base-28" in fast.verdict and "CLIP +" in fast.verdict and "(better)" in fast.verdict
     assert fast.cells["fid"].value == 14.0 and fast.cells["kid"].value == 0.02
     assert head.row("other").reference is None  # type: ignore[union-attr]
+    assert head.row("base-28").verdict.startswith("base-28: reference of fast-8; ")  # type: ignore[union-attr]
+    assert head.row("other").verdict.startswith("other: no sibling to compare with")  # type: ignore[union-attr]
     assert any(h.startswith("FID") for _, h in head.metrics)
     forced = build_headline(view.samples, view.meta, reference="other")
     assert forced.row("base-28").reference == "other"  # type: ignore[union-attr]

@@ -376,7 +376,8 @@ def verdict(r: HeadlineRow, head: Headline) -> str:
     parts: list[str] = []
     speed = f"{fmt(r.s_per_image, 3)} s/image" if not math.isnan(r.s_per_image) else "no timing"
     if r.reference is None:
-        what = "reference" if r.steps == REFERENCE_STEPS else "no reference configuration in this run"
+        of = [o.config for o in head.rows if o.reference == r.config]
+        what = f"reference of {', '.join(of)}" if of else "no sibling to compare with in this run"
         parts.append(f"{what}; {speed}")
         if not math.isnan(r.peak_gib):
             parts[-1] += f", peak {fmt(r.peak_gib, 3)} GiB"
