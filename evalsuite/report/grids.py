@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +202,8 @@ def compose(
         if font is None:  # no font here draws this prompt: the id, and the prompt is left to the HTML
             label = label.split(" ")[0] + " (prompt: see the report's Cases shown)"
             font = _font(12)
-        for k, line in enumerate(_wrap(label, 20, 6)):
+        wide = any(unicodedata.east_asian_width(ch) in "WF" for ch in label)  # CJK: ~2 Latin widths
+        for k, line in enumerate(_wrap(label, 11 if wide else 20, 6)):
             draw.text((_PAD, y + 4 + 15 * k), line, fill=(0, 0, 0), font=font)
         for j, tile in enumerate(tiles):
             x = _LABEL_W + _PAD + j * (cell + _PAD)
