@@ -89,7 +89,14 @@ def test_demo_no_arguments_writes_a_complete_run(demo):
         assert (run_dir / rel).stat().st_size > 0
     report = (run_dir / "report.md").read_text().splitlines()
     assert "NO quality evidence" in report[0]
-    assert "64 rows: 40 ok, 0 error, 24 skipped; no failures" in res.stdout
+    # each configuration on the cases it can use: 6 inpainting configurations × 4 inpainting cases,
+    # 2 text-to-image ones × 8 prompts, no skipped rows (issue 26)
+    assert "40 rows: 40 ok, 0 error, 0 skipped; no failures" in res.stdout
+    text = "\n".join(report)
+    assert text.index("## Headline") < text.index("## Claims (alimama-flux)") < text.index("## Run")
+    claims = text.split("## Claims (alimama-flux)")[1].split("\n## ")[0]
+    assert claims.count("**not measurable**") >= 6 and "**supported**" not in claims
+    assert "tiny weights carry no quality evidence" in claims
 
 
 NATIVE = ["flux-dev-turbo8", "flux-dev-inpaint", "sdxl-inpaint", "flux-fill"]
@@ -104,10 +111,16 @@ def test_demo_runs_the_native_configurations_on_the_smoke_set(demo):
     assert meta["configs"]["flux-dev-turbo8"]["effective"]["lora_synthetic"] is True
     for name in ("flux-dev-inpaint", "sdxl-inpaint", "flux-fill"):
         rows = df[df.config == name]
-        assert set(rows[rows.case_id.str.startswith("t2i-")].status) == {"skipped"}
-        assert set(rows[rows.case_id.str.startswith("inpaint-")].status) == {"ok"}
+        assert set(rows.case_id) == {
+            "inpaint-astronaut",
+            "inpaint-chelsea",
+            "inpaint-coffee",
+            "inpaint-rocket",
+        }
+        assert set(rows.status) == {"ok"}
     for name in ("flux-dev", "flux-dev-turbo8"):
-        assert set(df[df.config == name].status) == {"ok"}
+        rows = df[df.config == name]
+        assert len(rows) == 8 and set(rows.status) == {"ok"}
     assert (REPO / "evalsuite" / "config" / "builtin" / "flux-fill.yaml").is_file()
 
 
@@ -168,7 +181,16 @@ def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "reports").iterdir())
     (run_dir / "report.md").unlink()
-    assert cli("report", str(run_dir), cwd=tmp_path).returncode == 0
+    rep = cli("report", str(run_dir), cwd=tmp_path)
+    assert rep.returncode == 0
+    # the terminal shows the headline and where the claims stand (issue 26)
+    assert (
+        rep.stdout.startswith("configuration ")
+        and "flux-dev: no sibling to compare with in this run; " in rep.stdout
+    )
+    assert "The alimama-flux claims name none of this run's configurations" in rep.stdout
+    bad = cli("report", str(run_dir), "--reference-config", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "--reference-config 'nope' is not a configuration" in bad.stderr
     text = (run_dir / "report.md").read_text()
     assert text.count("### Metric notes") <= 1
     # each metric's own aggregate is a table (configuration, metric, aggregate, N), not one long line

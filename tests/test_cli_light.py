@@ -74,6 +74,12 @@ def test_help_is_light():
     assert r["heavy"] == []
 
 
+def test_claims_help_is_light():
+    r = _probe("claims", "--help")
+    assert r["rc"] == 0 and "--claims FILE" in r["out"] and "supported" in r["out"]
+    assert r["heavy"] == []
+
+
 def test_runners_is_light_and_shows_task_and_params():
     r = _probe("runners", "flux-dev", "flux-cn-beta", "--json")
     assert r["rc"] == 0

@@ -325,7 +325,7 @@ def test_real_tiny_run_report_and_compare(tmp_path: Path):
 
     ds = evalsuite.load_dataset("smoke").select(ids=["inpaint-astronaut", "t2i-0"])
     res = evalsuite.run(
-        configs=["flux-dev"],
+        configs=["flux-dev", "flux-dev-inpaint"],
         dataset=ds,
         weights="tiny",
         overrides=["steps=1"],
@@ -333,6 +333,12 @@ def test_real_tiny_run_report_and_compare(tmp_path: Path):
         progress=False,
     )
     assert res.ok
+    # each configuration on the cases it can use (issue 26): no skipped rows
+    assert sorted(zip(res.samples["config"], res.samples["case_id"], strict=True)) == [
+        ("flux-dev", "inpaint-astronaut"),
+        ("flux-dev", "t2i-0"),
+        ("flux-dev-inpaint", "inpaint-astronaut"),
+    ]
     for f in (
         "report.md",
         "report.html",

@@ -258,7 +258,8 @@ def test_report_of_empty_and_all_failed_runs(tmp_path: Path):
         statuses={("only", f"case-{i}"): ("error", "load: OSError: no weights") for i in range(2)},
     )
     text = write_report(failed).read_text()
-    assert "| only | error | 2 | load: OSError: no weights | case-0#100, case-1#101 |" in text
+    # failures grouped by reason: status, count, reason, configurations (with counts), cases
+    assert "| error | 2 | load: OSError: no weights | only ×2 | case-0#100, case-1#101 |" in text
     assert not (failed / "plots").exists() or not any((failed / "plots").iterdir())
     empty = RunStore(tmp_path / "empty")
     empty.path.mkdir()
@@ -270,7 +271,7 @@ def test_report_of_empty_and_all_failed_runs(tmp_path: Path):
         }
     )
     text = write_report(empty.path).read_text()
-    assert "| x | error | 0 | load: OSError: nope |" in text and (empty.path / "report.html").is_file()
+    assert "| error | 0 | load: OSError: nope | x |" in text and (empty.path / "report.html").is_file()
 
 
 # -- headless browser --------------------------------------------------------------------------------

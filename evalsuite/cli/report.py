@@ -20,10 +20,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         refuse_sweep_run(Path(args.run_dir), meta, "report")
         check_writable(args.run_dir, "report", "report.md, report.html, summary.csv, plots/ and grids/")
     with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
-        path = write_report(args.run_dir, embed_images=args.embed_images)
+        path = write_report(
+            args.run_dir, embed_images=args.embed_images, reference=args.reference_config, claims=args.claims
+        )
+    _print_headline(args)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.html')}")
     return EXIT_OK
+
+
+def _print_headline(args: argparse.Namespace) -> None:
+    """The headline and the claims' verdicts on the terminal (what report.md opens on)."""
+    from evalsuite.report.headline import headline_text
+    from evalsuite.report.report import build
+
+    data = build(args.run_dir, assets=False, reference=args.reference_config, claims=args.claims)
+    if data.headline is not None and data.headline.rows:
+        print(headline_text(data.headline))
+    if data.claims:
+        print(f"\nclaims ({data.claims_name}):")
+        for r in data.claims:
+            print(f"  {r.verdict.upper():<15} {r.claim.id}: {r.reason}")
+    elif data.claims_note:
+        print(f"\n{data.claims_note}")
+    print()
 
 
 def add_parser(sub: Any) -> None:
@@ -34,5 +54,19 @@ def add_parser(sub: Any) -> None:
         "--embed-images",
         action="store_true",
         help="embed plots and grids in report.html (one shareable file)",
+    )
+    p.add_argument(
+        "--reference-config",
+        metavar="NAME",
+        default=None,
+        help="configuration every other one is compared with in the headline (speed-up, paired quality "
+        "deltas); default: each configuration's 28-step sibling (same runner, fewest other differences)",
+    )
+    p.add_argument(
+        "--claims",
+        metavar="FILE",
+        default=None,
+        help="claims YAML (or a shipped name) whose verdicts the report shows under the headline "
+        "(default: the run directory's claims.yaml, else alimama-flux); see 'evalsuite claims'",
     )
     p.set_defaults(func=cmd_report)

@@ -61,6 +61,7 @@ __all__ = [
     "compare_runs",
     "load_thresholds",
     "most_changed",
+    "paired_change",
     "write_compare",
 ]
 
@@ -241,12 +242,19 @@ def compare_runs(
             va, vb = va[keep], vb[keep]
             if va.size == 0:
                 continue
-            changes.append(_change(config, q, va, vb))
+            changes.append(paired_change(config, q, va, vb))
     verdicts = _verdicts(thresholds or [], changes, shared)
     return Comparison(a, b, shared, changes, verdicts, new_failures, notes, thresholds is not None)
 
 
-def _change(config: str, q: Quantity, va: np.ndarray, vb: np.ndarray) -> Change:
+def paired_change(config: str, q: Quantity, va: np.ndarray, vb: np.ndarray) -> Change:
+    """``q`` of ``config`` compared on paired values ``va`` (A) and ``vb`` (B), finite on both sides.
+
+    Resources (speed, memory): a ratio B / A of paired medians with a paired-bootstrap CI (peak
+    memory: of the maxima, no CI). Everything else: the mean paired delta B − A with its bootstrap
+    CI and the sign-flip p-value. Also used by the report's headline (B = a configuration, A = its
+    reference configuration).
+    """
     if q.kind == "resource":
         if q.name in PEAK_COLUMNS:
             xa, xb = float(va.max()), float(vb.max())

@@ -7,7 +7,9 @@ model sees after the usual paste-back step.
 
 from __future__ import annotations
 
+import functools
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,88 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+#: System fonts tried, in this order, for text the built-in font cannot draw (Chinese, Arabic,
+#: Hebrew, emoji...): the first whose character map covers the whole text is used.
+FONT_HINTS = (
+    "DejaVuSans.ttf",
+    "NotoSansCJK-Regular",
+    "NotoSans-Regular",
+    "wqy",
+    "NotoSansArabic",
+    "NotoSansHebrew",
+    "FreeSans.ttf",
+    "NotoColorEmoji",
+    "Symbola",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _system_fonts() -> tuple[tuple[str, frozenset[int]], ...]:
+    """(font file, the code points it covers) of the machine's fonts named by :data:`FONT_HINTS`."""
+    try:
+        from fontTools.ttLib import TTCollection, TTFont
+        from matplotlib import font_manager
+    except ImportError:
+        return ()
+    files = font_manager.findSystemFonts(fontext="ttf")  # .ttf, .otf and .ttc
+    out = []
+    for hint in FONT_HINTS:
+        for f in sorted(set(files)):
+            if hint.lower() not in Path(f).name.lower() or "bold" in f.lower() or "italic" in f.lower():
+                continue
+            try:
+                font = TTCollection(f).fonts[0] if f.lower().endswith(".ttc") else TTFont(f, lazy=True)
+                cmap = frozenset(font.getBestCmap() or {})
+            except Exception:  # an unreadable font file is skipped
+                continue
+            out.append((f, cmap))
+            break
+    return tuple(out)
+
+
+def _ascii(text: str) -> bool:
+    return all(ord(ch) < 128 for ch in text)
+
+
+@functools.lru_cache(maxsize=256)
+def _font_for(text: str, size: int) -> Any | None:
+    """A font that draws every character of ``text`` (``None`` when the machine has none)."""
+    if _ascii(text):
+        return _font(size)
+    need = {ord(ch) for ch in text if not ch.isspace()}
+    for path, cmap in _system_fonts():
+        if need <= cmap:
+            try:
+                return ImageFont.truetype(path, size)
+            except OSError:
+                continue
+    return None
+
+
+def _draw_text(
+    draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int, fill: Any, fallback: str = ""
+) -> None:
+    """Draw ``text`` in a font that covers it; with none, draw ``fallback`` (or the text's ASCII
+    part) — the full text is in the HTML report's tables."""
+    font = _font_for(text, size)
+    if font is None:
+        text = fallback or "".join(ch if ord(ch) < 128 else "?" for ch in text)
+        font = _font(size)
+    draw.text(xy, text, fill=fill, font=font)
+
+
+def stamp_png(path: Path, text: str) -> None:
+    """Write ``text`` on a red band across the top of the PNG at ``path`` (the image grows by the
+    band): the "no quality evidence" mark that stays with a plot or grid shared alone."""
+    img = Image.open(path).convert("RGB")
+    band = 22
+    out = Image.new("RGB", (img.width, img.height + band), (176, 0, 32))
+    out.paste(img, (0, band))
+    draw = ImageDraw.Draw(out)
+    _draw_text(draw, (6, 4), _short(_plain(text), max(20, img.width // 7)), 13, (255, 255, 255))
+    out.save(path)
+
+
 def _fit(img: Image.Image, cell: int) -> Image.Image:
     img = img.convert("RGB")
     scale = cell / max(img.size)
@@ -105,18 +189,22 @@ def compose(
     h = title_h + _HEAD + len(rows) * (cell + _PAD) + _PAD
     canvas = Image.new("RGB", (w, h), _BG)
     draw = ImageDraw.Draw(canvas)
-    small, big = _font(12), _font(15)
     title, headers = _plain(title), [_plain(h) for h in headers]
     rows = [(_plain(label), tiles) for label, tiles in rows]
     if title:
-        draw.text((_PAD, 5), _short(title, 160), fill=(0, 0, 0), font=big)
+        _draw_text(draw, (_PAD, 5), _short(title, 160), 15, (0, 0, 0))
     for j, head in enumerate(headers):
         x = _LABEL_W + _PAD + j * (cell + _PAD)
-        draw.text((x + 2, title_h + 10), _short(head, cell // 7), fill=(0, 0, 0), font=small)
+        _draw_text(draw, (x + 2, title_h + 10), _short(head, cell // 7), 12, (0, 0, 0))
     for i, (label, tiles) in enumerate(rows):
         y = title_h + _HEAD + i * (cell + _PAD)
-        for k, line in enumerate(_wrap(label, 20, 6)):
-            draw.text((_PAD, y + 4 + 15 * k), line, fill=(0, 0, 0), font=small)
+        font = _font_for(label, 12)
+        if font is None:  # no font here draws this prompt: the id, and the prompt is left to the HTML
+            label = label.split(" ")[0] + " (prompt: see the report's Cases shown)"
+            font = _font(12)
+        wide = any(unicodedata.east_asian_width(ch) in "WF" for ch in label)  # CJK: ~2 Latin widths
+        for k, line in enumerate(_wrap(label, 11 if wide else 20, 6)):
+            draw.text((_PAD, y + 4 + 15 * k), line, fill=(0, 0, 0), font=font)
         for j, tile in enumerate(tiles):
             x = _LABEL_W + _PAD + j * (cell + _PAD)
             if tile.image is not None:
@@ -124,7 +212,7 @@ def compose(
             else:
                 draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=_MISSING)
                 for k, line in enumerate(_wrap(_plain(tile.note or "missing"), 24, 8)):
-                    draw.text((x + 6, y + 6 + 15 * k), line, fill=(90, 90, 90), font=small)
+                    _draw_text(draw, (x + 6, y + 6 + 15 * k), line, 12, (90, 90, 90))
     return canvas
 
 
@@ -234,6 +322,30 @@ def first_seed_rows(samples: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def evaluated_on(
+    rows: dict[tuple[str, str], dict[str, Any]],
+    configs: Sequence[str],
+    cases: Sequence[Case],
+    prompt_only: set[str] | None = None,
+) -> list[str]:
+    """The configurations evaluated on ``cases`` (a row that was not skipped on one of them): a grid
+    compares only those.
+
+    With ``prompt_only`` (the ids of the dataset's text-to-image cases): when some of those
+    configurations ran prompt-only cases and others did not (a run of text-to-image and inpainting
+    configurations), the ones that did are text-to-image configurations and are left out — they are
+    no columns of the inpainting grid.
+    """
+    ids = {c.id for c in cases}
+
+    def ran(cfg: str, on: set[str]) -> bool:
+        return any(r.get("status") != "skipped" for (c, cid), r in rows.items() if c == cfg and cid in on)
+
+    out = [cfg for cfg in configs if ran(cfg, ids)]
+    t2i = [cfg for cfg in out if prompt_only and ran(cfg, prompt_only)]
+    return [cfg for cfg in out if cfg not in t2i] if 0 < len(t2i) < len(out) else out
+
+
 def run_grids(
     run_dir: Path,
     samples: Any,
@@ -258,8 +370,11 @@ def run_grids(
     rows = first_seed_rows(samples)
     present = {str(c) for c in samples["case_id"]}
     written = []
+    all_configs = configs
     inp = select_cases(cases, present, k, inpainting=True)
-    if inp:
+    prompt_only = {c.id for c in cases if not c.is_inpainting}
+    configs = evaluated_on(rows, all_configs, inp, prompt_only)
+    if inp and configs:
         heads = ["source", "mask (red)", *configs]
         compose(heads, case_rows(run_dir, rows, configs, inp), "Raw outputs", cell).save(
             out_dir / "grid_inpaint.png"
@@ -282,7 +397,8 @@ def run_grids(
             )
         )
     t2i = select_cases(cases, present, k, inpainting=False)
-    if t2i:
+    configs = evaluated_on(rows, all_configs, t2i)
+    if t2i and configs:
         compose(list(configs), t2i_rows(run_dir, rows, configs, t2i), "Text-to-image cases", cell).save(
             out_dir / "grid_t2i.png"
         )

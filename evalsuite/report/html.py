@@ -20,7 +20,8 @@ CSS = """
 :root { color-scheme: light; }
 body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; margin: 0; color: #1d1d1f;
        background: #fafafa; }
-main { max-width: 1400px; margin: 0 auto; padding: 16px 24px 48px; }
+main { max-width: 1352px; margin: 0 auto; padding: 16px 24px 48px; }
+.tw { max-width: 100%; overflow-x: auto; }
 h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; }
 h3 { font-size: 15px; margin: 18px 0 6px; }
 .banner { background: #b00020; color: #fff; padding: 12px 16px; font-weight: 600; border-radius: 6px; margin: 8px 0 12px; }
@@ -29,19 +30,25 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .fail { background: #fce8e6; color: #a50e0e; padding: 10px 14px; border-radius: 6px; font-weight: 600; }
 .note { color: #555; font-size: 12.5px; }
 table { border-collapse: collapse; margin: 6px 0 14px; background: #fff; font-size: 13px; }
-th, td { border: 1px solid #d7d7d7; padding: 4px 8px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #d7d7d7; padding: 4px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 th { background: #f0f0f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.bad td { background: #fdecea; }
 code { background: #f0f0f3; padding: 0 3px; border-radius: 3px; word-break: break-all; }
 .figs { display: flex; flex-wrap: wrap; gap: 16px; }
+.figs figure { max-width: calc(50% - 8px); box-sizing: border-box; }
 figure { margin: 0; background: #fff; border: 1px solid #e0e0e0; padding: 8px; border-radius: 6px; max-width: 100%; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: #444; max-width: 640px; }
 .side { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 .side > div { min-width: 0; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0; }
-dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; }
+dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; overflow-wrap: anywhere; }
+details { margin: 6px 0 12px; } summary { cursor: pointer; color: #333; font-weight: 600; }
+ul.verdicts { margin: 4px 0 8px; padding-left: 20px; } ul.verdicts li { margin: 2px 0; }
+.v-supported { color: #0d652d; font-weight: 700; } .v-contradicted { color: #a50e0e; font-weight: 700; }
+.v-inconclusive { color: #8a5a00; font-weight: 700; } .v-not-measurable { color: #555; font-weight: 700; }
+[class^="v-"] { white-space: nowrap; }
 """
 
 
@@ -69,7 +76,8 @@ def table(
     numeric: Sequence[bool] | None = None,
     row_classes: Sequence[str] | None = None,
 ) -> Markup:
-    """An HTML table; cells are escaped unless they are :class:`~markupsafe.Markup`."""
+    """An HTML table (in a ``div.tw`` that scrolls sideways itself, so a wide table never widens the
+    page); cells are escaped unless they are :class:`~markupsafe.Markup`."""
     head = Markup("").join(Markup("<th>{}</th>").format(h) for h in headers)
     body = []
     for i, r in enumerate(rows):
@@ -81,7 +89,7 @@ def table(
         )
         cls = Markup(' class="{}"').format(row_classes[i]) if row_classes and row_classes[i] else ""
         body.append(Markup("<tr{}>{}</tr>").format(cls, cells))
-    return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(
+    return Markup('<div class="tw"><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>').format(
         head, Markup("").join(body)
     )
 

@@ -25,7 +25,9 @@ from evalsuite.errors import UsageError
 from evalsuite.paths import atomic_write
 from evalsuite.report import html as H
 from evalsuite.report.formatting import fmt, fmt_ci, md, md_table
-from evalsuite.report.grids import run_grids
+from evalsuite.report.grids import run_grids, stamp_png
+from evalsuite.report.headline import Headline, build_headline, headline_markdown
+from evalsuite.report.headline import table as headline_table
 from evalsuite.report.plots import Plot, all_plots
 from evalsuite.report.tables import (
     SPEED_COLUMNS,
@@ -63,6 +65,8 @@ class ReportData:
         plots: written plots (paths relative to the run directory).
         grids: (key, relative path, caption) of written image grids.
         notes: provenance remarks (dataset not found, fingerprint differs...).
+        headline: the headline table and verdicts (:mod:`evalsuite.report.headline`).
+        claims: the claims evaluated on the run, their file's name, and a line when none applies.
     """
 
     view: Run
@@ -73,6 +77,10 @@ class ReportData:
     plots: list[Plot] = field(default_factory=list)
     grids: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    headline: Headline | None = None
+    claims: list[Any] = field(default_factory=list)
+    claims_name: str = ""
+    claims_note: str = ""
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -144,18 +152,27 @@ def build(
     out_dir: Path | None = None,
     rel_prefix: str = "",
     grids: bool = True,
+    reference: str | None = None,
+    claims: str | Path | None = None,
 ) -> ReportData:
     """Compute the tables of ``run_dir`` and (``assets``) write its plots and grids.
 
     Args:
         out_dir: folder that receives ``plots/`` and ``grids/`` (default: the run directory).
         rel_prefix: prefix of asset paths as seen from the page that shows them.
+        reference: the configuration every other is compared with in the headline (default: each
+            one's 28-step sibling, :func:`evalsuite.report.headline.pick_references`).
+        claims: claims file (or shipped name) shown under the headline; default the run
+            directory's ``claims.yaml`` when there is one, else the shipped ``alimama-flux``.
 
     Raises:
         FileNotFoundError: when ``run_dir`` is not a run directory.
+        ReferenceConfigError: ``reference`` is not a configuration of the run.
+        ClaimsError: an explicitly given claims file cannot be used.
     """
     view = load_view(run_dir)
     data = ReportData(view, summary_frame(view), status_table(view), failure_table(view), speed_table(view))
+    headline_and_claims(data, view.samples, view.meta, reference, claims)
     if assets:
         base = out_dir or view.path
         data.plots = all_plots(view, base / PLOTS_DIR, f"{rel_prefix}{PLOTS_DIR}")
@@ -164,7 +181,49 @@ def build(
             data.notes += notes
             written = run_grids(view.path, view.samples, view.config_names, cases, base / GRIDS_DIR)
             data.grids = [(k, f"{rel_prefix}{GRIDS_DIR}/{f}", c) for k, f, c in written]
+        title, _ = banner_text(view.meta)
+        if title:  # the mark travels with the PNG when it is shared alone
+            for p in data.plots:
+                stamp_png(base / p.png.removeprefix(rel_prefix), f"NO QUALITY EVIDENCE: {title}")
+            for _k, rel, _c in data.grids:
+                stamp_png(base / rel.removeprefix(rel_prefix), f"NO QUALITY EVIDENCE: {title}")
     return data
+
+
+def headline_and_claims(
+    data: ReportData,
+    rows: pd.DataFrame,
+    meta: dict[str, Any],
+    reference: str | None = None,
+    claims: str | Path | None = None,
+) -> None:
+    """Fill ``data.headline`` and ``data.claims`` from the rows and ``run.json`` (the one place the
+    report's headline and claims read the run)."""
+    from evalsuite.claims.check import ClaimsError, evaluate_claims, load_claims
+
+    data.headline = build_headline(rows, meta, reference)
+    implicit = claims is None
+    if implicit:
+        own = data.view.path / "claims.yaml"
+        claims = own if own.is_file() else None
+    try:
+        cf = load_claims(claims)
+    except ClaimsError as exc:
+        if not implicit:
+            raise
+        data.claims_note = f"claims not evaluated: {exc}"
+        return
+    data.claims_name = cf.name
+    named = {c for cl in cf.claims for c in (cl.config, cl.reference) if c}
+    present = set(data.view.configs)
+    if not any(n in present or any(p.startswith(f"{n}[") for p in present) for n in named):
+        data.claims_note = (
+            f"The {cf.name} claims name none of this run's configurations "
+            f"({', '.join(sorted(named))}); pass --claims FILE to 'evalsuite report' or put a claims.yaml "
+            "in the run directory (format: docs/reports.md#claims)."
+        )
+        return
+    data.claims = evaluate_claims(cf, rows, meta)
 
 
 # -- shared pieces ---------------------------------------------------------------------------------
@@ -243,8 +302,24 @@ def _ranks_text(d: dict[str, Any]) -> str:
     return f"{d.get('world_size', 1)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def _params(c: ConfigEntry) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (c.params or {}).items())
+def _params(c: ConfigEntry | dict[str, Any]) -> str:
+    params = c.params if isinstance(c, ConfigEntry) else c.get("params")
+    return ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+
+
+def _param_diff(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per configuration, only the parameters whose values differ between the configurations that
+    have them (a parameter only one runner takes is not a difference)."""
+    params = {n: dict(c.get("params") or {}) for n, c in configs.items()}
+    keys: list[str] = []
+    for p in params.values():
+        keys += [k for k in p if k not in keys]
+    differ = [k for k in keys if len({repr(p[k]) for p in params.values() if k in p}) > 1]
+
+    def show(v: Any) -> str:
+        return "''" if v == "" else str(v)
+
+    return {n: ", ".join(f"{k}={show(p[k])}" for k in differ if k in p) or "—" for n, p in params.items()}
 
 
 def _metric_rows(
@@ -260,10 +335,72 @@ def _metric_rows(
     return names, out
 
 
+#: Below this N an interval is marked ``†`` (not reliable).
+SMALL_N = 5
+
+
 def _rec_txt(r: dict[str, Any] | None) -> str:
+    """``mean [CI] N`` (``†`` when N < 5); a set-level metric (FID, KID) shows its own value."""
     if not r or not r.get("n"):
+        head = (r or {}).get("headline")
+        if isinstance(head, float) and not math.isnan(head):
+            return f"{fmt(head)} (set, N={_int(r.get('headline_n'))})" if r else "—"
         return "—"
-    return fmt_ci(r["mean"], r["ci95_low"], r["ci95_high"], int(r["n"]))
+    n = int(r["n"])
+    return fmt_ci(r["mean"], r["ci95_low"], r["ci95_high"], n) + ("†" if n < SMALL_N else "")
+
+
+def _min_n(data: ReportData, group_by: str) -> int:
+    s = data.summary[data.summary["group_by"] == group_by]
+    return int(s["n"].min()) if len(s) else 0
+
+
+def _failure_groups(data: ReportData) -> list[dict[str, Any]]:
+    """Errors and skips grouped by (status, reason with the case id taken out): count, the
+    configurations with their counts, a few cases."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in data.failures.to_dict("records"):
+        reason = str(f["reason"])
+        for c in f["cases"]:
+            reason = reason.replace(repr(c.split("#")[0]), "'…'").replace(c.split("#")[0], "…")
+        g = groups.setdefault(
+            (str(f["status"]), reason),
+            {"status": f["status"], "reason": reason, "count": 0, "configs": {}, "cases": []},
+        )
+        g["count"] += int(f["count"])
+        g["configs"][f["config"]] = g["configs"].get(f["config"], 0) + int(f["count"])
+        g["cases"] += [c for c in f["cases"] if c not in g["cases"]]
+    return sorted(groups.values(), key=lambda g: (g["status"] != "error", -g["count"]))
+
+
+def _failure_rows(data: ReportData) -> list[list[str]]:
+    out = []
+    for g in _failure_groups(data):
+        configs = ", ".join(f"{c} ×{n}" if n > 1 else str(c) for c, n in g["configs"].items())
+        cases = g["cases"]
+        out.append(
+            [
+                str(g["status"]),
+                str(g["count"]),
+                g["reason"],
+                configs,
+                ", ".join(cases[:8]) + (f" … ({len(cases)} in all)" if len(cases) > 8 else ""),
+            ]
+        )
+    return out
+
+
+FAILURE_HEADS = ["status", "count", "reason", "configurations", "cases"]
+
+
+def _claim_rows(data: ReportData) -> list[list[str]]:
+    return [
+        [f"{r.claim.id}: {r.claim.text}", r.verdict, f"{r.claim.statement()} — {r.reason}"]
+        for r in data.claims
+    ]
+
+
+CLAIM_HEADS = ["claim", "verdict", "what was tested — evidence"]
 
 
 def _group_tables(data: ReportData, group_by: str) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -327,22 +464,51 @@ def _other_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
 # -- Markdown --------------------------------------------------------------------------------------
 def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str:
     """The Markdown report. With only ``meta`` (``run.json``) it shows the header and the run.json
-    summary; with ``data`` (see :func:`build`) it shows every table, plot and grid."""
-    rm = _typed(meta)
+    summary; with ``data`` (see :func:`build`) it opens on the headline and the claims, then every
+    table, plot and grid."""
     lines = banner(meta)
-    lines += [f"# evalsuite run `{md(rm.run_id)}`", ""]
+    lines += [f"# evalsuite run `{md(meta.get('run_id'))}`", ""]
+    if data is None:
+        lines += [f"- {k}: {md(v)}" for k, v in _header_items(meta)] + [""]
+        lines += ["## Configurations", ""]
+        lines += md_table(
+            ["configuration", "runner", "weights", "parameters", "load error"],
+            [
+                [
+                    md(n),
+                    md(c.get("runner")),
+                    md(c.get("weights")),
+                    md(_params(c)),
+                    md(c.get("load_error") or ""),
+                ]
+                for n, c in (meta.get("configs") or {}).items()
+            ],
+        )
+        return "\n".join(_meta_only_summary(_typed(meta), lines)) + "\n"
+    if data.headline is not None and data.headline.rows:
+        lines += ["## Headline", ""] + headline_markdown(data.headline)
+    lines += _claims_markdown(data)
+    strip, rest = data.grids[:1], data.grids[1:]
+    for _k, rel, caption in strip:
+        lines += [f"![{md(caption)}]({rel})", "", md(caption), ""]
+    lines += ["## Run", ""]
     lines += [f"- {k}: {md(v)}" for k, v in _header_items(meta)] + [""]
     lines += ["## Configurations", ""]
+    diff = _param_diff(meta.get("configs") or {})
     lines += md_table(
-        ["configuration", "runner", "weights", "parameters", "load error"],
+        ["configuration", "runner", "weights", "parameters that differ", "load error"],
         [
-            [md(n), md(c.runner), md(c.weights), md(_params(c)), md(c.load_error or "")]
-            for n, c in rm.configs.items()
+            [md(n), md(c.get("runner")), md(c.get("weights")), md(diff.get(n)), md(c.get("load_error") or "")]
+            for n, c in (meta.get("configs") or {}).items()
         ],
     )
-    if data is None:
-        return "\n".join(_meta_only_summary(rm, lines)) + "\n"
-
+    lines += ["<details><summary>All parameters</summary>", ""]
+    lines += md_table(
+        ["configuration", "parameters"],
+        [[md(n), md(_params(c))] for n, c in (meta.get("configs") or {}).items()],
+    )
+    lines += ["</details>", ""]
+    rm = _typed(meta)
     lines += ["## Summary", "", "### Rows", ""]
     lines += md_table(
         ["configuration", "weights", "rows", "ok", "errors", "skipped"],
@@ -361,11 +527,12 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
     names, rows = _metric_rows(data)
     qmap = {q.name: q for q in quantities(data.view)}
     if names:
-        lines += ["### Metrics: mean [bootstrap 95 % CI] N", ""]
+        lines += ["### Metrics: mean [bootstrap 95 % CI] N (set-level metrics: their value)", ""]
         lines += md_table(
             ["configuration"] + [md(f"{qmap[n].title} {qmap[n].arrow}".strip()) for n in names],
             [[md(c)] + [_rec_txt(r.get(n)) for n in names] for c, r in rows],
         )
+        lines += [f"† N < {SMALL_N}: the interval is not reliable.", ""]
         own = [
             (c, n, r[n])
             for c, r in rows
@@ -373,11 +540,12 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
             if n in r and not math.isnan(r[n].get("headline", math.nan))
         ]
         if own:
-            lines += ["Each metric's own aggregate from run.json (e.g. median latency, set-level FID):", ""]
+            lines += ["<details><summary>Each metric's own aggregate from run.json</summary>", ""]
             lines += md_table(
                 ["configuration", "metric", "aggregate", "N"],
                 [[md(c), md(n), fmt(r["headline"]), _int(r.get("headline_n"))] for c, n, r in own],
             )
+            lines += ["</details>", ""]
     from evalsuite.metrics.scoring import metric_notes
 
     # the notes' own text only: this section writes the heading once
@@ -400,38 +568,51 @@ def render_markdown(meta: dict[str, Any], data: ReportData | None = None) -> str
     if data.failures.empty:
         lines += ["None.", ""]
     else:
-        lines += md_table(
-            ["configuration", "status", "count", "reason", "cases"],
-            [
-                [
-                    md(f["config"]),
-                    md(f["status"]),
-                    str(f["count"]),
-                    md(f["reason"]),
-                    md(", ".join(f["cases"][:20]) + (" …" if len(f["cases"]) > 20 else "")),
-                ]
-                for f in data.failures.to_dict("records")
-            ],
-        )
+        lines += ["Grouped by reason (case ids taken out of the reason).", ""]
+        lines += md_table(FAILURE_HEADS, [[md(x) for x in row] for row in _failure_rows(data)])
     for group_by, title in (("category", "By category"), ("mask_family", "By mask family")):
         tables = _group_tables(data, group_by)
         if tables:
+            small = _min_n(data, group_by) < SMALL_N
             lines += [f"## {title}", ""]
+            if small:
+                lines += [
+                    f"<details><summary>Fewer than {SMALL_N} images in some cells: collapsed</summary>",
+                    "",
+                ]
             for t, gheads, rows2 in tables:
                 lines += [f"### {md(t)}", ""] + md_table(
                     [md(x) for x in gheads], [[md(x) for x in row] for row in rows2]
                 )
+            if small:
+                lines += ["</details>", ""]
     if data.plots:
         lines += ["## Plots", ""]
         for p in data.plots:
             lines += [f"![{md(p.title)}]({p.png})", "", f"{md(p.caption)} ([SVG]({p.svg}))", ""]
-    if data.grids:
+    if rest:
         lines += ["## Image grids", ""]
-        for _k, rel, caption in data.grids:
+        for _k, rel, caption in rest:
             lines += [f"![{md(caption)}]({rel})", "", md(caption), ""]
     if data.notes:
         lines += ["## Notes", ""] + [f"- {md(n)}" for n in data.notes] + [""]
     return "\n".join(lines) + "\n"
+
+
+def _claims_markdown(data: ReportData) -> list[str]:
+    if not data.claims and not data.claims_note:
+        return []
+    lines = [f"## Claims ({md(data.claims_name)})" if data.claims_name else "## Claims", ""]
+    if data.claims_note:
+        return lines + [md(data.claims_note), ""]
+    lines += md_table(
+        CLAIM_HEADS,
+        [[md(a), f"**{md(b)}**", md(c)] for a, b, c in _claim_rows(data)],
+    )
+    return lines + [
+        "Check them yourself: `evalsuite claims RUN_DIR [--claims FILE]` (docs/reports.md#claims).",
+        "",
+    ]
 
 
 def _int(x: Any) -> str:
@@ -458,8 +639,17 @@ def _html_table(heads: Sequence[str], rows: Sequence[Sequence[str]], first_text:
     return H.table(heads, rows, numeric=[False] * first_text + [True] * (len(heads) - first_text))
 
 
+def _details(summary: str, parts: Sequence[object], open_: bool = False) -> H.Markup:
+    return H.Markup("<details{}><summary>{}</summary>{}</details>").format(
+        H.Markup(" open") if open_ else "", summary, H.Markup("").join(H.esc(p) for p in parts)
+    )
+
+
 def render_html(data: ReportData, embed: bool = False, base: Path | None = None) -> str:
-    """The self-contained HTML report (inline CSS, no scripts; images relative to ``base`` or embedded)."""
+    """The self-contained HTML report (inline CSS, no scripts; images relative to ``base`` or embedded).
+
+    It opens on the headline, the claims' verdicts and an image strip; the full tables follow,
+    collapsed (``<details>``)."""
     meta = data.meta
     rm = data.view.run_meta
     base = base or data.view.path
@@ -469,23 +659,78 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
         body.append(
             H.Markup(f'<div class="banner">WARNING: {H.esc(title)}<small>{H.esc(detail)}</small></div>')
         )
-    body.append(H.tag("h1", f"evalsuite run {rm.run_id}"))
+    body.append(H.tag("h1", f"evalsuite run {meta.get('run_id')}"))
+    head = data.headline
+    if head is not None and head.rows:
+        body.append(H.tag("h2", "Headline", id="headline"))
+        hh, hr = headline_table(head)
+        body.append(H.table(hh, hr, numeric=[False, True, True] + [True] * (len(hh) - 5) + [False, True]))
+        body.append(
+            H.Markup('<ul class="verdicts">{}</ul>').format(
+                H.Markup("").join(H.Markup("<li>{}</li>").format(r.verdict) for r in head.rows)
+            )
+        )
+        for n in head.notes:
+            body.append(H.tag("p", n, cls="note"))
+    if data.claims or data.claims_note:
+        body.append(
+            H.tag("h2", f"Claims ({data.claims_name})" if data.claims_name else "Claims", id="claims")
+        )
+        if data.claims_note:
+            body.append(H.tag("p", data.claims_note, cls="note"))
+        else:
+            rows = _claim_rows(data)
+            body.append(
+                H.table(
+                    CLAIM_HEADS,
+                    [[a, H.tag("span", b, cls="v-" + b.replace(" ", "-")), c] for a, b, c in rows],
+                )
+            )
+            body.append(
+                H.tag(
+                    "p",
+                    "Check them yourself: evalsuite claims RUN_DIR [--claims FILE] (docs/reports.md#claims).",
+                    cls="note",
+                )
+            )
+    strip, rest = data.grids[:1], data.grids[1:]
+    for _k, rel, caption in strip:
+        body.append(H.figure(H.img(rel, caption, base, embed), caption))
     body.append(
-        H.Markup(
-            '<dl class="kv">'
-            + "".join(f"<dt>{H.esc(k)}</dt><dd>{H.esc(v)}</dd>" for k, v in _header_items(meta))
-            + "</dl>"
+        _details(
+            "Run: dataset, seeds, weights, device, versions",
+            [
+                H.Markup(
+                    '<dl class="kv">'
+                    + "".join(f"<dt>{H.esc(k)}</dt><dd>{H.esc(v)}</dd>" for k, v in _header_items(meta))
+                    + "</dl>"
+                )
+            ],
         )
     )
     body.append(H.tag("h2", "Configurations"))
+    diff = _param_diff(meta.get("configs") or {})
     body.append(
         H.table(
-            ["configuration", "runner", "weights", "parameters", "load error"],
-            [[n, c.runner, c.weights, _params(c), c.load_error or ""] for n, c in rm.configs.items()],
+            ["configuration", "runner", "weights", "parameters that differ", "load error"],
+            [
+                [n, c.get("runner"), c.get("weights"), diff.get(n), c.get("load_error") or ""]
+                for n, c in (meta.get("configs") or {}).items()
+            ],
         )
     )
-    body.append(H.tag("h2", "Summary"))
     body.append(
+        _details(
+            "All parameters",
+            [
+                H.table(
+                    ["configuration", "parameters"],
+                    [[n, _params(c)] for n, c in (meta.get("configs") or {}).items()],
+                )
+            ],
+        )
+    )
+    summary: list[object] = [
         H.table(
             ["configuration", "weights", "rows", "ok", "errors", "skipped"],
             [
@@ -502,21 +747,22 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
             numeric=[False, False, True, True, True, True],
             row_classes=["bad" if r["error"] else "" for r in data.status.to_dict("records")],
         )
-    )
-    names, rows = _metric_rows(data)
+    ]
+    names, rows2 = _metric_rows(data)
     qmap = {q.name: q for q in quantities(data.view)}
     if names:
-        body.append(H.tag("h3", "Metrics: mean [bootstrap 95 % CI] N"))
-        body.append(
+        summary.append(H.tag("h3", "Metrics: mean [bootstrap 95 % CI] N (set-level metrics: their value)"))
+        summary.append(
             _html_table(
                 ["configuration"] + [f"{qmap[n].title} {qmap[n].arrow}".strip() for n in names],
-                [[c] + [_rec_txt(r.get(n)) for n in names] for c, r in rows],
+                [[c] + [_rec_txt(r.get(n)) for n in names] for c, r in rows2],
             )
         )
-    body.append(H.tag("h3", "Speed and memory"))
+        summary.append(H.tag("p", f"† N < {SMALL_N}: the interval is not reliable.", cls="note"))
+    summary.append(H.tag("h3", "Speed and memory"))
     h, r = _speed_rows(data)
-    body.append(_html_table(h, r))
-    body.append(
+    summary.append(_html_table(h, r))
+    summary.append(
         H.tag(
             "p",
             "Latency: end-to-end seconds per image (median, p90); s/step: median over every denoising "
@@ -526,27 +772,31 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
     )
     h, r = _other_rows(data)
     if h:
-        body.append(H.tag("h3", "Other measurements: mean [95 % CI] N"))
-        body.append(_html_table(h, r))
+        summary.append(H.tag("h3", "Other measurements: mean [95 % CI] N"))
+        summary.append(_html_table(h, r))
+    body.append(H.tag("h2", "Summary"))
+    body.append(_details("Rows, metrics with CIs, speed and memory", summary))
     body.append(H.tag("h2", "Failures and skips"))
     if data.failures.empty:
         body.append(H.tag("p", "None."))
     else:
-        body.append(
-            H.table(
-                ["configuration", "status", "count", "reason", "cases"],
-                [
-                    [f["config"], f["status"], f["count"], f["reason"], ", ".join(f["cases"][:50])]
-                    for f in data.failures.to_dict("records")
-                ],
-            )
-        )
+        body.append(H.tag("p", "Grouped by reason (case ids taken out of the reason).", cls="note"))
+        body.append(H.table(FAILURE_HEADS, _failure_rows(data), numeric=[False, True, False, False, False]))
     for group_by, gtitle in (("category", "By category"), ("mask_family", "By mask family")):
         tables = _group_tables(data, group_by)
         if tables:
             body.append(H.tag("h2", gtitle))
-            for t, heads, rows2 in tables:
-                body += [H.tag("h3", t), _html_table(heads, rows2)]
+            parts: list[object] = []
+            for t, heads, rows3 in tables:
+                parts += [H.tag("h3", t), _html_table(heads, rows3)]
+            small = _min_n(data, group_by) < SMALL_N
+            body.append(
+                _details(
+                    f"{len(tables)} tables"
+                    + (f" (fewer than {SMALL_N} images in some cells)" if small else ""),
+                    parts,
+                )
+            )
     if data.plots:
         body.append(H.tag("h2", "Plots"))
         body.append(
@@ -561,7 +811,7 @@ def render_html(data: ReportData, embed: bool = False, base: Path | None = None)
         )
     if data.grids:
         body.append(H.tag("h2", "Image grids"))
-        for _k, rel, caption in data.grids:
+        for _k, rel, caption in rest:
             body.append(H.figure(H.img(rel, caption, base, embed), caption))
         body.append(H.tag("h3", "Cases shown"))
         body.append(H.table(["case", "category", "mask family", "prompt"], _case_table(data)))
@@ -651,9 +901,14 @@ def check_writable(run_dir: str | Path, command: str, writes: str) -> None:
         )
 
 
-def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
+def write_report(
+    run_dir: str | Path,
+    embed_images: bool = False,
+    reference: str | None = None,
+    claims: str | Path | None = None,
+) -> Path:
     """Write ``report.md``, ``report.html``, ``summary.csv``, ``plots/`` and ``grids/`` into
-    ``run_dir``; return the path of ``report.md``.
+    ``run_dir``; return the path of ``report.md``. ``reference`` and ``claims``: see :func:`build`.
 
     Everything is first written into a temporary folder inside ``run_dir``, then each file is
     renamed into place: a failure leaves the previous report files as they were (no half-written
@@ -674,7 +929,7 @@ def write_report(run_dir: str | Path, embed_images: bool = False) -> Path:
     except OSError as exc:
         raise RunDirNotWritable(f"cannot write into the run directory {path} ({exc.strerror})") from exc
     try:
-        data = build(path, out_dir=staging)
+        data = build(path, out_dir=staging, reference=reference, claims=claims)
         (staging / SUMMARY_CSV).write_bytes(data.summary.to_csv(index=False).encode("utf-8"))
         (staging / REPORT_MD).write_text(render_markdown(data.meta, data), encoding="utf-8")
         (staging / REPORT_HTML).write_text(

@@ -43,6 +43,15 @@ IDENTITY = frozenset(
     }
 )
 
+# Bookkeeping columns of the rows, never shown as measurements (and ``*_truncated`` flags).
+INTERNAL = frozenset({"rank", "first_call"})
+
+
+def internal(col: str) -> bool:
+    """A bookkeeping column (:data:`INTERNAL`, ``*_truncated``) rather than a measurement."""
+    return col in INTERNAL or col.endswith("_truncated")
+
+
 # Preferred order of metrics (others follow alphabetically).
 METRIC_ORDER = (
     "clip_score",
@@ -255,7 +264,9 @@ def discover_quantities(meta: dict[str, Any] | RunMeta, samples: pd.DataFrame) -
             out.append(Quantity(col, col, label, unit, hib, "resource"))
             taken.add(col)
     for col in sorted(samples.columns):
-        if col in taken or col in IDENTITY or not _numeric(samples, col) or not samples[col].notna().any():
+        if col in taken or col in IDENTITY or internal(col):
+            continue
+        if not _numeric(samples, col) or not samples[col].notna().any():
             continue
         out.append(Quantity(col, col, col, _guess_unit(col), None, "other"))
     return out

@@ -95,14 +95,31 @@ def default_run_id(
     return f"{dataset.name}-{weights.policy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
+def usable_cases(task: str | None, cases: Sequence[Case]) -> list[Case]:
+    """The cases a runner of ``task`` is run on: an ``inpaint`` runner gets the inpainting cases
+    (image and mask) when the dataset has any — otherwise every case, each then recorded as skipped
+    saying why and what to use; any other runner (text-to-image: the prompt) gets every case."""
+    if task != "inpaint":
+        return list(cases)
+    return [c for c in cases if c.is_inpainting] or list(cases)
+
+
 def work_items(
-    configs: Sequence[cfg.Configuration], dataset: Dataset, seeds: Sequence[int] | None
+    configs: Sequence[cfg.Configuration],
+    dataset: Dataset,
+    seeds: Sequence[int] | None,
+    tasks: dict[str, str] | None = None,
 ) -> list[tuple[str, Case, int]]:
-    """Every (configuration, case, seed) in a fixed order. ``seeds=None`` uses each case's own seed."""
+    """Every (configuration, case, seed) in a fixed order. ``seeds=None`` uses each case's own seed.
+
+    With ``tasks`` (configuration → runner task) each configuration gets the cases it can use
+    (:func:`usable_cases`): on the mixed ``smoke`` set the inpainting configurations run its
+    inpainting cases instead of recording its prompt-only cases as skipped rows.
+    """
     return [
         (c.name, case, s)
         for c in configs
-        for case in dataset.cases
+        for case in usable_cases((tasks or {}).get(c.name), dataset.cases)
         for s in (seeds if seeds is not None else [case.seed])
     ]
 
@@ -288,7 +305,7 @@ class GenerateScenario:
     ) -> None:
         self.rc, self.confs, self.ds, self.w = rc, confs, ds, w
         self.metric_names, self.metric_weights, self.dist = metric_names, metric_weights, dist
-        self.items = work_items(confs, ds, rc.seeds)
+        self.items = work_items(confs, ds, rc.seeds, {c.name: RUNNERS.get(c.runner).task for c in confs})
         self.lock_name = "run.lock" if dist.is_main else f"run.rank-{dist.rank}.lock"
         self.owns_directory = dist.is_main  # rank 0 cleans partial files
         self.done = False
