@@ -227,3 +227,38 @@ def test_frontier_scenario_on_tiny_weights(tmp_path: Path):
     md = (run / "frontier.md").read_text()
     assert "unavailable" in md and "Fastest point within paired LPIPS" in md and "plumbing only" in md
     assert (run / "pareto.png").stat().st_size > 0 and (run / "rows.jsonl").exists()
+    # distance to the limit: FLOP of one image at the measured matmul peak (float32 on the CPU)
+    assert meta["frontier"]["peaks"]["float32"]["tflops"] > 0
+    assert (ok.flop_per_image > 0).all() and (ok.floor_ratio > 1).all()
+    # fewer steps: 2/3 of the FLOP (2 of 3 steps), the same peak
+    assert by.loc["steps=2", "flop_per_image"] == pytest.approx(by.loc["ref", "flop_per_image"] * 2 / 3)
+    assert (ok.floor_s * ok.floor_ratio).round(9).equals(ok.s_per_image.round(9))
+    assert "× FLOP floor" in md and "matmul peaks measured in this run: float32" in md
+
+
+def test_peer_recipes_join_the_frontier_and_are_named_in_its_table(tmp_path: Path):
+    from evalsuite.report.frontier import _point_cells
+    from evalsuite.scenarios.frontier import PEER_RECIPES
+
+    spec = FrontierSpec(configs=["flux-dev"], points=["steps=2", "qkv,compile=regional"], peers=True)
+    labels = [p.label for p in spec.parsed()[1]]
+    assert labels == ["steps=2", "qkv,compile=regional", "precision=fp8,qkv,compile=regional"]  # no duplicate
+    assert [p.label for p in FrontierSpec(configs=["flux-dev"], points=["steps=2"]).parsed()[1]] == [
+        "steps=2"
+    ]
+    # the torchao recipe where torchao (or CUDA) is missing: its row says unavailable and names the peer
+    from evalsuite.results.store import RunStore
+    from evalsuite.scenarios.frontier import run_point
+
+    conf = cfg.resolve("flux-dev", [cfg.Override(None, "tiny_size", SIZE), cfg.Override(None, "steps", 2)])
+    point = PointSpec.parse("precision=fp8,qkv,compile=regional")
+    cases = list(load_dataset("smoke").cases)
+    if NEEDS["precision=fp8"][0]:
+        return  # torchao and CUDA here: the recipe would compile for minutes (the GPU benchmark runs it)
+    row = run_point(
+        conf, point, Weights("tiny"), torch.device("cpu"), cases, spec, RunStore(tmp_path), ApplyContext()
+    )
+    assert (
+        row["status"] == "unavailable" and row["peer"] == PEER_RECIPES["precision=fp8,qkv,compile=regional"]
+    )
+    assert "(torchao fp8 recipe)" in " | ".join(_point_cells(pd.Series(row)))

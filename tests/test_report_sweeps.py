@@ -3,7 +3,8 @@ results alone, byte for byte as before the renderers moved there.
 
 `tests/data/sweeps/*.json` hold the rows and `run.json` blocks of small CPU runs with tiny weights (one
 baseline replaced by a failure whose message holds a pipe); `expected/` holds the Markdown and CSV the
-scenarios wrote for them before the renderers moved into `evalsuite/report/`.
+scenarios wrote for them before the renderers moved into `evalsuite/report/` (frontier.md since with
+the "× FLOP floor" column, `—` for these rows, which predate it).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         compile_mode=args.compile_mode,
         bootstrap_resamples=args.bootstrap,
         metric_weights=args.metric_weights,
+        peers=args.peers,
     )
     path = run_sweep(frontier, spec, args, show="frontier.md")
     if isinstance(path, int):
@@ -74,6 +75,12 @@ def add_parser(sub: Any) -> None:
         choices=METRIC_WEIGHT_MODES,
         default=None,
         help="LPIPS/CLIP feature weights (default: from --weights)",
+    )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also measure the recipes users copy: diffusers' bf16 'qkv,compile=regional' and the torchao "
+        "fp8 recipe 'precision=fp8,qkv,compile=regional' (needs pip install 'evalsuite[accel]')",
     )
     p.add_argument("--compile-mode", default="default")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per CI")

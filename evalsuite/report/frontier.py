@@ -97,6 +97,7 @@ HEADINGS = [
     "s/image [CI]",
     "cold s",
     "compile s",
+    "× FLOP floor",
     "NVML GiB",
     "alloc GiB",
     "passes computed / reused",
@@ -110,12 +111,25 @@ HEADINGS = [
 ]
 
 
+def _peak_lines(peaks: dict[str, Any]) -> list[str]:
+    """The matmul peaks measured in the run (the FLOP floor's reference), one line."""
+    parts = [
+        f"{d} {cell(p.get('tflops'))} TFLOP/s"
+        if not pd.isna(p.get("tflops", math.nan))
+        else f"{d}: {p.get('reason', 'no peak')}"
+        for d, p in peaks.items()
+    ]
+    return [f"- matmul peaks measured in this run: {'; '.join(parts)}"] if parts else []
+
+
 def _point_cells(r: Any) -> list[str]:
     """One row of the points table."""
-    head = [str(r["base_config"]), f"`{r['point']}`"]
+    peer = r.get("peer")
+    label = f"`{r['point']}`" + (f" ({peer})" if isinstance(peer, str) and peer else "")
+    head = [str(r["base_config"]), label]
     weights = cell(bool(r["speed_depends_on_weights"]))
     if r["status"] != "ok":
-        return [*head, f"{r['status']}: {cell(r.get('reason'))}", *["—"] * 12, weights]
+        return [*head, f"{r['status']}: {cell(r.get('reason'))}", *["—"] * 13, weights]
     passes = (
         f"{cell(r.get('passes_computed'), 3)} / {cell(r.get('passes_reused'), 3)}"
         if not pd.isna(r.get("passes_computed", math.nan))
@@ -127,6 +141,7 @@ def _point_cells(r: Any) -> list[str]:
         f"{cell(r['s_per_image'])} [{cell(r.get('s_ci_low'), 3)}, {cell(r.get('s_ci_high'), 3)}]",
         cell(r.get("first_call_s")),
         cell(r.get("compile_s")),
+        f"{cell(r.get('floor_ratio'), 3)}×" if not pd.isna(r.get("floor_ratio", math.nan)) else "—",
         cell(r.get("nvml_peak_gib")),
         cell(r.get("alloc_peak_gib")),
         passes,
@@ -167,10 +182,13 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
         f"# evalsuite frontier `{meta.get('run_id')}`",
         "",
         *environment_lines(meta),
+        *_peak_lines(fr.get("peaks") or {}),
         f"- weights: {fr.get('weights')}; cases × seeds per point: {fr.get('pairs')}; reference: `{fr.get('reference')}`",
         "- s/image: median of one timed call per (case, seed) after one cold call (95 % order-statistic CI); "
-        "compile s = cold − warm median; quality: mean over pairs vs the reference image at the same case "
-        "and seed [95 % percentile bootstrap CI]",
+        "compile s = cold − warm median; × FLOP floor = s/image ÷ (FLOP of one image, every pass computed, "
+        "at the matmul peak measured in this run for the point's dtype: fp8 for fp8 precisions, else bf16 on "
+        "CUDA); quality: mean over pairs vs the reference image at the same case and seed [95 % percentile "
+        "bootstrap CI]",
         "",
     ]
     lines += md_table(HEADINGS, [_point_cells(r) for _, r in df.iterrows()], blank_after=False)

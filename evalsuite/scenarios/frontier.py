@@ -48,6 +48,7 @@ from evalsuite.results.store import RunStore
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
+from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.stats import bootstrap_statistic
 from evalsuite.trackers.stats import finite as finite_values
 from evalsuite.trackers.tracking import Call, cold_then_warm, summarize
@@ -58,6 +59,15 @@ __all__ = ["FrontierScenario", "FrontierSpec", "frontier", "run_point", "usable_
 log = logging.getLogger(__name__)
 
 QUALITY = ("lpips", "psnr", "ssim", "lpips_masked", "psnr_masked", "ssim_masked", "clip_delta")
+
+
+#: The acceleration recipes users copy, as points: diffusers' bf16 recipe (fused QKV + regional
+#: compile, docs/source/en/optimization) and the diffusers-torchao / flux-fast fp8 recipe (torchao's
+#: dynamic fp8 activations and weights, per row, + fused QKV + regional compile). ``--peers`` adds them.
+PEER_RECIPES = {
+    "qkv,compile=regional": "diffusers bf16 recipe",
+    "precision=fp8,qkv,compile=regional": "torchao fp8 recipe",
+}
 
 
 @dataclass
@@ -73,6 +83,10 @@ class FrontierSpec:
         lpips_max: thresholds X of the "fastest within paired LPIPS ≤ X" table.
         compile_mode: ``torch.compile`` mode.
         bootstrap_resamples: resamples of each bootstrap CI.
+        peak_seconds: seconds of each matmul peak measurement (the FLOP floor's reference); default
+            2 on CUDA, 0.2 elsewhere.
+        peers: add the recipes users copy (:data:`PEER_RECIPES`) as points, so the table shows what
+            evalsuite's own points gain over them, measured in the same run.
         metric_weights: feature-network weights for LPIPS/CLIP (``real``, ``random_full``,
             ``random``; default from the weights policy).
     """
@@ -86,6 +100,8 @@ class FrontierSpec:
     compile_mode: str = "default"
     bootstrap_resamples: int = 2000
     metric_weights: str | None = None
+    peak_seconds: float | None = None
+    peers: bool = False
 
     def validate(self) -> None:
         """Raise :class:`RunConfigError` (a ``ValueError``) naming the field for an unusable value (before anything is loaded)."""
@@ -105,7 +121,7 @@ class FrontierSpec:
         """(reference, accelerated points without duplicates of the reference); raises PointError (a ValueError)."""
         ref = PointSpec.parse(self.reference)
         pts: list[PointSpec] = []
-        for text in self.points:
+        for text in [*self.points, *(PEER_RECIPES if self.peers else {})]:
             p = PointSpec.parse(text)
             if p != ref and p not in pts:
                 pts.append(p)
@@ -113,6 +129,44 @@ class FrontierSpec:
 
 
 # -- running one point -----------------------------------------------------------------------------
+
+
+#: Precisions whose matmuls run in fp8 (their floor uses the fp8 peak; ``layerwise`` only stores fp8).
+FP8_COMPUTE = ("fp8", "fp8_row", "fp8_tensor")
+
+
+def peak_dtypes(device: torch.device) -> list[str]:
+    """The matmul dtypes whose peaks a frontier measures: bf16 and fp8 on CUDA, float32 elsewhere
+    (tiny CPU runs compute in float32)."""
+    return ["bfloat16", "fp8"] if device.type == "cuda" else ["float32"]
+
+
+def flop_floor(
+    runner: Runner, point: PointSpec, peaks: dict[str, dict[str, Any]], s_per_image: float
+) -> dict[str, Any]:
+    """Distance to the hardware limit of one point: ``flop_per_image`` (one denoising step's FLOP
+    from the runner's FLOP model, :func:`evalsuite.trackers.flops.step_flops`, × steps — every pass
+    computed, so a cache's skipped passes count as work it avoided), ``floor_s`` (that FLOP at the
+    measured peak of the point's matmul dtype: fp8 for fp8 precisions, else the runner's dtype on
+    CPU or bf16 on CUDA), ``floor_ratio`` (s/image ÷ floor; 1 is the limit) and what they used."""
+    flop_step, method = step_flops(runner, 1)
+    steps = int(runner.params.steps)
+    flop = flop_step * steps
+    if point.get("precision") in FP8_COMPUTE:
+        key = "fp8"
+    elif runner.device.type == "cuda":
+        key = "bfloat16"
+    else:
+        key = str(runner.dtype).removeprefix("torch.")
+    tflops = float((peaks.get(key) or {}).get("tflops", math.nan))
+    floor = flop / (tflops * 1e12) if tflops and math.isfinite(tflops) and math.isfinite(flop) else math.nan
+    return {
+        "flop_per_image": flop,
+        "flop_method": f"{method} × {steps} steps",
+        "floor_peak": f"{key} {tflops:.4g} TFLOP/s" if math.isfinite(tflops) else f"{key}: no peak",
+        "floor_s": floor,
+        "floor_ratio": s_per_image / floor if floor and math.isfinite(floor) else math.nan,
+    }
 
 
 def run_point(
@@ -125,14 +179,22 @@ def run_point(
     store: RunStore,
     ctx: ApplyContext,
     log_prefix: str = "",
+    peaks: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Load, apply, time and save images of one point; returns its row (``status`` ok/unavailable/error)."""
+    """Load, apply, time and save images of one point; returns its row (``status`` ok/unavailable/error).
+
+    With ``peaks`` (measured matmul TFLOP/s by dtype), the row also holds the point's FLOP floor:
+    the FLOP of one image (every denoiser pass computed) at the peak of the point's matmul dtype, and
+    ``floor_ratio`` = s/image ÷ floor (see :func:`flop_floor`)."""
     row: dict[str, Any] = {
         "base_config": conf.name,
         "point": point.label,
         "config": f"{conf.name}[{point.label}]",
         "speed_depends_on_weights": point.speed_depends_on_weights,
     }
+    peer = {PointSpec.parse(k).label: v for k, v in PEER_RECIPES.items()}.get(point.label)
+    if peer:
+        row["peer"] = peer
     name = f"{log_prefix}{row['config']}"
     runner: Runner | None = None
     t0 = time.perf_counter()
@@ -197,6 +259,8 @@ def run_point(
             images=images,
         )
         row["compile_s"] = max(0.0, row["first_call_s"] - st["median"]) if point.compiled else 0.0
+        if peaks:
+            row.update(flop_floor(runner, point, peaks, st["median"]))
         if m.peak("nvml_peak_gib") is not None:
             row["nvml_peak_gib"] = m.peak("nvml_peak_gib")
         elif m.unavailable():
@@ -391,6 +455,12 @@ def frontier_quantities(quality_evidence: bool) -> dict[str, dict[str, Any]]:
             "higher_is_better": False,
             "kind": "resource",
         },
+        "floor_ratio": {
+            "label": "s/image ÷ FLOP floor at the measured matmul peak",
+            "unit": "×",
+            "higher_is_better": False,
+            "kind": "resource",
+        },
         "passes_computed": {
             "label": "denoiser passes computed per image",
             "unit": "",
@@ -429,6 +499,7 @@ class FrontierScenario(SweepScenario):
         self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode)
         self.scorer: PairedScorer | None = None
         self.mode = spec.metric_weights or _default_mode(w.policy)
+        self.peaks: dict[str, dict[str, Any]] = {}
 
     def plan(self, ctx: RunContext) -> None:
         spec = self.spec
@@ -440,6 +511,17 @@ class FrontierScenario(SweepScenario):
             "plumbing_only": self.w.policy in NO_QUALITY_EVIDENCE,
             "pairs": f"{spec.n_cases} × {len(spec.seeds)}",
         }
+        secs = (
+            spec.peak_seconds
+            if spec.peak_seconds is not None
+            else (2.0 if ctx.device.type == "cuda" else 0.2)
+        )
+        self.peaks = {
+            d: measure_peak_tflops(ctx.device, d, min_seconds=secs) for d in peak_dtypes(ctx.device)
+        }
+        for d, pk in self.peaks.items():
+            log.info("matmul peak %s: %.4g TFLOP/s", d, pk.get("tflops", math.nan))
+        ctx.meta["frontier"]["peaks"] = self.peaks
         ctx.meta["quantities"] = frontier_quantities(self.w.policy not in NO_QUALITY_EVIDENCE)
 
     def run(self, ctx: RunContext) -> None:
@@ -461,6 +543,7 @@ class FrontierScenario(SweepScenario):
                     ctx.store,
                     self.apply_ctx,
                     log_prefix=f"[{k}/{total}] ",
+                    peaks=self.peaks,
                 )
                 row["is_reference"] = pt == self.ref
                 # paired quality against this configuration's reference point
