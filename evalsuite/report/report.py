@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -355,6 +356,16 @@ def _min_n(data: ReportData, group_by: str) -> int:
     return int(s["n"].min()) if len(s) else 0
 
 
+def _without_case_id(reason: str, case_id: str) -> str:
+    """``reason`` with ``case_id`` replaced by ``…`` where it stands as the id: quoted (``'c1'``), or —
+    for ids of 3 characters or more — as a whole token (never inside a word or a path: a case ``a``
+    must not turn ``load`` into ``lo…d``)."""
+    reason = reason.replace(repr(case_id), "'…'")
+    if len(case_id) >= 3:
+        reason = re.sub(rf"(?<![\w./-]){re.escape(case_id)}(?![\w./-])", "…", reason)
+    return reason
+
+
 def _failure_groups(data: ReportData) -> list[dict[str, Any]]:
     """Errors and skips grouped by (status, reason with the case id taken out): count, the
     configurations with their counts, a few cases."""
@@ -362,7 +373,7 @@ def _failure_groups(data: ReportData) -> list[dict[str, Any]]:
     for f in data.failures.to_dict("records"):
         reason = str(f["reason"])
         for c in f["cases"]:
-            reason = reason.replace(repr(c.split("#")[0]), "'…'").replace(c.split("#")[0], "…")
+            reason = _without_case_id(reason, c.split("#")[0])
         g = groups.setdefault(
             (str(f["status"]), reason),
             {"status": f["status"], "reason": reason, "count": 0, "configs": {}, "cases": []},
