@@ -440,3 +440,20 @@ def test_evalsuite_run_registers_with_its_label_unless_no_catalog(tmp_path: Path
     res = cli(*args, "--out", "other", "--no-catalog", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [p.name for p in (tmp_path / "other").iterdir() if not p.is_dir()] == []
+
+
+def test_compare_resolves_catalog_labels_and_latest(tree: Path):
+    path = str(tree / "catalog.duckdb")
+    assert cli("catalog", "index", str(tree), "--catalog", path, cwd=tree).returncode == 0
+    assert cli("catalog", "label", "r1", "v0.3.0", "--catalog", path, cwd=tree).returncode == 0
+    res = cli(
+        "compare", "catalog:v0.3.0", "catalog:latest", "--catalog", path, "--out", str(tree / "cmp"), cwd=tree
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    # latest comparable to r1: r3 (other-data is newer but used other data)
+    assert f"A: catalog:v0.3.0 = {tree / 'r1'}" in res.stdout
+    assert f"B: catalog:latest = {tree / 'r3'}" in res.stdout
+    assert (tree / "cmp" / "compare.md").is_file()
+    res = cli("compare", "catalog:v9", str(tree / "r2"), "--catalog", path, cwd=tree)
+    assert res.returncode == 2 and "catalog:v9: no run with that label or run id" in res.stderr
+    assert "labels: v0.3.0" in res.stderr

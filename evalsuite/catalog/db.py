@@ -148,7 +148,9 @@ class IndexReport:
 def _connect(path: Path, read_only: bool) -> Any:
     import duckdb
 
-    config = {"enable_external_access": "false", "lock_configuration": "true"} if read_only else {}
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {"enable_external_access": False, "lock_configuration": True} if read_only else {}
+    )
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
@@ -416,6 +418,53 @@ class Catalog:
             ).fetchall()
         ]
 
+    def resolve_ref(self, ref: str, like: str | None = None) -> str:
+        """The run directory a ``catalog:REF`` names (``REF`` without the prefix): ``latest`` — the
+        newest ``evalsuite run`` run, or with ``like`` (a run directory) the newest other run
+        comparable to it (same dataset fingerprint and device, a configuration in common); a label —
+        the newest run with that label; else a run id.
+
+        Raises:
+            CatalogError: nothing matches (the message lists the labels).
+        """
+        if ref == "latest":
+            if like is None:
+                got = self.con.execute(
+                    "SELECT path FROM runs WHERE kind = 'generate' ORDER BY started DESC NULLS LAST, run_id DESC LIMIT 1"
+                ).fetchone()
+            else:
+                key = str(Path(like).resolve())
+                got = self.con.execute(
+                    """SELECT r.path FROM runs r, runs k
+                    WHERE k.run_key = ? AND r.run_key <> k.run_key AND r.kind = 'generate'
+                      AND r.dataset_fingerprint IS NOT DISTINCT FROM k.dataset_fingerprint
+                      AND coalesce(r.gpu_name, r.device_type) IS NOT DISTINCT FROM coalesce(k.gpu_name, k.device_type)
+                      AND EXISTS (SELECT 1 FROM configs a JOIN configs b ON a.config = b.config
+                                  WHERE a.run_key = r.run_key AND b.run_key = k.run_key)
+                    ORDER BY r.started DESC NULLS LAST, r.run_id DESC LIMIT 1""",
+                    [key],
+                ).fetchone()
+            if got is None:
+                raise CatalogError(
+                    f"catalog:latest: no {'run comparable to ' + str(like) if like else 'run'} in the catalog "
+                    f"{self.path} (same dataset fingerprint and device, a configuration in common)"
+                )
+            return str(got[0])
+        got = self.con.execute(
+            "SELECT path FROM runs WHERE label = ? ORDER BY started DESC NULLS LAST, run_id DESC LIMIT 1",
+            [ref],
+        ).fetchone()
+        if got is not None:
+            return str(got[0])
+        keys = self.con.execute("SELECT path FROM runs WHERE run_id = ?", [ref]).fetchall()
+        if len(keys) == 1:
+            return str(keys[0][0])
+        labels = ", ".join(self.labels()) or "none"
+        raise CatalogError(
+            f"catalog:{ref}: no run with that label or run id in the catalog {self.path} (labels: {labels}; "
+            "use catalog:latest, catalog:LABEL or catalog:RUN_ID)"
+        )
+
     # -- reading ------------------------------------------------------------------------------------
     def list_runs(
         self,
@@ -430,7 +479,8 @@ class Catalog:
         """Runs, newest first, filtered (every filter a parameter): ``config`` one of its
         configurations, ``dataset`` its name or fingerprint, ``device`` part of the GPU/CPU name or
         the device type, ``since`` an ISO date or time (runs started then or later)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if config is not None:
             where.append("EXISTS (SELECT 1 FROM configs c WHERE c.run_key = r.run_key AND c.config = ?)")
             params.append(config)
@@ -637,11 +687,19 @@ def _records(key: str, path: Path, meta: RunMeta, rows: list[Row]) -> dict[str, 
         }
         for name, e in meta.configs.items()
     ]
-    row_recs, values, frontier, plan = [], [], [], []
+    row_recs: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    frontier: list[dict[str, Any]] = []
+    plan: list[dict[str, Any]] = []
     for r in rows:
         d = r.to_dict()
-        ident = {"run_key": key, "config": str(r.config), "case_id": str(r.case_id), "seed": _int(r.seed)}
-        rec = {
+        ident: dict[str, Any] = {
+            "run_key": key,
+            "config": str(r.config),
+            "case_id": str(r.case_id),
+            "seed": _int(r.seed),
+        }
+        rec: dict[str, Any] = {
             **ident,
             "status": r.status,
             "error": _text(r.error),
