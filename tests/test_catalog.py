@@ -457,3 +457,55 @@ def test_compare_resolves_catalog_labels_and_latest(tree: Path):
     res = cli("compare", "catalog:v9", str(tree / "r2"), "--catalog", path, cwd=tree)
     assert res.returncode == 2 and "catalog:v9: no run with that label or run id" in res.stderr
     assert "labels: v0.3.0" in res.stderr
+
+
+CRASH = """
+import os, signal, sys
+import pandas as pd
+from evalsuite.catalog import db
+
+real, calls = db.Catalog._write, []
+
+
+def crashing(self, key, records):
+    calls.append(key)
+    if len(calls) < 3:
+        return real(self, key, records)
+    self.con.begin()  # the third run: half its records written, then SIGKILL before the commit
+    self._delete(key)
+    for table in ("runs", "rows"):
+        self.con.register("_f", pd.DataFrame.from_records(records[table]))
+        self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _f")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+db.Catalog._write = crashing
+with db.Catalog(sys.argv[1]) as cat:
+    cat.index([sys.argv[2]])
+"""
+
+
+def test_sigkill_mid_index_leaves_a_consistent_catalog_the_next_index_completes(tree: Path):
+    import subprocess
+    import sys
+
+    path = tree / "catalog.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run(
+        [sys.executable, "-c", CRASH, str(path), str(tree)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == -9, res.stderr
+    with Catalog(path, lock_timeout=5) as cat:  # the dead writer's lock is free, its transaction gone
+        runs = [r[0] for r in cat.con.execute("SELECT run_key FROM runs").fetchall()]
+        assert len(runs) == 2
+        n_rows = cat.con.execute("SELECT count(DISTINCT run_key) FROM rows").fetchone()[0]
+        assert n_rows == 2  # no row of the half-written run
+        rep = cat.index([tree])
+        assert len(rep.added) == 6 and len(rep.unchanged) == 2
+        incremental = dump(cat)
+        cat.rebuild()
+        assert dump(cat) == incremental
