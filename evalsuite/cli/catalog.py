@@ -1,5 +1,5 @@
 """``evalsuite catalog``: the results catalog (docs/catalog.md) — ``list``, ``index``, ``rebuild``,
-``label``, ``trend``, ``regressions``, ``query``.
+``label``, ``trend``, ``regressions``, ``site``, ``query``.
 
 Light: duckdb, pandas and matplotlib are imported inside the commands (``evalsuite catalog --help``
 imports none of them). The catalog file is ``--catalog PATH``, else ``EVALSUITE_CATALOG``, else
@@ -104,6 +104,18 @@ def cmd_regressions(args: argparse.Namespace) -> int:
     return res.exit_code
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from evalsuite.catalog.db import Catalog
+    from evalsuite.catalog.site import write_site
+    from evalsuite.compare.thresholds import load_thresholds
+
+    thresholds = load_thresholds(args.thresholds) if args.thresholds else None
+    with Catalog(_catalog_path(args), read_only=True) as cat:
+        index = write_site(cat, args.out_dir, thresholds)
+    print(f"site: {index}")
+    return EXIT_OK
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from evalsuite.catalog.db import query
 
@@ -192,6 +204,14 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--config", default=None, help="only this configuration")
     q.add_argument("--all", action="store_true", help="also list the checks that passed")
     q.set_defaults(func=cmd_regressions)
+
+    q = cs.add_parser(
+        "site", help="a static dashboard (index.html: regressions, trends, runs, frontier and plan per GPU)"
+    )
+    common(q)
+    q.add_argument("out_dir", metavar="OUT_DIR")
+    q.add_argument("--thresholds", default=None, metavar="FILE", help="threshold YAML for the regressions list")
+    q.set_defaults(func=cmd_site)
 
     q = cs.add_parser("query", help="DuckDB SQL over the catalog on a read-only connection")
     common(q)
