@@ -210,7 +210,9 @@ def add_parser(sub: Any) -> None:
     )
     common(q)
     q.add_argument("out_dir", metavar="OUT_DIR")
-    q.add_argument("--thresholds", default=None, metavar="FILE", help="threshold YAML for the regressions list")
+    q.add_argument(
+        "--thresholds", default=None, metavar="FILE", help="threshold YAML for the regressions list"
+    )
     q.set_defaults(func=cmd_site)
 
     q = cs.add_parser("query", help="DuckDB SQL over the catalog on a read-only connection")
