@@ -175,6 +175,7 @@ class Catalog:
     ):
         self.path = Path(path)
         self.read_only = read_only
+        self._known: dict[str, tuple[str, str]] = {}  # run_key → (file stamp, content hash), per index()
         self._lock: Any = None
         if read_only:
             if not self.path.is_file():
@@ -285,6 +286,12 @@ class Catalog:
         skipped with one warning naming it and why; with ``prune``, runs of a scanned root whose
         directory is gone are removed."""
         report = IndexReport()
+        self._known = {
+            k: (stamp, digest)
+            for k, stamp, digest in self.con.execute(
+                "SELECT run_key, file_stamp, content_hash FROM runs"
+            ).fetchall()
+        }
         for p in paths:
             path = Path(p).resolve()
             if (path / RUN_JSON).is_file():
@@ -331,9 +338,7 @@ class Catalog:
         store = RunStore(path)
         files = [store.run_json, *store.journals()]
         stamp = json.dumps([[f.name, *_stat(f)] for f in files])
-        got = self.con.execute(
-            "SELECT file_stamp, content_hash FROM runs WHERE run_key = ?", [key]
-        ).fetchone()
+        got = self._known.get(key)
         if got and got[0] == stamp:
             report.unchanged.append(key)
             return

@@ -244,12 +244,14 @@ def regressions(
     thresholds: Sequence[Any] | None = None,
     window: int = 1,
     config: str | None = None,
+    latest_only: bool = False,
 ) -> Regressions:
     """Judge every run of every series (configuration, dataset, device, weights) against the previous
     comparable run (paired, ``window`` 1) or the median of the previous ``window`` runs.
 
     ``thresholds``: :class:`~evalsuite.compare.thresholds.Threshold` list (``None``: a
     :data:`DEFAULT_MAX_REGRESSION` relative worsening with significance required, on every quantity).
+    ``latest_only``: judge only the newest run of each series (what a dashboard shows).
     """
     if window < 1:
         raise CatalogError(f"--window {window}: give 1 (previous run, paired) or more (rolling median)")
@@ -263,13 +265,13 @@ def regressions(
     used: set[str] = set()
     cache: dict[tuple[str, str], Any] = {}  # one comparison per pair of runs, for all its configurations
     for (cfg, *_), runs in groups.items():
-        for i in range(1, len(runs)):
+        for i in range(max(1, len(runs) - 1) if latest_only else 1, len(runs)):
             cur = runs[i]
             if window == 1:
                 findings += _paired(cfg, runs[i - 1], cur, thresholds, notes, used, cache)
             else:
                 findings += _rolling(cat, cfg, runs[max(0, i - window) : i], cur, thresholds, used)
-    n_pairs = sum(max(0, len(runs) - 1) for runs in groups.values())
+    n_pairs = sum(min(1, len(r) - 1) if latest_only else len(r) - 1 for r in groups.values())
     unmatched = [t.metric for t in thresholds or [] if t.metric not in used] if n_pairs else []
     if unmatched:
         notes.append(f"threshold(s) matched no compared quantity: {', '.join(unmatched)}")

@@ -1,7 +1,8 @@
 """``evalsuite catalog site OUT``: a static, self-contained dashboard of the catalog (one
 ``index.html``: inline CSS and SVG, no script, no network; opens from ``file://``).
 
-Sections, in order: the regressions list (:func:`evalsuite.catalog.history.regressions`), the
+Sections, in order: the regressions list (:func:`evalsuite.catalog.history.regressions` of the newest
+run of each series against the previous comparable one), the
 configurations × key metrics with a trend sparkline per comparable series, the runs (newest first,
 each linking to its ``report.html``), and the frontier points and plan rows per GPU. Every text goes
 through :mod:`evalsuite.report.html` (markupsafe escaping).
@@ -200,7 +201,7 @@ def write_site(cat: Catalog, out_dir: str | Path, thresholds: Sequence[Any] | No
     out_dir.mkdir(parents=True, exist_ok=True)
     body: list[object] = [tag("h1", "evalsuite results catalog")]
     body.append(tag("p", f"catalog {cat.path}", cls="note"))
-    body += _regressions_section(regressions(cat, thresholds))
+    body += _regressions_section(regressions(cat, thresholds, latest_only=True))
     body += _metrics_section(cat)
     body += _runs_section(cat, out_dir.resolve())
     body += _per_gpu(

@@ -99,7 +99,7 @@ def cmd_regressions(args: argparse.Namespace) -> int:
 
     thresholds = load_thresholds(args.thresholds) if args.thresholds else None
     with Catalog(_catalog_path(args), read_only=True) as cat:
-        res = regressions(cat, thresholds, args.window, args.config)
+        res = regressions(cat, thresholds, args.window, args.config, args.latest)
     print(regressions_table(res, args.all))
     return res.exit_code
 
@@ -202,6 +202,7 @@ def add_parser(sub: Any) -> None:
         "previous N runs' aggregates",
     )
     q.add_argument("--config", default=None, help="only this configuration")
+    q.add_argument("--latest", action="store_true", help="judge only the newest run of each series")
     q.add_argument("--all", action="store_true", help="also list the checks that passed")
     q.set_defaults(func=cmd_regressions)
 
