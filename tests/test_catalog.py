@@ -509,3 +509,27 @@ def test_sigkill_mid_index_leaves_a_consistent_catalog_the_next_index_completes(
         incremental = dump(cat)
         cat.rebuild()
         assert dump(cat) == incremental
+
+
+def test_a_pytest_baseline_from_the_catalog(tree: Path):
+    from evalsuite.catalog.history import catalog_baseline
+    from evalsuite.compare.baselines import assert_no_regression
+    from evalsuite.results.run import load_run
+
+    path = tree / "catalog.duckdb"
+    assert cli("catalog", "index", str(tree), "--catalog", str(path), cwd=tree).returncode == 0
+    assert cli("catalog", "label", "r2", "v0.3.0", "--catalog", str(path), cwd=tree).returncode == 0
+    base = catalog_baseline(path, "catalog:v0.3.0", "cfg-fast")
+    assert base.name == "catalog:v0.3.0" and base.config == "cfg-fast"
+    assert base.data["provenance"]["run_id"] == "r2"
+    # r3's planted cfg-fast slowdown fails against it; cfg-slow does not
+    with pytest.raises(AssertionError, match="latency"):
+        assert_no_regression(
+            load_run(tree / "r3").select("cfg-fast"), base, ["latency"], {"latency": {"rel": 0.1}}, "compare"
+        )
+    slow = catalog_baseline(path, "catalog:v0.3.0", "cfg-slow")
+    assert_no_regression(
+        load_run(tree / "r3").select("cfg-slow"), slow, ["latency"], {"latency": {"rel": 0.1}}, "compare"
+    )
+    with pytest.raises(CatalogError, match="has no configuration 'nope'"):
+        catalog_baseline(path, "catalog:v0.3.0", "nope")

@@ -452,3 +452,26 @@ def regressions_table(res: Regressions, show_all: bool = False) -> str:
     )
     lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)
+
+
+def catalog_baseline(catalog: str | Path, ref: str, config: str) -> Any:
+    """The pytest plugin's baseline from the catalog: ``config`` of the run that ``ref`` names
+    (``catalog:LABEL``, ``catalog:RUN_ID`` or ``catalog:latest``; the prefix is optional), as a
+    :class:`~evalsuite.compare.baselines.Baseline` built from that run directory.
+
+    Raises:
+        CatalogError: no such catalog or run, or the run has no configuration ``config``.
+        BaselineError: the run's rows of ``config`` failed (a baseline must describe a healthy run).
+    """
+    from evalsuite.compare.baselines import Baseline
+    from evalsuite.results.run import load_run
+
+    name = ref.removeprefix("catalog:")
+    with Catalog(catalog, read_only=True) as cat:
+        path = cat.resolve_ref(name)
+    run = load_run(path)
+    if config not in run.config_names:
+        raise CatalogError(
+            f"catalog:{name} ({path}) has no configuration {config!r}; it has {', '.join(run.config_names) or 'none'}"
+        )
+    return Baseline.from_run(run.select(config), f"catalog:{name}")
