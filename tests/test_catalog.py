@@ -533,3 +533,41 @@ def test_a_pytest_baseline_from_the_catalog(tree: Path):
     )
     with pytest.raises(CatalogError, match="has no configuration 'nope'"):
         catalog_baseline(path, "catalog:v0.3.0", "nope")
+
+
+def test_an_older_catalog_is_rebuilt_from_its_folders(tree: Path):
+    path = tree / "catalog.duckdb"
+    with Catalog(path) as cat:
+        cat.index([tree])
+        before = dump(cat)
+        cat.con.execute("UPDATE catalog_meta SET value = '0' WHERE key = 'schema'")
+        cat.con.execute("DELETE FROM aggregates")  # what an older version did not hold
+    with pytest.raises(CatalogError, match="older evalsuite .*'evalsuite catalog rebuild'"):
+        Catalog(path, read_only=True)
+    with Catalog(path) as cat:
+        assert cat.dicts("SELECT value FROM catalog_meta WHERE key = 'schema'") == [
+            {"value": str(CATALOG_SCHEMA)}
+        ]
+        assert dump(cat) == before
+
+
+def test_sweep_commands_register_their_run(tmp_path: Path, monkeypatch):
+    from evalsuite.cli.common import run_sweep
+    from evalsuite.cli.main import build_parser
+
+    def fake_plan(spec, **kw):  # what evalsuite.scenarios.plan.plan returns: the run directory
+        path = make_sweep(Path(kw["out"]) / "plan-x", "plan", [{"config": "x[te_cpu]", "case_id": "c", "seed": 0,
+                          "status": "ok", "error": None, "image": None, "strategy": "te_cpu"}])  # fmt: skip
+        (path / "plan.md").write_text("| plan |\n")
+        return path
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["plan", "flux-dev", "--out", "sweeps", "--label", "nightly"])
+    assert run_sweep(fake_plan, None, args, show="plan.md") == Path("sweeps") / "plan-x"
+    with Catalog(tmp_path / "sweeps" / "catalog.duckdb", read_only=True) as cat:
+        assert cat.dicts("SELECT run_id, kind, label FROM runs") == [
+            {"run_id": "plan-x", "kind": "plan", "label": "nightly"}
+        ]
+    args = build_parser().parse_args(["plan", "flux-dev", "--out", "other", "--no-catalog"])
+    run_sweep(fake_plan, None, args, show="plan.md")
+    assert not (tmp_path / "other" / "catalog.duckdb").exists()
