@@ -349,7 +349,8 @@ class Catalog:
             return
         try:
             meta = read_run_meta(store)
-            rows = [Row.from_dict(r) for r in store.rows()]
+            raw = store.rows()
+            rows = [(Row.from_dict(r), r) for r in raw]  # typed, and as stored (from_dict round-trips)
             records = _records(key, path, RunMeta.from_dict(meta), rows)
         except Exception as exc:  # a broken, foreign or half-written directory: skip it, lose nothing else
             why = str(exc) or type(exc).__name__
@@ -632,13 +633,15 @@ def _base(config: str) -> str:
     return config.split("[", 1)[0]
 
 
-def _records(key: str, path: Path, meta: RunMeta, rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
-    """The catalog records of one run: table name → rows."""
+def _records(
+    key: str, path: Path, meta: RunMeta, rows: list[tuple[Row, dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """The catalog records of one run: table name → rows (``rows``: each row typed and as stored)."""
     env = meta.environment or {}
     dev = env.get("device") or {}
     versions = env.get("versions") or {}
     policies = set((meta.weights or {}).values())
-    status = [r.status for r in rows]
+    status = [r.status for r, _ in rows]
     run = {
         "run_key": key,
         "run_id": meta.run_id or path.name,
@@ -696,8 +699,7 @@ def _records(key: str, path: Path, meta: RunMeta, rows: list[Row]) -> dict[str, 
     values: list[dict[str, Any]] = []
     frontier: list[dict[str, Any]] = []
     plan: list[dict[str, Any]] = []
-    for r in rows:
-        d = r.to_dict()
+    for r, d in rows:
         ident: dict[str, Any] = {
             "run_key": key,
             "config": str(r.config),
@@ -786,7 +788,7 @@ def _records(key: str, path: Path, meta: RunMeta, rows: list[Row]) -> dict[str, 
     }
 
 
-def _aggregates(key: str, meta: RunMeta, rows: list[Row]) -> list[dict[str, Any]]:
+def _aggregates(key: str, meta: RunMeta, rows: list[tuple[Row, dict[str, Any]]]) -> list[dict[str, Any]]:
     """``summary.<config>.metrics`` with a 95 % CI: the recorded one where the metric gives it, else
     the bootstrap of :mod:`evalsuite.trackers.stats` over the configuration's ok rows (the median for
     latency, the mean otherwise), ``NULL`` for a metric without per-image values."""
@@ -794,7 +796,7 @@ def _aggregates(key: str, meta: RunMeta, rows: list[Row]) -> list[dict[str, Any]
 
     out = []
     for config, summ in (meta.summary or {}).items():
-        ok = [r.to_dict() for r in rows if r.config == config and r.ok]
+        ok = [d for r, d in rows if r.config == config and r.ok]
         for metric, entry in (summ.metrics or {}).items():
             if not isinstance(entry, dict):
                 continue
