@@ -335,6 +335,13 @@ def test_regressions_flag_the_planted_one_only(tree: Path):
         "catalog", "regressions", "--thresholds", str(ths), "--window", "2", "--catalog", path, cwd=tree
     )
     assert res.returncode == 1 and "median of 2 previous run(s)" in res.stdout
+    # a threshold named by the column (latency_s) judges the aggregate (latency) there too
+    alias = tree / "alias.yaml"
+    alias.write_text("- {metric: latency_s, max_regression: 0.1, mode: relative}\n")
+    res = cli(
+        "catalog", "regressions", "--thresholds", str(alias), "--window", "2", "--catalog", path, cwd=tree
+    )
+    assert res.returncode == 1 and "| REGRESSION | cfg-fast |" in res.stdout, res.stdout
     # without the regressing run: nothing regresses
     shutil.rmtree(tree / "r3")
     assert cli("catalog", "index", "--catalog", path, cwd=tree).returncode == 0

@@ -154,6 +154,10 @@ def _connect(path: Path, read_only: bool) -> Any:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise CatalogError(
+                f"{path}: another process has the catalog open for writing ({exc}); try again when it has finished"
+            ) from exc
         raise CatalogError(
             f"{path}: cannot open the catalog ({exc}); if this is not an evalsuite catalog, pass another "
             f"--catalog (or {ENV}); to recreate it, run 'evalsuite catalog rebuild'"

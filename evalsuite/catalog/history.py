@@ -282,19 +282,25 @@ def regressions(
     return Regressions(findings, notes, unmatched)
 
 
-def _applicable(thresholds: Sequence[Any] | None, metric: str, config: str, paired: bool = True) -> list[Any]:
+def _applicable(
+    thresholds: Sequence[Any] | None, metric: str, config: str, used: set[str], paired: bool = True
+) -> list[Any]:
+    """The thresholds that judge ``metric`` of ``config`` (renamed to it: ``latency`` judges the
+    ``latency_s`` column and back), their names added to ``used``."""
     from evalsuite.compare.engine import ALIASES
     from evalsuite.compare.thresholds import Threshold
 
     if thresholds is None:  # significance needs the paired CI: the rolling median has none
         return [Threshold(metric, DEFAULT_MAX_REGRESSION, "relative", require_significance=paired)]
     inverse = {v: k for k, v in ALIASES.items()}
-    return [
-        t.renamed(metric)
-        for t in thresholds
-        if (t.metric == metric or ALIASES.get(t.metric) == metric or inverse.get(t.metric) == metric)
-        and t.applies_to(config)
-    ]
+    out = []
+    for t in thresholds:
+        if (t.metric == metric or ALIASES.get(t.metric) == metric or inverse.get(t.metric) == metric) and (
+            t.applies_to(config)
+        ):
+            used.add(t.metric)
+            out.append(t.renamed(metric))
+    return out
 
 
 def _paired(
@@ -306,7 +312,7 @@ def _paired(
     used: set[str],
     cache: dict[tuple[str, str], Any],
 ) -> list[Finding]:
-    from evalsuite.compare.engine import ALIASES, compare_runs
+    from evalsuite.compare.engine import compare_runs
     from evalsuite.compare.thresholds import CompareInputError, judge, resolve_direction
 
     pair = (prev["path"], cur["path"])
@@ -330,10 +336,7 @@ def _paired(
     for c in cmp.changes:
         if c.config != config:
             continue
-        for t in _applicable(thresholds, c.quantity, config):
-            used.update(k for k, v in ALIASES.items() if v == c.quantity)
-            used.add(c.quantity)
-            used.add(t.metric)
+        for t in _applicable(thresholds, c.quantity, config, used):
             try:
                 hib = resolve_direction(c.quantity, t, c.higher_is_better)
             except Exception:
@@ -411,9 +414,7 @@ def _rolling(
         if not past or a["value"] is None:
             continue
         med = statistics.median(past)
-        for t in _applicable(thresholds, metric, config, paired=False):
-            used.add(metric)
-            used.add(t.metric)
+        for t in _applicable(thresholds, metric, config, used, paired=False):
             try:
                 hib = resolve_direction(metric, t, a["higher_is_better"])
             except Exception:
