@@ -5,7 +5,9 @@
   ``plan_rows``; view ``metric_meta``), incremental and idempotent indexing of run directories,
   ``rebuild``, labels and read-only SQL.
 * :mod:`evalsuite.catalog.history` — trends of a metric over runs and releases, and regressions
-  found in the history with :mod:`evalsuite.compare`'s paired statistics and thresholds.
+  found in the history with :mod:`evalsuite.compare`'s paired statistics and thresholds, and the
+  pytest plugin's baselines from the catalog.
+* :mod:`evalsuite.catalog.site` — ``evalsuite catalog site``: a static, self-contained dashboard.
 * :mod:`evalsuite.catalog.register` — what ``run``, ``profile``, ``frontier`` and ``plan`` call at
   the end to register their run (a failure warns, never fails the run).
 
