@@ -57,7 +57,7 @@ def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     cwd = tmp_path_factory.mktemp("demo")
     res = cli("run", "--set", "steps=2", "--no-progress", cwd=cwd)
     assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = (cwd / "reports").iterdir()
+    (run_dir,) = [p for p in (cwd / "reports").iterdir() if p.is_dir()]  # and catalog.duckdb
     return run_dir, res
 
 
@@ -179,7 +179,7 @@ def test_report_regenerates(tmp_path: Path, tiny_dataset: Path):
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr
-    run_dir = next((tmp_path / "reports").iterdir())
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
     (run_dir / "report.md").unlink()
     rep = cli("report", str(run_dir), cwd=tmp_path)
     assert rep.returncode == 0

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "diffusers", "pandas", "transformers", "matplotlib", "scipy")
+HEAVY = ("torch", "diffusers", "pandas", "transformers", "matplotlib", "scipy", "duckdb")
 
 PROBE = f"""
 import contextlib, io, json, sys
@@ -77,6 +77,15 @@ def test_help_is_light():
 def test_claims_help_is_light():
     r = _probe("claims", "--help")
     assert r["rc"] == 0 and "--claims FILE" in r["out"] and "supported" in r["out"]
+    assert r["heavy"] == []
+
+
+def test_catalog_help_is_light():
+    r = _probe("catalog", "--help")
+    assert r["rc"] == 0 and "regressions" in r["out"] and "query" in r["out"]
+    assert r["heavy"] == []
+    r = _probe("catalog", "trend", "--help")
+    assert r["rc"] == 0 and "--plot FILE" in r["out"]
     assert r["heavy"] == []
 
 

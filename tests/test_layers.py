@@ -15,6 +15,7 @@ FORBIDDEN = {
     "metrics": {"engine", "runners", "scenarios"},
     "report": {"engine", "runners", "scenarios"},
     "results": {"engine", "runners", "scenarios", "metrics", "report", "compare"},
+    "catalog": {"engine", "runners", "scenarios", "metrics"},
 }
 
 

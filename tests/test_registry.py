@@ -171,7 +171,7 @@ def test_entry_point_plugin_runs_through_cli(tmp_path: Path, tiny_dataset: Path)
     import pandas as pd
     from PIL import Image
 
-    run_dir = next(out.iterdir())
+    run_dir = next(p for p in out.iterdir() if p.is_dir())
     df = pd.read_parquet(run_dir / "samples.parquet")
     assert list(df["status"]) == ["ok"] * 3
     img = Image.open(run_dir / df["image"][0])

@@ -5,6 +5,8 @@
 * :func:`add_sweep_args`: the arguments of the sweep commands (``profile``, ``frontier``, ``plan``):
   weights policy, dataset, device, output folder, run id, and :func:`add_config_args`, built from the
   fields of :class:`~evalsuite.config.runconfig.SweepConfig` (their help text lives there);
+* :func:`add_catalog_args` / :func:`register`: ``--label``, ``--catalog`` and ``--no-catalog`` of
+  the commands that register their run in the results catalog at the end (:mod:`evalsuite.catalog`);
 * :func:`run_sweep`: call a sweep through the shared run lifecycle and map its outcome to an
   exit code the way ``evalsuite run`` does (130 after Ctrl-C, 143 after SIGTERM); every error
   propagates to :func:`evalsuite.cli.main.main`, which maps it by class (:mod:`evalsuite.errors`:
@@ -63,6 +65,37 @@ def add_sweep_args(p: argparse.ArgumentParser, default_id: str, dataset_help: st
         if f.name not in ("overrides", "config_dirs"):
             _add_field(p, f, default_id=default_id, dataset_help=dataset_help)
     add_config_args(p)
+    add_catalog_args(p)
+
+
+def add_catalog_args(p: argparse.ArgumentParser) -> None:
+    """``--label``, ``--catalog PATH`` and ``--no-catalog`` (``run``, ``profile``, ``frontier``, ``plan``)."""
+    p.add_argument(
+        "--label",
+        default=None,
+        metavar="LABEL",
+        help="name the run (e.g. a release, v0.4.0): written into run.json; the catalog's trends and "
+        "regressions show labels where given, commits otherwise",
+    )
+    p.add_argument(
+        "--catalog",
+        default=None,
+        metavar="PATH",
+        help="the results catalog to register the run in (default: EVALSUITE_CATALOG, else "
+        "catalog.duckdb in the run directory's parent folder)",
+    )
+    p.add_argument(
+        "--no-catalog",
+        action="store_true",
+        help="do not register the run in the results catalog",
+    )
+
+
+def register(args: argparse.Namespace, run_dir: Path) -> None:
+    """Register ``run_dir`` in the catalog as :func:`add_catalog_args`' options say (a failure warns)."""
+    from evalsuite.catalog.register import register_run
+
+    register_run(run_dir, args.catalog, args.label, enabled=not args.no_catalog)
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,6 +119,7 @@ def run_sweep(
         print(f"run directory: {exc.result}")
         print("INTERRUPTED: the points measured so far are written", file=sys.stderr)
         return exc.exit_code
+    register(args, path)
     print((path / show).read_text(encoding="utf-8"))
     print(f"run directory: {path}")
     return path

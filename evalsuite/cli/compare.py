@@ -16,6 +16,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from evalsuite.compare.engine import compare_runs, load_thresholds, write_compare
     from evalsuite.report.formatting import fmt
 
+    resolve_catalog_refs(args)
     for run in (args.run_a, args.run_b):
         _check_finished(Path(run), args.allow_unfinished)
     thresholds = load_thresholds(args.thresholds) if args.thresholds else None
@@ -30,6 +31,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"compare: {out / 'compare.html'}")
     print(cmp.verdict_text)
     return cmp.exit_code
+
+
+PREFIX = "catalog:"
+
+
+def resolve_catalog_refs(args: argparse.Namespace) -> None:
+    """Replace ``catalog:REF`` in ``run_a``/``run_b`` by the run directory the catalog resolves
+    (:meth:`~evalsuite.catalog.db.Catalog.resolve_ref`); ``catalog:latest`` next to another run
+    is the newest run comparable to it. Prints what each name resolved to."""
+    refs = {k: getattr(args, k) for k in ("run_a", "run_b") if str(getattr(args, k)).startswith(PREFIX)}
+    if not refs:
+        return
+    from evalsuite.catalog.db import Catalog, default_path
+
+    path = Path(args.catalog) if args.catalog else default_path(None)
+    with Catalog(path, read_only=True) as cat:
+        order = sorted(refs, key=lambda k: refs[k] == PREFIX + "latest")  # a label or id first
+        for k in order:
+            other = "run_b" if k == "run_a" else "run_a"
+            like = getattr(args, other)
+            like = None if str(like).startswith(PREFIX) else like
+            setattr(args, k, cat.resolve_ref(refs[k][len(PREFIX) :], like))
+            print(f"{'A' if k == 'run_a' else 'B'}: {refs[k]} = {getattr(args, k)}")
 
 
 def _check_finished(run: Path, allow_unfinished: bool) -> None:
@@ -96,8 +120,20 @@ def add_parser(sub: Any) -> None:
         "rows ok in A fail in B); 2: unusable input (also: a run that did not finish); 3: a run is "
         "being written by a live evalsuite process.",
     )
-    p.add_argument("run_a", help="baseline run directory")
-    p.add_argument("run_b", help="candidate run directory")
+    p.add_argument(
+        "run_a",
+        help="baseline run directory, or catalog:LABEL / catalog:RUN_ID / catalog:latest (see 'evalsuite catalog')",
+    )
+    p.add_argument(
+        "run_b",
+        help="candidate run directory, or catalog:REF (catalog:latest: the newest run comparable to A)",
+    )
+    p.add_argument(
+        "--catalog",
+        default=None,
+        metavar="PATH",
+        help="the catalog that resolves catalog:REF (default: EVALSUITE_CATALOG, else reports/catalog.duckdb)",
+    )
     p.add_argument(
         "--thresholds",
         metavar="FILE",

@@ -1,7 +1,7 @@
 """The ``evalsuite`` command line: a thin layer over the Python API.
 
 One module per subcommand (:mod:`evalsuite.cli.run`, ``runners``, ``datasets``, ``report``,
-``compare``, ``claims``, ``score``, ``profile``, ``frontier``, ``plan``); this one builds the parser, sets up logging and maps errors
+``compare``, ``claims``, ``score``, ``profile``, ``frontier``, ``plan``, ``catalog``); this one builds the parser, sets up logging and maps errors
 to exit codes. Heavy modules (torch, diffusers, pandas) are imported inside the command functions.
 
 Exit codes: 0 success; 1 the run finished but some rows failed (or a comparison regressed);
@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
+from evalsuite.cli import catalog as catalog_cli
 from evalsuite.cli import claims as claims_cli
 from evalsuite.cli import compare as compare_cli
 from evalsuite.cli import datasets as datasets_cli
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile_cli.add_parser(sub)
     frontier_cli.add_parser(sub)
     plan_cli.add_parser(sub)
+    catalog_cli.add_parser(sub)
     return parser
 
 

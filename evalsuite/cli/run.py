@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_OK
-from evalsuite.cli.common import NameList, add_config_args
+from evalsuite.cli.common import NameList, add_catalog_args, add_config_args, register
 from evalsuite.cli.score import add_metric_weight_args
 from evalsuite.vocab import WEIGHT_POLICIES
 
@@ -86,6 +86,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="let manifest image/mask paths point outside the dataset folder (refused by default)",
     )
     add_metric_weight_args(p)
+    add_catalog_args(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -102,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return exc.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
     # any error propagates to evalsuite.cli.main.main, which maps it by class (InternalRunError: 1)
+    register(args, result.run_dir)
     n = len(result.samples)
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.md'} (and report.html)")

@@ -245,6 +245,7 @@ class RunMeta(Record):
     profile: dict[str, Any] | None = None
     frontier: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
+    label: str | None = None
     extra: dict[str, Any] = _extra()
     _keys: list[str] | None = _keys()
 

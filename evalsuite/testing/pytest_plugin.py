@@ -11,7 +11,8 @@ Fixtures
     session (same arguments → same run), in ``--evalsuite-out`` or a session temporary folder.
     ``evalsuite_baseline(name_or_run)`` → :class:`~evalsuite.compare.baselines.Baseline` from
     ``--evalsuite-baselines`` (default ``<rootdir>/reports/baselines``); given a run under
-    ``--evalsuite-update-baselines`` it (re)writes that run's baseline first.
+    ``--evalsuite-update-baselines`` it (re)writes that run's baseline first; ``--evalsuite-baseline
+    catalog:LABEL`` takes baselines from that run of the results catalog instead (docs/catalog.md).
     ``evalsuite_runner(config, overrides=())`` → a loaded runner (for the ``benchmark`` fixture).
     ``evalsuite_cases(dataset="smoke", limit=None)`` → the dataset's cases.
     ``evalsuite_options`` → the parsed options; ``evalsuite_config`` → each name of
@@ -35,6 +36,7 @@ pytest-benchmark speed baselines).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="DIR",
         help="baseline folder (default: <rootdir>/reports/baselines)",
+    )
+    g.addoption(
+        "--evalsuite-baseline",
+        default=None,
+        metavar="catalog:REF",
+        help="take baselines from the results catalog instead of JSON files: the run of catalog:LABEL, "
+        "catalog:RUN_ID or catalog:latest (docs/catalog.md)",
+    )
+    g.addoption(
+        "--evalsuite-catalog",
+        default=None,
+        metavar="PATH",
+        help="the catalog of --evalsuite-baseline (default: EVALSUITE_CATALOG, else <rootdir>/reports/catalog.duckdb)",
     )
     g.addoption(
         "--evalsuite-update-baselines",
@@ -234,6 +249,8 @@ class EvalsuiteOptions:
     baselines: Path
     update: bool
     weights_dir: Path | None = None
+    baseline_ref: str | None = None
+    catalog: Path | None = None
 
 
 def _options(config: pytest.Config) -> EvalsuiteOptions:
@@ -250,6 +267,10 @@ def _options(config: pytest.Config) -> EvalsuiteOptions:
         baselines=path("--evalsuite-baselines") or Path(config.rootpath) / "reports" / "baselines",
         update=bool(config.getoption("--evalsuite-update-baselines")),
         weights_dir=path("--evalsuite-weights-dir"),
+        baseline_ref=config.getoption("--evalsuite-baseline", default=None),
+        catalog=path("--evalsuite-catalog")
+        or (Path(os.environ["EVALSUITE_CATALOG"]) if os.environ.get("EVALSUITE_CATALOG") else None)
+        or Path(config.rootpath) / "reports" / "catalog.duckdb",
     )
 
 
@@ -339,6 +360,9 @@ def evalsuite_baseline(
     ``evalsuite_baseline(run)`` uses the run's default name ``<config>__<dataset>__<weights>``;
     ``evalsuite_baseline("name")`` reads ``<baselines>/name.json``. Under
     ``--evalsuite-update-baselines``, passing a run writes (or refreshes) its baseline first.
+    ``evalsuite_baseline("catalog:v0.3.0", config="flux-dev")`` builds it from that run of the results
+    catalog; with ``--evalsuite-baseline catalog:REF``, ``evalsuite_baseline(run)`` does so for the
+    run's configuration (no JSON file in the repository).
 
     Raises:
         BaselineError: no such baseline (the message says how to create it), or (update mode)
@@ -348,7 +372,25 @@ def evalsuite_baseline(
 
     written: dict[Path, Baseline] = {}
 
-    def get(name_or_run: str | ConfigRun, name: str | None = None) -> Baseline:
+    def _from_catalog(ref: str, config: str) -> Baseline:
+        from evalsuite.catalog.history import catalog_baseline
+
+        assert evalsuite_options.catalog is not None
+        return catalog_baseline(evalsuite_options.catalog, ref, config)  # type: ignore[no-any-return]
+
+    def get(name_or_run: str | ConfigRun, name: str | None = None, config: str | None = None) -> Baseline:
+        if isinstance(name_or_run, str) and name_or_run.startswith("catalog:"):
+            if config is None:
+                raise BaselineError(
+                    f"evalsuite_baseline({name_or_run!r}): name the configuration (config=...)"
+                )
+            return _from_catalog(name_or_run, config)
+        if (
+            isinstance(name_or_run, ConfigRun)
+            and evalsuite_options.baseline_ref
+            and not evalsuite_options.update
+        ):
+            return _from_catalog(evalsuite_options.baseline_ref, name_or_run.selected)
         if isinstance(name_or_run, ConfigRun):
             run = name_or_run
             stem = name or baseline_name(run.selected, run.dataset["name"], run.weights)
