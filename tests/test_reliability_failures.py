@@ -126,4 +126,6 @@ def test_runner_load_failure_records_every_row_and_other_configs_run(tmp_path: P
     assert meta["configs"]["flux-dev"]["load_error"] is None
     report = (run_dir / "report.md").read_text()
     # failures grouped by reason: status | count | reason | configurations | cases
-    assert "| error | 3 | load: LoraError: LoRA " in report and "| flux-badlora ×3 | a#0, b#1, c#2 |" in report
+    assert (
+        "| error | 3 | load: LoraError: LoRA " in report and "| flux-badlora ×3 | a#0, b#1, c#2 |" in report
+    )
