@@ -64,7 +64,7 @@ def estimated_weights_gib(runner: str, params: Any) -> dict[str, float] | None:
     from evalsuite.registry import RUNNERS
     from evalsuite.runners.weights import Weights
 
-    if dataclasses.is_dataclass(params) and getattr(params, "lora", ""):
+    if dataclasses.is_dataclass(params) and bool(getattr(params, "lora", None)):
         params = dataclasses.replace(params, lora="")  # type: ignore[type-var]
     try:
         built = RUNNERS.get(runner)(params, Weights("random"), torch.device("meta"))
