@@ -106,8 +106,12 @@ def test_run_refuses_full_size_weights_beyond_the_available_memory(tmp_path: Pat
     import torch
 
     from evalsuite.config import configuration as cfg
-    from evalsuite.scenarios import fit
+    from evalsuite.scenarios import fit, generate
 
+    def execute(*args, **kwargs):
+        raise AssertionError("the run started: full-size weights would have been built")
+
+    monkeypatch.setattr(generate, "execute", execute)  # a missed refusal fails, not fills the memory
     monkeypatch.setattr(fit, "host_memory_gib", lambda: (8.0, 4.0))
     res = cli(
         "run",

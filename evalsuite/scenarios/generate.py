@@ -211,7 +211,7 @@ def _generate_batch(
     try:
         for case, _ in batch:
             runner.check_case(case)
-        with mon.watch(), folded_truncation(f"{config} {', '.join(c.id for c, _ in batch)}"):
+        with folded_truncation(f"{config} {', '.join(c.id for c, _ in batch)}"), mon.watch():
             outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
     except CaseError as exc:
         if len(batch) > 1:
