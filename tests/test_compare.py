@@ -288,11 +288,11 @@ def test_bad_thresholds_file(tmp_path: Path, content, message):
 
 def test_threshold_on_unmeasured_metric_or_config_exits_2(runs, tmp_path: Path, capsys):
     th = tmp_path / "t.yaml"
-    th.write_text("- {metric: fid, max_regression: 1}\n")
+    th.write_text("- {metric: aesthetic, max_regression: 1}\n")
     assert (
         _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2
     )
-    assert "'fid': not measured in both runs" in capsys.readouterr().err
+    assert "'aesthetic': not measured in both runs" in capsys.readouterr().err
     th.write_text("- {metric: clip_score, max_regression: 1, configs: [cfg-nope]}\n")
     assert (
         _cli(str(runs["base"]), str(runs["same"]), "--thresholds", str(th), "--out", str(tmp_path / "c")) == 2

@@ -184,6 +184,7 @@ def test_sweep_options_are_built_from_the_sweep_config_fields():
         "run_id",
         "overrides",
         "config_dirs",
+        "force",
     ]
     for f in fields:
         action = by_flag.pop(f.metadata["flag"])
@@ -201,6 +202,7 @@ def test_sweep_options_are_built_from_the_sweep_config_fields():
         "run_id": "r",
         "overrides": ["steps=2"],
         "config_dirs": [Path("d")],
+        "force": False,
     }
     with pytest.raises(RunConfigError, match="--weights 'big': choose one of tiny, random, hub"):
         SweepConfig(weights="big").validate()

@@ -23,10 +23,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cmp = compare_runs(args.run_a, args.run_b, thresholds, args.allow_different_data)
     out = Path(args.out) if args.out else Path(args.run_b) / f"compare-vs-{cmp.a.name}"
     _check_out(out, explicit=bool(args.out), run_b=Path(args.run_b))
+    _check_replace(out, thresholds is not None, args.force)
     write_compare(cmp, out, args.embed_images, args.top)
     for v in cmp.verdicts:
         if v.status != "pass":
             print(f"{v.status}: {v.config} {v.metric}: change {fmt(v.change)} ({v.rule})")
+    for c in cmp.unpaired:
+        print(f"FAILED: {c}: no (case, seed) row is ok in both runs, so nothing of it was compared")
     print(f"compare: {out / 'compare.md'}")
     print(f"compare: {out / 'compare.html'}")
     print(cmp.verdict_text)
@@ -103,6 +106,27 @@ def _check_out(out: Path, explicit: bool, run_b: Path) -> None:
         )
 
 
+def _check_replace(out: Path, gated: bool, force: bool) -> None:
+    """An earlier comparison in ``out`` is replaced with a line saying so; one that had thresholds is
+    not replaced by one without (its verdicts would be lost) unless ``force``."""
+    import json
+
+    from evalsuite.config.runconfig import RunConfigError
+
+    try:
+        doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    earlier = doc.get("verdicts") if isinstance(doc, dict) else None
+    if earlier and not gated and not force:
+        raise RunConfigError(
+            f"{out} holds an earlier comparison with thresholds ({len(earlier)} check(s): "
+            f"{doc.get('verdict', '?')}); this one has no thresholds and would replace it: pass the same "
+            "--thresholds FILE, --out DIR to write it elsewhere, or --force to replace it"
+        )
+    print(f"compare: replacing the earlier comparison in {out}")
+
+
 def _read_only_fs(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
@@ -151,6 +175,11 @@ def add_parser(sub: Any) -> None:
         help="compare runs that were interrupted or did not finish (refused by default: exit 2)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN_B/compare-vs-<run A id>)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier comparison with thresholds in the output folder by one without",
+    )
     p.add_argument("--top", type=int, default=6, help="cases in the most-changed grid (default 6)")
     p.add_argument(
         "--embed-images", action="store_true", help="embed images in compare.html (one shareable file)"

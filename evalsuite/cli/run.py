@@ -85,6 +85,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let manifest image/mask paths point outside the dataset folder (refused by default)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="build full-size random/hub weights on the CPU even when their estimated size exceeds the "
+        "available memory (refused by default, with the estimate)",
+    )
     add_metric_weight_args(p)
     add_catalog_args(p)
 

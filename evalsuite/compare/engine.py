@@ -110,11 +110,18 @@ class Comparison:
     thresholds_given: bool = False
 
     @property
+    def unpaired(self) -> list[str]:
+        """Configurations in both runs with no (case, seed) row ok in both: nothing of them was
+        compared, so they fail the comparison (a gate must not pass on no data)."""
+        return [c for c, n in self.shared.items() if n == 0]
+
+    @property
     def exit_code(self) -> int:
-        """0 nothing regressed, 1 a regression or new failures, 2 a threshold without data."""
+        """0 nothing regressed, 1 a regression, new failures or a configuration with 0 shared ok
+        rows, 2 a threshold without data."""
         if any(v.status == "no data" for v in self.verdicts):
             return EXIT_UNUSABLE
-        if any(v.status == "REGRESSION" for v in self.verdicts) or len(self.new_failures):
+        if any(v.status == "REGRESSION" for v in self.verdicts) or len(self.new_failures) or self.unpaired:
             return EXIT_REGRESSED
         return EXIT_OK
 
@@ -131,6 +138,10 @@ class Comparison:
                 parts.append(f"{n_reg} threshold(s) exceeded")
             if len(self.new_failures):
                 parts.append(f"{len(self.new_failures)} row(s) ok in A fail in B")
+            if self.unpaired:
+                parts.append(
+                    f"0 rows ok in both runs for configuration(s) {', '.join(self.unpaired)} (not compared)"
+                )
             return "REGRESSION: " + "; ".join(parts)
         if not self.thresholds_given:
             return "PASS (no thresholds given: only new failures are checked)"
@@ -322,6 +333,13 @@ def _verdicts(
     for t in thresholds:
         if t.metric not in measured and ALIASES.get(t.metric) in measured:
             t = t.renamed(ALIASES[t.metric])
+        if t.metric not in measured and _set_level(t.metric):
+            raise CompareInputError(
+                f"threshold on {t.metric!r}: {t.metric} is a set-level metric (one value per configuration, "
+                "not one per row), so it cannot be gated per row; compare its values in the two reports' "
+                "summaries, or gate a per-image metric (measured in both runs: "
+                f"{', '.join(sorted(measured)) or 'none'})"
+            )
         if t.metric not in measured:
             raise CompareInputError(
                 f"threshold on {t.metric!r}: not measured in both runs on shared rows; available: "
@@ -354,6 +372,16 @@ def _verdicts(
             hib = resolve_direction(t.metric, t, c.higher_is_better)
             out.append(judge(t, config, c.a, c.b, hib, _change_ci(c)))
     return out
+
+
+def _set_level(name: str) -> bool:
+    """Whether ``name`` is a registered set-level metric (``per_sample = False``, e.g. FID)."""
+    from evalsuite.registry import METRICS
+
+    try:
+        return METRICS.get(name).per_sample is False
+    except Exception:  # not a metric name (a column such as latency_s): not set-level
+        return False
 
 
 def _change_ci(c: Change) -> tuple[float, float] | None:

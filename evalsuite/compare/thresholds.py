@@ -190,6 +190,12 @@ def load_thresholds(path: str | Path) -> list[Threshold]:
         raise ThresholdError(f"thresholds file not found: {path}")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ThresholdError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); a thresholds file is YAML text"
+        ) from exc
+    except OSError as exc:
+        raise ThresholdError(f"{path}: cannot read the thresholds file ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
         raise ThresholdError(f"{path}: invalid YAML ({exc})") from exc
     return parse_thresholds(doc, str(path))

@@ -115,6 +115,8 @@ class RunConfig:
         allow_outside_paths: let manifest paths point outside the dataset folder.
         metric_weights: ``real``, ``random`` or ``random_full`` (default from ``weights``).
         metric_weights_dir: folder of metric weight files.
+        force: build full-size (``random``/``hub``) weights on the CPU even when their estimated size
+            exceeds the available memory (:func:`evalsuite.scenarios.fit.check_fits`).
     """
 
     configs: list[str] | None = None
@@ -135,6 +137,7 @@ class RunConfig:
     allow_outside_paths: bool = False
     metric_weights: str | None = None
     metric_weights_dir: Path | None = None
+    force: bool = False
 
     def __post_init__(self) -> None:
         self.configs = list(self.configs) if self.configs else None
@@ -185,6 +188,7 @@ class RunConfig:
             allow_outside_paths=args.allow_outside_paths,
             metric_weights=args.metric_weights,
             metric_weights_dir=args.metric_weights_dir,
+            force=getattr(args, "force", False),
         )
 
     def validate(self) -> None:
@@ -257,6 +261,8 @@ class SweepConfig:
         run_id: run directory name under ``out`` (default: the sweep's kind, weights and time).
         overrides: ``[CONFIG.]FIELD=VALUE`` strings.
         config_dirs: extra configuration folders.
+        force: build full-size (``random``/``hub``) weights on the CPU anyway
+            (:func:`evalsuite.scenarios.fit.check_fits`).
         weights_dir: folder of pre-downloaded weights (Python API only).
     """
 
@@ -294,6 +300,15 @@ class SweepConfig:
             dest="config_dir",
             action="append",
             metavar="DIR",
+        ),
+    )
+    force: bool = field(
+        default=False,
+        metadata=cli_arg(
+            "--force",
+            "build full-size random/hub weights on the CPU anyway (refused by default with the estimated "
+            "size: they take the machine's memory and minutes per call)",
+            action="store_true",
         ),
     )
     weights_dir: Path | None = None

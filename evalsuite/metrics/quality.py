@@ -79,6 +79,17 @@ class FIDOptions(NetOptions):
             raise MetricOptionError("fid.kid_subsets must be ≥ 1 and fid.kid_subset_size ≥ 2")
         if self.reference and self.reference_stats:
             raise MetricOptionError("give fid.reference or fid.reference_stats, not both")
+        if self.reference and not Path(self.reference).is_dir():
+            what = "is a file" if Path(self.reference).exists() else "does not exist"
+            raise FIDReferenceError(
+                f"fid.reference {self.reference}: {what}; give a folder of reference images "
+                "(.png/.jpg/.webp), or fid.reference_stats FILE.npz"
+            )
+        if self.reference_stats and not Path(self.reference_stats).is_file():
+            raise FIDReferenceError(
+                f"fid.reference_stats {self.reference_stats}: no such file; give an .npz written by "
+                "numpy.savez with arrays mu (D,) and sigma (D, D)"
+            )
 
 
 @METRICS.register("fid")
@@ -169,10 +180,16 @@ class FID(_NetMetric):
         try:
             with np.load(p, allow_pickle=False) as z:
                 mu, sigma = np.asarray(z["mu"], np.float64), np.asarray(z["sigma"], np.float64)
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError) as exc:
+            # numpy's own text for a pickle suggests loading it unsafely: never relay that advice
+            why = (
+                "it holds pickled data, which is never loaded (unpickling can run code)"
+                if "pickle" in str(exc).lower()
+                else f"cannot read 'mu' and 'sigma' from it ({exc})"
+            )
             raise FIDReferenceError(
-                f"fid.reference_stats {p}: cannot read 'mu' and 'sigma' from it ({exc}); give an .npz "
-                "written by numpy.savez with arrays mu (D,) and sigma (D, D)"
+                f"fid.reference_stats {p}: {why}; only an .npz without pickles is read: one written by "
+                "numpy.savez with float arrays mu (D,) and sigma (D, D)"
             ) from exc
         self._ref, self._ref_stats = None, (mu, sigma)
         self._ref_desc = {"reference": f"stats:{p.name}", "reference_stats": str(p.resolve())}

@@ -8,12 +8,15 @@ once, :meth:`Runner.generate` per batch, and :meth:`Runner.close` at the end.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
+import logging
 import math
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -35,6 +38,60 @@ MAX_STEPS = 1000  # schedulers are trained on 1000 timesteps; more steps are no 
 MAX_SIDE = 8192  # output side limit: the input pixel limit is 8192² (evalsuite.data.imageio.MAX_PIXELS)
 
 F = TypeVar("F", bound=Any)
+
+# The libraries' own warnings about a long prompt: one per encoder and prompt, each quoting the cut
+# text (a 100,000-character prompt printed ~200 KB). :func:`folded_truncation` folds them into one line.
+_TRUNCATION = re.compile(
+    r"^(The following part of your input was truncated because .*?(?P<n>\d+)\s+tokens"
+    r"|Token indices sequence length is longer than the specified maximum sequence length)",
+    re.S,
+)
+_LIBRARIES = ("diffusers", "transformers")
+
+
+class _FoldTruncation(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: set[int] = set()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        m = _TRUNCATION.match(str(record.msg))
+        if m is None:
+            return True
+        self.count += 1
+        if m.group("n"):
+            self.limits.add(int(m.group("n")))
+        return False
+
+
+@contextlib.contextmanager
+def folded_truncation(where: str) -> Iterator[None]:
+    """Fold diffusers' and transformers' prompt-truncation warnings raised inside the block into one
+    line (``where``: the configuration and cases): "prompt(s) longer than the text encoders'
+    context: truncated to 77/512 tokens"."""
+    fold = _FoldTruncation()
+    loggers = [
+        logging.getLogger(name)
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.split(".")[0] in _LIBRARIES
+    ]
+    for lg in loggers:
+        lg.addFilter(fold)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(fold)
+        if fold.count:
+            limits = "/".join(str(n) for n in sorted(fold.limits)) or "the encoders' maximum"
+            logging.getLogger(__name__).warning(
+                "%s: prompt longer than the text encoders' context: truncated to %s tokens "
+                "(the libraries' %d warning(s) quoting the cut text are left out)",
+                where,
+                limits,
+                fold.count,
+            )
 
 
 def no_grad(fn: F) -> F:

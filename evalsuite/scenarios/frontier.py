@@ -47,6 +47,7 @@ from evalsuite.registry import RUNNERS
 from evalsuite.results.store import RunStore
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.fit import check_fits
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.stats import bootstrap_statistic
@@ -578,6 +579,7 @@ def frontier(
     overrides: Sequence[str] = (),
     config_dirs: Sequence[str | Path] = (),
     dataset: str = "smoke",
+    force: bool = False,
     mirror: Path | None = None,
 ) -> Path:
     """Run the frontier scenario; returns the run directory (``mirror``: a folder that gets a copy of
@@ -595,10 +597,18 @@ def frontier(
         run_id=run_id,
         overrides=list(overrides),
         config_dirs=[Path(d) for d in config_dirs],
+        force=force,
     )
     sweep = Sweep.from_config("frontier", config)
     ovs = [cfg.Override.parse(o) for o in config.overrides]
     confs = cfg.resolve_many(spec.configs, ovs, config.config_dirs)
+    check_fits(
+        "frontier",
+        [(c.name, c, c.params) for c in confs],
+        sweep.weights.policy,
+        sweep.device,
+        force=config.force,
+    )
     scenario = FrontierScenario(spec, confs, sweep.weights, list(sweep.dataset.cases), mirror)
     return sweep.execute(
         scenario,

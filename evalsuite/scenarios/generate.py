@@ -56,7 +56,7 @@ from evalsuite.results.store import (
     write_json_atomic,
 )
 from evalsuite.results.types import Row
-from evalsuite.runners.base import CaseError, GenerationOutput, Runner
+from evalsuite.runners.base import CaseError, GenerationOutput, Runner, folded_truncation
 from evalsuite.runners.weights import Weights
 from evalsuite.trackers.tracking import DeviceMonitor
 from evalsuite.vocab import quality_evidence
@@ -211,7 +211,7 @@ def _generate_batch(
     try:
         for case, _ in batch:
             runner.check_case(case)
-        with mon.watch():
+        with folded_truncation(f"{config} {', '.join(c.id for c, _ in batch)}"), mon.watch():
             outs = runner.generate([c for c, _ in batch], [s for _, s in batch])
     except CaseError as exc:
         if len(batch) > 1:
@@ -587,6 +587,8 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
         metric_weights: feature networks of the metrics: ``real``, ``random`` or ``random_full``
             (default from ``weights``: tiny → random, random → random_full, hub → real).
         metric_weights_dir: folder of metric weight files (see :mod:`evalsuite.metrics.features`).
+        force: build full-size (``random``/``hub``) weights on the CPU even when their estimated size
+            exceeds the available memory (refused by default: :func:`evalsuite.scenarios.fit.check_fits`).
 
     Returns:
         A :class:`RunResult`. Rows that failed have ``status == "error"`` and their message;
@@ -595,6 +597,8 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
     Raises:
         RunConfigError, ConfigError, ManifestError, FileNotFoundError, RegistryError, ValueError: for
             unusable arguments, before anything is generated or written.
+        DoesNotFitError: ``random``/``hub`` weights on the CPU whose estimated size exceeds the available
+            memory (unless ``force``).
         RunLockedError: when another live process is running in the same run directory.
         RunInterrupted: after Ctrl-C or SIGTERM, once the current batch, the rows, ``samples.parquet``,
             ``run.json`` (``interrupted: true``) and the report are written.
@@ -631,6 +635,9 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
     dist = distributed.init()
     try:
         dev = resolve_device(rc.device, w.policy, dist.local_rank if dist.enabled else None)
+        from evalsuite.scenarios.fit import check_fits
+
+        check_fits("run", [(c.name, c, c.params) for c in confs], w.policy, dev, force=rc.force, sweep=False)
         apply_thread_policy(dev, w.policy)
         run_dir = rc.directory(default_run_id(ds, confs, w, rc.seeds))
         store = RunStore(run_dir, shard=dist.rank if dist.enabled else None)

@@ -52,6 +52,7 @@ from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.fit import check_fits
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.tracking import cold_then_warm, summarize
 
@@ -446,6 +447,7 @@ def plan(
     overrides: Sequence[str] = (),
     config_dirs: Sequence[str | Path] = (),
     dataset: str = "smoke",
+    force: bool = False,
 ) -> Path:
     """Run the planner; returns the run directory.
 
@@ -461,9 +463,13 @@ def plan(
         run_id=run_id,
         overrides=list(overrides),
         config_dirs=[Path(d) for d in config_dirs],
+        force=force,
     )
     sweep = Sweep.from_config("plan", config)
     conf = cfg.resolve(spec.config, [cfg.Override.parse(o) for o in config.overrides], config.config_dirs)
+    check_fits(
+        "plan", [(conf.name, conf, conf.params)], sweep.weights.policy, sweep.device, force=config.force
+    )
     scenario = PlanScenario(spec, conf, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(
         scenario,

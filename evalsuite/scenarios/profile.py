@@ -50,6 +50,7 @@ from evalsuite.engine.lifecycle import RunContext
 from evalsuite.registry import RUNNERS
 from evalsuite.runners.base import Runner
 from evalsuite.runners.weights import Weights
+from evalsuite.scenarios.fit import check_fits
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
 from evalsuite.trackers.tracking import _sync, cold_then_warm, measure, summarize
@@ -569,6 +570,7 @@ def profile(
     overrides: Sequence[str] = (),
     config_dirs: Sequence[str | Path] = (),
     dataset: str = "smoke",
+    force: bool = False,
 ) -> Path:
     """Run a profile sweep and write its run directory; returns the directory.
 
@@ -578,6 +580,8 @@ def profile(
     Raises:
         ConfigError, RegistryError, RunConfigError, ValueError: for unusable arguments, before anything
             is loaded.
+        DoesNotFitError: ``random``/``hub`` weights on a CPU (:func:`evalsuite.scenarios.fit.check_fits`),
+            unless ``force``.
         RunLockedError: another live process uses the run directory.
         RunInterrupted: after SIGINT/SIGTERM (``result`` is the run directory), everything written.
     """
@@ -590,11 +594,23 @@ def profile(
         run_id=run_id,
         overrides=list(overrides),
         config_dirs=[Path(d) for d in config_dirs],
+        force=force,
     )
     sweep = Sweep.from_config("profile", config)
     ovs = [cfg.Override.parse(o) for o in config.overrides]
     confs = {c.name: c for c in cfg.resolve_many(spec.configs, ovs, config.config_dirs)}
     points = spec.points(list(confs.values()), sweep.weights.policy)
+    builds = {(pt.config, pt.dtype): pt for pt in points}  # the weights' size depends on these only
+    check_fits(
+        "profile",
+        [
+            (f"{c} ({dtype})", confs[c], point_params(confs[c], pt, sweep.weights.policy))
+            for (c, dtype), pt in builds.items()
+        ],
+        sweep.weights.policy,
+        sweep.device,
+        force=config.force,
+    )
     scenario = ProfileScenario(spec, confs, points, sweep.weights, list(sweep.dataset.cases))
     return sweep.execute(
         scenario,
