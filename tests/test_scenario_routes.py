@@ -190,7 +190,9 @@ def test_sweep_options_are_built_from_the_sweep_config_fields():
         action = by_flag.pop(f.metadata["flag"])
         fill = {"default_id": "x-<time>", "dataset_help": "where the cases come from"}
         assert action.help == f.metadata["help"].format(**fill) and action.dest == SweepConfig.dest(f)
-    assert set(by_flag) == {"-h"}  # no option beside the fields
+    # no option beside the fields, except the catalog registration's (cli.common.add_catalog_args),
+    # which every registering command shares and which is not part of a sweep's configuration
+    assert set(by_flag) == {"-h", "--label", "--catalog", "--no-catalog"}
     args = p.parse_args(["--weights", "tiny", "--set", "steps=2", "--config-dir", "d", "--run-id", "r"])
     config = SweepConfig.from_args(args)
     assert config == SweepConfig(weights="tiny", overrides=["steps=2"], config_dirs=[Path("d")], run_id="r")
