@@ -83,6 +83,8 @@ class ScoreScenario:
 
         check_writable(ctx.store.path, "score", WRITES)
         meta = ctx.meta
+        ctx.store.check_rows_present(meta)  # both copies lost: refuse, overwrite nothing
+        ctx.store.restore_journal()  # rows only samples.parquet still holds: back into the journal first
         self.names = self.metrics or default_metrics(list(config_tasks(meta).values()))
         for n in self.names:
             METRICS.get(n)
@@ -185,6 +187,7 @@ def rescore(run_dir: str | Path, metrics: list[str] | None = None, **kw: Any) ->
     if not (store.path / "run.json").is_file():
         raise NotARunDirError(f"{store.path} is not a run directory (no run.json)")
     meta = read_run_meta(store)  # a damaged run.json
+    store.check_rows_present(meta)  # neither rows.jsonl nor samples.parquet holds the rows
     refuse_sweep_run(store.path, meta, "score")  # a profile/frontier/plan run is not scored as a run
     check_writable(store.path, "score", WRITES)  # a read-only run
     scenario = ScoreScenario(metrics, device, **kw)

@@ -1,0 +1,226 @@
+"""The bad-input corpus, continued: run directories and their stores (issue 29, found by an
+independent try of main): a directory reused by another configuration, the two copies of the rows
+(``rows.jsonl`` and ``samples.parquet``) disagreeing, a generated image of another size, FID's
+reference set, a full disk. Each case is the behaviour a user must get: nothing already written
+lost, one clear line, the right exit code. Tiny weights on the CPU, the smoke set, one step."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evalsuite.cli.main import main
+from tests.test_cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(out: Path, config: str, *extra: str) -> int:
+    return main(
+        [
+            "run",
+            "--configs",
+            config,
+            "--dataset",
+            "smoke",
+            "--limit",
+            "2",
+            "--metrics",
+            "latency",
+            "--no-progress",
+            "--set",
+            "steps=1",
+            "--out",
+            str(out),
+            "--run-id",
+            "nightly",
+            *extra,
+        ]
+    )
+
+
+def _meta(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+def _images(run: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted((run / "images").rglob("*.png"))}
+
+
+@pytest.fixture(scope="module")
+def first_runs(tmp_path_factory) -> dict[str, Path]:
+    """For each configuration, a finished run of it alone into ``nightly`` (2 rows)."""
+    out = {}
+    for config in ("flux-dev-inpaint", "flux-dev"):
+        root = tmp_path_factory.mktemp(config)
+        assert _run(root, config) == 0
+        out[config] = root / "nightly"
+    return out
+
+
+def _copy(run: Path, tmp: Path) -> Path:
+    shutil.copytree(run, tmp / "nightly")
+    return tmp / "nightly"
+
+
+# -- item 1: a reused run directory with other configurations is merged, never bricked -------------
+
+
+@pytest.mark.parametrize("first,second", [("flux-dev-inpaint", "flux-dev"), ("flux-dev", "flux-dev-inpaint")])
+def test_a_run_into_a_directory_of_another_configuration_keeps_both(
+    first: str, second: str, first_runs, tmp_path: Path
+):
+    run = _copy(first_runs[first], tmp_path)
+    before = _meta(run)
+    images = _images(run)
+    assert _run(tmp_path, second) == 0
+    meta = _meta(run)
+    assert list(meta["configs"]) == [first, second]
+    assert meta["configs"][first] == before["configs"][first]  # its parameters, as the first run wrote them
+    assert meta["summary"][first] == before["summary"][first]
+    assert meta["summary"][second]["counts"]["ok"] == 2
+    assert meta["weights"] == {first: "tiny", second: "tiny"}
+    assert meta["attempts"][-1]["kept_configs"] == [first]
+    assert all(_images(run)[k] == v for k, v in images.items())  # nothing of the first run rewritten
+    assert len(pd.read_parquet(run / "samples.parquet")) == 4
+    res = cli("report", str(run), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert first in (run / "report.md").read_text() and second in (run / "report.md").read_text()
+    # either command again: both stay, nothing regenerated
+    for config in (first, second):
+        assert _run(tmp_path, config) == 0
+        meta = _meta(run)
+        assert list(meta["configs"]) == [first, second] and meta["attempts"][-1]["rows_already_done"] == 2
+    assert cli("report", str(run), cwd=tmp_path).returncode == 0
+
+
+def _drop_config_from_run_json(run: Path) -> None:  # what an earlier version's second run left
+    meta = _meta(run)
+    meta["configs"].pop("flux-dev-inpaint")
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+def _other_dataset(run: Path) -> None:
+    meta = _meta(run)
+    meta["dataset"]["fingerprint"] = "0" * 64
+    (run / "run.json").write_text(json.dumps(meta))
+    lines = [json.loads(x) for x in (run / "rows.jsonl").read_text().splitlines()]
+    for r in lines:
+        r["dataset_fingerprint"] = "0" * 64
+    (run / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+# name → (how the directory is changed after the first run, fragments of the one-line refusal)
+REFUSED = {
+    "rows-run-json-no-longer-describes": (
+        _drop_config_from_run_json,
+        ["holds rows of configuration(s) flux-dev-inpaint that its run.json no longer describes"],
+    ),
+    "rows-of-another-dataset": (
+        _other_dataset,
+        ["holds rows of configuration(s) flux-dev-inpaint made from another dataset", "one run directory holds"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_a_run_that_cannot_keep_the_directorys_rows_is_refused_before_generating(
+    name: str, first_runs, tmp_path: Path
+):
+    run = _copy(first_runs["flux-dev-inpaint"], tmp_path)
+    change, fragments = REFUSED[name]
+    change(run)
+    files = {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"}
+    res = cli(
+        "run",
+        "--configs",
+        "flux-dev",
+        "--dataset",
+        "smoke",
+        "--limit",
+        "2",
+        "--metrics",
+        "latency",
+        "--no-progress",
+        "--set",
+        "steps=1",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "nightly",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "--run-id NEW_NAME" in res.stderr
+    for frag in fragments:
+        assert frag in res.stderr
+    assert not (run / "images" / "flux-dev").exists()  # nothing generated
+    after = {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"}
+    assert after == files
+
+
+# -- item 2: rows.jsonl and samples.parquet disagree: nothing overwritten, the intact copy wins -------
+
+
+def _empty_journal(run: Path) -> None:
+    (run / "rows.jsonl").write_bytes(b"")
+
+
+def _delete_journal(run: Path) -> None:
+    (run / "rows.jsonl").unlink()
+
+
+def _truncate_journal(run: Path) -> None:  # cut after its first line (an older copy restored, a bad edit)
+    lines = (run / "rows.jsonl").read_bytes().splitlines(keepends=True)
+    (run / "rows.jsonl").write_bytes(lines[0])
+
+
+JOURNAL_DAMAGE = {"emptied": _empty_journal, "deleted": _delete_journal, "truncated": _truncate_journal}
+
+
+@pytest.mark.parametrize("name", list(JOURNAL_DAMAGE))
+def test_a_damaged_journal_is_restored_from_an_intact_samples_parquet(
+    name: str, first_runs, tmp_path: Path, caplog
+):
+    run = _copy(first_runs["flux-dev"], tmp_path)
+    table = pd.read_parquet(run / "samples.parquet")
+    JOURNAL_DAMAGE[name](run)
+    with caplog.at_level("WARNING"):
+        res = cli("report", str(run), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "are in no journal (rows.jsonl was emptied, truncated or deleted)" in caplog.text
+    assert "`evalsuite score" in caplog.text
+    assert "| flux-dev | tiny | 2 | 2 | 0 | 0 |" in (run / "report.md").read_text()  # not `rows 0`
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        res = cli("score", str(run), "--metrics", "latency", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "no journal holds" in caplog.text and "restored them into" in caplog.text
+    after = pd.read_parquet(run / "samples.parquet")
+    assert len(after) == 2 and list(after.case_id) == list(table.case_id)
+    journal = [json.loads(x) for x in (run / "rows.jsonl").read_text().splitlines()]
+    assert {(r["case_id"], r.get("status")) for r in journal if "status" in r} == {
+        (c, "ok") for c in table.case_id
+    }
+    assert _meta(run)["summary"]["flux-dev"]["counts"]["ok"] == 2
+
+
+def test_both_copies_of_the_rows_lost_is_said_and_nothing_is_overwritten(first_runs, tmp_path: Path):
+    run = _copy(first_runs["flux-dev"], tmp_path)
+    (run / "rows.jsonl").unlink()
+    (run / "samples.parquet").write_bytes(b"garbage, not parquet")
+    files = {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    for args in (["report", str(run)], ["score", str(run)]):
+        res = cli(*args, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        assert "Traceback" not in res.stderr and "rebuilt the table from" not in res.stderr
+        assert f"{run}: the run's rows are lost: there is no rows.jsonl and samples.parquet cannot be read" in (
+            res.stderr
+        )
+        assert "run.json counts 2 row(s); nothing was changed" in res.stderr
+        assert "Restore rows.jsonl or samples.parquet from a copy" in res.stderr
+        assert {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"} == files
