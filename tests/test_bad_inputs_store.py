@@ -224,3 +224,29 @@ def test_both_copies_of_the_rows_lost_is_said_and_nothing_is_overwritten(first_r
         assert "run.json counts 2 row(s); nothing was changed" in res.stderr
         assert "Restore rows.jsonl or samples.parquet from a copy" in res.stderr
         assert {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"} == files
+
+
+# -- item 13: one generated image of another size fails its row, not the command --------------------
+
+
+def test_score_fails_only_the_row_whose_image_has_another_size(first_runs, tmp_path: Path):
+    from PIL import Image
+
+    run = _copy(first_runs["flux-dev"], tmp_path)
+    rows = pd.read_parquet(run / "samples.parquet")
+    odd = run / rows.image[1]
+    with Image.open(odd) as im:
+        w, h = im.size
+        im.resize((w // 2, h // 2)).save(odd)
+    res = cli("score", str(run), "--metrics", "clip_score", "fid", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "stack expects" not in res.stderr
+    assert (
+        f"flux-dev: 1 row(s) not scored: {rows.case_id[1]} seed {rows.seed[1]}: image {odd} is "
+        f"{w // 2}×{h // 2} while the configuration's other images are {w}×{h}"
+    ) in res.stderr
+    assert "delete it and rerun `evalsuite run` to regenerate it" in res.stderr
+    meta = _meta(run)
+    assert meta["summary"]["flux-dev"]["metrics"]["clip_score"]["n"] == 1
+    assert meta["summary"]["flux-dev"]["scoring_errors"]["n"] == 1
+    assert "report: " in res.stdout and (run / "report.md").is_file()

@@ -232,6 +232,22 @@ class _Loader:
         except (OSError, ValueError) as exc:
             raise RowImageError(f"image file {path} cannot be read ({exc})") from exc
 
+    def common_size(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int] | None:
+        """The (height, width) most of ``rows``' images have (read from the file headers; unreadable
+        ones are left out here and fail when loaded): the size a batch of them is scored at."""
+        from collections import Counter
+
+        sizes: Counter[tuple[int, int]] = Counter()
+        for r in rows:
+            if not r.get("image"):
+                continue
+            try:
+                with Image.open(self.store.path / str(r["image"])) as im:
+                    sizes[(im.height, im.width)] += 1
+            except (OSError, ValueError):
+                continue
+        return sizes.most_common(1)[0][0] if sizes else None
+
     def images(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
         return torch.stack([self.image(r) for r in rows]).to(self.device)
 
@@ -299,9 +315,12 @@ class _Loader:
         needs: set[str],
         pair_rows: Sequence[dict[str, Any]] | None = None,
         failed: dict[Key, str] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> Any:
-        """A :class:`MetricBatch` of ``rows``; a row whose image (or its pair's) cannot be read is
-        left out of it (``batch.rows`` are the rows kept) and recorded in ``failed``."""
+        """A :class:`MetricBatch` of ``rows``; a row whose image (or its pair's) cannot be read, or is
+        not of ``size`` (height, width: the size of the configuration's other images; default the
+        first kept image's), is left out of it (``batch.rows`` are the rows kept) and recorded in
+        ``failed``."""
         from evalsuite.metrics.base import MetricBatch
 
         failed = {} if failed is None else failed
@@ -315,6 +334,16 @@ class _Loader:
                 try:
                     img = self.image(r)
                     pimg = self.image(pair_rows[i]) if pair_rows is not None else None
+                    want = size or (tuple(imgs[0].shape[-2:]) if imgs else tuple(img.shape[-2:]))
+                    for what, t in (("image", img), ("paired image", pimg)):
+                        if t is not None and tuple(t.shape[-2:]) != want:
+                            src = r if what == "image" else pair_rows[i]  # type: ignore[index]
+                            raise RowImageError(
+                                f"{what} {self.store.path / str(src.get('image'))} is {t.shape[-1]}×{t.shape[-2]} "
+                                f"while the configuration's other images are {want[1]}×{want[0]}: metrics "
+                                "compare images of one size; delete it and rerun `evalsuite run` to "
+                                "regenerate it"
+                            )
                 except RowImageError as exc:
                     failed[k] = str(exc)
                     log.warning("scoring: leaving out %s/%s seed %s: %s", k[0], k[1], k[2], exc)
@@ -436,8 +465,9 @@ def score_run(
         for _, m in active:
             m.prepare(ctx)
         needs = set().union(*(set(m.needs) for _, m in active))
+        size = loader.common_size(ok) if needs & {"images", "sources", "masks"} else None
         for i in range(0, len(ok), batch_size):
-            batch = loader.batch(ok[i : i + batch_size], needs, failed=failed)
+            batch = loader.batch(ok[i : i + batch_size], needs, failed=failed, size=size)
             chunk = list(batch.rows)
             if not chunk:
                 continue
@@ -523,6 +553,7 @@ def _score_pairs(
             if r.get("status") == "ok" and row_key(r)[1:] in other
         ]
         inpaint = tasks.get(a) == "inpaint" and tasks.get(b) == "inpaint"
+        size = loader.common_size([x for x, _ in matched])
         for name in names:
             m = make(name)
             for i in range(0, len(matched), batch_size):
@@ -532,6 +563,7 @@ def _score_pairs(
                     set(m.needs) | ({"masks"} if inpaint else set()),
                     [y for _, y in chunk],
                     failed=failed,
+                    size=size,
                 )
                 ra = list(batch.rows)
                 if not ra:
