@@ -250,3 +250,39 @@ def test_score_fails_only_the_row_whose_image_has_another_size(first_runs, tmp_p
     assert meta["summary"]["flux-dev"]["metrics"]["clip_score"]["n"] == 1
     assert meta["summary"]["flux-dev"]["scoring_errors"]["n"] == 1
     assert "report: " in res.stdout and (run / "report.md").is_file()
+
+
+# -- item 8: FID's reference set is explicit, recorded, the same in `run --limit` and `score` --------
+
+
+def test_fid_reference_set_is_the_same_in_run_and_score_and_a_change_is_said(tmp_path: Path, caplog):
+    import numpy as np
+    from PIL import Image
+
+    assert _run(tmp_path, "flux-dev-inpaint", "--metrics", "fid") == 0
+    run = tmp_path / "nightly"
+    fid = _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]
+    assert fid["reference_set"] == "source images of 2 case(s) of smoke" and fid["n_ref"] == 2
+    note = "reference N=2, reference: source images of 2 case(s) of smoke;"
+    assert note in (run / "report.md").read_text()
+    res = cli("score", str(run), "--metrics", "fid", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    again = _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]
+    assert again["value"] == pytest.approx(fid["value"]) and again["reference_id"] == fid["reference_id"]
+    assert f"reference: source images of 2 case(s) of smoke (N=2, id {fid['reference_id']})" in res.stdout
+    assert "reference set changed" not in res.stderr and note in (run / "report.md").read_text()
+    # another reference, asked for: said, and recorded
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(ref / f"{i}.png")
+    with caplog.at_level("WARNING"):
+        res = cli("score", str(run), "--metrics", "fid", "--metric-option", f"fid.reference={ref}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (
+        "flux-dev-inpaint: FID's reference set changed: was source images of 2 case(s) of smoke, now 3 "
+        f"image(s) of folder {ref}; the new FID is not comparable with the old one"
+    ) in caplog.text
+    assert f"reference: 3 image(s) of folder {ref} (N=3" in res.stdout
+    assert _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]["n_ref"] == 3

@@ -444,6 +444,9 @@ def score_run(
                 log.warning("scoring without the dataset (reference statistics unavailable): %s", exc)
     if cases is None and dataset is not None:
         cases = {c.id: c for c in dataset.cases}
+    # set-level references (FID, KID, the distribution metrics) rest on the cases the scored rows
+    # cover — the same set whether scored by `evalsuite run --limit N` or a later `evalsuite score`
+    reference = _covered(dataset, rows)
     loader = _Loader(store, cases, dev)
     summary: dict[str, Any] = {}
     updates: dict[Key, dict[str, Any]] = {}
@@ -461,7 +464,7 @@ def score_run(
         active = [(n, make(n)) for n, c in classes.items() if task in c.tasks and not c.paired]
         if not active:
             continue
-        ctx = ScoringContext(config=config, task=task, dataset=dataset, run_dir=store.path)
+        ctx = ScoringContext(config=config, task=task, dataset=reference, run_dir=store.path)
         for _, m in active:
             m.prepare(ctx)
         needs = set().union(*(set(m.needs) for _, m in active))
@@ -507,6 +510,31 @@ def score_run(
             updates[k].update({"score_status": "ok", "score_error": None})
     store.update_rows(updates.values())
     return summary
+
+
+def _covered(dataset: Dataset | None, rows: Sequence[dict[str, Any]]) -> Dataset | None:
+    """``dataset`` narrowed to the cases ``rows`` cover (in dataset order)."""
+    if dataset is None:
+        return None
+    ids = {str(r["case_id"]) for r in rows}
+    return dataset.select(ids=[c.id for c in dataset.cases if c.id in ids]) if ids else dataset
+
+
+def reference_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """One line per configuration whose FID reference set in ``new`` (a summary) is not the one its
+    FID in ``old`` was measured against (empty when none changed)."""
+    out = []
+    for config, entry in new.items():
+        f = (entry.get("metrics") or {}).get("fid") or {}
+        was = (((old.get(config) or {}).get("metrics") or {}).get("fid")) or {}
+        if not f or not was or f.get("reference_id") == was.get("reference_id"):
+            continue
+        before = was.get("reference_set") or f"an unrecorded reference set of {was.get('n_ref')} image(s)"
+        out.append(
+            f"{config}: FID's reference set changed: was {before}, now {f.get('reference_set')}; the new "
+            "FID is not comparable with the old one"
+        )
+    return out
 
 
 def scoring_failures(summary: dict[str, Any]) -> list[str]:
@@ -618,10 +646,11 @@ def metric_notes(summary: dict[str, Any]) -> list[str]:
             and not (isinstance(f.get("value"), float) and math.isnan(f["value"]))
         ):
             compat = (f.get("preprocessing") or {}).get("compatible_with", "")
+            ref = f", reference: {f['reference_set']}" if f.get("reference_set") else ""
             lines.append(
                 f"- `{config}` FID {f['value']:.4g} (mode {f.get('fid_mode', 'clean')}"
                 + (f", {compat}" if compat else "")
-                + f"; N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                + f"; N={f.get('n')}, reference N={f.get('n_ref')}{ref}; biased at "
                 f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}."
             )
         bb = sorted(m for m in ms if m.endswith("_brushbench"))

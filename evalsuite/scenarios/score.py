@@ -17,6 +17,7 @@ lacks, a moved dataset, an unknown metric option) is raised unchanged (exit 2), 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ class ScoreScenario:
         self.mode = ""
         self.dataset: Dataset | None = None
         self.summary: dict[str, Any] = {}
+        self.changes: list[str] = []  # FID reference sets that changed since the last scoring
         self.refusals: tuple[type[Exception], ...] = _refusals()
 
     def plan(self, ctx: RunContext) -> None:
@@ -105,6 +107,7 @@ class ScoreScenario:
         from evalsuite.metrics.scoring import score_run
 
         meta = ctx.meta
+        before = json.loads(json.dumps(meta.get("summary") or {}))
         self.summary = score_run(
             ctx.store,
             self.names,
@@ -113,6 +116,11 @@ class ScoreScenario:
             metric_weights=self.mode,
             **self.score_kw,
         )
+        from evalsuite.metrics.scoring import reference_changes
+
+        self.changes = reference_changes(before, self.summary)
+        for line in self.changes:
+            log.warning("%s", line)
         old = meta.get("summary", {})
         for config, entry in self.summary.items():
             prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
