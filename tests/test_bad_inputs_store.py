@@ -7,6 +7,7 @@ lost, one clear line, the right exit code. Tiny weights on the CPU, the smoke se
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -286,3 +287,77 @@ def test_fid_reference_set_is_the_same_in_run_and_score_and_a_change_is_said(tmp
     ) in caplog.text
     assert f"reference: 3 image(s) of folder {ref} (N=3" in res.stdout
     assert _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]["n_ref"] == 3
+
+
+# -- item 16: a full disk is one line naming the disk and the space needed; nothing written is lost ----
+
+FULL_DISK = r"""
+D=$1; O=$2; SLACK=$3
+mount -t tmpfs -o size=8m tmpfs "$D" || exit 99
+R="run --configs flux-dev --dataset smoke --metrics latency --no-progress --set steps=1 --out $D --run-id r"
+$PY -m evalsuite $R --limit 1 > "$O/first.err" 2>&1; echo $? > "$O/first.rc"
+cp -r "$D/r" "$O/before"
+dd if=/dev/zero of="$D/filler" bs=4k 2>/dev/null
+truncate -s "-$SLACK" "$D/filler"
+$PY -m evalsuite $R --limit 2 > "$O/run.err" 2>&1; echo $? > "$O/run.rc"
+$PY -m evalsuite report "$D/r" > "$O/report.err" 2>&1; echo $? > "$O/report.rc"
+cp -r "$D/r" "$O/full"
+rm "$D/filler"
+$PY -m evalsuite $R --limit 2 > "$O/resume.err" 2>&1; echo $? > "$O/resume.rc"
+cp -r "$D/r" "$O/after"
+"""
+
+
+def _tmpfs_ok() -> bool:
+    import os
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$0"', "/tmp"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("slack", ["0", "48K"])  # full at the start; full while writing
+def test_a_full_disk_is_one_line_and_a_rerun_resumes_once_space_is_freed(slack: str, tmp_path: Path):
+    # a real full disk: a small tmpfs in a private mount namespace, filled up to `slack` bytes free
+    import os
+    import subprocess
+    import sys
+
+    if not _tmpfs_ok():
+        pytest.skip("cannot mount a tmpfs here (needs root and mount namespaces)")
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    out.mkdir()
+    script = tmp_path / "full.sh"
+    script.write_text(FULL_DISK)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "PY": sys.executable}
+    subprocess.run(["unshare", "-m", "sh", str(script), str(disk), str(out), slack], env=env, timeout=600)
+    assert (out / "first.rc").read_text().strip() == "0", (out / "first.err").read_text()
+    for step in ("run", "report"):
+        rc, err = (out / f"{step}.rc").read_text().strip(), (out / f"{step}.err").read_text()
+        if step == "run" and rc == "0":
+            continue  # it fitted (a larger slack): nothing to say
+        assert rc == "1", err
+        assert "Traceback" not in err and "internal error" not in err
+        lines = [ln for ln in err.splitlines() if ln.startswith("evalsuite: error:")]
+        assert len(lines) == 1, err
+        assert lines[0].startswith("evalsuite: error: no space left on device")
+        assert f"(the file system mounted at {disk}, " in lines[0] and "free about " in lines[0]
+        assert "and rerun the same command; everything written before is kept" in lines[0]
+        if step == "report":
+            assert "--out" not in lines[0]  # `evalsuite report` has none
+    # nothing written before the disk filled is lost
+    before = {p.relative_to(out / "before"): p.read_bytes() for p in (out / "before/images").rglob("*.png")}
+    full = out / "full"
+    assert all((full / k).read_bytes() == v for k, v in before.items())
+    first = [json.loads(x) for x in (out / "before/rows.jsonl").read_text().splitlines()]
+    assert all(x in (full / "rows.jsonl").read_text() for x in (json.dumps(r["case_id"]) for r in first))
+    # space freed: the same command resumes and finishes
+    assert (out / "resume.rc").read_text().strip() == "0", (out / "resume.err").read_text()
+    assert re.search(r"2 work items, [12] already done", (out / "resume.err").read_text())
+    assert len(pd.read_parquet(out / "after/samples.parquet")) == 2
+    assert all((out / "after" / k).read_bytes() == v for k, v in before.items())

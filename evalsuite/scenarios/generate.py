@@ -588,6 +588,14 @@ class GenerateScenario:
         else:
             meta["distributed"]["ranks"] = {"0": {k: v for k, v in rank_stats.items() if k != "configs"}}
 
+    def space_needed(self, ctx: RunContext) -> int:
+        """About how many bytes the images still to generate by this process take (their mean size
+        so far; 1 MiB each before the first)."""
+        done = {row_key(r) for r in ctx.store.rows() if r.get("status") == "ok"}
+        left = len(self.mine - done)
+        sizes = [p.stat().st_size for p in (ctx.store.path / "images").rglob("*.png")]
+        return left * (sum(sizes) // len(sizes) if sizes else 1 << 20)
+
     @property
     def wanted(self) -> set[tuple[str, str, int]]:
         return {(n, c.id, int(s)) for n, c, s in self.items}
