@@ -361,3 +361,18 @@ def test_a_full_disk_is_one_line_and_a_rerun_resumes_once_space_is_freed(slack: 
     assert re.search(r"2 work items, [12] already done", (out / "resume.err").read_text())
     assert len(pd.read_parquet(out / "after/samples.parquet")) == 2
     assert all((out / "after" / k).read_bytes() == v for k, v in before.items())
+
+
+# -- confusing messages: `score --dataset` naming another dataset says so (not "changed") ------------
+
+
+@pytest.mark.parametrize("other", ["inpaint-core", "t2i-core"])
+def test_score_with_another_dataset_says_it_is_another_one(other: str, first_runs, tmp_path: Path):
+    run = _copy(first_runs["flux-dev-inpaint"], tmp_path)
+    meta = (run / "run.json").read_bytes()
+    res = cli("score", str(run), "--dataset", other, "--metrics", "fid", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert f"dataset {other} is another dataset ({other!r}, fingerprint " in res.stderr
+    assert "than the one the run was made on ('smoke', " in res.stderr
+    assert "pass --dataset PATH to the run's dataset (run.json records its source: " in res.stderr
+    assert "changed" not in res.stderr and (run / "run.json").read_bytes() == meta

@@ -136,6 +136,12 @@ def run_dataset(meta: dict[str, Any] | RunMeta, override: str | Path | None = No
         except Exception as exc:  # noqa: BLE001 - collected into one message below
             errors.append(f"{src}: {exc}")
             continue
+        if want and ds.fingerprint != want and rec.get("name") and ds.name != rec.get("name"):
+            raise ScoringError(
+                f"dataset {src} is another dataset ({ds.name!r}, fingerprint {ds.fingerprint[:16]}…) than the "
+                f"one the run was made on ({rec.get('name')!r}, {want[:16]}…): pass --dataset PATH to the run's "
+                f"dataset{_where(rec)}"
+            )
         if want and ds.fingerprint != want:
             raise ScoringError(
                 f"dataset {src} has fingerprint {ds.fingerprint[:16]}…, but the run was made on {want[:16]}…: its "
@@ -147,6 +153,11 @@ def run_dataset(meta: dict[str, Any] | RunMeta, override: str | Path | None = No
         + "; ".join(errors or ["run.json records no dataset"])
         + "); pass --dataset PATH to its folder"
     )
+
+
+def _where(rec: dict[str, Any]) -> str:
+    """`` (recorded source: X)`` when ``run.json`` records where the dataset was read from."""
+    return f" (run.json records its source: {rec['source']})" if rec.get("source") else ""
 
 
 def _default_mode(meta: dict[str, Any] | RunMeta) -> str:
