@@ -123,7 +123,10 @@ REFUSED = {
     ),
     "rows-of-another-dataset": (
         _other_dataset,
-        ["holds rows of configuration(s) flux-dev-inpaint made from another dataset", "one run directory holds"],
+        [
+            "holds rows of configuration(s) flux-dev-inpaint made from another dataset",
+            "one run directory holds",
+        ],
     ),
 }
 
@@ -219,12 +222,15 @@ def test_both_copies_of_the_rows_lost_is_said_and_nothing_is_overwritten(first_r
         res = cli(*args, cwd=tmp_path)
         assert res.returncode == 2, res.stderr
         assert "Traceback" not in res.stderr and "rebuilt the table from" not in res.stderr
-        assert f"{run}: the run's rows are lost: there is no rows.jsonl and samples.parquet cannot be read" in (
-            res.stderr
+        assert (
+            f"{run}: the run's rows are lost: there is no rows.jsonl and samples.parquet cannot be read"
+            in (res.stderr)
         )
         assert "run.json counts 2 row(s); nothing was changed" in res.stderr
         assert "Restore rows.jsonl or samples.parquet from a copy" in res.stderr
-        assert {str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"} == files
+        assert {
+            str(p): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "run.lock"
+        } == files
 
 
 # -- item 13: one generated image of another size fails its row, not the command --------------------
@@ -279,7 +285,9 @@ def test_fid_reference_set_is_the_same_in_run_and_score_and_a_change_is_said(tmp
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(ref / f"{i}.png")
     with caplog.at_level("WARNING"):
-        res = cli("score", str(run), "--metrics", "fid", "--metric-option", f"fid.reference={ref}", cwd=tmp_path)
+        res = cli(
+            "score", str(run), "--metrics", "fid", "--metric-option", f"fid.reference={ref}", cwd=tmp_path
+        )
     assert res.returncode == 0, res.stderr
     assert (
         "flux-dev-inpaint: FID's reference set changed: was source images of 2 case(s) of smoke, now 3 "

@@ -337,7 +337,8 @@ class _Loader:
         failed = {} if failed is None else failed
         images = pairs = None
         if needs & {"images", "sources", "masks", "pairs"} or pair_rows is not None:
-            kept, imgs, pimgs = [], [], []
+            kept, pimgs = [], []
+            imgs: list[torch.Tensor] = []
             for i, r in enumerate(rows):
                 k = row_key(r)
                 if k in failed:

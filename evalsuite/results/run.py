@@ -82,9 +82,10 @@ class Run:
         """
         store = RunStore(path)
         meta = read_run_meta(store)
-        store.check_rows_present(meta)  # both copies of the rows lost: say so, never show 0 rows
+        journal = store.rows()
+        store.check_rows_present(meta, journal)  # both copies of the rows lost: say so, never show 0 rows
         df = store.samples()
-        table_rows = store.table_only_rows(df)
+        table_rows = store.table_only_rows(df, journal)
         if table_rows:
             log.warning(
                 "%s: %d row(s) of %s are in no journal (rows.jsonl was emptied, truncated or deleted); "

@@ -471,10 +471,13 @@ class RunStore:
             return f"there is no {JOURNAL}"
         return f"{', '.join(p.name for p in journals)} hold(s) no row ({sum(p.stat().st_size for p in journals)} bytes)"
 
-    def table_only_rows(self, table: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    def table_only_rows(
+        self, table: pd.DataFrame | None = None, rows: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """The rows ``samples.parquet`` (or ``table``) holds whose key no journal holds: the journal
         was emptied, truncated or deleted after the table was written (the table is written from the
         journal, so it never holds more on its own). Each as a journal row (empty cells left out).
+        ``rows``: the journal's rows when the caller has read them.
 
         Raises:
             JournalError: a corrupted line in the middle of a journal (that has its own repair).
@@ -482,7 +485,7 @@ class RunStore:
         df = table if table is not None else self.read_table()[0]
         if df is None or not len(df) or not {"config", "case_id", "seed"} <= set(df.columns):
             return []
-        have = {row_key(r) for r in self.rows()}
+        have = {row_key(r) for r in (self.rows() if rows is None else rows)}
         out = []
         for rec in df.to_dict("records"):
             if row_key(rec) not in have:
@@ -513,7 +516,7 @@ class RunStore:
         )
         return len(rows)
 
-    def check_rows_present(self, meta: dict[str, Any]) -> None:
+    def check_rows_present(self, meta: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> None:
         """Raise :class:`RowsLostError` when neither copy of the rows can be read (no journal row and
         no readable, non-empty ``samples.parquet``) while ``run.json``'s summary counts rows.
 
@@ -524,7 +527,7 @@ class RunStore:
         for entry in (meta.get("summary") or {}).values():
             n = ((entry or {}).get("counts") or {}).get("n") if isinstance(entry, dict) else None
             expected += int(n) if isinstance(n, int | float) and not isinstance(n, bool) else 0
-        if not expected or self.rows():
+        if not expected or (self.rows() if rows is None else rows):
             return
         df, why = self.read_table()
         if df is not None and len(df):
