@@ -270,8 +270,9 @@ def test_fid_reference_set_is_the_same_in_run_and_score_and_a_change_is_said(tmp
     run = tmp_path / "nightly"
     fid = _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]
     assert fid["reference_set"] == "source images of 2 case(s) of smoke" and fid["n_ref"] == 2
-    note = "reference N=2, reference: source images of 2 case(s) of smoke;"
-    assert note in (run / "report.md").read_text()
+    note = "reference N=2, reference: source images of 2 case(s) of smoke;"  # the metric notes
+    head = "FID and KID are measured against source images of 2 case(s) of smoke (reference N=2)."
+    assert note in (run / "report.md").read_text() and head in (run / "report.md").read_text()
     res = cli("score", str(run), "--metrics", "fid", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     again = _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]
@@ -295,6 +296,10 @@ def test_fid_reference_set_is_the_same_in_run_and_score_and_a_change_is_said(tmp
     ) in caplog.text
     assert f"reference: 3 image(s) of folder {ref} (N=3" in res.stdout
     assert _meta(run)["summary"]["flux-dev-inpaint"]["metrics"]["fid"]["n_ref"] == 3
+    assert (
+        f"FID and KID are measured against 3 image(s) of folder {ref} (reference N=3)."
+        in (run / "report.md").read_text()
+    )
 
 
 # -- item 16: a full disk is one line naming the disk and the space needed; nothing written is lost ----
