@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_USAGE",
     "DataError",
+    "DiskFullError",
     "EvalsuiteError",
     "InternalError",
     "LockedError",
@@ -61,6 +62,12 @@ class DataError(EvalsuiteError):
 
 class WeightsError(EvalsuiteError):
     """Model or metric weights that cannot be found or loaded (exit 1); the message says how to get them."""
+
+
+class DiskFullError(EvalsuiteError):
+    """A write failed for lack of space (ENOSPC, or a quota: EDQUOT) (exit 1); the message names the
+    folder, its file system's free space and about how much is needed, and says that what was written
+    before is kept."""
 
 
 class InternalError(EvalsuiteError):

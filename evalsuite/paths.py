@@ -110,3 +110,80 @@ def commit_tmp(tmp: Path, final: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+def no_space_cause(exc: BaseException) -> OSError | None:
+    """The ``OSError`` saying the disk (or a quota) is full that ``exc`` is or was raised from, if any."""
+    import errno
+
+    codes = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in codes:
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """True for an ``OSError`` that says the disk (or a quota) is full, or an error raised from one."""
+    return no_space_cause(exc) is not None
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
+
+
+def _mount_point(path: Path) -> Path:
+    p = path.resolve()
+    while not p.exists():
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def no_space_error(
+    exc: BaseException, folder: str | os.PathLike[str], doing: str, needed: int, out: bool = True
+) -> Exception:
+    """The one-line :class:`~evalsuite.errors.DiskFullError` of a write that ran out of space in
+    ``folder`` while ``doing`` (``generating``, ``writing the report``...); ``needed`` is about how
+    many more bytes it takes (the message rounds it up, with a margin); ``out``: the command takes
+    ``--out`` (another folder is an alternative)."""
+    import shutil
+
+    from evalsuite.errors import DiskFullError
+
+    folder = Path(folder)
+    where = folder
+    try:
+        mount = _mount_point(folder)
+        free = shutil.disk_usage(mount).free
+        disk = f"the file system mounted at {mount}, {_human(free)} free"
+    except OSError:
+        disk = "its file system"
+    failed = getattr(exc, "filename", None)
+    named = f" ({failed})" if failed else ""
+    want = max(int(needed * 1.2) + (1 << 20), 1 << 20)
+    alt = " (or give another folder with --out)" if out else ""
+    return DiskFullError(
+        f"no space left on device{named} while {doing} in {where} ({disk}): free about {_human(want)} "
+        f"there{alt} and rerun the same command; everything written before is kept"
+    )
+
+
+def folder_size(path: str | os.PathLike[str], *names: str) -> int:
+    """Bytes of the files ``names`` (files or folders) in ``path``; what a rewrite of them needs."""
+    return sum(_size(Path(path) / n) for n in names)

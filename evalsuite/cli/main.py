@@ -23,6 +23,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from evalsuite.cli import EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 from evalsuite.cli import catalog as catalog_cli
@@ -104,6 +105,13 @@ def report_error(exc: BaseException) -> int:
     :mod:`evalsuite.errors`): an :class:`~evalsuite.errors.EvalsuiteError` is one line
     ``evalsuite: error: <message>`` (its traceback is logged at DEBUG, shown with ``-v``); any other
     exception is a bug: its traceback is printed, exit 1."""
+    from evalsuite.paths import no_space_cause, no_space_error
+
+    full = no_space_cause(exc)
+    if full is not None and not isinstance(exc, EvalsuiteError):  # a full disk is no bug: one line
+        log.debug("traceback of the full disk", exc_info=exc)
+        where = Path(str(full.filename)).parent if full.filename else Path.cwd()
+        exc = no_space_error(full, where, "writing", 0, out=False)
     if isinstance(exc, EvalsuiteError):
         print(f"evalsuite: error: {exc}", file=sys.stderr)
         log.debug("traceback of the error above", exc_info=exc)

@@ -19,10 +19,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         meta = read_run_meta(RunStore(args.run_dir))
         refuse_sweep_run(Path(args.run_dir), meta, "report")
         check_writable(args.run_dir, "report", "report.md, report.html, summary.csv, plots/ and grids/")
-    with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
-        path = write_report(
-            args.run_dir, embed_images=args.embed_images, reference=args.reference_config, claims=args.claims
-        )
+    try:
+        with locked_run(args.run_dir, "report"):  # refused, naming the holder, while a run writes it
+            path = write_report(
+                args.run_dir,
+                embed_images=args.embed_images,
+                reference=args.reference_config,
+                claims=args.claims,
+            )
+    except OSError as exc:  # the lock on a full disk (write_report says it for its own files)
+        from evalsuite.paths import folder_size, is_no_space, no_space_error
+        from evalsuite.report.report import REPORT_FILES
+
+        if not is_no_space(exc):
+            raise
+        needed = folder_size(args.run_dir, *REPORT_FILES)
+        raise no_space_error(exc, args.run_dir, "writing the report", needed, out=False) from exc
     _print_headline(args)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.html')}")

@@ -148,6 +148,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                 "" if r.get("quality_evidence", True) else "  (random feature network: no quality evidence)"
             )
             vs = f" vs {r['vs']}" if r.get("vs") else ""
+            if r.get("reference_set"):
+                vs += f" reference: {r['reference_set']} (N={r.get('n_ref')}, id {r.get('reference_id')})"
             print(f"{config:<28} {name:<20} {val:>12} {r.get('unit', '')}  N={r.get('n')}{vs}{flag}")
     print(f"report: {args.run_dir}/report.md")
     from evalsuite.metrics.scoring import scoring_failures

@@ -45,7 +45,8 @@ from evalsuite.engine import distributed
 from evalsuite.engine.determinism import determinism_settings
 from evalsuite.engine.lock import RunLock
 from evalsuite.engine.provenance import environment
-from evalsuite.errors import InternalError
+from evalsuite.errors import DiskFullError, InternalError
+from evalsuite.paths import folder_size, is_no_space, no_space_error
 from evalsuite.results.store import SCHEMA, RunStore
 from evalsuite.results.types import RunMeta
 
@@ -320,6 +321,19 @@ def context_factory(
     return make
 
 
+def _space_needed(scenario: Scenario, ctx: RunContext | None, store: RunStore) -> int:
+    """About how many bytes the rest of the run writes: the images still to generate (a scenario's
+    ``space_needed(ctx)``, when it has one) and a rewrite of the table, run.json and the report."""
+    rest = folder_size(
+        store.path, "samples.parquet", "run.json", "report.md", "report.html", "summary.csv", "plots", "grids"
+    )
+    more = getattr(scenario, "space_needed", None)
+    try:
+        return rest + (int(more(ctx)) if more is not None and ctx is not None else 0)
+    except Exception:  # noqa: BLE001 - an estimate: never hide the full disk behind another error
+        return rest
+
+
 def execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, report: bool = True) -> Any:
     """Run ``scenario`` in ``store`` under the run lock (see the module docstring).
 
@@ -332,6 +346,22 @@ def execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, re
         RunLockedError: another live process holds the run directory.
         RunInterrupted: after SIGINT/SIGTERM, once everything is written and the lock released.
     """
+    try:
+        return _execute(scenario, store, ctx_factory, report)
+    except OSError as exc:  # the lock, run.json at the start: a full disk is one line there too
+        if not is_no_space(exc):
+            raise
+        log.debug("no space left in %s", store.path, exc_info=True)
+        raise no_space_error(
+            exc,
+            store.path,
+            "starting the run",
+            _space_needed(scenario, None, store),
+            out=scenario.kind != "score",
+        ) from exc
+
+
+def _execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, report: bool) -> Any:
     store.path.mkdir(parents=True, exist_ok=True)
     with RunLock(store.path, scenario.lock_name, purpose=scenario.kind) as lock, StopOnSignals() as stop:
         removed = store.clean_partial() if scenario.owns_directory else 0
@@ -373,6 +403,14 @@ def execute(scenario: Scenario, store: RunStore, ctx_factory: ContextFactory, re
         except Exception as exc:
             if isinstance(exc, scenario.refusals):
                 raise  # the user's input, found while working: nothing to record, exit as its class says
+            if isinstance(exc, DiskFullError):
+                raise  # already one line naming the disk (the report's writer)
+            if is_no_space(exc):  # a full disk: one line naming it and the space needed; rows kept
+                log.debug("no space left during %s in %s", phase, store.path, exc_info=True)
+                doing = {"generation": "generating", "the report": "writing the report"}.get(phase, phase)
+                raise no_space_error(
+                    exc, store.path, doing, _space_needed(scenario, ctx, store), out=scenario.kind != "score"
+                ) from exc
             # an internal error after generation started: keep rows and images, record it, exit 1
             tb = traceback.format_exc()
             log.error("internal error during %s in %s:\n%s", phase, store.path, tb)

@@ -47,6 +47,13 @@ class _NetMetric(Metric):
         return self.options.metric_weights_dir
 
 
+def _digest(data: bytes) -> str:
+    """What identifies an FID reference set (12 hex digits of sha256): the same images, the same id."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
 # ---------------------------------------------------------------------------------------------
 class FIDReferenceError(MetricOptionError, FileNotFoundError):
     """An FID reference (``fid.reference`` folder, ``fid.reference_stats`` file) that cannot be used;
@@ -192,7 +199,12 @@ class FID(_NetMetric):
                 "numpy.savez with float arrays mu (D,) and sigma (D, D)"
             ) from exc
         self._ref, self._ref_stats = None, (mu, sigma)
-        self._ref_desc = {"reference": f"stats:{p.name}", "reference_stats": str(p.resolve())}
+        self._ref_desc = {
+            "reference": f"stats:{p.name}",
+            "reference_stats": str(p.resolve()),
+            "reference_set": f"mu/sigma of {p.name}",
+            "reference_id": _digest(p.read_bytes()),
+        }
 
     def prepare(self, context: ScoringContext) -> None:
         """Load (or compute and cache) the reference features for ``context``."""
@@ -213,6 +225,7 @@ class FID(_NetMetric):
             for p in paths:
                 h.update(p.name.encode() + b"\0" + p.read_bytes())
             fp, what = h.hexdigest(), f"folder:{Path(folder).resolve()}"
+            ref_set = f"{len(paths)} image(s) of folder {folder}"
         else:
             ds = context.dataset
             if ds is None:
@@ -227,6 +240,8 @@ class FID(_NetMetric):
                 ds.fingerprint,
                 f"{attr}:" + ",".join(sorted(c.id for c in ds.cases if getattr(c, attr))),
             )
+            kind = "source" if attr == "image" else "reference"
+            ref_set = f"{kind} images of {len(paths)} case(s) of {ds.name}"
         key = fx.stats_key(fp, what, net.id, pre)
         feats = fx.load_reference_features(key)
         if feats is None:
@@ -240,6 +255,8 @@ class FID(_NetMetric):
                 "reference": what.split(":")[0] if not folder else str(folder),
                 "reference_fingerprint": fp,
                 "cache_key": key,
+                "reference_set": ref_set,
+                "reference_id": _digest(f"{fp}\0{what}".encode()),
             },
         )
 

@@ -136,6 +136,12 @@ def run_dataset(meta: dict[str, Any] | RunMeta, override: str | Path | None = No
         except Exception as exc:  # noqa: BLE001 - collected into one message below
             errors.append(f"{src}: {exc}")
             continue
+        if want and ds.fingerprint != want and rec.get("name") and ds.name != rec.get("name"):
+            raise ScoringError(
+                f"dataset {src} is another dataset ({ds.name!r}, fingerprint {ds.fingerprint[:16]}…) than the "
+                f"one the run was made on ({rec.get('name')!r}, {want[:16]}…): pass --dataset PATH to the run's "
+                f"dataset{_where(rec)}"
+            )
         if want and ds.fingerprint != want:
             raise ScoringError(
                 f"dataset {src} has fingerprint {ds.fingerprint[:16]}…, but the run was made on {want[:16]}…: its "
@@ -147,6 +153,11 @@ def run_dataset(meta: dict[str, Any] | RunMeta, override: str | Path | None = No
         + "; ".join(errors or ["run.json records no dataset"])
         + "); pass --dataset PATH to its folder"
     )
+
+
+def _where(rec: dict[str, Any]) -> str:
+    """`` (recorded source: X)`` when ``run.json`` records where the dataset was read from."""
+    return f" (run.json records its source: {rec['source']})" if rec.get("source") else ""
 
 
 def _default_mode(meta: dict[str, Any] | RunMeta) -> str:
@@ -232,6 +243,22 @@ class _Loader:
         except (OSError, ValueError) as exc:
             raise RowImageError(f"image file {path} cannot be read ({exc})") from exc
 
+    def common_size(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int] | None:
+        """The (height, width) most of ``rows``' images have (read from the file headers; unreadable
+        ones are left out here and fail when loaded): the size a batch of them is scored at."""
+        from collections import Counter
+
+        sizes: Counter[tuple[int, int]] = Counter()
+        for r in rows:
+            if not r.get("image"):
+                continue
+            try:
+                with Image.open(self.store.path / str(r["image"])) as im:
+                    sizes[(im.height, im.width)] += 1
+            except (OSError, ValueError):
+                continue
+        return sizes.most_common(1)[0][0] if sizes else None
+
     def images(self, rows: Sequence[dict[str, Any]]) -> torch.Tensor:
         return torch.stack([self.image(r) for r in rows]).to(self.device)
 
@@ -299,15 +326,19 @@ class _Loader:
         needs: set[str],
         pair_rows: Sequence[dict[str, Any]] | None = None,
         failed: dict[Key, str] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> Any:
-        """A :class:`MetricBatch` of ``rows``; a row whose image (or its pair's) cannot be read is
-        left out of it (``batch.rows`` are the rows kept) and recorded in ``failed``."""
+        """A :class:`MetricBatch` of ``rows``; a row whose image (or its pair's) cannot be read, or is
+        not of ``size`` (height, width: the size of the configuration's other images; default the
+        first kept image's), is left out of it (``batch.rows`` are the rows kept) and recorded in
+        ``failed``."""
         from evalsuite.metrics.base import MetricBatch
 
         failed = {} if failed is None else failed
         images = pairs = None
         if needs & {"images", "sources", "masks", "pairs"} or pair_rows is not None:
-            kept, imgs, pimgs = [], [], []
+            kept, pimgs = [], []
+            imgs: list[torch.Tensor] = []
             for i, r in enumerate(rows):
                 k = row_key(r)
                 if k in failed:
@@ -315,6 +346,16 @@ class _Loader:
                 try:
                     img = self.image(r)
                     pimg = self.image(pair_rows[i]) if pair_rows is not None else None
+                    want = size or (tuple(imgs[0].shape[-2:]) if imgs else tuple(img.shape[-2:]))
+                    for what, t in (("image", img), ("paired image", pimg)):
+                        if t is not None and tuple(t.shape[-2:]) != want:
+                            src = r if what == "image" else pair_rows[i]  # type: ignore[index]
+                            raise RowImageError(
+                                f"{what} {self.store.path / str(src.get('image'))} is {t.shape[-1]}×{t.shape[-2]} "
+                                f"while the configuration's other images are {want[1]}×{want[0]}: metrics "
+                                "compare images of one size; delete it and rerun `evalsuite run` to "
+                                "regenerate it"
+                            )
                 except RowImageError as exc:
                     failed[k] = str(exc)
                     log.warning("scoring: leaving out %s/%s seed %s: %s", k[0], k[1], k[2], exc)
@@ -415,6 +456,9 @@ def score_run(
                 log.warning("scoring without the dataset (reference statistics unavailable): %s", exc)
     if cases is None and dataset is not None:
         cases = {c.id: c for c in dataset.cases}
+    # set-level references (FID, KID, the distribution metrics) rest on the cases the scored rows
+    # cover — the same set whether scored by `evalsuite run --limit N` or a later `evalsuite score`
+    reference = _covered(dataset, rows)
     loader = _Loader(store, cases, dev)
     summary: dict[str, Any] = {}
     updates: dict[Key, dict[str, Any]] = {}
@@ -432,12 +476,13 @@ def score_run(
         active = [(n, make(n)) for n, c in classes.items() if task in c.tasks and not c.paired]
         if not active:
             continue
-        ctx = ScoringContext(config=config, task=task, dataset=dataset, run_dir=store.path)
+        ctx = ScoringContext(config=config, task=task, dataset=reference, run_dir=store.path)
         for _, m in active:
             m.prepare(ctx)
         needs = set().union(*(set(m.needs) for _, m in active))
+        size = loader.common_size(ok) if needs & {"images", "sources", "masks"} else None
         for i in range(0, len(ok), batch_size):
-            batch = loader.batch(ok[i : i + batch_size], needs, failed=failed)
+            batch = loader.batch(ok[i : i + batch_size], needs, failed=failed, size=size)
             chunk = list(batch.rows)
             if not chunk:
                 continue
@@ -477,6 +522,31 @@ def score_run(
             updates[k].update({"score_status": "ok", "score_error": None})
     store.update_rows(updates.values())
     return summary
+
+
+def _covered(dataset: Dataset | None, rows: Sequence[dict[str, Any]]) -> Dataset | None:
+    """``dataset`` narrowed to the cases ``rows`` cover (in dataset order)."""
+    if dataset is None:
+        return None
+    ids = {str(r["case_id"]) for r in rows}
+    return dataset.select(ids=[c.id for c in dataset.cases if c.id in ids]) if ids else dataset
+
+
+def reference_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """One line per configuration whose FID reference set in ``new`` (a summary) is not the one its
+    FID in ``old`` was measured against (empty when none changed)."""
+    out = []
+    for config, entry in new.items():
+        f = (entry.get("metrics") or {}).get("fid") or {}
+        was = (((old.get(config) or {}).get("metrics") or {}).get("fid")) or {}
+        if not f or not was or f.get("reference_id") == was.get("reference_id"):
+            continue
+        before = was.get("reference_set") or f"an unrecorded reference set of {was.get('n_ref')} image(s)"
+        out.append(
+            f"{config}: FID's reference set changed: was {before}, now {f.get('reference_set')}; the new "
+            "FID is not comparable with the old one"
+        )
+    return out
 
 
 def scoring_failures(summary: dict[str, Any]) -> list[str]:
@@ -523,6 +593,7 @@ def _score_pairs(
             if r.get("status") == "ok" and row_key(r)[1:] in other
         ]
         inpaint = tasks.get(a) == "inpaint" and tasks.get(b) == "inpaint"
+        size = loader.common_size([x for x, _ in matched])
         for name in names:
             m = make(name)
             for i in range(0, len(matched), batch_size):
@@ -532,6 +603,7 @@ def _score_pairs(
                     set(m.needs) | ({"masks"} if inpaint else set()),
                     [y for _, y in chunk],
                     failed=failed,
+                    size=size,
                 )
                 ra = list(batch.rows)
                 if not ra:
@@ -586,10 +658,11 @@ def metric_notes(summary: dict[str, Any]) -> list[str]:
             and not (isinstance(f.get("value"), float) and math.isnan(f["value"]))
         ):
             compat = (f.get("preprocessing") or {}).get("compatible_with", "")
+            ref = f", reference: {f['reference_set']}" if f.get("reference_set") else ""
             lines.append(
                 f"- `{config}` FID {f['value']:.4g} (mode {f.get('fid_mode', 'clean')}"
                 + (f", {compat}" if compat else "")
-                + f"; N={f.get('n')}, reference N={f.get('n_ref')}; biased at "
+                + f"; N={f.get('n')}, reference N={f.get('n_ref')}{ref}; biased at "
                 f"small N) — KID {f.get('kid', math.nan):.4g} ± {f.get('kid_std', math.nan):.2g}."
             )
         bb = sorted(m for m in ms if m.endswith("_brushbench"))

@@ -305,7 +305,27 @@ def build_headline(rows: pd.DataFrame, meta: dict[str, Any], reference: str | No
         )
     if any(r.n_pairs and r.n_pairs < SMALL_N for r in out):
         head.notes.append(f"† N < {SMALL_N} (images or pairs): the interval is not reliable.")
+    if set_cols:
+        head.notes += _reference_notes(meta, [r.config for r in out if "fid" in r.cells or "kid" in r.cells])
     return head
+
+
+def _reference_notes(meta: dict[str, Any], configs: list[str]) -> list[str]:
+    """The reference set FID and KID are measured against (one line; per configuration when they differ)."""
+    sets: dict[str, list[str]] = {}
+    for c in configs:
+        f = ((meta.get("summary") or {}).get(c) or {}).get("metrics", {}).get("fid") or {}
+        if f.get("reference_set"):
+            sets.setdefault(f"{f['reference_set']} (reference N={f.get('n_ref')})", []).append(c)
+    if not sets:
+        return []
+    if len(sets) == 1:
+        return [f"FID and KID are measured against {next(iter(sets))}."]
+    return [
+        "FID and KID reference sets differ: "
+        + "; ".join(f"{', '.join(cs)}: {what}" for what, cs in sets.items())
+        + " (FIDs against different sets are not comparable)."
+    ]
 
 
 def _compare(

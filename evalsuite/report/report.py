@@ -947,6 +947,14 @@ def write_report(
             render_html(data, embed=embed_images, base=staging), encoding="utf-8"
         )
         _commit(staging, path)
+    except OSError as exc:
+        from evalsuite.paths import folder_size, is_no_space, no_space_error
+
+        if not is_no_space(exc):
+            raise
+        needed = max(folder_size(staging, "."), folder_size(path, *REPORT_FILES))
+        shutil.rmtree(staging, ignore_errors=True)
+        raise no_space_error(exc, path, "writing the report", needed, out=False) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("report: %s", path / REPORT_MD)
@@ -954,6 +962,7 @@ def write_report(
 
 
 STAGING_PREFIX = ".report."
+REPORT_FILES = (REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR, GRIDS_DIR)
 STALE_STAGING_S = 3600.0
 
 

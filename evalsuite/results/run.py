@@ -10,6 +10,7 @@ fixture returns), whose rows, summary, weights and parameters it then shows.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Run", "RunResult", "load_run", "read_run_meta"]
+
+log = logging.getLogger(__name__)
 
 _DAMAGED = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
 
@@ -66,6 +69,7 @@ class Run:
     config: str | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     whole: Run | None = field(default=None, repr=False, compare=False)
+    table_rows: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
@@ -78,7 +82,22 @@ class Run:
         """
         store = RunStore(path)
         meta = read_run_meta(store)
-        return cls(store.path, meta, store.samples())
+        journal = store.rows()
+        store.check_rows_present(meta, journal)  # both copies of the rows lost: say so, never show 0 rows
+        df = store.samples()
+        table_rows = store.table_only_rows(df, journal)
+        if table_rows:
+            log.warning(
+                "%s: %d row(s) of %s are in no journal (rows.jsonl was emptied, truncated or deleted); "
+                "read them from %s. `evalsuite score %s` (or rerunning `evalsuite run`) restores the "
+                "journal from it",
+                store.path,
+                len(table_rows),
+                store.samples_path.name,
+                store.samples_path.name,
+                store.path,
+            )
+        return cls(store.path, meta, df, table_rows=table_rows)
 
     def select(self, config: str) -> Run:
         """This run narrowed to ``config``: :attr:`samples`, :attr:`summary`, :attr:`weights` and
@@ -185,7 +204,8 @@ class Run:
         """The rows of the journal as :class:`~evalsuite.results.types.Row` (of ``config``, or of the
         selected configuration, or all), in journal order."""
         want = config if config is not None else self.config
-        return [Row.from_dict(r) for r in self.store.rows() if want is None or r["config"] == want]
+        rows = [*self.store.rows(), *self.table_rows]  # table_rows: rows only samples.parquet still holds
+        return [Row.from_dict(r) for r in rows if want is None or r["config"] == want]
 
     @property
     def ok_samples(self) -> pd.DataFrame:

@@ -74,6 +74,11 @@ class NotARunDirError(UsageError, FileNotFoundError):
     """A folder given as a run directory that holds no ``run.json``; the message names it."""
 
 
+class RowsLostError(RunFormatError):
+    """Both copies of a run's rows are unusable (no journal rows and no readable ``samples.parquet``)
+    while ``run.json`` counts rows; the message names the files and how to recover."""
+
+
 class JournalError(RunFormatError):
     """A corrupted line in the middle of a journal (the message names the file, the line and the fix)."""
 
@@ -424,21 +429,116 @@ class RunStore:
     def samples(self) -> pd.DataFrame:
         """``samples.parquet`` if present and readable, else the table rebuilt from the journal (an
         unreadable ``samples.parquet`` is reported with a warning, not fatal: the journal holds every
-        row)."""
-        if self.samples_path.is_file():
-            try:
-                return pd.read_parquet(self.samples_path)
-            except Exception as exc:  # noqa: BLE001 - any unreadable parquet: fall back to the journal
+        row; when no journal holds a row either, the warning says so instead)."""
+        df, why = self.read_table()
+        if df is not None:
+            return df
+        rows = self.rows()
+        if why != "missing":
+            if rows:
                 log.warning(
-                    "%s is unreadable (%s: %s); rebuilt the table from %s instead (`evalsuite score %s` "
+                    "%s is unreadable (%s); rebuilt the table from %s instead (`evalsuite score %s` "
                     "rewrites the file)",
                     self.samples_path,
-                    type(exc).__name__,
-                    str(exc).splitlines()[0] if str(exc) else "",
-                    JOURNAL,
+                    why,
+                    ", ".join(p.name for p in self.journals()),
                     self.path,
                 )
-        return rows_to_frame(self.rows())
+            else:
+                log.warning(
+                    "%s is unreadable (%s) and %s: the run has no readable rows",
+                    self.samples_path,
+                    why,
+                    self._journal_state(),
+                )
+        return rows_to_frame(rows)
+
+    # -- the two copies of the rows: the journal and the table ---------------------------------------
+    def read_table(self) -> tuple[pd.DataFrame | None, str]:
+        """``(samples.parquet, "")`` when it is readable, else ``(None, why)``: ``"missing"`` or the
+        reason it cannot be read."""
+        if not self.samples_path.is_file():
+            return None, "missing"
+        try:
+            return pd.read_parquet(self.samples_path), ""
+        except Exception as exc:  # noqa: BLE001 - any unreadable parquet
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return None, f"{type(exc).__name__}: {first}"
+
+    def _journal_state(self) -> str:
+        journals = self.journals()
+        if not journals:
+            return f"there is no {JOURNAL}"
+        return f"{', '.join(p.name for p in journals)} hold(s) no row ({sum(p.stat().st_size for p in journals)} bytes)"
+
+    def table_only_rows(
+        self, table: pd.DataFrame | None = None, rows: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows ``samples.parquet`` (or ``table``) holds whose key no journal holds: the journal
+        was emptied, truncated or deleted after the table was written (the table is written from the
+        journal, so it never holds more on its own). Each as a journal row (empty cells left out).
+        ``rows``: the journal's rows when the caller has read them.
+
+        Raises:
+            JournalError: a corrupted line in the middle of a journal (that has its own repair).
+        """
+        df = table if table is not None else self.read_table()[0]
+        if df is None or not len(df) or not {"config", "case_id", "seed"} <= set(df.columns):
+            return []
+        have = {row_key(r) for r in (self.rows() if rows is None else rows)}
+        out = []
+        for rec in df.to_dict("records"):
+            if row_key(rec) not in have:
+                out.append(_row_from_table(rec))
+        return out
+
+    def restore_journal(self) -> int:
+        """Append to the journal the rows only ``samples.parquet`` still holds
+        (:meth:`table_only_rows`), loudly; returns how many. Nothing is removed or rewritten. Call
+        only while holding the run's lock."""
+        try:
+            rows = self.table_only_rows()
+        except JournalError:
+            return 0  # corrupted lines: repair_journal sets them aside and their rows are regenerated
+        if not rows:
+            return 0
+        state = self._journal_state() if not self.rows() else f"{JOURNAL} lacks them"
+        for r in rows:
+            self.append_row(r)
+        log.warning(
+            "%s holds %d row(s) that no journal holds (%s: the journal was emptied, truncated or deleted); "
+            "restored them into %s from %s",
+            self.samples_path,
+            len(rows),
+            state,
+            self.journal,
+            SAMPLES,
+        )
+        return len(rows)
+
+    def check_rows_present(self, meta: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> None:
+        """Raise :class:`RowsLostError` when neither copy of the rows can be read (no journal row and
+        no readable, non-empty ``samples.parquet``) while ``run.json``'s summary counts rows.
+
+        Raises:
+            JournalError: a corrupted line in the middle of a journal.
+        """
+        expected = 0
+        for entry in (meta.get("summary") or {}).values():
+            n = ((entry or {}).get("counts") or {}).get("n") if isinstance(entry, dict) else None
+            expected += int(n) if isinstance(n, int | float) and not isinstance(n, bool) else 0
+        if not expected or (self.rows() if rows is None else rows):
+            return
+        df, why = self.read_table()
+        if df is not None and len(df):
+            return
+        table = "is missing" if why == "missing" else (f"cannot be read ({why})" if why else "holds no row")
+        raise RowsLostError(
+            f"{self.path}: the run's rows are lost: {self._journal_state()} and {SAMPLES} {table}, while "
+            f"run.json counts {expected} row(s); nothing was changed. Restore {JOURNAL} or {SAMPLES} from a "
+            f"copy of the run directory (either one is enough: the other is rebuilt from it), or regenerate "
+            f"the rows by rerunning `evalsuite run` with the same arguments"
+        )
 
 
 def _objects_as_json(df: pd.DataFrame) -> pd.DataFrame:
@@ -450,6 +550,20 @@ def _objects_as_json(df: pd.DataFrame) -> pd.DataFrame:
                 lambda v: json.dumps(v, default=_json_default, sort_keys=True) if isinstance(v, dict) else v
             )
     return df
+
+
+def _row_from_table(rec: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``samples.parquet`` as the journal line it was written from: empty cells (NaN, None)
+    left out, numpy values as Python ones."""
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if hasattr(v, "tolist"):
+            v = v.tolist()
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        out[k] = v
+    out["seed"] = int(out["seed"])
+    return out
 
 
 def _json_default(o: Any) -> Any:

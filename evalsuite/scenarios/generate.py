@@ -43,6 +43,7 @@ from evalsuite.engine.lifecycle import (
     context_factory,
     execute,
 )
+from evalsuite.errors import UsageError
 from evalsuite.metrics.features import check_metric_weights, default_mode
 from evalsuite.metrics.scoring import count_summary, default_metrics, score_run
 from evalsuite.registry import RUNNERS
@@ -68,6 +69,7 @@ __all__ = [
     "THREADS_ENV",
     "GenerateScenario",
     "InternalRunError",
+    "RunDirConflictError",
     "RunInterrupted",
     "RunResult",
     "apply_thread_policy",
@@ -75,6 +77,11 @@ __all__ = [
     "load_run",
     "run",
 ]
+
+
+class RunDirConflictError(UsageError):
+    """The run directory holds rows this run cannot keep beside its own (exit 2, before anything is
+    generated); the message names them and the fix (``--run-id``)."""
 
 
 def default_run_id(
@@ -325,6 +332,8 @@ class GenerateScenario:
             self.config_entries[c.name] = entry
         self.mine: set[tuple[str, str, int]] = set()
         self.gen_s = 0.0
+        self.kept: list[str] = []  # configurations of earlier runs into the directory, kept (plan)
+        self.kept_summary: dict[str, Any] = {}
 
     # -- what produced a row -----------------------------------------------------------------
     def provenance(self, config: str, case_id: str) -> dict[str, Any]:
@@ -411,14 +420,87 @@ class GenerateScenario:
             ctx.meta["attempts"][-1]["regenerated"] = record
         return done
 
+    def other_configs(self, store: RunStore, old_meta: dict[str, Any]) -> list[str]:
+        """The configurations of earlier runs into this directory that this run does not make, whose
+        rows stay: their ``run.json`` entries (parameters, weights, summary) are kept beside this
+        run's, so one directory can collect configurations run one command at a time.
+
+        Raises:
+            RunDirConflictError: (before anything is generated) when they cannot be kept: rows of a
+                configuration no ``run.json`` describes any more, rows made from another dataset, or
+                a directory of another kind. The message names them and the fix (``--run-id``).
+        """
+        rows = store.rows()
+        mine = set(self.config_entries)
+        others = sorted({str(r["config"]) for r in rows} - mine)
+        if not others:
+            return []
+        fix = (
+            f"use a new run directory (--run-id NEW_NAME), or name every configuration of {store.path} "
+            f"in --configs ({', '.join([*sorted(mine), *others])})"
+        )
+        kind = old_meta.get("kind") or "generate"
+        if kind != "generate":
+            raise RunDirConflictError(
+                f"{store.path} holds a {kind!r} run, not an `evalsuite run` one: its rows cannot be kept "
+                f"beside this run's; use a new run directory (--run-id NEW_NAME)"
+            )
+        described = old_meta.get("configs") or {}
+        unknown = [n for n in others if not isinstance(described.get(n), dict)]
+        if unknown:
+            raise RunDirConflictError(
+                f"{store.path} holds rows of configuration(s) {', '.join(unknown)} that its run.json no longer "
+                f"describes (an earlier run into this directory replaced it); nothing was generated: {fix}"
+            )
+        fp = self.ds.fingerprint
+        foreign = sorted(
+            {
+                str(r["config"])
+                for r in rows
+                if r["config"] in others and r.get("dataset_fingerprint") not in (None, fp)
+            }
+            | (set(others) if (old_meta.get("dataset") or {}).get("fingerprint") not in (None, fp) else set())
+        )
+        if foreign:
+            was = (old_meta.get("dataset") or {}).get("name")
+            raise RunDirConflictError(
+                f"{store.path} holds rows of configuration(s) {', '.join(foreign)} made from another dataset "
+                f"({was!r}) than this run's ({self.ds.name!r}): one run directory holds one dataset's rows; "
+                "nothing was generated: use a new run directory (--run-id NEW_NAME)"
+            )
+        return others
+
     # -- the lifecycle's phases -----------------------------------------------------------------
     def plan(self, ctx: RunContext) -> None:
         store, dist = ctx.store, ctx.dist
         old_meta = store.read_meta(check=False) if store.exists() else {}
         if dist.is_main:
+            store.restore_journal()  # rows only samples.parquet still holds (an emptied journal): kept
             store.repair_journal()  # corrupted middle lines: set aside loudly, their rows regenerated
-        ctx.meta["configs"] = {n: dict(e) for n, e in self.config_entries.items()}
-        ctx.meta["weights"] = {c.name: self.w.policy for c in self.confs}
+        self.kept = self.other_configs(store, old_meta)  # refuses before anything is generated
+        # the directory's configurations in the order they were first run, this run's after them
+        order = [n for n in (old_meta.get("configs") or {}) if n in self.kept] and [
+            n for n in (old_meta.get("configs") or {}) if n in self.kept or n in self.config_entries
+        ]
+        order += [n for n in self.config_entries if n not in order]
+        entries = {**{n: dict(old_meta["configs"][n]) for n in self.kept}, **self.config_entries}
+        ctx.meta["configs"] = {n: dict(entries[n]) for n in order}
+        policies = {**{n: (old_meta.get("weights") or {}).get(n) for n in self.kept}}
+        policies.update({c.name: self.w.policy for c in self.confs})
+        ctx.meta["weights"] = {n: policies[n] for n in order}
+        if self.kept:
+            old_summary = old_meta.get("summary") or {}
+            self.kept_summary = {n: old_summary[n] for n in self.kept if n in old_summary}
+            ctx.meta["metrics"] = sorted(
+                set(ctx.meta.get("metrics") or []) | set(old_meta.get("metrics") or [])
+            )
+            ctx.meta["attempts"][-1]["kept_configs"] = sorted(self.kept)
+            log.info(
+                "run directory %s also holds configuration(s) %s of an earlier run: kept, with their "
+                "parameters and summary",
+                store.path,
+                ", ".join(sorted(self.kept)),
+            )
         dist.barrier()  # rank 0 has cleaned partial files; every rank now reads the same journals
         done = self.finished(ctx, old_meta)
         dist.barrier()  # nobody appends before every rank has read what is done
@@ -506,12 +588,20 @@ class GenerateScenario:
         else:
             meta["distributed"]["ranks"] = {"0": {k: v for k, v in rank_stats.items() if k != "configs"}}
 
+    def space_needed(self, ctx: RunContext) -> int:
+        """About how many bytes the images still to generate by this process take (their mean size
+        so far; 1 MiB each before the first)."""
+        done = {row_key(r) for r in ctx.store.rows() if r.get("status") == "ok"}
+        left = len(self.mine - done)
+        sizes = [p.stat().st_size for p in (ctx.store.path / "images").rglob("*.png")]
+        return left * (sum(sizes) // len(sizes) if sizes else 1 << 20)
+
     @property
     def wanted(self) -> set[tuple[str, str, int]]:
         return {(n, c.id, int(s)) for n, c, s in self.items}
 
     def score(self, ctx: RunContext) -> dict[str, Any]:
-        return score_run(
+        summary = score_run(
             ctx.store,
             self.metric_names,
             device=ctx.device,
@@ -521,6 +611,7 @@ class GenerateScenario:
             metric_weights=self.metric_weights,
             metric_weights_dir=self.rc.metric_weights_dir,
         )
+        return {**self.kept_summary, **summary}
 
     def interrupted(self, ctx: RunContext) -> dict[str, Any]:
         wanted = self.wanted
@@ -529,15 +620,18 @@ class GenerateScenario:
             "interrupted: %d of %d rows done; rerun the same command to resume", len(rows), len(self.items)
         )
         return {
-            name: {
-                "counts": {
-                    **count_summary([r for r in rows if r["config"] == name]),
-                    "pending": sum(1 for n, _, _ in self.items if n == name)
-                    - sum(1 for r in rows if r["config"] == name and r.get("status") == "ok"),
-                },
-                "metrics": {},
-            }
-            for name in ctx.meta["configs"]
+            **self.kept_summary,
+            **{
+                name: {
+                    "counts": {
+                        **count_summary([r for r in rows if r["config"] == name]),
+                        "pending": sum(1 for n, _, _ in self.items if n == name)
+                        - sum(1 for r in rows if r["config"] == name and r.get("status") == "ok"),
+                    },
+                    "metrics": {},
+                }
+                for name in self.config_entries
+            },
         }
 
     def report(self, ctx: RunContext) -> None:

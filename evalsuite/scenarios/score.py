@@ -17,6 +17,7 @@ lacks, a moved dataset, an unknown metric option) is raised unchanged (exit 2), 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ class ScoreScenario:
         self.mode = ""
         self.dataset: Dataset | None = None
         self.summary: dict[str, Any] = {}
+        self.changes: list[str] = []  # FID reference sets that changed since the last scoring
         self.refusals: tuple[type[Exception], ...] = _refusals()
 
     def plan(self, ctx: RunContext) -> None:
@@ -83,6 +85,8 @@ class ScoreScenario:
 
         check_writable(ctx.store.path, "score", WRITES)
         meta = ctx.meta
+        ctx.store.check_rows_present(meta)  # both copies lost: refuse, overwrite nothing
+        ctx.store.restore_journal()  # rows only samples.parquet still holds: back into the journal first
         self.names = self.metrics or default_metrics(list(config_tasks(meta).values()))
         for n in self.names:
             METRICS.get(n)
@@ -103,6 +107,7 @@ class ScoreScenario:
         from evalsuite.metrics.scoring import score_run
 
         meta = ctx.meta
+        before = json.loads(json.dumps(meta.get("summary") or {}))
         self.summary = score_run(
             ctx.store,
             self.names,
@@ -111,6 +116,11 @@ class ScoreScenario:
             metric_weights=self.mode,
             **self.score_kw,
         )
+        from evalsuite.metrics.scoring import reference_changes
+
+        self.changes = reference_changes(before, self.summary)
+        for line in self.changes:
+            log.warning("%s", line)
         old = meta.get("summary", {})
         for config, entry in self.summary.items():
             prev = old.setdefault(config, {"counts": entry["counts"], "metrics": {}})
@@ -185,6 +195,7 @@ def rescore(run_dir: str | Path, metrics: list[str] | None = None, **kw: Any) ->
     if not (store.path / "run.json").is_file():
         raise NotARunDirError(f"{store.path} is not a run directory (no run.json)")
     meta = read_run_meta(store)  # a damaged run.json
+    store.check_rows_present(meta)  # neither rows.jsonl nor samples.parquet holds the rows
     refuse_sweep_run(store.path, meta, "score")  # a profile/frontier/plan run is not scored as a run
     check_writable(store.path, "score", WRITES)  # a read-only run
     scenario = ScoreScenario(metrics, device, **kw)
