@@ -653,6 +653,26 @@ class GenerateScenario:
         return Run(ctx.store.path, ctx.meta, df)
 
 
+def _fit_candidates(
+    confs: Sequence[cfg.Configuration], w: Weights
+) -> list[tuple[str, cfg.Configuration, Any]]:
+    """The configurations whose full-size build the fit check (:func:`evalsuite.scenarios.fit.check_fits`)
+    prices: under ``hub`` only those whose weights can be found (a missing model fails its own rows
+    when it loads, with the command that fetches it, as documented), else all of them."""
+    from evalsuite.runners.weights import WeightsError
+
+    out = []
+    for c in confs:
+        model = getattr(c.params, "model", None)
+        if w.policy == "hub" and model:
+            try:
+                w.resolve(str(model))
+            except WeightsError:
+                continue
+        out.append((c.name, c, c.params))
+    return out
+
+
 def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> RunResult:
     """Run configurations over a dataset, store everything in a run directory, score and report.
 
@@ -731,7 +751,7 @@ def run(config: RunConfig | Sequence[str] | None = None, /, **kwargs: Any) -> Ru
         dev = resolve_device(rc.device, w.policy, dist.local_rank if dist.enabled else None)
         from evalsuite.scenarios.fit import check_fits
 
-        check_fits("run", [(c.name, c, c.params) for c in confs], w.policy, dev, force=rc.force, sweep=False)
+        check_fits("run", _fit_candidates(confs, w), w.policy, dev, force=rc.force, sweep=False)
         apply_thread_policy(dev, w.policy)
         run_dir = rc.directory(default_run_id(ds, confs, w, rc.seeds))
         store = RunStore(run_dir, shard=dist.rank if dist.enabled else None)
