@@ -26,7 +26,8 @@ metric/generation ratio, and a linear extrapolation to 1,000 images (1,000 × th
 costs + the fixed costs once). Environment: ``DEVICE`` (default cuda when present), ``WEIGHTS``
 (generation weights policy, default ``random``; ``tiny`` for a dry run), ``N`` (default 16),
 ``BATCH`` (metric batch size, default 16), ``STEPS`` (override the 28 steps; dry runs only),
-``OUT``.
+``EXTRA_METRICS`` (more metric names priced in the same pass, e.g. ``cmmd fd_dinov2 prdc
+prdc_dinov2``), ``OUT``.
 
 Task ``synthetic`` (the default when the first argument is not a task name; the H100 figure of
 ``docs/benchmarks/metrics-h100.md``). GPU part (CUDA): the inpainting metric set (FID+KID features incl. the reference set, CLIP score
@@ -687,11 +688,13 @@ def cost_main(argv: Sequence[str] | None = None) -> int:
     gen = generate(run_dir, args.n, args.weights, args.device, args.steps)
     partial = out / "metrics-cost-partial.json"  # what a run stopped by a time limit leaves
     partial.write_text(json.dumps({"generation": gen}, indent=2, default=str), encoding="utf-8")
-    m = metric_costs(run_dir, FULL_SET, dev, mode, args.batch_size)
+    # EXTRA_METRICS="cmmd fd_dinov2 prdc prdc_dinov2": the distribution metrics priced in the same pass
+    full = [*FULL_SET, *os.environ.get("EXTRA_METRICS", "").split()]
+    m = metric_costs(run_dir, full, dev, mode, args.batch_size)
     partial.write_text(json.dumps({"generation": gen, "metrics": m}, indent=2, default=str), encoding="utf-8")
     m["sum_s_per_image"] = sum(m["s_per_image"].values())
     m["build_total_s"] = sum(m["build_s"].values())
-    e = score_run_cost(run_dir, FULL_SET, dev, mode, args.batch_size)
+    e = score_run_cost(run_dir, full, dev, mode, args.batch_size)
     # score_run's time contains the once-per-pass final compute (FID/KID), measured in metric_costs:
     # charged once, not per image
     e["final_compute_s"] = sum(v for k, v in m["compute_s"].items() if k != PAIRED)
