@@ -319,3 +319,11 @@ def test_metrics_take_commas_as_well_as_spaces():
     ]
     assert p.parse_args(["run", "--metrics"]).metrics == []
     assert p.parse_args(["score", "R", "--metrics", "fid,kid"]).metrics == ["fid", "kid"]
+
+
+def test_a_number_in_exponent_form_is_a_number(tmp_path: Path):
+    # --set guidance=1e308 said "expected a number, got '1e308'" (YAML 1.1 reads 1e308 as text)
+    res = cli("runners", "flux-dev", "--set", "guidance=1e308", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "guidance: 1.0e+308" in res.stdout
+    assert cli("runners", "flux-dev", "--set", "guidance=lots", cwd=tmp_path).returncode == 2
