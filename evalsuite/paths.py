@@ -187,3 +187,37 @@ def no_space_error(
 def folder_size(path: str | os.PathLike[str], *names: str) -> int:
     """Bytes of the files ``names`` (files or folders) in ``path``; what a rewrite of them needs."""
     return sum(_size(Path(path) / n) for n in names)
+
+
+_WARNED_FOLDERS: set[str] = set()
+
+
+def search_folders(variable: str, what: str) -> list[Path]:
+    """The existing folders of the ``os.pathsep``-separated environment ``variable``
+    (``EVALSUITE_CONFIG_DIRS``, ``EVALSUITE_DATASETS``); a listed folder that does not exist is named
+    in one warning per process (``what`` says what would have been read from it)."""
+    out = []
+    for p in os.environ.get(variable, "").split(os.pathsep):
+        if not p:
+            continue
+        if Path(p).is_dir():
+            out.append(Path(p))
+            continue
+        message = f"{variable}: {p} is not a folder; no {what} are read from it"
+        if message not in _WARNED_FOLDERS:
+            _WARNED_FOLDERS.add(message)
+            log.warning("%s", message)
+    return out
+
+
+def is_folder_name(value: object) -> bool:
+    """Whether ``value`` can name one folder: a non-empty string, not ``.`` or ``..``, without path
+    separators or NUL (the rule of run ids and configuration names)."""
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and value not in (".", "..")
+        and not any(sep in value for sep in seps)
+        and "\0" not in value
+    )

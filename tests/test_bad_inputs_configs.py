@@ -113,11 +113,9 @@ def test_config_dir_that_is_not_a_folder_is_refused(kind: str, tmp_path: Path):
 
 @pytest.mark.parametrize("var", ["EVALSUITE_CONFIG_DIRS", "EVALSUITE_DATASETS"])
 def test_missing_folder_in_a_search_path_variable_is_named(var: str, tmp_path: Path, monkeypatch, caplog):
-    from evalsuite.config import configuration
-    from evalsuite.data import registry
+    from evalsuite import paths
 
-    monkeypatch.setattr(configuration, "_WARNED", set())
-    monkeypatch.setattr(registry, "_WARNED", set())
+    monkeypatch.setattr(paths, "_WARNED_FOLDERS", set())
     gone = tmp_path / "gone"
     monkeypatch.setenv(var, str(gone))
     caplog.set_level("WARNING")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import os
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -37,6 +36,7 @@ import yaml
 
 from evalsuite.config.coerce import coerce
 from evalsuite.errors import UsageError
+from evalsuite.paths import is_folder_name, search_folders
 from evalsuite.registry import RUNNERS
 
 log = logging.getLogger(__name__)
@@ -120,25 +120,17 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 
 def check_config_name(name: Any, where: str) -> str:
     """A configuration name is a folder name (images go to ``images/<name>/``): the rule of run ids
-    and case ids — not empty, no path separators, not ``.`` or ``..``.
+    (:func:`evalsuite.paths.is_folder_name`).
 
     Raises:
         ConfigError: naming ``where`` (the file) and the rule.
     """
-    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
-    if (
-        not isinstance(name, str)
-        or not name.strip()
-        or name in (".", "..")
-        or any(sep in name for sep in seps)
-        or "\0" in name
-        or any(ord(c) < 32 for c in name)
-    ):
+    if not is_folder_name(name):
         raise ConfigError(
             f"{where}: configuration name {name!r} is not a name: a configuration name is used as a folder "
-            "name (no path separators, not '.' or '..', not empty, no control characters)"
+            "name (no path separators, not '.' or '..', not empty)"
         )
-    return name
+    return str(name)
 
 
 def config_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
@@ -148,14 +140,7 @@ def config_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
         ConfigError: when a ``--config-dir`` is missing or is a file. A folder of
         ``$EVALSUITE_CONFIG_DIRS`` that does not exist is skipped with a warning naming the variable.
     """
-    dirs = [BUILTIN_CONFIG_DIR]
-    for p in os.environ.get("EVALSUITE_CONFIG_DIRS", "").split(os.pathsep):
-        if not p:
-            continue
-        if Path(p).is_dir():
-            dirs.append(Path(p))
-        else:
-            _warn_once(f"EVALSUITE_CONFIG_DIRS: {p} is not a folder; no configurations are read from it")
+    dirs = [BUILTIN_CONFIG_DIR, *search_folders("EVALSUITE_CONFIG_DIRS", "configurations")]
     for d in extra:
         path = Path(d)
         if path.is_file():
@@ -164,15 +149,6 @@ def config_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
             raise ConfigError(f"--config-dir {path}: no such folder")
         dirs.append(path)
     return dirs
-
-
-_WARNED: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        log.warning("%s", message)
 
 
 def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:

@@ -15,7 +15,6 @@ the fix::
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from evalsuite.data.cases import MAX_SEED
 from evalsuite.device import accepted_devices, check_device
 from evalsuite.errors import UsageError
+from evalsuite.paths import is_folder_name
 from evalsuite.vocab import METRIC_WEIGHT_MODES, WEIGHT_POLICIES
 
 DEFAULT_OUT = Path("reports")
@@ -38,14 +38,7 @@ def check_run_id(run_id: str | None, option: str = "--run-id") -> None:
     """A run id is a directory *name* under ``--out``: refuse empty ids, path separators and ``.``/``..``."""
     if run_id is None:
         return
-    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
-    if (
-        not isinstance(run_id, str)
-        or not run_id.strip()
-        or run_id in (".", "..")
-        or any(s in run_id for s in seps)
-        or "\0" in run_id
-    ):
+    if not is_folder_name(run_id):
         raise RunConfigError(
             f"{option} {run_id!r}: a run id is a folder name under --out (no path separators, not '.' or "
             "'..', not empty); to put the run elsewhere pass --run-dir DIR"

@@ -11,13 +11,13 @@ to a folder/manifest.
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from evalsuite.data import loaders as _loaders  # noqa: F401  (registers the built-in loaders)
 from evalsuite.data.cases import MANIFEST, Dataset, ManifestError, load_manifest
+from evalsuite.paths import search_folders
 from evalsuite.registry import DATASETS
 
 SOURCE_DATASETS = Path(__file__).resolve().parent / "sets"
@@ -27,13 +27,7 @@ def dataset_roots() -> list[Path]:
     """Folders holding shipped/user datasets: ``$EVALSUITE_DATASETS`` (``os.pathsep``-separated),
     then the sets shipped inside the package (``evalsuite/data/sets/``). Nothing is picked up from
     the current directory: pass a path or set ``EVALSUITE_DATASETS``."""
-    roots = []
-    for p in os.environ.get("EVALSUITE_DATASETS", "").split(os.pathsep):
-        if p and not Path(p).is_dir():
-            _warn_once(f"EVALSUITE_DATASETS: {p} is not a folder; no datasets are read from it")
-        elif p:
-            roots.append(Path(p))
-    roots += [SOURCE_DATASETS]
+    roots = [*search_folders("EVALSUITE_DATASETS", "datasets"), SOURCE_DATASETS]
     seen, out = set(), []
     for r in roots:
         rr = r.resolve()
@@ -41,15 +35,6 @@ def dataset_roots() -> list[Path]:
             seen.add(rr)
             out.append(rr)
     return out
-
-
-_WARNED: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        logging.getLogger(__name__).warning("%s", message)
 
 
 def shipped() -> dict[str, Path]:

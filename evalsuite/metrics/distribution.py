@@ -40,6 +40,7 @@ import hashlib
 import logging
 import math
 import os
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,12 +282,13 @@ class _RefSetMetric(Metric):
         self.skipped_reference: list[str] = []
 
     # what subclasses provide
+    @abstractmethod
     def _embedder(self) -> tuple[fx.FeatureNet, Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
         """(network, images → network input, preprocessing record)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _forward(self, net: fx.FeatureNet, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """(N, D) features of the network input ``x``."""
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> np.ndarray:
@@ -346,13 +348,7 @@ class _RefSetMetric(Metric):
                 self._ref, self._ref_desc = None, {"reason": f"dataset has no case '{attr}' images"}
                 return
             fp, what = ds.fingerprint, f"{attr}:" + ",".join(sorted(seen.values()))
-        key = fx.stats_key(fp, what, net.id, pre)
-        feats = fx.load_reference_features(key)
-        if feats is None:
-            feats = self._files_features(paths)
-            fx.save_reference_features(
-                key, feats, {"fingerprint": fp, "what": what, "net": net.id, "pre": pre}
-            )
+        feats, key = fx.cached_reference_features(fp, what, net.id, pre, lambda: self._files_features(paths))
         self.set_reference_features(
             feats,
             {

@@ -42,7 +42,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -691,6 +691,22 @@ def _reference_folder() -> Path | None:
     from evalsuite.paths import cache_dir
 
     return cache_dir("reference-features")
+
+
+def cached_reference_features(
+    fingerprint: str, what: str, net_id: str, preprocessing: dict[str, Any], compute: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, str]:
+    """Reference features from the cache (:func:`stats_key` of the four parts), else ``compute()``d
+    and cached; returns ``(features, key)``. The one cache path of FID/KID and the distribution
+    metrics."""
+    key = stats_key(fingerprint, what, net_id, preprocessing)
+    feats = load_reference_features(key)
+    if feats is None:
+        feats = compute()
+        save_reference_features(
+            key, feats, {"fingerprint": fingerprint, "what": what, "net": net_id, "pre": preprocessing}
+        )
+    return feats, key
 
 
 def load_reference_features(key: str) -> np.ndarray | None:

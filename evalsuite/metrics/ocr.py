@@ -35,6 +35,7 @@ import hashlib
 import importlib
 import logging
 import math
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -290,8 +291,9 @@ class _OCRMetric(Metric):
             )
 
     @staticmethod
+    @abstractmethod
     def score(pred: str, target: str, **norm: bool) -> float:
-        raise NotImplementedError
+        """The metric's value for one text read (``pred``) against its target."""
 
     def prepare(self, context: ScoringContext) -> None:
         ds = context.dataset

@@ -242,13 +242,9 @@ class FID(_NetMetric):
             )
             kind = "source" if attr == "image" else "reference"
             ref_set = f"{kind} images of {len(paths)} case(s) of {ds.name}"
-        key = fx.stats_key(fp, what, net.id, pre)
-        feats = fx.load_reference_features(key)
-        if feats is None:
-            feats = self._features_of_files(paths)
-            fx.save_reference_features(
-                key, feats, {"fingerprint": fp, "what": what, "net": net.id, "pre": pre}
-            )
+        feats, key = fx.cached_reference_features(
+            fp, what, net.id, pre, lambda: self._features_of_files(paths)
+        )
         self.set_reference_features(
             feats,
             {
