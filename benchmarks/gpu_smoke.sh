@@ -22,7 +22,8 @@ step profile ev profile --configs flux-dev --steps 4 --dtypes bf16 fp8 --min-rep
 step profile-scaled-mm ev profile --configs flux-dev --steps 4 --dtypes fp8 --fp8-backend scaled_mm \
   --min-reps 2 --min-seconds 1 --max-reps 3 --peak-seconds 1 --no-baseline --device cuda \
   --out /tmp/gpu-smoke --run-id profile-mm
-step frontier ev frontier --configs flux-cn-beta-turbo8 --points ref "precision=fp8_row,qkv" --cases 1 \
+step frontier ev frontier --configs flux-cn-beta-turbo8 --points ref "precision=fp8_row,qkv" \
+  "precision=fp8_row,qkv,vae=channels_last,cudagraph" --cases 1 \
   --seeds 0 --device cuda --out /tmp/gpu-smoke --run-id frontier
 for f in run/report.md profile/profile.md profile-mm/profile.md frontier/frontier.md; do
   [ -f "/tmp/gpu-smoke/$f" ] && cp "/tmp/gpu-smoke/$f" "$out/$(echo "$f" | tr / -)"

@@ -27,10 +27,16 @@ axis             values
 ``memory``       a strategy of :mod:`evalsuite.accel.memory` (``te_cpu+group_block:4:stream``)
 ``compile``      ``full`` (``module.compile()`` of every denoiser) or ``regional`` (each repeated
                  block compiled with ``fullgraph=True``, like ``compile_repeated_blocks``)
+``vae``          ``channels_last`` (the VAE's convolutions in NHWC) or ``compile`` (channels-last, and its
+                 encoder and decoder each ``torch.compile``-d)
+``cudagraph``    ``on``: every denoiser call recorded once as a CUDA graph and replayed after that
+                 (:mod:`evalsuite.accel.graphs`; CUDA only; not with ``cache`` or ``memory``, whose
+                 kernels depend on the data)
 ===============  =====================================================================================
 
 Axes are applied in a fixed order whatever the text order: qkv, attention, precision, cache,
-memory, compile (fusing needs plain linears; compile must see the final modules).
+memory, compile, vae, cudagraph (fusing needs plain linears; compile must see the final modules; a graph
+records whatever the call runs, compiled blocks included).
 """
 
 from __future__ import annotations
@@ -53,14 +59,15 @@ from evalsuite.accel.memory import apply_strategy
 
 log = logging.getLogger(__name__)
 
-AXES = ("steps", "lora", "precision", "qkv", "attention", "cache", "memory", "compile")
+AXES = ("steps", "lora", "precision", "qkv", "attention", "cache", "memory", "compile", "vae", "cudagraph")
 LOAD_AXES = ("steps", "lora")
-APPLY_ORDER = ("qkv", "attention", "precision", "cache", "memory", "compile")
+APPLY_ORDER = ("qkv", "attention", "precision", "cache", "memory", "compile", "vae", "cudagraph")
 PRECISIONS = ("bf16", "fp8", "fp8_tensor", "fp8_row", "int8wo", "nf4", "gguf", "layerwise", "layerwise_all")
 # layerwise_all: fp8 storage for every Linear/Conv/Embedding of the denoiser but these (diffusers'
 # model default also keeps every module named "*norm*" in bf16 — in FLUX that is the AdaLN
 # modulation linears, about 3.2 B parameters, 6 GiB of the 22 GiB transformer).
 LAYERWISE_ALL_SKIP = ("pos_embed", "patch_embed", "^proj_in$", "^proj_out$")
+VAE_MODES = ("channels_last", "compile")
 CACHES = ("fbc", "taylorseer", "pab", "mag", "faster")
 #: caches whose skipping decision compares activations against a threshold: their speed-up depends
 #: on the weight values (none on random weights, where consecutive steps differ a lot)
@@ -104,7 +111,19 @@ class PointSpec:
                 raise PointError(f"point {text!r}: steps must be a positive integer")
             if key == "lora" and value not in ("off", "on"):
                 raise PointError(f"point {text!r}: lora must be off or on")
+            if key == "vae" and value not in VAE_MODES:
+                raise PointError(f"point {text!r}: vae must be {' or '.join(VAE_MODES)}")
+            if key == "cudagraph" and value not in ("on", "off"):
+                raise PointError(f"point {text!r}: cudagraph must be on or off")
             out[key] = value
+        if out.get("cudagraph") == "on":
+            clash = [k for k in ("cache", "memory") if k in out]
+            if clash:
+                raise PointError(
+                    f"point {text!r}: cudagraph=on cannot be combined with {' or '.join(clash)}: a CUDA graph "
+                    "replays one fixed kernel sequence, and a cache (which skips blocks by comparing "
+                    "activations) or a memory strategy (which moves weights between calls) needs a different one"
+                )
         return cls(tuple((k, out[k]) for k in AXES if k in out))
 
     def get(self, axis: str, default: str | None = None) -> str | None:
@@ -115,11 +134,16 @@ class PointSpec:
         """Canonical text (axes in :data:`AXES` order); ``ref`` for the reference."""
         if not self.axes:
             return "ref"
-        return ",".join(k if v == "on" and k == "qkv" else f"{k}={v}" for k, v in self.axes)
+        return ",".join(k if v == "on" and k in ("qkv", "cudagraph") else f"{k}={v}" for k, v in self.axes)
 
     @property
     def compiled(self) -> bool:
-        return self.get("compile", "off") != "off"
+        """True when the cold call compiles or records CUDA graphs (the warm calls then run what it built)."""
+        return self.get("compile", "off") != "off" or self.graphed or self.get("vae") == "compile"
+
+    @property
+    def graphed(self) -> bool:
+        return self.get("cudagraph", "off") == "on"
 
     @property
     def speed_depends_on_weights(self) -> bool:
@@ -507,6 +531,54 @@ def apply_compile(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
     return {"compile": f"regional (fullgraph=True, mode={ctx.compile_mode!r}): " + "; ".join(how)}
 
 
+# -- the VAE ----------------------------------------------------------------------------------------
+
+
+def apply_vae(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
+    vae = runner.components().get("vae")
+    if not isinstance(vae, nn.Module):
+        raise Unavailable("the pipeline has no VAE component")
+    vae.to(memory_format=torch.channels_last)
+    if value == "channels_last":
+        return {"vae": "channels_last"}
+    parts = [n for n in ("encoder", "decoder") if isinstance(getattr(vae, n, None), nn.Module)]
+    for n in parts:
+        getattr(vae, n).compile(mode=ctx.compile_mode)
+    return {"vae": f"channels_last; {' and '.join(parts)} compiled (mode={ctx.compile_mode!r})"}
+
+
+# -- CUDA graphs ------------------------------------------------------------------------------------
+
+
+def apply_cudagraph(runner: Any, value: str) -> dict[str, Any]:
+    if value != "on":
+        return {}
+    if runner.device.type != "cuda":
+        raise Unavailable("CUDA graphs need a CUDA device")
+    from evalsuite.accel.graphs import graph_module
+
+    roles = []
+    for role, m in runner.denoisers().items():
+        graph_module(m, role)
+        roles.append(role)
+    return {
+        "cudagraph": f"each call of {', '.join(roles)} recorded once as a CUDA graph (second call) and replayed after that"
+    }
+
+
+def cudagraph_stats(runner: Any) -> dict[str, Any]:
+    """role → what the CUDA graphs of that denoiser did (captured, replayed, eager calls, why disabled);
+    empty when no denoiser is graphed."""
+    from evalsuite.accel.graphs import graph_stats
+
+    out = {}
+    for role, m in runner.denoisers().items():
+        st = graph_stats(m)
+        if st is not None:
+            out[role] = st
+    return out
+
+
 # -- a whole point ----------------------------------------------------------------------------------
 
 
@@ -538,6 +610,10 @@ def apply_point(runner: Any, point: PointSpec, ctx: ApplyContext | None = None) 
                 notes.update(apply_strategy(runner, value))
             elif axis == "compile":
                 notes.update(apply_compile(runner, value, ctx))
+            elif axis == "vae":
+                notes.update(apply_vae(runner, value, ctx))
+            elif axis == "cudagraph":
+                notes.update(apply_cudagraph(runner, value))
         except Unavailable as exc:
             raise Unavailable(f"{axis}={value}: {exc}") from exc
     return notes

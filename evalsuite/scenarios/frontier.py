@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, load_params
+from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, cudagraph_stats, load_params
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
@@ -269,6 +269,15 @@ def run_point(
         for key in ("alloc_peak_gib", "reserved_peak_gib"):
             if m.peak(key) is not None:
                 row[key] = m.peak(key)
+        phases: dict[str, list[float]] = {}
+        for call in m.warm:
+            for k, v in (getattr(call.out[0], "phases", None) or {}).items():
+                phases.setdefault(k, []).append(float(v))
+        for k, vs in phases.items():  # where the time goes: median seconds per phase and image
+            row[f"phase_{k}_s"] = statistics.median(vs)
+        graphs = cudagraph_stats(runner)
+        if graphs:
+            row["cudagraph"] = graphs
         if passes:
             for k in passes[0]:
                 row[k] = statistics.fmean(p[k] for p in passes if k in p)
