@@ -230,6 +230,10 @@ def test_frontier_scenario_on_tiny_weights(tmp_path: Path):
     # distance to the limit: FLOP of one image at the measured matmul peak (float32 on the CPU)
     assert meta["frontier"]["peaks"]["float32"]["tflops"] > 0
     assert (ok.flop_per_image > 0).all() and (ok.floor_ratio > 1).all()
+    # where the time goes: the phases of each image, their sum within its end-to-end seconds
+    phases = ok[["phase_text_encode_s", "phase_vae_encode_s", "phase_denoise_s", "phase_vae_decode_s"]]
+    assert (phases > 0).all().all()
+    assert (phases.sum(axis=1) <= ok.s_per_image * 1.05).all()
     # fewer steps: 2/3 of the FLOP (2 of 3 steps), the same peak
     assert by.loc["steps=2", "flop_per_image"] == pytest.approx(by.loc["ref", "flop_per_image"] * 2 / 3)
     assert (ok.floor_s * ok.floor_ratio).round(9).equals(ok.s_per_image.round(9))

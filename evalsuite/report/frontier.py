@@ -261,7 +261,7 @@ def write_frontier(run_dir: Path, df: pd.DataFrame, meta: dict[str, Any], mirror
     """``frontier.csv``, ``frontier.md``, ``frontier.json`` and ``pareto.png`` of ``df``
     (:func:`frontier_frame`) into ``run_dir``; with ``mirror``, a copy of the Markdown, the JSON and
     the plot there, named after the run directory."""
-    flat = df.drop(columns=[c for c in ("images", "notes") if c in df.columns])
+    flat = df.drop(columns=[c for c in ("images", "notes", "cudagraph") if c in df.columns])
     flat.to_csv(run_dir / "frontier.csv", index=False)
     atomic_write(run_dir / "frontier.md", render_markdown(df, meta))
     atomic_write_json(
