@@ -81,3 +81,21 @@ def test_unknown_granularity_is_refused():
 
     with pytest.raises(ValueError, match="granularity 'col' unknown"):
         Fp8Linear(nn.Linear(16, 16), "col")
+
+
+def test_the_bias_in_the_product_and_after_it_agree_and_fast_accumulation_is_recorded():
+    from evalsuite.runners.fp8 import rowwise_bias_supported
+
+    torch.manual_seed(2)
+    lin = nn.Linear(64, 32)
+    with torch.no_grad():
+        lin.bias += 3.0
+    fused = Fp8Linear(lin, "row")
+    assert fused.bias_in_mm == rowwise_bias_supported("cpu")
+    after = Fp8Linear(lin, "row", fast_accum=False)
+    after.bias_in_mm = False  # the path of a torch build whose row-wise product takes no bias
+    x = torch.randn(20, 64)
+    # the same product; the bias added in the epilogue or after it differs by bf16 rounding only
+    torch.testing.assert_close(fused(x), after(x), rtol=2e-2, atol=5e-2)
+    assert "fast_accum=True" in repr(fused) and "fast_accum=False" in repr(after)
+    assert swap_linears(nn.Sequential(nn.Linear(32, 32)), granularity="row", fast_accum=False) == 1
