@@ -12,8 +12,9 @@
   evalsuite's one bootstrap: percentile 95 % intervals through :func:`scipy.stats.bootstrap`
   (paired resampling for paired samples), 2000 resamples and ``numpy.random.default_rng(seed)``
   with seed 0 by default. Every bootstrap interval uses it: the report's tables and plots, compare,
-  the baselines (:func:`evalsuite.compare.baselines.bootstrap_ci`) and the frontier
-  (:func:`evalsuite.scenarios.frontier.bootstrap_ci`). :func:`bootstrap_statistics` is the
+  the baselines (:func:`evalsuite.compare.baselines.bootstrap_ci`), the frontier
+  (:func:`evalsuite.scenarios.frontier.bootstrap_ci`) and the summary intervals scoring records in
+  ``run.json`` (:func:`evalsuite.metrics.scoring.sample_ci`). :func:`bootstrap_statistics` is the
   same bootstrap for many samples at once, vectorised in numpy (the same resamples as scipy draws
   them; tested equal to :func:`bootstrap_statistic`): the catalog's intervals of runs scored before
   scoring recorded them, without importing scipy.
