@@ -189,16 +189,21 @@ def _resampled(data: np.ndarray, is_mean: np.ndarray, n_boot: int, seed: int) ->
     for k in range(0, n_boot, batch):
         b = min(batch, n_boot - k)
         idx = rng.integers(0, n, (b, n))
-        counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+        # counts[i, r]: how often value i is drawn into resample r (values by row: the cumulative sums
+        # below run over whole rows of b resamples at a time)
+        flat = (idx * b + np.arange(b)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.int32)
         if means.size:
-            theta[means, k : k + b] = (data[means] @ counts.T.astype(np.float64)) / n
+            theta[means, k : k + b] = (data[means] @ counts.astype(np.float64)) / n
         for j, row in enumerate(medians):
-            cum = np.cumsum(counts[:, order[j]], axis=1)
-            lo = ranked[j, np.argmax(cum > lower, axis=1)]
+            cum = np.cumsum(counts[order[j]], axis=0, dtype=np.int32)  # drawn values ≤ each sorted value
+            # the sorted resample's value at rank q is the first sorted value whose cumulative count
+            # exceeds q: the number of sorted values whose count does not
+            lo = ranked[j, np.count_nonzero(cum <= lower, axis=0)]
             if upper == lower:
                 theta[row, k : k + b] = lo
             else:
-                theta[row, k : k + b] = (lo + ranked[j, np.argmax(cum > upper, axis=1)]) / 2
+                theta[row, k : k + b] = (lo + ranked[j, np.count_nonzero(cum <= upper, axis=0)]) / 2
     return theta
 
 
