@@ -229,6 +229,10 @@ def test_bootstrap_statistics_gives_each_samples_bootstrap_statistic():
         assert (est.value, est.low, est.high) == pytest.approx(
             (want.value, want.low, want.high), rel=1e-12, nan_ok=True
         ), (statistic, len(values))
+    again = bootstrap_statistics(samples, stats, seed=5)  # with the resample counts kept from the first call
+    np.testing.assert_array_equal(
+        [(e.value, e.low, e.high, e.n) for e in again], [(e.value, e.low, e.high, e.n) for e in got]
+    )
     with pytest.raises(ValueError, match="statistic must be"):
         bootstrap_statistics([[1.0, 2.0]], ["mode"])
     with pytest.raises(ValueError, match="1 sample"):

@@ -178,21 +178,15 @@ def _resampled(data: np.ndarray, is_mean: np.ndarray, n_boot: int, seed: int) ->
     row of ``data`` (m rows of N values), every row resampled with the indices
     :func:`scipy.stats.bootstrap` draws (see :func:`bootstrap_statistics`): shape (m, n_boot)."""
     m, n = data.shape
-    rng = np.random.default_rng(seed)
-    batch = _batch(n)
     theta = np.empty((m, n_boot))
     means, medians = np.flatnonzero(is_mean), np.flatnonzero(~is_mean)
     order = np.argsort(data[medians], axis=1, kind="stable")
     ranked = np.take_along_axis(data[medians], order, axis=1)
     # 0-based ranks of the middle value(s) of a sorted resample: np.median's
     lower, upper = (n - 1) // 2, n // 2
-    for k in range(0, n_boot, batch):
-        b = min(batch, n_boot - k)
-        idx = rng.integers(0, n, (b, n))
-        # counts[i, r]: how often value i is drawn into resample r (values by row: the cumulative sums
-        # below run over whole rows of b resamples at a time)
-        flat = (idx * b + np.arange(b)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.int32)
+    k = 0
+    for counts in _resample_counts(n, n_boot, seed):
+        b = counts.shape[1]
         if means.size:
             theta[means, k : k + b] = (data[means] @ counts.astype(np.float64)) / n
         for j, row in enumerate(medians):
@@ -204,7 +198,39 @@ def _resampled(data: np.ndarray, is_mean: np.ndarray, n_boot: int, seed: int) ->
                 theta[row, k : k + b] = lo
             else:
                 theta[row, k : k + b] = (lo + ranked[j, np.count_nonzero(cum <= upper, axis=0)]) / 2
+        k += b
     return theta
+
+
+_COUNTS: dict[tuple[int, int, int], list[np.ndarray]] = {}
+_COUNTS_CACHED = 4  # sample sizes kept (each at most _BATCH_ELEMENTS * 2 int32 counts, 16 MB)
+
+
+def _resample_counts(n: int, n_boot: int, seed: int) -> list[np.ndarray]:
+    """For each batch of resamples :func:`scipy.stats.bootstrap` draws for N values (``batch`` as
+    :func:`bootstrap_statistic` passes it): ``counts[i, r]``, how often value i is drawn into
+    resample r (int32, N × batch; values by row, so a cumulative sum over the values adds whole rows
+    of resamples). The same for every sample of N values, so the last few sizes are kept (read-only):
+    the runs of a catalog mostly share their sizes."""
+    key = (n, n_boot, seed)
+    got = _COUNTS.get(key)
+    if got is not None:
+        return got
+    rng = np.random.default_rng(seed)
+    batch = _batch(n)
+    got = []
+    for k in range(0, n_boot, batch):
+        b = min(batch, n_boot - k)
+        idx = rng.integers(0, n, (b, n))
+        flat = (idx * b + np.arange(b)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.int32)
+        counts.setflags(write=False)
+        got.append(counts)
+    if n * n_boot <= 2 * _BATCH_ELEMENTS:
+        while len(_COUNTS) >= _COUNTS_CACHED:
+            del _COUNTS[next(iter(_COUNTS))]  # the oldest
+        _COUNTS[key] = got
+    return got
 
 
 def paired_ratio_of_medians(
