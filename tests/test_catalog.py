@@ -247,6 +247,143 @@ def test_incremental_and_idempotent_and_rebuild_equals_incremental(tree: Path):
         assert dump(cat) == incremental
 
 
+def test_aggregates_use_the_recorded_ci_and_fall_back_for_older_runs(tree: Path):
+    """A run's recorded ``ci_low``/``ci_high`` (what scoring writes now) is the catalog's CI. A run
+    without one (the fixtures are written as before) gets the bootstrap scoring would have
+    recorded: of the median for latency (its ``latency_s`` values), else of the mean, over the ok rows
+    in row-key order — the interval ``compare`` gives it too; none when the value is not that
+    statistic of the rows."""
+    from evalsuite.compare.baselines import _per_sample, metric_ci
+    from evalsuite.results.run import load_run
+    from evalsuite.trackers.stats import bootstrap_statistic
+
+    store = RunStore(tree / "r1")
+    meta = store.read_meta()
+    fast = meta["summary"]["cfg-fast"]["metrics"]
+    fast["clip_score"].update(ci_low=1.0, ci_high=99.0)  # recorded: used as it is
+    fast["lpips"]["value"] += 1.0  # not the mean of its rows any more: no interval
+    store.write_meta(meta)
+    with Catalog(tree / "catalog.duckdb") as cat:
+        cat.index([tree / "r1"])
+        got = {
+            (a["config"], a["metric"]): a
+            for a in cat.dicts("SELECT * FROM aggregates WHERE run_key = ?", [str(tree / "r1")])
+        }
+    assert (got["cfg-fast", "clip_score"]["ci_low"], got["cfg-fast", "clip_score"]["ci_high"]) == (1.0, 99.0)
+    assert got["cfg-fast", "lpips"]["ci_low"] is None and got["cfg-fast", "lpips"]["ci_high"] is None
+    rows = sorted(
+        (r for r in RunStore(tree / "r1").rows() if r["status"] == "ok"),
+        key=lambda r: (r["case_id"], r["seed"]),
+    )
+    run = load_run(tree / "r1")
+    for config, metric, column, statistic in (
+        ("cfg-fast", "latency", "latency_s", "median"),
+        ("cfg-slow", "latency", "latency_s", "median"),
+        ("cfg-slow", "clip_score", "clip_score", "mean"),
+        ("cfg-slow", "lpips", "lpips", "mean"),
+    ):
+        a = got[config, metric]
+        est = bootstrap_statistic([r[column] for r in rows if r["config"] == config], statistic)
+        assert a["statistic"] == statistic
+        assert (a["ci_low"], a["ci_high"]) == pytest.approx((est.low, est.high), rel=1e-12), (config, metric)
+        if (
+            statistic == "mean"
+        ):  # (compare tells a median by the value: these latencies' mean is their median)
+            view = run.select(config)
+            want = metric_ci(view.summary["metrics"][metric], _per_sample(view, metric))
+            assert (a["ci_low"], a["ci_high"]) == pytest.approx(want, rel=1e-12)
+
+
+INDEX_WITHOUT_SCIPY = """
+import json, sys
+from evalsuite.catalog.db import Catalog
+with Catalog(sys.argv[1]) as cat:
+    rep = cat.index([sys.argv[2]])
+    n = cat.con.execute("SELECT count(*) FROM aggregates WHERE ci_low IS NOT NULL").fetchone()[0]
+print(json.dumps({"added": len(rep.added), "with_ci": n, "scipy": "scipy" in sys.modules}))
+"""
+
+
+def test_indexing_needs_no_scipy(tree: Path):
+    """Runs without recorded intervals get theirs from numpy (``bootstrap_statistics``): indexing
+    does not import scipy (about 1.5 s on the 2-core machine)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run(
+        [sys.executable, "-c", INDEX_WITHOUT_SCIPY, str(tree / "catalog.duckdb"), str(tree)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout.splitlines()[-1])
+    assert got["added"] == 8 and got["with_ci"] > 0 and got["scipy"] is False
+
+
+def test_runs_written_in_batches_give_the_tables_run_by_run_writes_give(tree: Path, monkeypatch):
+    from evalsuite.catalog import db
+
+    with Catalog(tree / "batched.duckdb") as cat:
+        cat.index([tree])
+        batched = dump(cat)
+    monkeypatch.setattr(db, "BATCH_RUNS", 1)
+    with Catalog(tree / "one-by-one.duckdb") as cat:
+        cat.index([tree])
+        assert dump(cat) == batched
+    monkeypatch.setattr(db, "BATCH_RUNS", 1000)
+    monkeypatch.setattr(db, "BATCH_RECORDS", 10)
+    with Catalog(tree / "by-records.duckdb") as cat:
+        cat.index([tree])
+        assert dump(cat) == batched
+
+
+def test_typed_columns_hold_values_of_their_type(tmp_path: Path):
+    """Each journal field lands in its typed column when it has that type; text columns take other
+    values as JSON text, number and boolean columns leave them NULL; ``row_values`` holds every
+    finite number but booleans, ``seed`` and ``rank``."""
+    path = tmp_path / "odd"
+    store = RunStore(path)
+    path.mkdir()
+    store.append_row(
+        {"config": "c", "case_id": "a", "seed": 1, "status": "ok", "error": None, "image": None,
+         "latency_s": 1.0, "x_int": 3, "x_bool": True, "x_nan": float("nan"), "x_inf": float("inf"),
+         "x_text": "s", "x_list": [1, 2], "x_dict": {"a": 1}, "rank": 1, "first_call": True,
+         "batch_size": 2, "quality_evidence": "yes", "category": 7}
+    )  # fmt: skip
+    store.append_row(
+        {"config": "c", "case_id": 5, "seed": "7", "status": "error", "error": {"why": "dict"}, "image": None,
+         "rank": "x", "latency_s": "1.5", "wall_s": True, "first_call": 1}
+    )  # fmt: skip
+    store.write_meta(
+        {"kind": "generate", "run_id": "odd", "dataset": {"name": "d", "size": "2"}, "weights": {"c": "tiny"},
+         "configs": {"c": {"runner": 5, "params": {"b": [1]}}}, "environment": {"device": {"memory_gib": True}}}
+    )  # fmt: skip
+    with Catalog(tmp_path / "catalog.duckdb") as cat:
+        assert cat.index([path]).added == [str(path)]
+        rows = {r["case_id"]: r for r in cat.dicts("SELECT * FROM rows")}
+        values = cat.con.execute("SELECT case_id, name, value FROM row_values ORDER BY ALL").fetchall()
+        (conf,) = cat.dicts("SELECT runner, params FROM configs")
+        (run,) = cat.dicts("SELECT dataset_size, gpu_memory_gib, n_error FROM runs")
+    a, b = rows["a"], rows["5"]
+    assert (a["seed"], a["rank"], a["first_call"], a["batch_size"], a["latency_s"]) == (1, 1, True, 2.0, 1.0)
+    assert a["quality_evidence"] is None and a["category"] == "7"
+    assert (b["seed"], b["rank"], b["first_call"], b["latency_s"], b["wall_s"]) == (7, None, None, None, None)
+    assert json.loads(b["error"]) == {"why": "dict"}
+    assert values == [
+        ("5", "case_id", 5.0),  # an integer case id is a number too
+        ("5", "first_call", 1.0),
+        ("a", "batch_size", 2.0),
+        ("a", "category", 7.0),
+        ("a", "latency_s", 1.0),
+        ("a", "x_int", 3.0),
+    ]
+    assert conf == {"runner": "5", "params": '{"b": [1]}'}
+    assert run == {"dataset_size": 2, "gpu_memory_gib": None, "n_error": 1}
+
+
 def test_labels_live_in_the_run_directory(tree: Path):
     path = str(tree / "catalog.duckdb")
     assert cli("catalog", "index", str(tree), "--catalog", path, cwd=tree).returncode == 0
@@ -468,24 +605,24 @@ def test_compare_resolves_catalog_labels_and_latest(tree: Path):
 
 CRASH = """
 import os, signal, sys
-import pandas as pd
 from evalsuite.catalog import db
 
 real, calls = db.Catalog._write, []
 
 
-def crashing(self, key, records):
-    calls.append(key)
-    if len(calls) < 3:
-        return real(self, key, records)
-    self.con.begin()  # the third run: half its records written, then SIGKILL before the commit
-    self._delete(key)
-    for table in ("runs", "rows"):
-        self.con.register("_f", pd.DataFrame.from_records(records[table]))
-        self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _f")
+def crashing(self, batch):
+    calls.append([key for key, _, _ in batch])
+    if len(calls) < 2:
+        return real(self, batch)
+    self.con.begin()  # the second batch of runs: half its records written, then SIGKILL before the commit
+    for _, tables, _ in batch:
+        for table in ("runs", "rows"):
+            self.con.register("_f", tables[table])
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _f")
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+db.BATCH_RUNS = 2  # transactions of two runs each
 db.Catalog._write = crashing
 with db.Catalog(sys.argv[1]) as cat:
     cat.index([sys.argv[2]])

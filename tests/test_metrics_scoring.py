@@ -14,7 +14,8 @@ import pytest
 
 import evalsuite
 from evalsuite.cli.main import main
-from evalsuite.metrics.scoring import ScoringError, default_metrics, default_pairs, parse_pairs
+from evalsuite.metrics.scoring import ScoringError, default_metrics, default_pairs, parse_pairs, sample_ci
+from evalsuite.trackers.stats import bootstrap_statistic
 from tests._metric_runners import register, write_configs
 from tests.conftest import write_dataset
 
@@ -102,6 +103,64 @@ def test_run_scores_every_applicable_metric_per_image_and_in_the_summary(scored_
     report = (res.run_dir / "report.md").read_text()
     assert "random feature networks — NO quality evidence" in report
     assert "1 of 4 prompts were truncated" in report
+
+
+def test_the_summary_records_the_bootstrap_ci_of_each_per_sample_metric(scored_run):
+    """Beside each per-sample metric's value, scoring records ``ci_low``/``ci_high``: the bootstrap of
+    its statistic (the median for latency, else the mean) over its samples in ``samples.parquet``
+    order — for a mean, the interval the report's summary.csv shows; none for a set-level metric."""
+    res, _, _ = scored_run
+    df, s = res.samples, res.summary
+    for config, name, statistic in (
+        ("noise-inp", "clip_score", "mean"),
+        ("noise-inp", "unmasked_mse", "mean"),
+        ("noise-t2i", "latency", "median"),
+        ("noise-inp-turbo8", "lpips_pair", "mean"),  # a paired metric
+    ):
+        entry = s[config]["metrics"][name]
+        values = df[(df.config == config) & (df.status == "ok")][name].to_numpy(float)
+        est = bootstrap_statistic(values, statistic)
+        assert entry["value"] == pytest.approx(est.value, rel=1e-9), name
+        assert (entry["ci_low"], entry["ci_high"]) == (est.low, est.high), name
+        assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+    assert (
+        "ci_low" not in s["noise-inp"]["metrics"]["fid"] and "ci_high" not in s["noise-inp"]["metrics"]["fid"]
+    )
+    table = pd.read_csv(res.run_dir / "summary.csv")
+    row = table[(table.config == "noise-inp") & (table.group_by == "all") & (table.quantity == "clip_score")]
+    clip = s["noise-inp"]["metrics"]["clip_score"]
+    assert (row.ci95_low.item(), row.ci95_high.item()) == pytest.approx(
+        (clip["ci_low"], clip["ci_high"]), rel=1e-12
+    )
+
+
+def test_sample_ci_only_for_the_declared_statistic_of_the_samples():
+    """:func:`sample_ci`: the interval of the metric's declared statistic over its samples sorted by
+    row key; nothing for a metric with its own interval, no statistic, fewer than two values, or a
+    value that is not that statistic of its samples."""
+    from types import SimpleNamespace
+
+    values = [float(v) for v in np.random.default_rng(2).lognormal(size=12)]
+    keyed = [(("c", f"case-{(5 * i) % 12}", 0), v) for i, v in enumerate(values)]  # the journal's order
+    in_key_order = [v for _, v in sorted(keyed)]
+    assert in_key_order != values
+    mean = SimpleNamespace(per_sample=True, statistic="mean")
+    got = sample_ci(mean, {"value": float(np.mean(values)), "n": 8}, keyed)
+    est = bootstrap_statistic(in_key_order, "mean")
+    assert got == {"ci_low": est.low, "ci_high": est.high}
+    assert got != {"ci_low": bootstrap_statistic(values).low, "ci_high": bootstrap_statistic(values).high}
+    median = SimpleNamespace(per_sample=True, statistic="median")
+    est = bootstrap_statistic(in_key_order, "median")
+    assert sample_ci(median, {"value": float(np.median(values))}, keyed) == {
+        "ci_low": est.low,
+        "ci_high": est.high,
+    }
+    assert sample_ci(median, {"value": float(np.mean(values))}, keyed) == {}  # not the median
+    assert sample_ci(mean, {"value": 3.9, "ci_low": 1.0, "ci_high": 5.0}, keyed) == {}  # its own
+    assert sample_ci(SimpleNamespace(per_sample=True, statistic=None), {"value": 3.9}, keyed) == {}
+    assert sample_ci(SimpleNamespace(per_sample=False, statistic="mean"), {"value": 3.9}, keyed) == {}
+    assert sample_ci(mean, {"value": 3.0}, keyed[:1]) == {}
+    assert sample_ci(mean, {"value": math.nan}, keyed) == {}
 
 
 def test_evalsuite_score_rescores_from_the_images(scored_run, capsys):

@@ -1,10 +1,12 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from PIL import Image
 
 import evalsuite
-from evalsuite.results.store import RunStore
+from evalsuite.results.run import read_run_meta
+from evalsuite.results.store import RunFormatError, RunStore
 
 
 def _row(case: str, status: str = "ok", **kw):
@@ -41,6 +43,21 @@ def test_torn_journal_line_is_ignored_and_next_row_starts_clean(tmp_path: Path):
         f.write(b'{"config": "c", "case_id": "tor')  # crash mid-write
     store.append_row(_row("y"))
     assert [r["case_id"] for r in store.rows()] == ["x", "y"]
+
+
+def test_read_meta_checks_the_rows_it_is_given(tmp_path: Path):
+    """``read_meta(rows=...)`` checks run.json against the rows the caller read (the catalog reads
+    the journal once), not against a second reading."""
+    store = RunStore(tmp_path)
+    store.append_row(_row("x"))
+    store.write_meta({"run_id": "r", "finished": "2026-01-01T00:00:00", "configs": {"c": {}}})
+    assert store.read_meta(rows=store.rows())["run_id"] == "r"
+    other = [{**_row("x"), "config": "not-in-run-json"}]
+    with pytest.raises(RunFormatError, match="not-in-run-json"):
+        store.read_meta(rows=other)
+    assert read_run_meta(store, rows=store.rows())["run_id"] == "r"
+    with pytest.raises(RunFormatError, match="not-in-run-json"):
+        read_run_meta(store, rows=other)
 
 
 def test_done_keys_need_the_image(tmp_path: Path):

@@ -197,3 +197,43 @@ def test_every_bootstrap_ci_is_scipys_percentile_bootstrap(statistic: str):
     if statistic == "mean":
         assert bootstrap_mean(x, seed=3) == est
         assert frontier_ci(list(x), 2000, seed=3) == (est.low, est.high, "percentile bootstrap, 95 %")
+
+
+def test_bootstrap_statistics_gives_each_samples_bootstrap_statistic():
+    """The vectorised bootstrap (the catalog's fallback for runs without recorded intervals) is
+    :func:`bootstrap_statistic` sample by sample: the same resamples (scipy's draws, per sample size
+    and batch) and the same percentile interval, up to the rounding of the means — for means and
+    medians, odd and even sizes, ties, a size that scipy draws in several batches, NaN/inf dropped,
+    and the cases with nothing to resample."""
+    from evalsuite.trackers.stats import bootstrap_statistic, bootstrap_statistics
+
+    rng = np.random.default_rng(11)
+    samples = [
+        rng.lognormal(size=40),
+        rng.normal(size=40),  # same size as the first: resampled together
+        rng.normal(3.0, 1.0, 41),
+        [*rng.normal(size=9), math.nan, math.inf],
+        rng.integers(0, 4, 50).astype(float),  # ties
+        rng.normal(size=5001),  # more than 2,000,000 resampled values: several batches
+        [2.0, 2.0, 2.0],
+        [1.5],
+        [],
+        [1.0, 2.0],
+    ]
+    stats = ["mean", "median", "median", "mean", "median", "median", "mean", "median", "mean", "median"]
+    got = bootstrap_statistics(samples, stats, seed=5)
+    assert len(got) == len(samples)
+    for values, statistic, est in zip(samples, stats, got, strict=True):
+        want = bootstrap_statistic(values, statistic, seed=5)
+        assert est.n == want.n
+        assert (est.value, est.low, est.high) == pytest.approx(
+            (want.value, want.low, want.high), rel=1e-12, nan_ok=True
+        ), (statistic, len(values))
+    again = bootstrap_statistics(samples, stats, seed=5)  # with the resample counts kept from the first call
+    np.testing.assert_array_equal(
+        [(e.value, e.low, e.high, e.n) for e in again], [(e.value, e.low, e.high, e.n) for e in got]
+    )
+    with pytest.raises(ValueError, match="statistic must be"):
+        bootstrap_statistics([[1.0, 2.0]], ["mode"])
+    with pytest.raises(ValueError, match="1 sample"):
+        bootstrap_statistics([[1.0, 2.0]], [])

@@ -2,8 +2,10 @@
 table and column).
 
 Indexing reads a run directory only through :mod:`evalsuite.results` (:func:`read_run_meta`,
-:meth:`RunStore.rows <evalsuite.results.store.RunStore.rows>`, the typed records), in one
-transaction per run: a crash mid-index leaves the previous state, and the next index completes it.
+:meth:`RunStore.rows <evalsuite.results.store.RunStore.rows>`, the typed records), builds its
+records column by column, and writes whole runs as Arrow tables in transactions of several runs
+(:data:`BATCH_RUNS`, :data:`BATCH_RECORDS`): a crash mid-index leaves the transactions committed
+before it and never part of a run, and the next index completes it.
 A run is re-read only when its content hash (sha256 of ``run.json`` and the row journals) changed;
 the files' sizes and modification times are checked first, so an unchanged run is not even hashed.
 One writer at a time (a file lock next to the database, ``<catalog>.lock``); queries given by users
@@ -38,6 +40,12 @@ CATALOG_SCHEMA = 1
 ENV = "EVALSUITE_CATALOG"
 FILENAME = "catalog.duckdb"
 LOCK_TIMEOUT_S = 120.0
+#: Runs are written in transactions of whole runs: one transaction (one insert per table) once this
+#: many runs, or this many records over all tables, are read (and at the end of an index). A commit
+#: costs about 10 ms on the development machine (the WAL is synced) and each insert a few ms, so
+#: writing run by run would cost about 25 ms per run.
+BATCH_RUNS = 64
+BATCH_RECORDS = 200_000
 
 #: Row fields copied into typed columns of ``rows`` (besides the identity and provenance fields).
 ROW_NUMBERS = (
@@ -180,6 +188,9 @@ class Catalog:
         self.path = Path(path)
         self.read_only = read_only
         self._known: dict[str, tuple[str, str]] = {}  # run_key → (file stamp, content hash), per index()
+        self._types: dict[str, list[tuple[str, str]]] = {}  # table → its (column, DuckDB type)
+        self._pending: list[tuple[str, dict[str, Any], bool]] = []  # runs read, not yet written
+        self._pending_records = 0
         self._lock: Any = None
         if read_only:
             if not self.path.is_file():
@@ -258,6 +269,7 @@ class Catalog:
         self.con.execute("INSERT OR REPLACE INTO catalog_meta VALUES ('schema', ?)", [str(CATALOG_SCHEMA)])
 
     def _drop_all(self) -> None:
+        self._types = {}
         self.con.execute("DROP VIEW IF EXISTS metric_meta")
         for t in (*RUN_TABLES, "roots", "catalog_meta"):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")  # fixed names, never user text
@@ -296,6 +308,7 @@ class Catalog:
                 "SELECT run_key, file_stamp, content_hash FROM runs"
             ).fetchall()
         }
+        self._pending, self._pending_records = [], 0
         for p in paths:
             path = Path(p).resolve()
             if (path / RUN_JSON).is_file():
@@ -309,8 +322,10 @@ class Catalog:
             self._add_root(path)
             for run_dir in _run_dirs(path):
                 self._index_run(run_dir, report)
+            self._flush()
             if prune:
                 self._prune(path, report)
+        self._flush()
         return report
 
     def rebuild(self, paths: Iterable[str | os.PathLike[str]] = ()) -> IndexReport:
@@ -331,6 +346,7 @@ class Catalog:
         for (key,) in known:
             if not (Path(key) / RUN_JSON).is_file():
                 self._delete(key)
+                self._known.pop(key, None)
                 report.removed.append(key)
 
     def _delete(self, key: str) -> None:
@@ -349,36 +365,72 @@ class Catalog:
         digest = content_hash(files)
         if got and got[1] == digest:
             self.con.execute("UPDATE runs SET file_stamp = ? WHERE run_key = ?", [stamp, key])
+            self._known[key] = (stamp, digest)
             report.unchanged.append(key)
             return
         try:
-            meta = read_run_meta(store)
             raw = store.rows()
-            rows = [(Row.from_dict(r), r) for r in raw]  # typed, and as stored (from_dict round-trips)
-            records = _records(key, path, RunMeta.from_dict(meta), rows)
+            meta = read_run_meta(store, rows=raw)  # checked against the rows just read
+            rows = [Row.from_dict(r) for r in raw]  # typed; ``raw`` as stored (from_dict round-trips)
+            records = _records(key, path, RunMeta.from_dict(meta), rows, raw)
+            records["runs"].update(
+                content_hash=[digest],
+                file_stamp=[stamp],
+                indexed_at=[datetime.now(UTC).replace(tzinfo=None)],
+            )
+            tables = {t: _arrow(self._columns(t), cols) for t, cols in records.items()}
         except Exception as exc:  # a broken, foreign or half-written directory: skip it, lose nothing else
             why = str(exc) or type(exc).__name__
             report.skipped[key] = why
             log.warning("catalog: skipped %s: %s", path, why)
             return
-        records["runs"][0].update(
-            content_hash=digest, file_stamp=stamp, indexed_at=datetime.now(UTC).replace(tzinfo=None)
-        )
-        self._write(key, records)
+        self._pending.append((key, tables, got is not None))
+        self._pending_records += sum(t.num_rows for t in tables.values())
+        if len(self._pending) >= BATCH_RUNS or self._pending_records >= BATCH_RECORDS:
+            self._flush()
+        self._known[key] = (stamp, digest)
         (report.updated if got else report.added).append(key)
 
-    def _write(self, key: str, records: dict[str, list[dict[str, Any]]]) -> None:
-        import pandas as pd
+    def _columns(self, table: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of ``table``, as created (read once per catalog)."""
+        if table not in self._types:
+            self._types[table] = [
+                (str(c), str(t))
+                for c, t in self.con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = ? ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
+        return self._types[table]
+
+    def _flush(self) -> None:
+        """Write the runs read so far (:meth:`_write`)."""
+        if self._pending:
+            batch, self._pending, self._pending_records = self._pending, [], 0
+            self._write(batch)
+
+    def _write(self, batch: Sequence[tuple[str, dict[str, Any], bool]]) -> None:
+        """Write whole runs in one transaction: each run's old records deleted first when it was in
+        the catalog (``(run_key, table → Arrow table, replace)``), then one insert per table of every
+        run's records. A crash before the commit leaves none of them (the next index reads them
+        again)."""
+        import pyarrow as pa
 
         con = self.con
         con.begin()
         try:
-            self._delete(key)
-            for table, recs in records.items():
-                if not recs:
+            for key, _, replace in batch:
+                if replace:
+                    self._delete(key)
+            for table in RUN_TABLES:
+                parts = [
+                    tables[table] for _, tables, _ in batch if table in tables and tables[table].num_rows
+                ]
+                if not parts:
                     continue
-                df = pd.DataFrame.from_records(recs)
-                con.register("_catalog_frame", df)
+                data = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+                con.register("_catalog_frame", data)
                 try:
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _catalog_frame")  # fixed names
                 finally:
@@ -609,18 +661,32 @@ def _parse_time(value: Any, what: str = "time") -> datetime | None:
 
 
 def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
+    """``v`` as a float when it is a finite number (not a boolean), else ``None``."""
+    t = type(v)
+    if t is float:
+        return v if v - v == 0.0 else None  # NaN and ±inf give NaN
+    if t is int:
+        return float(v)
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    if isinstance(v, int | float):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return None
+    f = float(v)
+    return f if math.isfinite(f) else None
 
 
 def _text(v: Any) -> str | None:
-    if v is None:
-        return None
+    """``v`` for a VARCHAR column: text as it is, anything else as JSON text (``None`` stays)."""
+    if v is None or type(v) is str:
+        return v
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+def _bool(v: Any) -> bool | None:
+    """``v`` for a BOOLEAN column: a boolean, else ``None``."""
+    return v if isinstance(v, bool) else None
+
+
+def _texts(values: Iterable[Any]) -> list[str | None]:
+    return [v if v is None or type(v) is str else _text(v) for v in values]
 
 
 def machine_id(env: dict[str, Any]) -> str | None:
@@ -637,200 +703,267 @@ def _base(config: str) -> str:
     return config.split("[", 1)[0]
 
 
+#: Numbers of frontier and plan rows copied into their tables' typed columns.
+FRONTIER_NUMBERS = (
+    "s_per_image",
+    "s_ci_low",
+    "s_ci_high",
+    "nvml_peak_gib",
+    "alloc_peak_gib",
+    "reserved_peak_gib",
+    "lpips_mean",
+    "lpips_ci_low",
+    "lpips_ci_high",
+)
+PLAN_NUMBERS = ("s_per_image", "first_call_s", "nvml_peak_gib", "alloc_peak_gib", "estimated_resident_gib")
+#: Row fields that are numbers but not measurements (left out of ``row_values``).
+NOT_VALUES = frozenset({"seed", "rank"})
+
+Columns = dict[str, list[Any]]
+
+
 def _records(
-    key: str, path: Path, meta: RunMeta, rows: list[tuple[Row, dict[str, Any]]]
-) -> dict[str, list[dict[str, Any]]]:
-    """The catalog records of one run: table name → rows (``rows``: each row typed and as stored)."""
+    key: str, path: Path, meta: RunMeta, rows: Sequence[Row], raw: Sequence[dict[str, Any]]
+) -> dict[str, Columns]:
+    """The catalog records of one run, column by column: table name → column → values (``rows``:
+    the journal rows typed; ``raw``: the same rows as stored)."""
     env = meta.environment or {}
     dev = env.get("device") or {}
     versions = env.get("versions") or {}
     policies = set((meta.weights or {}).values())
-    status = [r.status for r, _ in rows]
-    run = {
+    status = [r.status for r in rows]
+    dataset = meta.dataset or {}
+    run: dict[str, Any] = {
         "run_key": key,
-        "run_id": meta.run_id or path.name,
+        "run_id": _text(meta.run_id or path.name),
         "path": str(path),
-        "kind": meta.kind or ("profile" if meta.profile else "generate"),
+        "kind": _text(meta.kind or ("profile" if meta.profile else "generate")),
         "label": _text(meta.label),
-        "schema": meta.schema,
-        "migrated_from": meta.migrated_from,
-        "evalsuite_version": versions.get("evalsuite"),
-        "git_commit": env.get("git_commit"),
+        "schema": _text(meta.schema),
+        "migrated_from": _text(meta.migrated_from),
+        "evalsuite_version": _text(versions.get("evalsuite")),
+        "git_commit": _text(env.get("git_commit")),
         "created": _time_or_none(meta.created),
         "started": _time_or_none(meta.started),
         "finished": _time_or_none(meta.finished),
-        "interrupted": meta.interrupted,
-        "device_type": dev.get("type"),
-        "gpu_name": dev.get("name"),
+        "interrupted": _bool(meta.interrupted),
+        "device_type": _text(dev.get("type")),
+        "gpu_name": _text(dev.get("name")),
         "gpu_memory_gib": _num(dev.get("memory_gib")),
         "cuda": _text(dev.get("cuda")),
         "machine_id": machine_id(env),
-        "platform": env.get("platform"),
-        "python_version": versions.get("python"),
-        "torch_version": versions.get("torch"),
-        "diffusers_version": versions.get("diffusers"),
-        "transformers_version": versions.get("transformers"),
+        "platform": _text(env.get("platform")),
+        "python_version": _text(versions.get("python")),
+        "torch_version": _text(versions.get("torch")),
+        "diffusers_version": _text(versions.get("diffusers")),
+        "transformers_version": _text(versions.get("transformers")),
         "versions": _text(versions) if versions else None,
-        "weights_policy": policies.pop() if len(policies) == 1 else ("mixed" if policies else None),
-        "metric_weights": meta.metric_weights,
-        "dataset_name": (meta.dataset or {}).get("name"),
-        "dataset_fingerprint": (meta.dataset or {}).get("fingerprint"),
-        "dataset_size": _int((meta.dataset or {}).get("size")),
+        "weights_policy": _text(policies.pop() if len(policies) == 1 else ("mixed" if policies else None)),
+        "metric_weights": _text(meta.metric_weights),
+        "dataset_name": _text(dataset.get("name")),
+        "dataset_fingerprint": _text(dataset.get("fingerprint")),
+        "dataset_size": _int(dataset.get("size")),
         "n_configs": len(meta.configs),
         "n_rows": len(rows),
         "n_ok": status.count("ok"),
         "n_error": status.count("error"),
         "has_error": meta.error is not None,
     }
-    configs = [
-        {
-            "run_key": key,
-            "config": name,
-            "runner": e.runner,
-            "config_hash": e.config_hash,
-            "weights": e.weights,
-            "load_error": e.load_error,
-            "load_s": _num(e.load_s),
-            "point": e.point,
-            "strategy": e.strategy,
-            "phase": e.phase,
-            "description": e.description,
-            "params": _text(e.params),
-        }
-        for name, e in meta.configs.items()
-    ]
-    row_recs: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
-    frontier: list[dict[str, Any]] = []
-    plan: list[dict[str, Any]] = []
-    for r, d in rows:
-        ident: dict[str, Any] = {
-            "run_key": key,
-            "config": str(r.config),
-            "case_id": str(r.case_id),
-            "seed": _int(r.seed),
-        }
-        rec: dict[str, Any] = {
-            **ident,
-            "status": r.status,
-            "error": _text(r.error),
-            "category": r.category,
-            "mask_family": r.mask_family,
-            "weights": r.weights,
-            "quality_evidence": r.quality_evidence,
-            "config_hash": r.config_hash,
-            "case_hash": r.case_hash,
-            "dataset_fingerprint": r.dataset_fingerprint,
-            "image": r.image,
-            "first_call": r.first_call,
-            "rank": _int(r.rank),
-        }
-        rec.update({k: _num(d.get(k)) for k in ROW_NUMBERS})
-        row_recs.append(rec)
-        for name, v in d.items():
-            x = _num(v)
-            if x is not None and name not in ("seed", "rank"):
-                values.append({**ident, "name": name, "value": x})
-        if meta.kind == "frontier":
-            frontier.append(
-                {
-                    "run_key": key,
-                    "config": str(r.config),
-                    "base_config": _base(str(r.config)),
-                    "point": _text(d.get("point")),
-                    "is_reference": bool(d.get("is_reference"))
-                    if d.get("is_reference") is not None
-                    else None,
-                    "status": r.status,
-                    "reason": _text(d.get("reason")),
-                    **{
-                        k: _num(d.get(k))
-                        for k in (
-                            "s_per_image",
-                            "s_ci_low",
-                            "s_ci_high",
-                            "nvml_peak_gib",
-                            "alloc_peak_gib",
-                            "reserved_peak_gib",
-                            "lpips_mean",
-                            "lpips_ci_low",
-                            "lpips_ci_high",
-                        )
-                    },
-                }  # fmt: skip
-            )
-        elif meta.kind == "plan":
-            plan.append(
-                {
-                    "run_key": key,
-                    "config": str(r.config),
-                    "base_config": _base(str(r.config)),
-                    "strategy": _text(d.get("strategy")),
-                    "phase": _text(d.get("phase")),
-                    "status": r.status,
-                    "reason": _text(d.get("reason") if d.get("reason") is not None else r.error),
-                    **{
-                        k: _num(d.get(k))
-                        for k in (
-                            "s_per_image",
-                            "first_call_s",
-                            "nvml_peak_gib",
-                            "alloc_peak_gib",
-                            "estimated_resident_gib",
-                        )
-                    },
-                }  # fmt: skip
-            )
-    return {
-        "runs": [run],
-        "configs": configs,
-        "rows": row_recs,
-        "row_values": values,
-        "aggregates": _aggregates(key, meta, rows),
-        "frontier_points": frontier,
-        "plan_rows": plan,
+    entries = list(meta.configs.items())
+    configs: Columns = {
+        "run_key": [key] * len(entries),
+        "config": [name for name, _ in entries],
+        "runner": _texts(e.runner for _, e in entries),
+        "config_hash": _texts(e.config_hash for _, e in entries),
+        "weights": _texts(e.weights for _, e in entries),
+        "load_error": _texts(e.load_error for _, e in entries),
+        "load_s": [_num(e.load_s) for _, e in entries],
+        "point": _texts(e.point for _, e in entries),
+        "strategy": _texts(e.strategy for _, e in entries),
+        "phase": _texts(e.phase for _, e in entries),
+        "description": _texts(e.description for _, e in entries),
+        "params": [_text(e.params) for _, e in entries],
     }
+    keys = [key] * len(rows)
+    config = [str(r.config) for r in rows]
+    case_id = [str(r.case_id) for r in rows]
+    seed = [_int(r.seed) for r in rows]
+    row_cols: Columns = {
+        "run_key": keys,
+        "config": config,
+        "case_id": case_id,
+        "seed": seed,
+        "status": _texts(status),
+        "error": [_text(r.error) for r in rows],
+        "category": _texts(r.category for r in rows),
+        "mask_family": _texts(r.mask_family for r in rows),
+        "weights": _texts(r.weights for r in rows),
+        "quality_evidence": [_bool(r.quality_evidence) for r in rows],
+        "config_hash": _texts(r.config_hash for r in rows),
+        "case_hash": _texts(r.case_hash for r in rows),
+        "dataset_fingerprint": _texts(r.dataset_fingerprint for r in rows),
+        "image": _texts(r.image for r in rows),
+        "first_call": [_bool(r.first_call) for r in rows],
+        "rank": [_int(r.rank) for r in rows],
+    }
+    for k in ROW_NUMBERS:
+        row_cols[k] = [_num(d.get(k)) for d in raw]
+    owner, names, values = _row_values(raw)
+    out: dict[str, Columns] = {
+        "runs": {k: [v] for k, v in run.items()},
+        "configs": configs,
+        "rows": row_cols,
+        "row_values": {
+            "run_key": [key] * len(owner),
+            "config": [config[i] for i in owner],
+            "case_id": [case_id[i] for i in owner],
+            "seed": [seed[i] for i in owner],
+            "name": names,
+            "value": values,
+        },
+        "aggregates": _aggregates(key, meta, rows, raw),
+    }
+    if meta.kind == "frontier":
+        out["frontier_points"] = {
+            "run_key": keys,
+            "config": config,
+            "base_config": [_base(c) for c in config],
+            "point": [_text(d.get("point")) for d in raw],
+            "is_reference": [
+                bool(d["is_reference"]) if d.get("is_reference") is not None else None for d in raw
+            ],
+            "status": _texts(status),
+            "reason": [_text(d.get("reason")) for d in raw],
+            **{k: [_num(d.get(k)) for d in raw] for k in FRONTIER_NUMBERS},
+        }
+    elif meta.kind == "plan":
+        out["plan_rows"] = {
+            "run_key": keys,
+            "config": config,
+            "base_config": [_base(c) for c in config],
+            "strategy": [_text(d.get("strategy")) for d in raw],
+            "phase": [_text(d.get("phase")) for d in raw],
+            "status": _texts(status),
+            "reason": [
+                _text(d.get("reason") if d.get("reason") is not None else r.error)
+                for r, d in zip(rows, raw, strict=True)
+            ],
+            **{k: [_num(d.get(k)) for d in raw] for k in PLAN_NUMBERS},
+        }
+    return out
 
 
-def _aggregates(key: str, meta: RunMeta, rows: list[tuple[Row, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """``summary.<config>.metrics`` with a 95 % CI: the recorded one where the metric gives it, else
-    the bootstrap of :mod:`evalsuite.trackers.stats` over the configuration's ok rows (the median for
-    latency, the mean otherwise), ``NULL`` for a metric without per-image values."""
-    from evalsuite.trackers.stats import bootstrap_statistic
+def _row_values(raw: Sequence[dict[str, Any]]) -> tuple[list[int], list[str], list[float]]:
+    """Every finite number of every row (not booleans, not ``seed``/``rank``), column by column:
+    (index of its row, field name, value)."""
+    owner: list[int] = []
+    names: list[str] = []
+    values: list[float] = []
+    for i, d in enumerate(raw):
+        for name, v in d.items():
+            t = type(v)
+            if t is float:
+                if v - v != 0.0:  # NaN, ±inf
+                    continue
+            elif t is int:
+                v = float(v)
+            elif v is None or t is str or t is bool or t is list or t is dict:
+                continue
+            else:
+                v = _num(v)
+                if v is None:
+                    continue
+            if name in NOT_VALUES:
+                continue
+            owner.append(i)
+            names.append(name)
+            values.append(v)
+    return owner, names, values
 
-    out = []
+
+def _aggregates(key: str, meta: RunMeta, rows: Sequence[Row], raw: Sequence[dict[str, Any]]) -> Columns:
+    """``summary.<config>.metrics`` with a 95 % CI: the one the run recorded (scoring records
+    ``ci_low``/``ci_high`` for per-sample metrics), else — a run written before scoring recorded
+    them — the percentile bootstrap that scoring would have recorded: of the median for latency, the
+    mean otherwise, over the configuration's ok rows in row-key order (the order of
+    ``samples.parquet``), when the value is that statistic of them
+    (:func:`~evalsuite.trackers.stats.bootstrap_statistics`: one vectorised pass for all of the run's
+    metrics, without scipy). ``NULL`` for a set-level metric, fewer than 2 values, or a value that is
+    not their mean/median (as ``compare``'s :func:`~evalsuite.compare.baselines.metric_ci` decides)."""
+    cols: Columns = {
+        c: []
+        for c in (
+            "run_key", "config", "metric", "value", "ci_low", "ci_high", "n", "statistic", "unit",
+            "higher_is_better", "quality_evidence",
+        )
+    }  # fmt: skip
+    ok_rows: dict[str, list[dict[str, Any]]] = {}
+    pending: list[tuple[int, list[float], str]] = []  # (position, per-image values, statistic)
+
+    def ok(config: str) -> list[dict[str, Any]]:
+        """The configuration's ok rows, sorted by key (the order of ``samples.parquet``)."""
+        if config not in ok_rows:
+            got = sorted(
+                ((r.key, d) for r, d in zip(rows, raw, strict=True) if r.config == config and r.ok),
+                key=_first,
+            )
+            ok_rows[config] = [d for _, d in got]
+        return ok_rows[config]
+
     for config, summ in (meta.summary or {}).items():
-        ok = [d for r, d in rows if r.config == config and r.ok]
         for metric, entry in (summ.metrics or {}).items():
             if not isinstance(entry, dict):
                 continue
-            value = _num(entry.get("value"))
             statistic = "median" if metric in MEDIAN_METRICS else "mean"
             low, high = _num(entry.get("ci_low")), _num(entry.get("ci_high"))
             if low is None or high is None:
                 col = ROW_COLUMN.get(metric, metric)
-                per = [x for x in (_num(d.get(col)) for d in ok) if x is not None]
+                per = [x for x in (_num(d.get(col)) for d in ok(config)) if x is not None]
                 if len(per) >= 2:
-                    est = bootstrap_statistic(per, statistic)
-                    low, high = _num(est.low), _num(est.high)
+                    pending.append((len(cols["metric"]), per, statistic))
             hib = entry.get("higher_is_better")
-            qe = entry.get("quality_evidence")
-            out.append(
-                {
-                    "run_key": key,
-                    "config": config,
-                    "metric": metric,
-                    "value": value,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": _int(entry.get("n")),
-                    "statistic": statistic,
-                    "unit": _text(entry.get("unit")),
-                    "higher_is_better": hib if isinstance(hib, bool) else None,
-                    "quality_evidence": qe if isinstance(qe, bool) else None,
-                }
-            )
-    return out
+            cols["run_key"].append(key)
+            cols["config"].append(config)
+            cols["metric"].append(metric)
+            cols["value"].append(_num(entry.get("value")))
+            cols["ci_low"].append(low)
+            cols["ci_high"].append(high)
+            cols["n"].append(_int(entry.get("n")))
+            cols["statistic"].append(statistic)
+            cols["unit"].append(_text(entry.get("unit")))
+            cols["higher_is_better"].append(_bool(hib))
+            cols["quality_evidence"].append(_bool(entry.get("quality_evidence")))
+    if pending:
+        from evalsuite.trackers.stats import bootstrap_statistics
+
+        ests = bootstrap_statistics([p for _, p, _ in pending], [s for *_, s in pending])
+        for (i, _, _), est in zip(pending, ests, strict=True):
+            value = cols["value"][i]
+            if value is not None and abs(est.value - value) <= 1e-9 * max(1.0, abs(value)):
+                cols["ci_low"][i], cols["ci_high"][i] = _num(est.low), _num(est.high)
+    return cols
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _arrow(columns: Sequence[tuple[str, str]], data: Columns) -> Any:
+    """``data`` (column → values) as an Arrow table with ``columns``' types (every column given)."""
+    import pyarrow as pa
+
+    types = {
+        "VARCHAR": pa.string(),
+        "DOUBLE": pa.float64(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }
+    names = [c for c, _ in columns]
+    if set(data) != set(names):
+        raise ValueError(f"records do not match the table's columns: {sorted(set(data) ^ set(names))}")
+    return pa.table([pa.array(data[c], type=types[t]) for c, t in columns], names=names)
 
 
 def _int(v: Any) -> int | None:

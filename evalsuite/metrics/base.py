@@ -49,6 +49,11 @@ Rules:
   gives them for every column (a metric's own and its extra columns) to reports and compare.
 * :meth:`compute` returns a :class:`MetricResult`; ``extra`` holds JSON-serialisable facts
   (preprocessing, feature network, counts) that make the number reproducible.
+* **Interval**: :attr:`Metric.statistic` declares what a per-sample metric's value is of its
+  samples (``mean``, the default, as :meth:`mean_of_samples` gives; ``median``; ``None`` for
+  neither). Scoring records the 95 % bootstrap interval of that statistic as ``ci_low``/``ci_high``
+  beside the value (unless :meth:`compute` records its own), after checking that the value is that
+  statistic of the finite samples.
 * :meth:`prepare` is called once per configuration before the first update (reference stats...).
 """
 
@@ -215,6 +220,9 @@ class Metric(torchmetrics.Metric):
         feature_nets: feature networks it loads (``inception``, ``clip``, ``lpips``) — used to
             check for weight files before generation.
         paired: compares two configurations at the same case and seed (``MetricBatch.pairs``).
+        statistic: what the value of a per-sample metric is of its finite samples (``mean``,
+            ``median``, or ``None`` for something else): the statistic whose bootstrap interval
+            scoring records beside it.
     """
 
     name: ClassVar[str] = ""
@@ -227,6 +235,7 @@ class Metric(torchmetrics.Metric):
     tasks: ClassVar[frozenset[str]] = frozenset({"t2i", "inpaint"})
     feature_nets: ClassVar[frozenset[str]] = frozenset()
     paired: ClassVar[bool] = False
+    statistic: ClassVar[str | None] = "mean"
     is_differentiable: ClassVar[bool] = False  # type: ignore[misc]
     full_state_update: ClassVar[bool] = False  # type: ignore[misc]
     values: list[

@@ -21,6 +21,7 @@ class LatencyMetric(Metric):
     higher_is_better = False  # type: ignore[misc]  # torchmetrics declares it an instance attribute
     unit = "s"
     needs = frozenset()
+    statistic = "median"
 
     def update(self, batch: MetricBatch) -> list[float]:  # type: ignore[override]  # base returns None
         return self.add_samples([float(r.get("latency_s", math.nan)) for r in batch.rows])

@@ -472,6 +472,7 @@ def score_run(
         ok = [r for r in crow if r.get("status") == "ok"]
         task = tasks.get(config, "t2i")
         entry: dict[str, Any] = {"counts": count_summary(crow), "metrics": {}}
+        keyed: dict[str, list[tuple[Key, float]]] = {}  # metric → (row key, per-sample value)
         summary[config] = entry
         active = [(n, make(n)) for n, c in classes.items() if task in c.tasks and not c.paired]
         if not active:
@@ -491,11 +492,13 @@ def score_run(
                 if m.per_sample and vals is not None:
                     for r, v in zip(chunk, vals, strict=True):
                         record(r, name, v)
+                        keyed.setdefault(name, []).append((row_key(r), float(v)))
                 for col, cv in m.extra_columns().items():
                     for r, v in zip(chunk, cv, strict=True):
                         record(r, col, v)
         for name, m in active:
-            entry["metrics"][name] = {**m.compute().as_dict(), **m.describe()}
+            result = m.compute().as_dict()
+            entry["metrics"][name] = {**result, **sample_ci(m, result, keyed.get(name, [])), **m.describe()}
 
     paired = [n for n, c in classes.items() if c.paired]
     if paired:
@@ -522,6 +525,28 @@ def score_run(
             updates[k].update({"score_status": "ok", "score_error": None})
     store.update_rows(updates.values())
     return summary
+
+
+def sample_ci(metric: Any, result: dict[str, Any], keyed: Sequence[tuple[Key, float]]) -> dict[str, float]:
+    """``ci_low``/``ci_high`` for a per-sample metric's summary entry (``result``: what its
+    :meth:`~evalsuite.metrics.base.Metric.compute` gave): the 95 % percentile-bootstrap interval of
+    its :attr:`~evalsuite.metrics.base.Metric.statistic` (:func:`evalsuite.trackers.stats.bootstrap_statistic`)
+    over its per-sample values in row-key order — the order of ``samples.parquet``, whose values the
+    report's tables bootstrap too, so a mean's interval here is the one the report shows. ``keyed``:
+    (row key, value) of every sample. Empty when the metric records its own interval, is set-level or
+    declares no statistic, has fewer than two finite values, or its value is not that statistic of
+    them (a metric whose ``compute`` is something else)."""
+    if not metric.per_sample or metric.statistic is None or "ci_low" in result or "ci_high" in result:
+        return {}
+    from evalsuite.trackers.stats import bootstrap_statistic
+
+    value = result.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return {}
+    est = bootstrap_statistic([v for _, v in sorted(keyed, key=lambda kv: kv[0])], metric.statistic)
+    if est.n < 2 or abs(est.value - value) > 1e-9 * max(1.0, abs(value)):
+        return {}
+    return {"ci_low": est.low, "ci_high": est.high}
 
 
 def _covered(dataset: Dataset | None, rows: Sequence[dict[str, Any]]) -> Dataset | None:
@@ -596,6 +621,7 @@ def _score_pairs(
         size = loader.common_size([x for x, _ in matched])
         for name in names:
             m = make(name)
+            keyed: list[tuple[Key, float]] = []
             for i in range(0, len(matched), batch_size):
                 chunk = matched[i : i + batch_size]
                 batch = loader.batch(
@@ -614,11 +640,14 @@ def _score_pairs(
                 if vals is not None:
                     for r, v in zip(ra, vals, strict=True):
                         record(r, name, v)
+                        keyed.append((row_key(r), float(v)))
                 for col, cv in m.extra_columns().items():
                     for r, v in zip(ra, cv, strict=True):
                         record(r, col, v)
+            result = m.compute().as_dict()
             summary.setdefault(a, {"counts": count_summary(by_config[a]), "metrics": {}})["metrics"][name] = {
-                **m.compute().as_dict(),
+                **result,
+                **sample_ci(m, result, keyed),
                 **m.describe(),
                 "vs": b,
             }

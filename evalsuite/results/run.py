@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 _DAMAGED = "the run's metadata is damaged: restore it from a copy, or run again into a new run directory"
 
 
-def read_run_meta(store: RunStore) -> dict[str, Any]:
+def read_run_meta(store: RunStore, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``run.json`` of ``store`` (checked against its rows), with the fix named when it is damaged.
+    ``rows``: the journal's rows (:meth:`RunStore.rows`) when the caller has read them.
 
     Raises:
         NotARunDirError: not a run directory.
@@ -39,7 +40,7 @@ def read_run_meta(store: RunStore) -> dict[str, Any]:
     from evalsuite.results.store import RunFormatError
 
     try:
-        return store.read_meta()
+        return store.read_meta(rows=rows)
     except RunFormatError as exc:
         msg = str(exc)
         if msg.startswith(f"{store.run_json}: ") and (

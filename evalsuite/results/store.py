@@ -59,6 +59,8 @@ CORRUPT_SUFFIX = ".corrupt"
 PROVENANCE_FIELDS = ("config_hash", "case_hash", "dataset_fingerprint")
 
 Key = tuple[str, str, int]
+# json.loads without its per-call argument checks (a journal line is text, decoded from UTF-8 first)
+_JSON_DECODE = json.JSONDecoder().decode
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -242,11 +244,12 @@ class RunStore:
         return len(junk)
 
     # -- run.json --------------------------------------------------------------------------
-    def read_meta(self, check: bool = True) -> dict[str, Any]:
+    def read_meta(self, check: bool = True, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The contents of ``run.json`` in the current schema (older versions migrated).
 
         With ``check`` (the default), a finished or interrupted run's ``run.json`` is checked against
-        its rows (:func:`check_meta_against_rows`), and the journal must be readable.
+        its rows (:func:`check_meta_against_rows`), and the journal must be readable. ``rows``: the
+        journal's rows (:meth:`rows`) when the caller has read them (else they are read here).
 
         Raises:
             NotARunDirError: naming the directory when it is not a run directory (a FileNotFoundError).
@@ -263,7 +266,7 @@ class RunStore:
             raise RunFormatError(f"{self.run_json}: expected a JSON object, got {type(meta).__name__}")
         meta = migrate_meta(meta, self.run_json)
         if check and (meta.get("finished") or meta.get("interrupted")):
-            check_meta_against_rows(meta, self.rows(), self.run_json)
+            check_meta_against_rows(meta, self.rows() if rows is None else rows, self.run_json)
         return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -314,24 +317,24 @@ class RunStore:
         the middle; a torn last line (no newline) is left out of both."""
         data = journal.read_bytes()
         pieces = data.split(b"\n")
+        n_pieces = len(pieces)
         torn_last = not data.endswith(b"\n")
         good, bad = [], []
-        for i, raw in enumerate(pieces):
-            last = i == len(pieces) - 1
-            if not raw.strip():
-                continue
+        decode = _JSON_DECODE
+        for n, raw in enumerate(pieces, 1):
             try:
-                row = json.loads(raw.decode("utf-8"))
+                row = decode(raw.decode("utf-8"))
                 if not isinstance(row, dict):
                     raise TypeError("not an object")
                 row_key(row)
             except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-                if not (last and torn_last):
-                    bad.append((i + 1, raw))
+                # a blank line (the piece after the last newline among them) is no row and no damage
+                if raw.strip() and not (n == n_pieces and torn_last):
+                    bad.append((n, raw))
                 continue
-            if last and torn_last:
+            if n == n_pieces and torn_last:
                 continue  # complete JSON but no newline: an interrupted write; ignored like any torn line
-            good.append((i + 1, row))
+            good.append((n, row))
         return good, bad
 
     def rows(self) -> list[dict[str, Any]]:

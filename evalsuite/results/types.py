@@ -43,16 +43,32 @@ class Record:
         """The record of ``data`` (unknown keys into ``extra``; ``data`` is not modified)."""
         if not isinstance(data, dict):
             raise TypeError(f"{cls.__name__}.from_dict: expected a JSON object, got {type(data).__name__}")
-        names = set(cls.field_names())
+        plan = _plan(cls)
+        names, nested = plan.names, cls.NESTED
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for k, v in data.items():
             if k in names:
-                known[k] = _nested_from(cls.NESTED.get(k), v)
+                known[k] = _nested_from(nested.get(k), v) if nested else v
             else:
                 extra[k] = v
-        obj: Self = cast(Any, cls)(**known, extra=extra)
-        object.__setattr__(obj, "_keys", list(data))
+        if plan.template is None or not plan.required <= known.keys():
+            # the dataclass constructor (a subclass with its own __init__; a missing required field
+            # raises its TypeError)
+            obj: Self = cast(Any, cls)(**known, extra=extra)
+            object.__setattr__(obj, "_keys", list(data))
+            return obj
+        # what the generated __init__ would do, without a __setattr__ call per field: every field in
+        # declaration order, the given value or the default (a fresh one from a default factory)
+        state = dict(plan.template)
+        state.update(known)
+        for name, factory in plan.factories:
+            if name not in known:
+                state[name] = factory()
+        state["extra"] = extra
+        state["_keys"] = list(data)
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "__dict__", state)
         return obj
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +118,55 @@ class Record:
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How :meth:`Record.from_dict` builds a record of one class (computed once per class).
+
+    Attributes:
+        names: the JSON fields.
+        required: fields without a default (the constructor refuses a record without them).
+        template: every dataclass field in declaration order → its default (``None`` for required
+            fields and those with a default factory), or ``None`` when the class must be built by
+            calling it (it defines ``__post_init__`` or inherits its ``__init__``).
+        factories: (field, default factory) of the fields whose default is made per record.
+    """
+
+    names: frozenset[str]
+    required: frozenset[str]
+    template: dict[str, Any] | None
+    factories: tuple[tuple[str, Any], ...]
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        required = frozenset(
+            f.name
+            for f in fields
+            if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        own_init = "__init__" in vars(cls) and "__dataclass_fields__" in vars(cls)
+        plain = own_init and not hasattr(cls, "__post_init__") and not cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        unset = any(
+            not f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            for f in fields
+        )
+        template = None
+        if plain and not unset:
+            template = {f.name: None if f.default is dataclasses.MISSING else f.default for f in fields}
+        factories = tuple(
+            (f.name, f.default_factory)
+            for f in fields
+            if f.default_factory is not dataclasses.MISSING and f.name != "extra"
+        )
+        plan = _PLANS[cls] = _Plan(frozenset(record_fields(cls)), required, template, factories)
+    return plan
 
 
 def record_fields(cls: type) -> tuple[str, ...]:
