@@ -44,13 +44,16 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
+from evalsuite.accel.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 MAX_GRAPHS = 4
 
 
-class NotCapturable(RuntimeError):
-    """A call that cannot be recorded as a CUDA graph (the reason is the message)."""
+class NotCapturable(Unavailable):
+    """A call that cannot be recorded as a CUDA graph (the reason is the message); caught by
+    :class:`GraphedCall`, which then serves the calls without graphs."""
 
 
 class CudaBackend:
