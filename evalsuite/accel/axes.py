@@ -29,13 +29,19 @@ axis             values
                  block compiled with ``fullgraph=True``, like ``compile_repeated_blocks``)
 ``vae``          ``channels_last`` (the VAE's convolutions in NHWC) or ``compile`` (channels-last, and its
                  encoder and decoder each ``torch.compile``-d)
+``inductor``     Inductor options for what ``compile`` and ``vae=compile`` compile: ``tuned`` (the flags of
+                 the flux-fast recipe: coordinate-descent tuning in all directions, no epilogue fusion,
+                 1×1 convolutions as matmuls) or ``autotune`` (the options of mode
+                 ``max-autotune-no-cudagraphs``: GEMM templates benchmarked against cuBLAS, coordinate-descent
+                 tuning; minutes of extra cold start). Needs ``compile`` or ``vae=compile``
 ``cudagraph``    ``on``: every denoiser call recorded once as a CUDA graph and replayed after that
                  (:mod:`evalsuite.accel.graphs`; CUDA only; not with ``cache`` or ``memory``, whose
                  kernels depend on the data)
 ===============  =====================================================================================
 
 Axes are applied in a fixed order whatever the text order: qkv, attention, precision, cache,
-memory, compile, vae, cudagraph (fusing needs plain linears; compile must see the final modules; a graph
+memory, compile, vae, cudagraph (``inductor`` is not applied on its own: it sets the options of the
+two compiling axes) (fusing needs plain linears; compile must see the final modules; a graph
 records whatever the call runs, compiled blocks included).
 """
 
@@ -59,7 +65,19 @@ from evalsuite.accel.memory import apply_strategy
 
 log = logging.getLogger(__name__)
 
-AXES = ("steps", "lora", "precision", "qkv", "attention", "cache", "memory", "compile", "vae", "cudagraph")
+AXES = (
+    "steps",
+    "lora",
+    "precision",
+    "qkv",
+    "attention",
+    "cache",
+    "memory",
+    "compile",
+    "vae",
+    "inductor",
+    "cudagraph",
+)
 LOAD_AXES = ("steps", "lora")
 APPLY_ORDER = ("qkv", "attention", "precision", "cache", "memory", "compile", "vae", "cudagraph")
 PRECISIONS = ("bf16", "fp8", "fp8_tensor", "fp8_row", "int8wo", "nf4", "gguf", "layerwise", "layerwise_all")
@@ -68,6 +86,18 @@ PRECISIONS = ("bf16", "fp8", "fp8_tensor", "fp8_row", "int8wo", "nf4", "gguf", "
 # modulation linears, about 3.2 B parameters, 6 GiB of the 22 GiB transformer).
 LAYERWISE_ALL_SKIP = ("pos_embed", "patch_embed", "^proj_in$", "^proj_out$")
 VAE_MODES = ("channels_last", "compile")
+#: ``inductor`` axis value → Inductor options (``torch.compile(options=...)``), merged over the
+#: run's compile mode. ``tuned`` is the flux-fast recipe's flags; ``autotune`` is what mode
+#: ``max-autotune-no-cudagraphs`` sets (``torch._inductor.list_mode_options``).
+INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "tuned": {
+        "coordinate_descent_tuning": True,
+        "coordinate_descent_check_all_directions": True,
+        "epilogue_fusion": False,
+        "conv_1x1_as_mm": True,
+    },
+    "autotune": {"max_autotune": True, "coordinate_descent_tuning": True},
+}
 CACHES = ("fbc", "taylorseer", "pab", "mag", "faster")
 #: caches whose skipping decision compares activations against a threshold: their speed-up depends
 #: on the weight values (none on random weights, where consecutive steps differ a lot)
@@ -113,9 +143,16 @@ class PointSpec:
                 raise PointError(f"point {text!r}: lora must be off or on")
             if key == "vae" and value not in VAE_MODES:
                 raise PointError(f"point {text!r}: vae must be {' or '.join(VAE_MODES)}")
+            if key == "inductor" and value not in INDUCTOR_OPTIONS:
+                raise PointError(f"point {text!r}: inductor must be {' or '.join(INDUCTOR_OPTIONS)}")
             if key == "cudagraph" and value not in ("on", "off"):
                 raise PointError(f"point {text!r}: cudagraph must be on or off")
             out[key] = value
+        if "inductor" in out and out.get("compile", "off") == "off" and out.get("vae") != "compile":
+            raise PointError(
+                f"point {text!r}: inductor={out['inductor']} sets the options of what is compiled, and this "
+                "point compiles nothing; add compile=regional (or full) or vae=compile"
+            )
         if out.get("cudagraph") == "on":
             clash = [k for k in ("cache", "memory") if k in out]
             if clash:
@@ -502,49 +539,68 @@ def apply_cache(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
 # -- compile ----------------------------------------------------------------------------------------
 
 
-def apply_compile(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
+def compile_kwargs(mode: str, inductor: str | None = None) -> dict[str, Any]:
+    """``torch.compile`` keyword arguments for the run's ``mode`` and a point's ``inductor`` value:
+    ``{"mode": mode}`` alone, or, with an ``inductor`` value, ``{"options": ...}``: the options the mode
+    stands for with the axis's options over them (``torch.compile`` takes a mode or options, not both)."""
+    if not inductor:
+        return {"mode": mode}
+    import torch._inductor
+
+    options = dict(torch._inductor.list_mode_options(mode)) if mode != "default" else {}
+    options.update(INDUCTOR_OPTIONS[inductor])
+    return {"options": options}
+
+
+def _kwargs_text(kw: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kw.items())
+
+
+def apply_compile(runner: Any, value: str, ctx: ApplyContext, inductor: str | None = None) -> dict[str, Any]:
     if value == "off":
         return {}
+    kw = compile_kwargs(ctx.compile_mode, inductor)
     dens = runner.denoisers()
     if value == "full":
         for m in dens.values():
-            m.compile(mode=ctx.compile_mode)
-        return {"compile": f"full: module.compile(mode={ctx.compile_mode!r}) on {', '.join(dens)}"}
+            m.compile(**kw)
+        return {"compile": f"full: module.compile({_kwargs_text(kw)}) on {', '.join(dens)}"}
     found = main_denoiser(runner)
     names = set(getattr(found[1], "_repeated_blocks", None) or []) if found else set()
     n, how = 0, []
     for role, m in dens.items():
         if getattr(m, "_repeated_blocks", None) and hasattr(m, "compile_repeated_blocks"):
             k = len(repeated_blocks(m))
-            m.compile_repeated_blocks(fullgraph=True, mode=ctx.compile_mode)
+            m.compile_repeated_blocks(fullgraph=True, **kw)
             how.append(f"{role}.compile_repeated_blocks ({k} blocks)")
         else:  # e.g. the ControlNet: the same block classes, compiled one by one
             k = 0
             for b in [x for x in m.modules() if type(x).__name__ in names]:
-                b.compile(fullgraph=True, mode=ctx.compile_mode)
+                b.compile(fullgraph=True, **kw)
                 k += 1
             if k:
                 how.append(f"{role}: {k} blocks compiled")
         n += k
     if not n:
         raise Unavailable("no repeated blocks to compile regionally (_repeated_blocks is empty)")
-    return {"compile": f"regional (fullgraph=True, mode={ctx.compile_mode!r}): " + "; ".join(how)}
+    return {"compile": f"regional (fullgraph=True, {_kwargs_text(kw)}): " + "; ".join(how)}
 
 
 # -- the VAE ----------------------------------------------------------------------------------------
 
 
-def apply_vae(runner: Any, value: str, ctx: ApplyContext) -> dict[str, Any]:
+def apply_vae(runner: Any, value: str, ctx: ApplyContext, inductor: str | None = None) -> dict[str, Any]:
     vae = runner.components().get("vae")
     if not isinstance(vae, nn.Module):
         raise Unavailable("the pipeline has no VAE component")
     vae.to(memory_format=torch.channels_last)
     if value == "channels_last":
         return {"vae": "channels_last"}
+    kw = compile_kwargs(ctx.compile_mode, inductor)
     parts = [n for n in ("encoder", "decoder") if isinstance(getattr(vae, n, None), nn.Module)]
     for n in parts:
-        getattr(vae, n).compile(mode=ctx.compile_mode)
-    return {"vae": f"channels_last; {' and '.join(parts)} compiled (mode={ctx.compile_mode!r})"}
+        getattr(vae, n).compile(**kw)
+    return {"vae": f"channels_last; {' and '.join(parts)} compiled ({_kwargs_text(kw)})"}
 
 
 # -- CUDA graphs ------------------------------------------------------------------------------------
@@ -609,13 +665,16 @@ def apply_point(runner: Any, point: PointSpec, ctx: ApplyContext | None = None) 
             elif axis == "memory":
                 notes.update(apply_strategy(runner, value))
             elif axis == "compile":
-                notes.update(apply_compile(runner, value, ctx))
+                notes.update(apply_compile(runner, value, ctx, point.get("inductor")))
             elif axis == "vae":
-                notes.update(apply_vae(runner, value, ctx))
+                notes.update(apply_vae(runner, value, ctx, point.get("inductor")))
             elif axis == "cudagraph":
                 notes.update(apply_cudagraph(runner, value))
         except Unavailable as exc:
             raise Unavailable(f"{axis}={value}: {exc}") from exc
+    inductor = point.get("inductor")
+    if inductor:
+        notes["inductor"] = f"{inductor}: {_kwargs_text(compile_kwargs(ctx.compile_mode, inductor))}"
     return notes
 
 

@@ -37,6 +37,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         min_seconds=args.min_seconds,
         max_reps=args.max_reps,
         baseline=not args.no_baseline,
+        overhead_pairs=args.overhead_pairs,
         save_images=args.save_images,
         peak_seconds=args.peak_seconds,
     )
@@ -96,6 +97,14 @@ def add_parser(sub: Any) -> None:
         help="fp8 matmul implementation for dtype fp8 (auto: torchao if installed, else torch._scaled_mm)",
     )
     p.add_argument("--min-reps", type=int, default=3, help="minimum warm calls per point (default 3)")
+    p.add_argument(
+        "--overhead-pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="alternating (bare call, harness call) pairs for the paired harness overhead and its CI "
+        "(default max(3, --min-reps))",
+    )
     p.add_argument(
         "--min-seconds", type=float, default=5.0, help="minimum warm seconds per point (default 5)"
     )

@@ -53,6 +53,7 @@ from evalsuite.runners.weights import Weights
 from evalsuite.scenarios.fit import check_fits
 from evalsuite.scenarios.sweep import Sweep, SweepScenario, usable_cases
 from evalsuite.trackers.flops import measure_peak_tflops, step_flops
+from evalsuite.trackers.stats import bootstrap_statistic
 from evalsuite.trackers.tracking import _sync, cold_then_warm, measure, summarize
 from evalsuite.vocab import NO_QUALITY_EVIDENCE
 
@@ -103,6 +104,8 @@ class ProfileSpec:
             ``precision=fp8_tensor`` (:func:`fp8_precision`).
         min_reps / min_seconds / max_reps: warm repetitions (both minima must be met).
         baseline: measure the bare diffusers call for the first point of each configuration.
+        overhead_pairs: alternating (bare, harness) pairs for the paired harness overhead
+            (``0``: ``max(3, min_reps)``).
         save_images: store the first warm image of each point in the run directory.
         peak_seconds: duration of each matmul peak measurement.
     """
@@ -120,6 +123,7 @@ class ProfileSpec:
     min_seconds: float = 5.0
     max_reps: int = 50
     baseline: bool = True
+    overhead_pairs: int = 0
     save_images: bool = False
     peak_seconds: float = 2.0
 
@@ -134,6 +138,10 @@ class ProfileSpec:
         if self.fp8_backend not in ("auto", *FP8_PRECISION):
             raise RunConfigError(
                 f"fp8 backend {self.fp8_backend!r} unknown; choose from auto, {', '.join(FP8_PRECISION)}"
+            )
+        if self.overhead_pairs < 0:
+            raise RunConfigError(
+                f"overhead pairs must be ≥ 0 (0: max(3, min_reps)), got {self.overhead_pairs}"
             )
         if self.min_reps < 1 or self.max_reps < self.min_reps:
             raise RunConfigError(f"need 1 ≤ min_reps ≤ max_reps, got {self.min_reps}, {self.max_reps}")
@@ -344,7 +352,7 @@ def measure_baseline(
         "baseline_n": st["n"],
         "baseline_first_s": m.first_s,
     }
-    out.update(interleaved_overhead(runner, cases, seeds, max(3, spec.min_reps)))
+    out.update(interleaved_overhead(runner, cases, seeds, spec.overhead_pairs or max(3, spec.min_reps)))
     return out
 
 
@@ -356,7 +364,7 @@ def interleaved_overhead(
     The block comparison (all harness calls, then all bare calls) is exposed to drift between the
     blocks — on the H200 one pipeline's calls moved by ±30 % between rounds; pairing each runner call with
     the bare call just before it cancels that. Returns the median of the per-pair ratios as a
-    percentage, and the pairs.
+    percentage with its 95 % bootstrap CI (the pairs resampled), and the pairs.
     """
     pairs: list[tuple[float, float]] = []
     for _ in range(rounds):
@@ -369,8 +377,11 @@ def interleaved_overhead(
             times.append(time.perf_counter() - t0)
         pairs.append((times[0], times[1]))
     ratios = [h / b for b, h in pairs if b > 0]
+    est = bootstrap_statistic(ratios, "median")
     return {
         "harness_overhead_paired_pct": 100.0 * (statistics.median(ratios) - 1.0) if ratios else math.nan,
+        "harness_overhead_paired_ci_low_pct": 100.0 * (est.low - 1.0),
+        "harness_overhead_paired_ci_high_pct": 100.0 * (est.high - 1.0),
         "overhead_pairs_s": [[round(b, 6), round(h, 6)] for b, h in pairs],
     }
 
