@@ -53,7 +53,8 @@ def add_parser(sub: Any) -> None:
         "'cache=taylorseer', 'attention=_native_cudnn', 'memory=te_cpu+vae_tiling', 'steps=8'. Axes: steps, "
         "lora (off), precision (bf16 fp8 fp8_tensor fp8_row int8wo nf4 gguf layerwise layerwise_all), qkv, attention (a diffusers "
         "backend), cache (fbc[:thr] taylorseer pab[:skip] mag[:thr] faster), memory (see evalsuite plan), "
-        "compile (full regional), vae (channels_last compile), cudagraph (each denoiser call replayed from a CUDA graph; CUDA, not with cache or memory). An axis that cannot run here is listed as unavailable with its reason.",
+        "compile (full regional), vae (channels_last compile), inductor (tuned autotune: Inductor options for what the "
+        "point compiles), cudagraph (each denoiser call replayed from a CUDA graph; CUDA, not with cache or memory). An axis that cannot run here is listed as unavailable with its reason.",
     )
     p.add_argument("--configs", nargs="+", default=["flux-dev"], metavar="NAME")
     p.add_argument("--points", nargs="+", default=DEFAULT_POINTS, metavar="POINT", help="accelerated points")

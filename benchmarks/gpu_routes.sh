@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# GPU batch for issue 28's routes (docs/benchmarks/frontier-h100.md, "Third session"): one H100,
+# random full-size weights, no download.
+#
+# Usage (repository root, on the GPU machine; stages run in the order given):
+#   benchmarks/gpu_routes.sh STAGE[:SECONDS] ...
+#     attention   benchmarks/gpu_attention.py: SDPA backends and sageattn at FLUX's shapes
+#     routes      flux-dev frontier: ref, evalsuite's best point, and that point with
+#                 attention=_native_cudnn, inductor=tuned, cudagraph
+#     autotune    flux-dev frontier: ref and the best point with inductor=autotune (long cold start)
+#     overhead    evalsuite profile of the 8-step configurations and sdxl-inpaint, bf16 eager, with
+#                 OVERHEAD_PAIRS (default 20) alternating (bare, harness) pairs each
+#     turbo8      flux-dev-turbo8 frontier: ref, the best point, and the best point with cudagraph
+#   SECONDS caps a stage (timeout, then SIGKILL 5 s later); what it wrote is kept.
+# Every stage writes OUT/<stage>/ (OUT defaults to $OUT, the device tool's output folder, or
+# reports/gpu-routes) and its log OUT/<stage>.log; a failing stage does not stop the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${OUT:-reports/gpu-routes}
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}      # DEVICE=cpu WEIGHTS=tiny: a dry run of the plumbing
+WEIGHTS=${WEIGHTS:-random}
+OVERHEAD_PAIRS=${OVERHEAD_PAIRS:-20}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
+mkdir -p "$OUT_DIR"
+BEST="precision=fp8_row,qkv,compile=regional,vae=compile"
+FRONTIER=("$PY" -m evalsuite frontier --weights "$WEIGHTS" --device "$DEVICE" --cases 2 --seeds 0
+          --bootstrap 1000 --out "$OUT_DIR" --no-catalog)
+
+stage() {  # stage NAME SECONDS COMMAND...
+  local name=$1 secs=$2; shift 2
+  echo "== $name (≤ ${secs}s) $(date -u +%T)" >&2
+  local t0=$SECONDS
+  timeout -k 5 "$secs" "$@" > "$OUT_DIR/$name.log" 2>&1
+  local rc=$?
+  echo "== $name rc=$rc in $((SECONDS - t0))s" >&2
+  tail -n 25 "$OUT_DIR/$name.log" >&2
+}
+
+for arg in "$@"; do
+  name=${arg%%:*}; secs=${arg#*:}; [ "$secs" = "$arg" ] && secs=600
+  case "$name" in
+    attention) stage attention "$secs" "$PY" benchmarks/gpu_attention.py --device "$DEVICE" --out "$OUT_DIR/attention" ;;
+    routes) stage routes "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id routes --points "$BEST" \
+              "$BEST,attention=_native_cudnn" "$BEST,inductor=tuned" "$BEST,cudagraph" ;;
+    autotune) stage autotune "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id autotune \
+                --points "$BEST,inductor=autotune" ;;
+    overhead) stage overhead "$secs" "$PY" -m evalsuite profile --weights "$WEIGHTS" --device "$DEVICE" \
+                --configs sdxl-inpaint flux-cn-beta-turbo8 flux-dev-turbo8 --dtypes bf16 --compile off \
+                --min-reps 3 --min-seconds 0 --max-reps 3 --overhead-pairs "$OVERHEAD_PAIRS" --peak-seconds 1 \
+                --out "$OUT_DIR" --run-id overhead --no-catalog ;;
+    turbo8) stage turbo8 "$secs" "${FRONTIER[@]}" --configs flux-dev-turbo8 --run-id turbo8 --points "$BEST" \
+              "$BEST,cudagraph" ;;
+    *) echo "gpu_routes: unknown stage $name (attention routes autotune overhead turbo8)" >&2 ;;
+  esac
+done
+ls -R "$OUT_DIR" | head -80 >&2
