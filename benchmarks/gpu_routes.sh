@@ -5,6 +5,8 @@
 # Usage (repository root, on the GPU machine; stages run in the order given):
 #   benchmarks/gpu_routes.sh STAGE[:SECONDS] ...
 #     attention   benchmarks/gpu_attention.py: SDPA backends and sageattn at FLUX's shapes
+#     breakdown   benchmarks/gpu_breakdown.py: device kernel time by kind of one warm flux-dev image at
+#                 evalsuite's best point
 #     routes      flux-dev frontier: ref, evalsuite's best point, and that point with
 #                 attention=_native_cudnn, inductor=tuned, cudagraph
 #     autotune    flux-dev frontier: ref and the best point with inductor=autotune (long cold start)
@@ -42,6 +44,7 @@ for arg in "$@"; do
   name=${arg%%:*}; secs=${arg#*:}; [ "$secs" = "$arg" ] && secs=600
   case "$name" in
     attention) stage attention "$secs" "$PY" benchmarks/gpu_attention.py --device "$DEVICE" --out "$OUT_DIR/attention" ;;
+    breakdown) stage breakdown "$secs" env OUT="$OUT_DIR/breakdown" "$PY" benchmarks/gpu_breakdown.py "flux-dev=$BEST" ;;
     routes) stage routes "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id routes --points "$BEST" \
               "$BEST,attention=_native_cudnn" "$BEST,inductor=tuned" "$BEST,cudagraph" ;;
     autotune) stage autotune "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id autotune \
@@ -52,7 +55,7 @@ for arg in "$@"; do
                 --out "$OUT_DIR" --run-id overhead --no-catalog ;;
     turbo8) stage turbo8 "$secs" "${FRONTIER[@]}" --configs flux-dev-turbo8 --run-id turbo8 --points "$BEST" \
               "$BEST,cudagraph" ;;
-    *) echo "gpu_routes: unknown stage $name (attention routes autotune overhead turbo8)" >&2 ;;
+    *) echo "gpu_routes: unknown stage $name (attention breakdown routes autotune overhead turbo8)" >&2 ;;
   esac
 done
 ls -R "$OUT_DIR" | head -80 >&2
