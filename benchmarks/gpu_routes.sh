@@ -10,8 +10,9 @@
 #     routes      flux-dev frontier: ref, evalsuite's best point, and that point with
 #                 attention=_native_cudnn, inductor=tuned, cudagraph
 #     autotune    flux-dev frontier: ref and the best point with inductor=autotune (long cold start)
-#     overhead    evalsuite profile of the 8-step configurations and sdxl-inpaint, bf16 eager, with
-#                 OVERHEAD_PAIRS (default 20) alternating (bare, harness) pairs each
+#     overhead    evalsuite profile of OVERHEAD_CONFIGS (default: sdxl-inpaint and the 8-step
+#                 configurations), bf16 eager, with OVERHEAD_PAIRS (default 20) alternating
+#                 (bare, harness) pairs each
 #     turbo8      flux-dev-turbo8 frontier: ref, the best point, and the best point with cudagraph
 #   SECONDS caps a stage (timeout, then SIGKILL 5 s later); what it wrote is kept.
 # Every stage writes OUT/<stage>/ (OUT defaults to $OUT, the device tool's output folder, or
@@ -23,6 +24,7 @@ PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}      # DEVICE=cpu WEIGHTS=tiny: a dry run of the plumbing
 WEIGHTS=${WEIGHTS:-random}
 OVERHEAD_PAIRS=${OVERHEAD_PAIRS:-20}
+OVERHEAD_CONFIGS=${OVERHEAD_CONFIGS:-sdxl-inpaint flux-cn-beta-turbo8 flux-dev-turbo8}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 mkdir -p "$OUT_DIR"
@@ -50,7 +52,7 @@ for arg in "$@"; do
     autotune) stage autotune "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id autotune \
                 --points "$BEST,inductor=autotune" ;;
     overhead) stage overhead "$secs" "$PY" -m evalsuite profile --weights "$WEIGHTS" --device "$DEVICE" \
-                --configs sdxl-inpaint flux-cn-beta-turbo8 flux-dev-turbo8 --dtypes bf16 --compile off \
+                --configs $OVERHEAD_CONFIGS --dtypes bf16 --compile off \
                 --min-reps 3 --min-seconds 0 --max-reps 3 --overhead-pairs "$OVERHEAD_PAIRS" --peak-seconds 1 \
                 --out "$OUT_DIR" --run-id overhead --no-catalog ;;
     turbo8) stage turbo8 "$secs" "${FRONTIER[@]}" --configs flux-dev-turbo8 --run-id turbo8 --points "$BEST" \
