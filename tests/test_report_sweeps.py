@@ -73,12 +73,12 @@ def test_sweep_files_render_from_stored_results_as_before(kind: str, tmp_path: P
 def test_profile_markdown_judges_the_paired_overhead_and_escapes_cells(tmp_path: Path):
     text = (_render("profile", tmp_path) / "profile.md").read_text()
     # +1.86 % block, +3.16 % paired: judged on the paired figure against the recorded 1 % goal
-    assert "| +1.86 | +3.16 | NO |" in text
+    assert "| +1.86 | +3.16 | — | NO |" in text
     assert "unavailable: RuntimeError: the bare call failed \\| (a pipe in the message)" in text
     rows, meta = _stored("profile")
     meta["profile"]["overhead_goal_pct"] = 5.0
     write_profile(tmp_path, rows, meta)
-    assert "| +1.86 | +3.16 | yes |" in (tmp_path / "profile.md").read_text()
+    assert "| +1.86 | +3.16 | — | yes |" in (tmp_path / "profile.md").read_text()
 
 
 def test_frontier_front_and_fastest_leave_out_points_without_a_value():
