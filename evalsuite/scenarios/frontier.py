@@ -181,8 +181,12 @@ def run_point(
     ctx: ApplyContext,
     log_prefix: str = "",
     peaks: dict[str, dict[str, Any]] | None = None,
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load, apply, time and save images of one point; returns its row (``status`` ok/unavailable/error).
+
+    ``progress`` (optional) is kept up to date with the step the point is in (``step``: ``load``,
+    ``apply axes``, ``cold call``, ``image i/n``), so a caller interrupted mid-point can say where.
 
     With ``peaks`` (measured matmul TFLOP/s by dtype), the row also holds the point's FLOP floor:
     the FLOP of one image (every denoiser pass computed) at the peak of the point's matmul dtype, and
@@ -198,8 +202,10 @@ def run_point(
         row["peer"] = peer
     name = f"{log_prefix}{row['config']}"
     runner: Runner | None = None
+    progress = progress if progress is not None else {}
     t0 = time.perf_counter()
     try:
+        progress["step"] = "load"
         log.info("%s: load", name)
         runner = RUNNERS.get(conf.runner)(
             load_params(conf.params, point, _where(conf, point)), weights, device
@@ -210,6 +216,7 @@ def run_point(
         pairs = [(c, s) for c in cases for s in spec.seeds]
         ctx.config = conf.name
         ctx.calibrate = lambda: runner.generate([pairs[0][0]], [pairs[0][1]])  # type: ignore[union-attr]
+        progress["step"] = "apply axes"
         log.info("%s: apply axes", name)
         t1 = time.perf_counter()
         row["notes"] = apply_point(runner, point, ctx)
@@ -223,9 +230,10 @@ def run_point(
 
         def before(i: int) -> None:
             if i == 0:
-                log.info("%s: cold call%s", name, " (compiling)" if point.compiled else "")
+                progress["step"] = "cold call" + (" (compiling)" if point.compiled else "")
             else:
-                log.info("%s: image %d/%d", name, i, len(pairs))
+                progress["step"] = f"image {i}/{len(pairs)}"
+            log.info("%s: %s", name, progress["step"])
             if counter is not None:
                 counter.reset()
 
@@ -543,18 +551,29 @@ class FrontierScenario(SweepScenario):
                 if ctx.stop.requested:
                     return
                 k += 1
-                row = run_point(
-                    conf,
-                    pt,
-                    self.w,
-                    ctx.device,
-                    self.pool,
-                    self.spec,
-                    ctx.store,
-                    self.apply_ctx,
-                    log_prefix=f"[{k}/{total}] ",
-                    peaks=self.peaks,
-                )
+                progress: dict[str, Any] = {}
+                t0 = time.perf_counter()
+                try:
+                    row = run_point(
+                        conf,
+                        pt,
+                        self.w,
+                        ctx.device,
+                        self.pool,
+                        self.spec,
+                        ctx.store,
+                        self.apply_ctx,
+                        log_prefix=f"[{k}/{total}] ",
+                        peaks=self.peaks,
+                        progress=progress,
+                    )
+                except KeyboardInterrupt:
+                    # aborted inside the point (a second Ctrl-C or SIGTERM, e.g. a time limit during a
+                    # long compile): the table says so instead of leaving the point out silently
+                    self.record_interrupted(
+                        ctx, conf, pt, progress.get("step", "start"), time.perf_counter() - t0
+                    )
+                    raise
                 row["is_reference"] = pt == self.ref
                 # paired quality against this configuration's reference point
                 ref = group[0] if group else row
@@ -568,6 +587,27 @@ class FrontierScenario(SweepScenario):
                 group.append(row)
                 self.record(ctx, row, conf, self.w.policy, save=False, point=pt.label)
                 self.report(ctx)
+
+    def record_interrupted(
+        self, ctx: RunContext, conf: cfg.Configuration, pt: PointSpec, step: str, seconds: float
+    ) -> None:
+        """Record a point aborted mid-way as ``status: interrupted`` (not measured), with where and
+        after how long, and rewrite the tables; a failure here must not hide the interrupt."""
+        row = {
+            "base_config": conf.name,
+            "point": pt.label,
+            "config": f"{conf.name}[{pt.label}]",
+            "speed_depends_on_weights": pt.speed_depends_on_weights,
+            "is_reference": pt == self.ref,
+            "status": "interrupted",
+            "reason": f"stopped after {seconds:.0f} s in its {step}; not measured (rerun it, with more time "
+            "if a time limit stopped it)",
+        }
+        try:
+            self.record(ctx, row, conf, self.w.policy, save=False, point=pt.label)
+            self.report(ctx)
+        except Exception as exc:
+            log.warning("could not record the interrupted point %s: %s", row["config"], exc)
 
     def report(self, ctx: RunContext) -> None:
         _write_outputs(ctx, self.rows, self.spec, self.apply_ctx, self.scorer, self.mirror)
