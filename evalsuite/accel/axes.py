@@ -40,9 +40,9 @@ axis             values
 ===============  =====================================================================================
 
 Axes are applied in a fixed order whatever the text order: qkv, attention, precision, cache,
-memory, compile, vae, cudagraph (``inductor`` is not applied on its own: it sets the options of the
-two compiling axes) (fusing needs plain linears; compile must see the final modules; a graph
-records whatever the call runs, compiled blocks included).
+memory, compile, vae, cudagraph (fusing needs plain linears; compile must see the final modules; a graph
+records whatever the call runs, compiled blocks included). ``inductor`` is not applied on its own: it
+sets the options of the two compiling axes.
 """
 
 from __future__ import annotations
