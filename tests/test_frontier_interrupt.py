@@ -20,7 +20,11 @@ POINT = "qkv,compile=regional"
 def test_a_point_aborted_in_its_cold_compile_is_listed_as_interrupted(tmp_path: Path):
     args = ["frontier", "--configs", "flux-dev", "--points", POINT, "--cases", "1", "--weights", "tiny"]
     args += ["--device", "cpu", "--bootstrap", "50", "--out", str(tmp_path), "--run-id", "f", "--no-catalog"]
-    env = {"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
+    }
     p = Evalsuite(args, cwd=REPO, env=env)
     err = p._err  # the child's stderr file, written as it runs
     t0 = time.monotonic()
