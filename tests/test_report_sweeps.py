@@ -123,3 +123,11 @@ def test_the_renderers_import_no_scenario_engine_runner_or_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_start_seconds_is_load_apply_and_cold_call_or_nothing():
+    from evalsuite.report.frontier import start_seconds
+
+    assert start_seconds({"load_s": 0.5, "apply_s": 2.0, "first_call_s": 34.1}) == pytest.approx(36.6)
+    assert math.isnan(start_seconds({"load_s": 0.5, "first_call_s": 34.1}))  # no apply time: not a start
+    assert math.isnan(start_seconds({"load_s": 0.5, "apply_s": None, "first_call_s": 34.1}))

@@ -96,6 +96,7 @@ HEADINGS = [
     "status",
     "s/image [CI]",
     "cold s",
+    "start s",
     "compile s",
     "× FLOP floor",
     "NVML GiB",
@@ -122,6 +123,15 @@ def _peak_lines(peaks: dict[str, Any]) -> list[str]:
     return [f"- matmul peaks measured in this run: {'; '.join(parts)}"] if parts else []
 
 
+def start_seconds(r: Any) -> float:
+    """Seconds from nothing to the first image: load + apply the axes (quantise, fuse, wrap) + the cold
+    call (compile and first image); NaN when one of them is missing."""
+    parts = [r.get(k, math.nan) for k in ("load_s", "apply_s", "first_call_s")]
+    if any(v is None or pd.isna(v) for v in parts):
+        return math.nan
+    return float(sum(parts))
+
+
 def _point_cells(r: Any) -> list[str]:
     """One row of the points table."""
     peer = r.get("peer")
@@ -129,7 +139,7 @@ def _point_cells(r: Any) -> list[str]:
     head = [str(r["base_config"]), label]
     weights = cell(bool(r["speed_depends_on_weights"]))
     if r["status"] != "ok":
-        return [*head, f"{r['status']}: {cell(r.get('reason'))}", *["—"] * 13, weights]
+        return [*head, f"{r['status']}: {cell(r.get('reason'))}", *["—"] * 14, weights]
     passes = (
         f"{cell(r.get('passes_computed'), 3)} / {cell(r.get('passes_reused'), 3)}"
         if not pd.isna(r.get("passes_computed", math.nan))
@@ -140,6 +150,7 @@ def _point_cells(r: Any) -> list[str]:
         "ok",
         f"{cell(r['s_per_image'])} [{cell(r.get('s_ci_low'), 3)}, {cell(r.get('s_ci_high'), 3)}]",
         cell(r.get("first_call_s")),
+        cell(start_seconds(r)),
         cell(r.get("compile_s")),
         f"{cell(r.get('floor_ratio'), 3)}×" if not pd.isna(r.get("floor_ratio", math.nan)) else "—",
         cell(r.get("nvml_peak_gib")),
@@ -185,7 +196,8 @@ def render_markdown(df: pd.DataFrame, meta: dict[str, Any]) -> str:
         *_peak_lines(fr.get("peaks") or {}),
         f"- weights: {fr.get('weights')}; cases × seeds per point: {fr.get('pairs')}; reference: `{fr.get('reference')}`",
         "- s/image: median of one timed call per (case, seed) after one cold call (95 % order-statistic CI); "
-        "compile s = cold − warm median; × FLOP floor = s/image ÷ (FLOP of one image, every pass computed, "
+        "cold s = the first call (compile + first image); start s = load + apply axes + cold call, the time from "
+        "nothing to the first image; compile s = cold − warm median; × FLOP floor = s/image ÷ (FLOP of one image, every pass computed, "
         "at the matmul peak measured in this run for the point's dtype: fp8 for fp8 precisions, else bf16 on "
         "CUDA); quality: mean over pairs vs the reference image at the same case and seed [95 % percentile "
         "bootstrap CI]",
