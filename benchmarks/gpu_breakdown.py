@@ -93,12 +93,14 @@ def breakdown(config: str, point: str) -> dict:
         call()
     by_kind: dict[str, float] = defaultdict(float)
     top: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
     for ev in prof.events():
         if ev.device_type != torch.autograd.DeviceType.CUDA:
             continue
         us = float(ev.time_range.elapsed_us())
         by_kind[kind_of(ev.name)] += us
         top[ev.name] += us
+        calls[ev.name] += 1
     total_us = sum(by_kind.values())
     gaps = idle_gaps(prof.events())
     res = {
@@ -114,12 +116,26 @@ def breakdown(config: str, point: str) -> dict:
         "device_idle_s": sum(g["s"] for g in gaps),
         "largest_idle_gaps": gaps[:12],
         "top_kernels_s": dict(sorted(((k, v / 1e6) for k, v in top.items()), key=lambda kv: -kv[1])[:25]),
+        "top_kernel_calls": {k: calls[k] for k in sorted(top, key=lambda k: -top[k])[:25]},
+        "triton_s_by_shape": triton_shapes(top),
         "device": torch.cuda.get_device_name(sweep.device) if sweep.device.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "weights": WEIGHTS,
     }
     runner.close()
     return res
+
+
+def triton_shapes(kernel_us: dict[str, float]) -> dict[str, float]:
+    """Seconds of Inductor's Triton kernels by the shape Inductor names them with: ``poi`` (pointwise),
+    ``per`` (persistent reduction: each row read once) and ``red`` (looped reduction: a row read once
+    per pass over it); other Triton kernels (templates) count as ``other``."""
+    out: dict[str, float] = defaultdict(float)
+    for name, us in kernel_us.items():
+        if name.startswith("triton"):
+            shape = name.split("_")[1] if name.count("_") > 1 else ""
+            out[shape if shape in ("poi", "per", "red") else "other"] += us / 1e6
+    return dict(out)
 
 
 def idle_gaps(events, min_us: float = 200.0) -> list[dict]:

@@ -11,7 +11,7 @@ def test_inductor_axis_parses_and_needs_something_compiled():
     p = PointSpec.parse("inductor=tuned,compile=regional,precision=fp8_row")
     assert p.label == "precision=fp8_row,compile=regional,inductor=tuned"
     assert PointSpec.parse("vae=compile,inductor=autotune").get("inductor") == "autotune"
-    with pytest.raises(ValueError, match="inductor must be tuned or autotune"):
+    with pytest.raises(ValueError, match="inductor must be tuned, autotune, persistent"):
         PointSpec.parse("compile=regional,inductor=fast")
     with pytest.raises(ValueError, match="compiles nothing; add compile=regional"):
         PointSpec.parse("precision=fp8_row,inductor=tuned")
@@ -45,7 +45,8 @@ def test_torch_compile_accepts_every_option_set(value):
 
 
 @pytest.mark.numerics
-def test_a_module_compiled_with_the_tuned_options_computes_what_eager_does(tmp_path, monkeypatch):
+@pytest.mark.parametrize("value", ["tuned", "persistent"])
+def test_a_module_compiled_with_the_options_computes_what_eager_does(value, tmp_path, monkeypatch):
     # A fresh Inductor cache: torch 2.14's on-disk graph cache does not key on ATEN_CPU_CAPABILITY, and a
     # graph compiled at the native level (AVX-512) and reloaded under ATEN_CPU_CAPABILITY=avx2 computed
     # wrong values (max error 0.34 on this module), while under =default it failed to load.
@@ -56,6 +57,6 @@ def test_a_module_compiled_with_the_tuned_options_computes_what_eager_does(tmp_p
     x = torch.randn(4, 16)
     with torch.no_grad():
         want = m(x)
-        m.compile(**compile_kwargs("default", "tuned"))
+        m.compile(**compile_kwargs("default", value))
         got = m(x)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

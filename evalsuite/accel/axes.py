@@ -33,7 +33,9 @@ axis             values
                  the flux-fast recipe: coordinate-descent tuning in all directions, no epilogue fusion,
                  1×1 convolutions as matmuls) or ``autotune`` (the options of mode
                  ``max-autotune-no-cudagraphs``: GEMM templates benchmarked against cuBLAS, coordinate-descent
-                 tuning; minutes of extra cold start). Needs ``compile`` or ``vae=compile``
+                 tuning; minutes of extra cold start) or ``persistent`` (Triton multi-kernels: wide
+                 reductions such as the fp8 activation amax also as one-read persistent kernels, the faster
+                 kept by a benchmark in the first call). Needs ``compile`` or ``vae=compile``
 ``cudagraph``    ``on``: every denoiser call recorded once as a CUDA graph and replayed after that
                  (:mod:`evalsuite.accel.graphs`; CUDA only; not with ``cache`` or ``memory``, whose
                  kernels depend on the data)
@@ -88,7 +90,11 @@ LAYERWISE_ALL_SKIP = ("pos_embed", "patch_embed", "^proj_in$", "^proj_out$")
 VAE_MODES = ("channels_last", "compile")
 #: ``inductor`` axis value → Inductor options (``torch.compile(options=...)``), merged over the
 #: run's compile mode. ``tuned`` is the flux-fast recipe's flags; ``autotune`` is what mode
-#: ``max-autotune-no-cudagraphs`` sets (``torch._inductor.list_mode_options``).
+#: ``max-autotune-no-cudagraphs`` sets (``torch._inductor.list_mode_options``). ``persistent`` turns on
+#: Triton multi-kernels: a reduction over up to 16× Inductor's usual 1,024 elements per row (FLUX's
+#: 3,072-wide norms, the 12,288- and 15,360-wide inputs of its fp8 products' row-wise amax) is also
+#: generated as a persistent kernel that reads each row once, and the first call benchmarks it
+#: against the looped kernel that reads the row per pass, keeping the faster (Triton only: no effect on CPU).
 INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {
     "tuned": {
         "coordinate_descent_tuning": True,
@@ -97,6 +103,7 @@ INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {
         "conv_1x1_as_mm": True,
     },
     "autotune": {"max_autotune": True, "coordinate_descent_tuning": True},
+    "persistent": {"triton.multi_kernel": 1},
 }
 CACHES = ("fbc", "taylorseer", "pab", "mag", "faster")
 #: caches whose skipping decision compares activations against a threshold: their speed-up depends
@@ -144,7 +151,7 @@ class PointSpec:
             if key == "vae" and value not in VAE_MODES:
                 raise PointError(f"point {text!r}: vae must be {' or '.join(VAE_MODES)}")
             if key == "inductor" and value not in INDUCTOR_OPTIONS:
-                raise PointError(f"point {text!r}: inductor must be {' or '.join(INDUCTOR_OPTIONS)}")
+                raise PointError(f"point {text!r}: inductor must be {', '.join(INDUCTOR_OPTIONS)}")
             if key == "cudagraph" and value not in ("on", "off"):
                 raise PointError(f"point {text!r}: cudagraph must be on or off")
             out[key] = value
