@@ -7,8 +7,9 @@
 #     attention   benchmarks/gpu_attention.py: SDPA backends and sageattn at FLUX's shapes
 #     breakdown   benchmarks/gpu_breakdown.py: device kernel time by kind of one warm flux-dev image at
 #                 evalsuite's best point and at that point with each of BREAKDOWN_ROUTES (default: none)
-#     routes      flux-dev frontier: ref, evalsuite's best point, and that point with each of ROUTES
-#                 (default: attention=_native_cudnn inductor=tuned inductor=persistent cudagraph)
+#     routes      flux-dev frontier: ref, the points of FIRST_POINTS (default: none), evalsuite's best
+#                 point, and that point with each of ROUTES (default: attention=_native_cudnn
+#                 inductor=tuned inductor=persistent cudagraph)
 #     autotune    flux-dev frontier: ref and the best point with inductor=autotune (long cold start)
 #     overhead    evalsuite profile of OVERHEAD_CONFIGS (default: sdxl-inpaint and the 8-step
 #                 configurations), bf16 eager, with OVERHEAD_PAIRS (default 20) alternating
@@ -26,6 +27,7 @@ WEIGHTS=${WEIGHTS:-random}
 OVERHEAD_PAIRS=${OVERHEAD_PAIRS:-20}
 ROUTES=${ROUTES:-attention=_native_cudnn inductor=tuned inductor=persistent cudagraph}
 BREAKDOWN_ROUTES=${BREAKDOWN_ROUTES:-}
+FIRST_POINTS=${FIRST_POINTS:-}
 OVERHEAD_CONFIGS=${OVERHEAD_CONFIGS:-sdxl-inpaint flux-cn-beta-turbo8 flux-dev-turbo8}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
@@ -50,7 +52,7 @@ for arg in "$@"; do
     attention) stage attention "$secs" "$PY" benchmarks/gpu_attention.py --device "$DEVICE" --out "$OUT_DIR/attention" ;;
     breakdown) tasks=("flux-dev=$BEST"); for r in $BREAKDOWN_ROUTES; do tasks+=("flux-dev=$BEST,$r"); done
                stage breakdown "$secs" env OUT="$OUT_DIR/breakdown" "$PY" benchmarks/gpu_breakdown.py "${tasks[@]}" ;;
-    routes) points=("$BEST"); for r in $ROUTES; do points+=("$BEST,$r"); done
+    routes) points=($FIRST_POINTS "$BEST"); for r in $ROUTES; do points+=("$BEST,$r"); done
             stage routes "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id routes --points "${points[@]}" ;;
     autotune) stage autotune "$secs" "${FRONTIER[@]}" --configs flux-dev --run-id autotune \
                 --points "$BEST,inductor=autotune" ;;
