@@ -15,6 +15,12 @@
 #                 configurations), bf16 eager, with OVERHEAD_PAIRS (default 20) alternating
 #                 (bare, harness) pairs each
 #     turbo8      flux-dev-turbo8 frontier: ref, the best point, and the best point with cudagraph
+#     coldcache   flux-dev frontier of ref and the best point in empty Inductor and Triton caches (a fresh
+#                 machine's) with --compile-cache COMPILE_CACHE, which the stages before filled: the
+#                 cold start when the compile comes from an earlier run's artifacts
+#   COMPILE_CACHE (default: none; coldcache needs it), when set, is passed as --compile-cache to every
+#   frontier stage.
+#   BEST overrides the best point (DEVICE=cpu dry runs: BEST=qkv,compile=regional).
 #   SECONDS caps a stage (timeout, then SIGKILL 5 s later); what it wrote is kept.
 # Every stage writes OUT/<stage>/ (OUT defaults to $OUT, the device tool's output folder, or
 # reports/gpu-routes) and its log OUT/<stage>.log; a failing stage does not stop the others.
@@ -32,9 +38,10 @@ OVERHEAD_CONFIGS=${OVERHEAD_CONFIGS:-sdxl-inpaint flux-cn-beta-turbo8 flux-dev-t
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 mkdir -p "$OUT_DIR"
-BEST="precision=fp8_row,qkv,compile=regional,vae=compile"
+BEST=${BEST:-precision=fp8_row,qkv,compile=regional,vae=compile}
+COMPILE_CACHE=${COMPILE_CACHE:-}
 FRONTIER=("$PY" -m evalsuite frontier --weights "$WEIGHTS" --device "$DEVICE" --cases 2 --seeds 0
-          --bootstrap 1000 --out "$OUT_DIR" --no-catalog)
+          --bootstrap 1000 --out "$OUT_DIR" --no-catalog ${COMPILE_CACHE:+--compile-cache "$COMPILE_CACHE"})
 
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 secs=$2; shift 2
@@ -62,7 +69,10 @@ for arg in "$@"; do
                 --out "$OUT_DIR" --run-id overhead --no-catalog ;;
     turbo8) stage turbo8 "$secs" "${FRONTIER[@]}" --configs flux-dev-turbo8 --run-id turbo8 --points "$BEST" \
               "$BEST,cudagraph" ;;
-    *) echo "gpu_routes: unknown stage $name (attention breakdown routes autotune overhead turbo8)" >&2 ;;
+    coldcache) fresh=$(mktemp -d)
+               stage coldcache "$secs" env TORCHINDUCTOR_CACHE_DIR="$fresh/inductor" TRITON_CACHE_DIR="$fresh/triton" \
+                 "${FRONTIER[@]}" --configs flux-dev --run-id coldcache --points "$BEST" ;;
+    *) echo "gpu_routes: unknown stage $name (attention breakdown routes autotune overhead turbo8 coldcache)" >&2 ;;
   esac
 done
 ls -R "$OUT_DIR" | head -80 >&2

@@ -35,7 +35,8 @@ axis             values
                  ``max-autotune-no-cudagraphs``: GEMM templates benchmarked against cuBLAS, coordinate-descent
                  tuning; minutes of extra cold start) or ``persistent`` (Triton multi-kernels: wide
                  reductions such as the fp8 activation amax also as one-read persistent kernels, the faster
-                 kept by a benchmark in the first call). Needs ``compile`` or ``vae=compile``
+                 kept by a benchmark in the first call; compiled afresh in every process, never from
+                 Inductor's cache). Needs ``compile`` or ``vae=compile``
 ``cudagraph``    ``on``: every denoiser call recorded once as a CUDA graph and replayed after that
                  (:mod:`evalsuite.accel.graphs`; CUDA only; not with ``cache`` or ``memory``, whose
                  kernels depend on the data)
@@ -95,6 +96,8 @@ VAE_MODES = ("channels_last", "compile")
 #: 3,072-wide norms, the 12,288- and 15,360-wide inputs of its fp8 products' row-wise amax) is also
 #: generated as a persistent kernel that reads each row once, and the first call benchmarks it
 #: against the looped kernel that reads the row per pass, keeping the faster (Triton only: no effect on CPU).
+#: Its graphs are never taken from Inductor's on-disk cache (see the value's comment), so every process
+#: pays its whole compile.
 INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {
     "tuned": {
         "coordinate_descent_tuning": True,
@@ -103,7 +106,10 @@ INDUCTOR_OPTIONS: dict[str, dict[str, Any]] = {
         "conv_1x1_as_mm": True,
     },
     "autotune": {"max_autotune": True, "coordinate_descent_tuning": True},
-    "persistent": {"triton.multi_kernel": 1},
+    # fx_graph_cache off: on the H100 (torch 2.11.0, Triton 3.6.0) a multi-kernel graph loaded from
+    # Inductor's cache in a new process failed in MultiKernelCall's cache key (TypeError from Triton's
+    # JIT hash lock); compiling afresh every process avoids that path (and so the compile cache)
+    "persistent": {"triton.multi_kernel": 1, "fx_graph_cache": False},
 }
 CACHES = ("fbc", "taylorseer", "pab", "mag", "faster")
 #: caches whose skipping decision compares activations against a threshold: their speed-up depends
@@ -223,12 +229,28 @@ class ApplyContext:
         calibrate: for MagCache, a function running one calibration generate on the runner.
         mag_ratios: calibrated ratios by key (configuration, steps); filled by calibration.
         config: configuration name (the key of stored calibrations).
+        compile_cache: a folder of compile-cache artifacts
+            (:class:`evalsuite.accel.compile_cache.CompileCache`), loaded before the first compile.
     """
 
     compile_mode: str = "default"
     calibrate: Callable[[], Any] | None = None
     mag_ratios: dict[str, list[float]] = field(default_factory=dict)
     config: str = ""
+    compile_cache: Any = None
+
+
+def _load_compile_cache(ctx: ApplyContext) -> dict[str, Any]:
+    """Load the run's compile-cache folder before the first compile (its time counts in the applying
+    of the point that loads it); the note is on that point only."""
+    cache = ctx.compile_cache
+    if cache is None or cache.loaded is not None:
+        return {}
+    got = cache.load()
+    note = f"{got['artifacts']} artifact(s) from {got['files']} file(s) of {got['folder']} in {got['seconds']:.2f} s"
+    if got["skipped"]:
+        note += f"; {len(got['skipped'])} file(s) not loaded (see frontier.json)"
+    return {"compile_cache": note}
 
 
 # -- precision --------------------------------------------------------------------------------
@@ -566,12 +588,13 @@ def _kwargs_text(kw: dict[str, Any]) -> str:
 def apply_compile(runner: Any, value: str, ctx: ApplyContext, inductor: str | None = None) -> dict[str, Any]:
     if value == "off":
         return {}
+    notes = _load_compile_cache(ctx)
     kw = compile_kwargs(ctx.compile_mode, inductor)
     dens = runner.denoisers()
     if value == "full":
         for m in dens.values():
             m.compile(**kw)
-        return {"compile": f"full: module.compile({_kwargs_text(kw)}) on {', '.join(dens)}"}
+        return {**notes, "compile": f"full: module.compile({_kwargs_text(kw)}) on {', '.join(dens)}"}
     found = main_denoiser(runner)
     names = set(getattr(found[1], "_repeated_blocks", None) or []) if found else set()
     n, how = 0, []
@@ -590,7 +613,7 @@ def apply_compile(runner: Any, value: str, ctx: ApplyContext, inductor: str | No
         n += k
     if not n:
         raise Unavailable("no repeated blocks to compile regionally (_repeated_blocks is empty)")
-    return {"compile": f"regional (fullgraph=True, {_kwargs_text(kw)}): " + "; ".join(how)}
+    return {**notes, "compile": f"regional (fullgraph=True, {_kwargs_text(kw)}): " + "; ".join(how)}
 
 
 # -- the VAE ----------------------------------------------------------------------------------------
@@ -603,11 +626,12 @@ def apply_vae(runner: Any, value: str, ctx: ApplyContext, inductor: str | None =
     vae.to(memory_format=torch.channels_last)
     if value == "channels_last":
         return {"vae": "channels_last"}
+    notes = _load_compile_cache(ctx)
     kw = compile_kwargs(ctx.compile_mode, inductor)
     parts = [n for n in ("encoder", "decoder") if isinstance(getattr(vae, n, None), nn.Module)]
     for n in parts:
         getattr(vae, n).compile(**kw)
-    return {"vae": f"channels_last; {' and '.join(parts)} compiled ({_kwargs_text(kw)})"}
+    return {**notes, "vae": f"channels_last; {' and '.join(parts)} compiled ({_kwargs_text(kw)})"}
 
 
 # -- CUDA graphs ------------------------------------------------------------------------------------

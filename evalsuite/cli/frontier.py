@@ -34,6 +34,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         bootstrap_resamples=args.bootstrap,
         metric_weights=args.metric_weights,
         peers=args.peers,
+        compile_cache=args.compile_cache,
     )
     path = run_sweep(frontier, spec, args, show="frontier.md")
     if isinstance(path, int):
@@ -53,7 +54,7 @@ def add_parser(sub: Any) -> None:
         "'cache=taylorseer', 'attention=_native_cudnn', 'memory=te_cpu+vae_tiling', 'steps=8'. Axes: steps, "
         "lora (off), precision (bf16 fp8 fp8_tensor fp8_row int8wo nf4 gguf layerwise layerwise_all), qkv, attention (a diffusers "
         "backend), cache (fbc[:thr] taylorseer pab[:skip] mag[:thr] faster), memory (see evalsuite plan), "
-        "compile (full regional), vae (channels_last compile), inductor (tuned autotune: Inductor options for what the "
+        "compile (full regional), vae (channels_last compile), inductor (tuned autotune persistent: Inductor options for what the "
         "point compiles), cudagraph (each denoiser call replayed from a CUDA graph; CUDA, not with cache or memory). An axis that cannot run here is listed as unavailable with its reason.",
     )
     p.add_argument("--configs", nargs="+", default=["flux-dev"], metavar="NAME")
@@ -84,6 +85,15 @@ def add_parser(sub: Any) -> None:
         "fp8 recipe 'precision=fp8,qkv,compile=regional' (needs pip install 'evalsuite[accel]')",
     )
     p.add_argument("--compile-mode", default="default")
+    p.add_argument(
+        "--compile-cache",
+        default=None,
+        metavar="DIR",
+        help="folder of torch.compile cache artifacts: loaded before the first compiled point (a fresh "
+        "machine then skips the compile it already did elsewhere, same torch and GPU), and what this run "
+        "compiles new is written there as <run id>.bin. The files hold compiled code: use only folders "
+        "your own runs wrote",
+    )
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per CI")
     add_sweep_args(
         p,

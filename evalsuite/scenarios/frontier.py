@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from evalsuite.accel.axes import ApplyContext, PointSpec, apply_point, cudagraph_stats, load_params
+from evalsuite.accel.compile_cache import CompileCache
 from evalsuite.accel.counters import PassCounter, main_denoiser
 from evalsuite.accel.errors import Unavailable
 from evalsuite.config import configuration as cfg
@@ -90,6 +91,9 @@ class FrontierSpec:
             evalsuite's own points gain over them, measured in the same run.
         metric_weights: feature-network weights for LPIPS/CLIP (``real``, ``random_full``,
             ``random``; default from the weights policy).
+        compile_cache: a folder of ``torch.compile`` cache artifacts
+            (:mod:`evalsuite.accel.compile_cache`): loaded before the first compiled point, and what
+            this run compiles new is written there as ``<run id>.bin``; None: no such folder.
     """
 
     configs: list[str]
@@ -103,6 +107,7 @@ class FrontierSpec:
     metric_weights: str | None = None
     peak_seconds: float | None = None
     peers: bool = False
+    compile_cache: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`RunConfigError` (a ``ValueError``) naming the field for an unusable value (before anything is loaded)."""
@@ -115,6 +120,11 @@ class FrontierSpec:
         if self.bootstrap_resamples < 1:
             raise RunConfigError(
                 f"frontier: --bootstrap {self.bootstrap_resamples}: need at least 1 resample"
+            )
+        if self.compile_cache and Path(self.compile_cache).is_file():
+            raise RunConfigError(
+                f"frontier: --compile-cache {self.compile_cache} is a file; name a folder (it holds one "
+                ".bin of compile-cache artifacts per run)"
             )
         self.parsed()
 
@@ -514,7 +524,8 @@ class FrontierScenario(SweepScenario):
         for conf in confs:  # every point's params, typed and validated before anything is loaded
             for pt in [self.ref, *self.points]:
                 load_params(conf.params, pt, _where(conf, pt))
-        self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode)
+        cache = CompileCache(spec.compile_cache) if spec.compile_cache else None
+        self.apply_ctx = ApplyContext(compile_mode=spec.compile_mode, compile_cache=cache)
         self.scorer: PairedScorer | None = None
         self.mode = spec.metric_weights or _default_mode(w.policy)
         self.peaks: dict[str, dict[str, Any]] = {}
@@ -585,8 +596,26 @@ class FrontierScenario(SweepScenario):
                     [row], ref, ctx.store, masks, prompts, self.scorer, self.spec.bootstrap_resamples
                 )
                 group.append(row)
+                if pt.compiled and row.get("status") == "ok":
+                    self.save_compile_cache(ctx)
                 self.record(ctx, row, conf, self.w.policy, save=False, point=pt.label)
                 self.report(ctx)
+
+    def save_compile_cache(self, ctx: RunContext) -> None:
+        """Write what the run has compiled so far to its compile-cache folder (``--compile-cache``); a
+        failure to write is logged and noted, never fatal."""
+        cache = self.apply_ctx.compile_cache
+        if cache is None:
+            return
+        note = ctx.meta["frontier"].setdefault("compile_cache", {"folder": str(cache.folder)})
+        try:
+            path = cache.save(ctx.store.path.name)
+        except Exception as exc:  # a full disk or an unwritable folder loses the cache, not the run
+            log.warning("compile cache %s: not written (%s)", cache.folder, exc)
+            note["save_error"] = f"{type(exc).__name__}: {exc}"
+            return
+        if path is not None:
+            note["written"] = [str(p) for p in cache.written]
 
     def record_interrupted(
         self, ctx: RunContext, conf: cfg.Configuration, pt: PointSpec, step: str, seconds: float
@@ -685,6 +714,8 @@ def _write_outputs(
     df = frontier_frame(rows)
     meta["frontier"]["fastest"] = fastest_within(df, spec.lpips_max)
     meta["frontier"]["mag_ratios"] = apply_ctx.mag_ratios
+    if apply_ctx.compile_cache is not None and apply_ctx.compile_cache.loaded is not None:
+        meta["frontier"].setdefault("compile_cache", {})["loaded"] = apply_ctx.compile_cache.loaded
     meta["frontier"]["scorer"] = {
         "lpips": scorer.ids["lpips"] if scorer else None,
         "clip": getattr(scorer, "clip_reason", "clip_score metric") if scorer else None,
