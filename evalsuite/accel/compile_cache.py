@@ -51,7 +51,7 @@ class CompileCache:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(
-                f"--compile-cache {self.folder}: is a file; name a folder (it holds one .bin per run)"
+                f"--compile-cache {self.folder}: is a file; name a folder (it holds .bin files of artifacts)"
             )
         self.loaded: dict[str, Any] | None = None
         self._known: set[tuple[str, str]] = set()
@@ -107,7 +107,8 @@ class CompileCache:
             return None
         data, info = got
         keys = _keys(info)
-        if not keys - self._known:
+        new = keys - self._known
+        if not new:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{name}-{len(self.written) + 1}.bin"
@@ -121,5 +122,5 @@ class CompileCache:
             raise
         self._known |= keys
         self.written.append(path)
-        log.info("compile cache: %d artifact(s) written to %s", len(keys), path)
+        log.info("compile cache: %s written, with %d new artifact(s)", path, len(new))
         return path

@@ -91,7 +91,7 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="folder of torch.compile cache artifacts: loaded before the first compiled point (a fresh "
         "machine then skips the compile it already did elsewhere, same torch and GPU), and what this run "
-        "compiles new is written there as <run id>.bin. The files hold compiled code: use only folders "
+        "compiles new is written there as <run id>-<k>.bin. The files hold compiled code: use only folders "
         "your own runs wrote",
     )
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per CI")

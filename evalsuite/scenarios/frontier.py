@@ -93,7 +93,7 @@ class FrontierSpec:
             ``random``; default from the weights policy).
         compile_cache: a folder of ``torch.compile`` cache artifacts
             (:mod:`evalsuite.accel.compile_cache`): loaded before the first compiled point, and what
-            this run compiles new is written there as ``<run id>.bin``; None: no such folder.
+            this run compiles new is written there as ``<run id>-<k>.bin``; None: no such folder.
     """
 
     configs: list[str]
@@ -123,8 +123,8 @@ class FrontierSpec:
             )
         if self.compile_cache and Path(self.compile_cache).is_file():
             raise RunConfigError(
-                f"frontier: --compile-cache {self.compile_cache} is a file; name a folder (it holds one "
-                ".bin of compile-cache artifacts per run)"
+                f"frontier: --compile-cache {self.compile_cache} is a file; name a folder (it holds the "
+                ".bin files of compile-cache artifacts)"
             )
         self.parsed()
 
