@@ -69,7 +69,10 @@ for arg in "$@"; do
                 --out "$OUT_DIR" --run-id overhead --no-catalog ;;
     turbo8) stage turbo8 "$secs" "${FRONTIER[@]}" --configs flux-dev-turbo8 --run-id turbo8 --points "$BEST" \
               "$BEST,cudagraph" ;;
-    coldcache) fresh=$(mktemp -d)
+    coldcache) if [ -z "$COMPILE_CACHE" ]; then
+                 echo "gpu_routes: coldcache needs COMPILE_CACHE (the folder the earlier stages fill)" >&2; continue
+               fi
+               fresh=$(mktemp -d)
                stage coldcache "$secs" env TORCHINDUCTOR_CACHE_DIR="$fresh/inductor" TRITON_CACHE_DIR="$fresh/triton" \
                  "${FRONTIER[@]}" --configs flux-dev --run-id coldcache --points "$BEST" ;;
     *) echo "gpu_routes: unknown stage $name (attention breakdown routes autotune overhead turbo8 coldcache)" >&2 ;;

@@ -98,4 +98,30 @@ def test_the_bias_in_the_product_and_after_it_agree_and_fast_accumulation_is_rec
     # the same product; the bias added in the epilogue or after it differs by bf16 rounding only
     torch.testing.assert_close(fused(x), after(x), rtol=2e-2, atol=5e-2)
     assert "fast_accum=True" in repr(fused) and "fast_accum=False" in repr(after)
+
+
+def test_a_build_whose_rowwise_product_refuses_a_bias_adds_it_after(monkeypatch, caplog):
+    # the refusal of a torch build without that kernel cannot be produced here: the product raises as
+    # TORCH_CHECK would, and the probe must answer False and say why
+    from evalsuite.runners import fp8
+
+    def refuse(*args, **kwargs):
+        if kwargs.get("bias") is not None:
+            raise RuntimeError("Bias is not supported with row-wise scaling")
+        return real(*args, **kwargs)
+
+    real = torch._scaled_mm
+    fp8.rowwise_bias_supported.cache_clear()
+    monkeypatch.setattr(torch, "_scaled_mm", refuse)
+    try:
+        with caplog.at_level("INFO", logger="evalsuite.runners.fp8"):
+            assert fp8.rowwise_bias_supported("cpu") is False
+        assert "takes no bias with row-wise scales" in caplog.text
+        lin = nn.Linear(32, 16)
+        m = Fp8Linear(lin, "row")
+        assert m.bias_in_mm is False
+        y = m(torch.randn(4, 32))  # the bias goes in after the product
+        assert y.shape == (4, 16)
+    finally:
+        fp8.rowwise_bias_supported.cache_clear()
     assert swap_linears(nn.Sequential(nn.Linear(32, 32)), granularity="row", fast_accum=False) == 1
